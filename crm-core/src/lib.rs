@@ -1,0 +1,35 @@
+//! # crm-core: the customer domain
+//!
+//! The vocabulary of crm, as plain Rust types and rules: no I/O, no storage, no network. A
+//! reader learns the domain here; the store (`crm-store`) persists these types and the gRPC edge
+//! (`crm-grpc`) converts them to and from the `crm.v1` contract.
+//!
+//! # Layout
+//! - [`customer`]: who a customer is: [`Customer`], [`CustomerData`], persons and organizations,
+//!   contact points, address, consent.
+//! - [`lifecycle`]: the six stages from Awareness to Advocacy and the rules for moving.
+//! - [`validate`]: what a customer may contain; every violation with its field path.
+//! - [`normalize`]: one spelling per email, phone (E.164) and tag.
+//! - [`country`]: ISO 3166-1 alpha-2 codes.
+//! - [`mask`]: partial updates by field mask (AIP-134).
+//! - [`filter`]: the list filter language (AIP-160 subset).
+//! - [`order`]: list order (AIP-132).
+
+pub mod country;
+pub mod customer;
+pub mod filter;
+pub mod lifecycle;
+pub mod mask;
+pub mod normalize;
+pub mod order;
+pub mod validate;
+
+pub use customer::{
+    Address, Consent, ConsentDecision, ConsentPurpose, Customer, CustomerData, CustomerId,
+    CustomerKind, Email, Gender, IncomeBand, Organization, Party, Person, Phone,
+};
+pub use filter::{Filter, FilterError, IndexedTerm};
+pub use lifecycle::LifecycleStage;
+pub use mask::UpdateMask;
+pub use order::{OrderBy, OrderField};
+pub use validate::{Violation, Violations, validate_customer};
