@@ -318,3 +318,35 @@ impl Consent {
         self.get(purpose).is_some_and(|d| d.granted)
     }
 }
+
+impl CustomerData {
+    /// The top-level fields (contract names) whose values differ between `self` and `other`.
+    pub fn changed_fields(&self, other: &CustomerData) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        match (&self.party, &other.party) {
+            (Party::Person(a), Party::Person(b)) if a == b => {}
+            (Party::Organization(a), Party::Organization(b)) if a == b => {}
+            (Party::Person(_), Party::Person(_)) => out.push("person"),
+            (Party::Organization(_), Party::Organization(_)) => out.push("organization"),
+            _ => out.extend(["person", "organization"]),
+        }
+        let mut check = |name: &'static str, differs: bool| {
+            if differs {
+                out.push(name);
+            }
+        };
+        check("display_name", self.display_name != other.display_name);
+        check("emails", self.emails != other.emails);
+        check("phones", self.phones != other.phones);
+        check("address", self.address != other.address);
+        check("organization_id", self.organization_id != other.organization_id);
+        check("external_id", self.external_id != other.external_id);
+        check("owner", self.owner != other.owner);
+        check("source", self.source != other.source);
+        check("tags", self.tags != other.tags);
+        check("attributes", self.attributes != other.attributes);
+        check("lifecycle_stage", self.lifecycle_stage != other.lifecycle_stage);
+        check("consent", self.consent != other.consent);
+        out
+    }
+}

@@ -102,9 +102,10 @@ pub enum Term {
 }
 
 /// A parsed filter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Filter {
     /// Matches everything (the empty filter).
+    #[default]
     All,
     /// Every part matches.
     And(Vec<Filter>),

@@ -132,6 +132,11 @@ pub fn check_not_future(v: &mut Violations, field: &str, time: DateTime<Utc>, no
     }
 }
 
+/// A time at the precision records keep: microseconds.
+pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 /// Validates and normalizes a customer's data in place. `now` bounds the times a client may send.
 ///
 /// Normalizes: trims text, lower-cases emails, writes phones as E.164, upper-cases the country,
@@ -225,6 +230,16 @@ pub fn validate_customer(data: &mut CustomerData, now: DateTime<Utc>) -> Result<
     normalize_tags(&mut v, "tags", &mut data.tags);
     validate_attributes(&mut v, data);
 
+    for decision in [
+        &mut data.consent.email_marketing,
+        &mut data.consent.sms_marketing,
+        &mut data.consent.profiling,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        decision.time = to_micros(decision.time);
+    }
     let consent = data.consent;
     for (name, decision) in [
         ("email_marketing", consent.email_marketing),

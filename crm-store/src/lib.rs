@@ -1,1 +1,69 @@
+//! # crm-store: the embedded customer store
+//!
+//! Link this crate to keep customers in your own process: no server, no schema to write. Every
+//! write updates the record, its secondary indexes and the change log atomically, and (by
+//! default) returns only once it is on disk.
+//!
+//! ```
+//! use crm_core::{CustomerData, Email, Party, Person};
+//! use crm_store::{ListQuery, Store};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//!
+//! let mut ada = CustomerData::new(Party::Person(Person {
+//!     given_name: "Ada".into(),
+//!     family_name: "Lovelace".into(),
+//!     ..Person::default()
+//! }));
+//! ada.emails.push(Email { address: "Ada@Example.com".into(), label: "work".into(), primary: true });
+//! ada.tags = vec!["VIP".into()];
+//! let created = store.create_customer(ada, None)?;
+//!
+//! let found = store.lookup_by_email("ada@example.COM")?;
+//! assert_eq!(found.id, created.id);
+//! assert_eq!(found.data.tags, vec!["vip"]);
+//!
+//! let page = store.list_customers(&ListQuery {
+//!     filter: crm_core::Filter::parse(r#"tags:"vip""#)?,
+//!     ..ListQuery::default()
+//! })?;
+//! assert_eq!(page.customers.len(), 1);
+//! assert!(store.verify()?.is_clean());
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`store`]: the [`Store`] handle, opening, and the write path (one writer at a time, one
+//!   atomic batch per write, group commit).
+//! - [`customers`]: create, get, update, delete, look up.
+//! - [`list`]: filtered, ordered, paginated listing.
+//! - [`changes`]: the change log.
+//! - [`verify`]: the consistency check.
+//! - [`config`]: [`StoreConfig`], [`Durability`], [`Clock`].
+//! - [`error`]: [`StoreError`].
+//! - `engine` (private): every call into sled. `keys` (private): the key layout.
+//!   `codec` (private): the versioned record encoding. `durability` (private): group commit.
+//!
+//! `DESIGN.md` beside this crate states the key layout and the invariants.
 
+mod codec;
+mod durability;
+mod engine;
+mod keys;
+
+pub mod changes;
+pub mod config;
+pub mod customers;
+pub mod error;
+pub mod list;
+pub mod store;
+pub mod verify;
+
+pub use changes::{ChangeEvent, ChangeKind};
+pub use config::{Clock, Durability, StoreConfig, SystemClock};
+pub use error::{Result, StoreError};
+pub use list::{CustomerPage, ListQuery};
+pub use store::Store;
+pub use verify::VerifyReport;

@@ -1,0 +1,143 @@
+//! The record codec: the only place that knows how values are serialized.
+//!
+//! Every stored value is one format-version byte followed by the bincode 2 encoding (standard
+//! config: little-endian varints) of its serde form. bincode is not self-describing: a change to
+//! a stored type must bump the version and keep a decoder for every older one. The golden-bytes
+//! test below fails when the encoding of today's types changes.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Result, StoreError};
+
+/// The version byte of values written by this build.
+pub(crate) const VALUE_V1: u8 = 1;
+
+/// Decoding refuses to allocate more than this for one value (damaged length prefixes).
+const LIMIT: usize = 16 * 1024 * 1024;
+
+fn config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<LIMIT>,
+> {
+    bincode::config::standard().with_limit::<LIMIT>()
+}
+
+/// Encodes a value with its version byte.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut out = vec![VALUE_V1];
+    let body = bincode::serde::encode_to_vec(value, config())
+        .map_err(|e| StoreError::Storage(format!("cannot encode a record: {e}")))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes a value written by [`encode`]; `key` names it in errors.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], key: &dyn Fn() -> String) -> Result<T> {
+    let corrupt = |detail: String| StoreError::Corrupt { key: key(), detail };
+    match bytes.split_first() {
+        Some((&VALUE_V1, body)) => {
+            let (value, used) = bincode::serde::decode_from_slice(body, config())
+                .map_err(|e| corrupt(format!("undecodable value: {e}")))?;
+            if used != body.len() {
+                return Err(corrupt(format!("{} trailing bytes", body.len() - used)));
+            }
+            Ok(value)
+        }
+        Some((v, _)) => Err(corrupt(format!("unknown value version {v}"))),
+        None => Err(corrupt("empty value".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, NaiveDate};
+    use crm_core::*;
+
+    use super::*;
+
+    /// A customer using every field, as written by format version 1.
+    fn fixture() -> Customer {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).unwrap_or_default();
+        Customer {
+            id: CustomerId(0x0192_f3a4_b5c6_0001),
+            create_time: t("2026-11-01T10:00:00.123Z"),
+            update_time: t("2026-11-02T11:30:00.654321Z"),
+            version: 7,
+            data: CustomerData {
+                party: Party::Person(Person {
+                    given_name: "Ayşe".into(),
+                    family_name: "Yılmaz".into(),
+                    birth_date: NaiveDate::from_ymd_opt(1990, 4, 23),
+                    gender: Some(Gender::Female),
+                    income_band: Some(IncomeBand::UpperMiddle),
+                    interests: vec!["hiking".into(), "jazz".into()],
+                }),
+                display_name: "Ayşe Yılmaz".into(),
+                emails: vec![Email { address: "ayse@example.com.tr".into(), label: "home".into(), primary: true }],
+                phones: vec![Phone { number: "+905321234567".into(), label: "mobile".into() }],
+                address: Some(Address {
+                    lines: vec!["Bağdat Cd. 1".into()],
+                    city: "İstanbul".into(),
+                    region: "Kadıköy".into(),
+                    postal_code: "34710".into(),
+                    country: "TR".into(),
+                }),
+                organization_id: Some(CustomerId(42)),
+                external_id: Some("erp-0001".into()),
+                owner: Some("zeynep".into()),
+                source: Some("web".into()),
+                tags: vec!["vip".into()],
+                attributes: BTreeMap::from([("plan".into(), "gold".into())]),
+                lifecycle_stage: LifecycleStage::Loyalty,
+                consent: Consent {
+                    email_marketing: Some(ConsentDecision { granted: true, time: t("2026-01-01T00:00:00Z") }),
+                    sms_marketing: Some(ConsentDecision { granted: false, time: t("2026-01-02T00:00:00Z") }),
+                    profiling: None,
+                },
+            },
+        }
+    }
+
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v1.bin");
+
+    /// Records written by version 1 must always decode to the same customer. If this fails after
+    /// a change to the domain types, the change altered the on-disk format: keep the old types
+    /// as a version-1 decoder and write the new ones as version 2. `CRM_BLESS=1` rewrites the
+    /// golden file, only for a deliberate new format.
+    #[test]
+    fn version_1_records_still_decode() -> Result<()> {
+        let encoded = encode(&fixture())?;
+        if std::env::var_os("CRM_BLESS").is_some() {
+            std::fs::write(GOLDEN, &encoded).map_err(|e| StoreError::Storage(e.to_string()))?;
+        }
+        let golden = std::fs::read(GOLDEN).map_err(|e| StoreError::Storage(e.to_string()))?;
+        let decoded: Customer = decode(&golden, &|| "golden".into())?;
+        assert_eq!(decoded, fixture());
+        assert_eq!(encoded, golden, "the encoding of version 1 changed");
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_not_a_panic() {
+        let good = encode(&fixture()).unwrap_or_default();
+        let key = || "k".to_string();
+        assert!(decode::<Customer>(&[], &key).is_err());
+        assert!(decode::<Customer>(&[9, 1, 2], &key).is_err());
+        for cut in 0..good.len() {
+            assert!(decode::<Customer>(&good[..cut], &key).is_err());
+        }
+        let mut flipped = good.clone();
+        for i in 1..flipped.len() {
+            flipped[i] ^= 0xff;
+            let _ = decode::<Customer>(&flipped, &key); // must not panic
+            flipped[i] ^= 0xff;
+        }
+        let mut long = good;
+        long.push(0);
+        assert!(decode::<Customer>(&long, &key).is_err());
+    }
+}

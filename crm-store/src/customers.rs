@@ -1,0 +1,208 @@
+//! Customers: create, get, update, delete and look up. Each write changes the record, its index
+//! entries, its unique keys and the change log in one atomic batch.
+
+use chrono::DateTime;
+use crm_core::lifecycle::{MoveError, check_manual_move};
+use crm_core::normalize::normalize_email;
+use crm_core::{Customer, CustomerData, CustomerId, CustomerKind, UpdateMask, Violations, validate_customer};
+
+use crate::changes::ChangeKind;
+use crate::error::{Result, StoreError};
+use crate::store::Write;
+use crate::{Store, keys};
+
+/// Longest request id accepted (AIP-155), in bytes.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
+impl Store {
+    /// Creates a customer from validated, normalized `data` and returns it with its id, times
+    /// and etag.
+    ///
+    /// `request_id` makes the call idempotent (AIP-155): a second call with the same id returns
+    /// the customer the first one created instead of creating another.
+    ///
+    /// Errors: [`StoreError::Invalid`] (every bad field), [`StoreError::AlreadyExists`] (an email
+    /// or the external id belongs to another customer).
+    pub fn create_customer(&self, mut data: CustomerData, request_id: Option<&str>) -> Result<Customer> {
+        let now = self.now();
+        let mut v = match validate_customer(&mut data, now) {
+            Ok(()) => Violations::default(),
+            Err(v) => v,
+        };
+        if let Some(rid) = request_id {
+            check_request_id(&mut v, rid);
+        }
+        v.into_result(())?;
+        self.write(|w| {
+            if let Some(rid) = request_id {
+                if let Some(first) = w.get(keys::request(rid))? {
+                    return replay(w.store, rid, &first);
+                }
+            }
+            let id = w.next_id(now);
+            let create_time = DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
+                .unwrap_or(now);
+            let customer = Customer { id, create_time, update_time: create_time, version: 1, data };
+            check_references(w, &customer)?;
+            w.put_customer(None, Some(&customer), ChangeKind::Created, Vec::new())?;
+            if let Some(rid) = request_id {
+                let mut value = id.0.to_be_bytes().to_vec();
+                value.extend_from_slice(&now.timestamp_micros().to_be_bytes());
+                w.put_raw(keys::request(rid), value);
+            }
+            Ok(customer)
+        })
+    }
+
+    /// Reads a customer. Errors: [`StoreError::NotFound`], [`StoreError::Corrupt`].
+    pub fn get_customer(&self, id: CustomerId) -> Result<Customer> {
+        self.read_customer(id)?.ok_or_else(|| StoreError::not_found("customer", id))
+    }
+
+    /// Updates the fields `mask` names from `patch` (AIP-134). With `etag`, the update happens
+    /// only if the customer is still at that version (AIP-154). An update that changes nothing
+    /// writes nothing and returns the customer as it is.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`] (stale etag),
+    /// [`StoreError::Invalid`], [`StoreError::AlreadyExists`], [`StoreError::FailedPrecondition`]
+    /// (a backward lifecycle move, which needs a reason).
+    pub fn update_customer(&self, id: CustomerId, patch: &CustomerData, mask: &UpdateMask, etag: Option<&str>) -> Result<Customer> {
+        let now = self.now();
+        self.write(|w| {
+            let current = w.store.get_customer(id)?;
+            check_etag(&current, etag)?;
+            let mut data = mask.apply(&current.data, patch)?;
+            validate_customer(&mut data, now)?;
+            if data == current.data {
+                return Ok(current);
+            }
+            check_manual_move(current.data.lifecycle_stage, data.lifecycle_stage, None).map_err(|e| match e {
+                MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
+                    reason: "BACKWARD_STAGE_MOVE",
+                    message: format!("{e}: an update can only move the lifecycle stage forward"),
+                },
+            })?;
+            let fields = current.data.changed_fields(&data).into_iter().map(String::from).collect();
+            let updated = Customer {
+                update_time: now.max(current.update_time),
+                version: current.version + 1,
+                data,
+                ..current.clone()
+            };
+            check_references(w, &updated)?;
+            w.put_customer(Some(&current), Some(&updated), ChangeKind::Updated, fields)?;
+            Ok(updated)
+        })
+    }
+
+    /// Deletes a customer with every index entry (AIP-135). With `etag`, only if the customer is
+    /// still at that version. An organization that people belong to cannot be deleted.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::FailedPrecondition`].
+    pub fn delete_customer(&self, id: CustomerId, etag: Option<&str>) -> Result<()> {
+        self.write(|w| {
+            let current = w.store.get_customer(id)?;
+            check_etag(&current, etag)?;
+            if current.kind() == CustomerKind::Organization {
+                let members = w.members(id)?;
+                if members > 0 {
+                    return Err(StoreError::FailedPrecondition {
+                        reason: "ORGANIZATION_HAS_MEMBERS",
+                        message: format!(
+                            "organization {id} still has {members} people; move or delete them first (filter: organization_id = \"{id}\")"
+                        ),
+                    });
+                }
+            }
+            w.put_customer(Some(&current), None, ChangeKind::Deleted, Vec::new())
+        })
+    }
+
+    /// Finds the customer with an email address, case-insensitively.
+    /// Errors: [`StoreError::Invalid`] (not an address), [`StoreError::NotFound`].
+    pub fn lookup_by_email(&self, email: &str) -> Result<Customer> {
+        let address = normalize_email(email).map_err(|why| Violations::one("email", why))?;
+        self.lookup(&keys::unique_email(&address), "email", &address)
+    }
+
+    /// Finds the customer with an external id (exact match). Errors: [`StoreError::NotFound`].
+    pub fn lookup_by_external_id(&self, external_id: &str) -> Result<Customer> {
+        let trimmed = external_id.trim();
+        if trimmed.is_empty() {
+            return Err(Violations::one("external_id", "is required").into());
+        }
+        self.lookup(&keys::unique_external_id(trimmed), "external_id", trimmed)
+    }
+
+    fn lookup(&self, key: &[u8], what: &'static str, value: &str) -> Result<Customer> {
+        let Some(owner) = self.inner.engine.get(key)? else {
+            return Err(StoreError::not_found(what, value));
+        };
+        let id = keys::u64_value(&owner).map(CustomerId).ok_or_else(|| StoreError::Corrupt {
+            key: keys::describe(key),
+            detail: "a unique key does not hold a customer id".into(),
+        })?;
+        self.get_customer(id).map_err(|e| match e {
+            StoreError::NotFound { .. } => StoreError::not_found(what, value),
+            other => other,
+        })
+    }
+}
+
+fn check_request_id(v: &mut Violations, rid: &str) {
+    if rid.is_empty() || rid.len() > MAX_REQUEST_ID_BYTES || !rid.bytes().all(|b| b.is_ascii_graphic()) {
+        v.add("request_id", format!("must be 1 to {MAX_REQUEST_ID_BYTES} printable ASCII characters (a UUID is best)"));
+    }
+}
+
+fn replay(store: &Store, rid: &str, first: &[u8]) -> Result<Customer> {
+    let id = keys::u64_value(first).map(CustomerId).ok_or_else(|| StoreError::Corrupt {
+        key: keys::describe(&keys::request(rid)),
+        detail: "a request entry does not hold a customer id".into(),
+    })?;
+    store.get_customer(id).map_err(|e| match e {
+        StoreError::NotFound { .. } => StoreError::FailedPrecondition {
+            reason: "REQUEST_ID_REUSED",
+            message: format!("request_id {rid:?} already created customer {id}, which has since been deleted"),
+        },
+        other => other,
+    })
+}
+
+fn check_etag(current: &Customer, etag: Option<&str>) -> Result<()> {
+    match etag.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(given) if given != current.etag() => {
+            Err(StoreError::Aborted { given: given.to_owned(), current: current.etag() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Unique values must be free (or already this customer's), and an organization reference
+/// must name an existing organization.
+fn check_references(w: &Write<'_>, c: &Customer) -> Result<()> {
+    for (key, field) in keys::unique_entries(c) {
+        if let Some(owner) = w.get(&key)? {
+            let existing = keys::u64_value(&owner).map(CustomerId);
+            if existing != Some(c.id) {
+                return Err(StoreError::AlreadyExists {
+                    field,
+                    value: String::from_utf8_lossy(key.get(2..).unwrap_or_default()).into_owned(),
+                    existing: existing.unwrap_or(CustomerId(0)),
+                });
+            }
+        }
+    }
+    if let Some(org) = c.data.organization_id {
+        let problem = match w.store.read_customer(org)? {
+            _ if org == c.id => Some("cannot name the customer itself"),
+            None => Some("no customer has this id"),
+            Some(o) if o.kind() != CustomerKind::Organization => Some("names a person, not an organization"),
+            Some(_) => None,
+        };
+        if let Some(why) = problem {
+            return Err(Violations::one("organization_id", why).into());
+        }
+    }
+    Ok(())
+}

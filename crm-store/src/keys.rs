@@ -1,0 +1,212 @@
+//! The key layout. Everything lives in one ordered keyspace; the first byte says what a key is.
+//! DESIGN.md describes each family; this file is the only one that builds or takes keys apart.
+//!
+//! Integers and times are big-endian (times with the sign bit flipped) so byte order is numeric
+//! order. Variable-length text inside a key ends with a 0 byte; validation forbids control
+//! characters in indexed text, so the terminator cannot occur inside it.
+
+use chrono::{DateTime, Utc};
+use crm_core::{Customer, CustomerId, CustomerKind, IndexedTerm, LifecycleStage};
+
+/// `C id` -> a customer record.
+pub(crate) const CUSTOMER: u8 = b'C';
+/// `I kind ... id` -> empty: a secondary-index entry.
+pub(crate) const INDEX: u8 = b'I';
+/// `U kind value` -> id: a unique value (email, external id).
+pub(crate) const UNIQUE: u8 = b'U';
+/// `L seq` -> a change-log event.
+pub(crate) const CHANGE: u8 = b'L';
+/// `R request_id` -> id and time: a create already done for this request id.
+pub(crate) const REQUEST: u8 = b'R';
+/// `N org_id` -> count: how many people belong to an organization.
+pub(crate) const MEMBERS: u8 = b'N';
+
+/// `M name` -> a store-wide value: the format version and the counters.
+pub(crate) const META_FORMAT: &[u8] = b"Mformat";
+pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";
+pub(crate) const META_LAST_SEQ: &[u8] = b"Mlast_seq";
+
+const IX_STAGE: u8 = 1;
+const IX_KIND: u8 = 2;
+const IX_TAG: u8 = 3;
+const IX_OWNER: u8 = 4;
+const IX_ORG: u8 = 5;
+const IX_COUNTRY: u8 = 6;
+pub(crate) const IX_UPDATE_TIME: u8 = 0x10;
+pub(crate) const IX_DISPLAY_NAME: u8 = 0x11;
+
+const UQ_EMAIL: u8 = 1;
+const UQ_EXTERNAL_ID: u8 = 2;
+
+pub(crate) fn customer(id: CustomerId) -> [u8; 9] {
+    let mut k = [CUSTOMER; 9];
+    k[1..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn change(seq: u64) -> [u8; 9] {
+    let mut k = [CHANGE; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn members(org: CustomerId) -> [u8; 9] {
+    let mut k = [MEMBERS; 9];
+    k[1..].copy_from_slice(&org.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn request(request_id: &str) -> Vec<u8> {
+    [&[REQUEST], request_id.as_bytes()].concat()
+}
+
+pub(crate) fn unique_email(address: &str) -> Vec<u8> {
+    [&[UNIQUE, UQ_EMAIL], address.as_bytes()].concat()
+}
+
+pub(crate) fn unique_external_id(external_id: &str) -> Vec<u8> {
+    [&[UNIQUE, UQ_EXTERNAL_ID], external_id.as_bytes()].concat()
+}
+
+/// The last 8 bytes of a key, as the customer id they end with.
+pub(crate) fn trailing_id(key: &[u8]) -> Option<CustomerId> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(CustomerId(u64::from_be_bytes(tail)))
+}
+
+/// A big-endian u64 value (ids, counters).
+pub(crate) fn u64_value(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+pub(crate) fn time_bytes(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_micros() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// How display names sort: case-insensitively.
+pub(crate) fn collate(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn text_entry(kind: u8, text: &str, id: CustomerId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(text.len() + 11);
+    k.extend_from_slice(&[INDEX, kind]);
+    k.extend_from_slice(text.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+fn fixed_entry(kind: u8, value: &[u8], id: CustomerId) -> Vec<u8> {
+    [&[INDEX, kind], value, &id.0.to_be_bytes()].concat()
+}
+
+fn kind_byte(kind: CustomerKind) -> u8 {
+    match kind {
+        CustomerKind::Person => 1,
+        CustomerKind::Organization => 2,
+    }
+}
+
+fn stage_byte(stage: LifecycleStage) -> u8 {
+    stage.rank()
+}
+
+/// The key prefix under which an index lists, in id order, the customers matching `term`.
+pub(crate) fn term_prefix(term: &IndexedTerm) -> Vec<u8> {
+    match term {
+        IndexedTerm::Stage(s) => vec![INDEX, IX_STAGE, stage_byte(*s)],
+        IndexedTerm::Kind(k) => vec![INDEX, IX_KIND, kind_byte(*k)],
+        IndexedTerm::Tag(t) => text_prefix(IX_TAG, t),
+        IndexedTerm::Owner(o) => text_prefix(IX_OWNER, o),
+        IndexedTerm::Organization(id) => [&[INDEX, IX_ORG][..], &id.0.to_be_bytes()].concat(),
+        IndexedTerm::Country(c) => [&[INDEX, IX_COUNTRY][..], c.as_bytes()].concat(),
+    }
+}
+
+fn text_prefix(kind: u8, text: &str) -> Vec<u8> {
+    let mut k = vec![INDEX, kind];
+    k.extend_from_slice(text.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The prefix of an ordering index (`IX_UPDATE_TIME`, `IX_DISPLAY_NAME`).
+pub(crate) fn order_prefix(kind: u8) -> Vec<u8> {
+    vec![INDEX, kind]
+}
+
+/// The ordering-index entry a customer has in index `kind`.
+pub(crate) fn order_entry(kind: u8, c: &Customer) -> Vec<u8> {
+    if kind == IX_UPDATE_TIME {
+        fixed_entry(IX_UPDATE_TIME, &time_bytes(c.update_time), c.id)
+    } else {
+        text_entry(IX_DISPLAY_NAME, &collate(&c.data.display_name), c.id)
+    }
+}
+
+/// Every secondary-index entry of a customer. A write removes the old record's entries that the
+/// new one lacks and adds the new one's entries that the old one lacked.
+pub(crate) fn index_entries(c: &Customer) -> Vec<Vec<u8>> {
+    let d = &c.data;
+    let id = c.id;
+    let mut keys = Vec::with_capacity(6 + d.tags.len());
+    keys.push(fixed_entry(IX_STAGE, &[stage_byte(d.lifecycle_stage)], id));
+    keys.push(fixed_entry(IX_KIND, &[kind_byte(c.kind())], id));
+    for tag in &d.tags {
+        keys.push(text_entry(IX_TAG, tag, id));
+    }
+    if let Some(owner) = &d.owner {
+        keys.push(text_entry(IX_OWNER, owner, id));
+    }
+    if let Some(org) = d.organization_id {
+        keys.push(fixed_entry(IX_ORG, &org.0.to_be_bytes(), id));
+    }
+    if let Some(country) = d.address.as_ref().map(|a| &a.country).filter(|c| !c.is_empty()) {
+        keys.push(fixed_entry(IX_COUNTRY, country.as_bytes(), id));
+    }
+    keys.push(order_entry(IX_UPDATE_TIME, c));
+    keys.push(order_entry(IX_DISPLAY_NAME, c));
+    keys
+}
+
+/// Every unique-value key of a customer, each with the request field it comes from.
+pub(crate) fn unique_entries(c: &Customer) -> Vec<(Vec<u8>, String)> {
+    let mut keys: Vec<(Vec<u8>, String)> = c
+        .data
+        .emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (unique_email(&e.address), format!("emails[{i}].address")))
+        .collect();
+    if let Some(ext) = &c.data.external_id {
+        keys.push((unique_external_id(ext), "external_id".into()));
+    }
+    keys
+}
+
+/// A key, printable for error messages and verify reports.
+pub(crate) fn describe(key: &[u8]) -> String {
+    key.iter()
+        .map(|&b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("\\x{b:02x}") })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_sort_as_bytes() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        assert!(time_bytes(t(-5)) < time_bytes(t(0)));
+        assert!(time_bytes(t(0)) < time_bytes(t(1_700_000_000)));
+    }
+
+    #[test]
+    fn trailing_ids_come_back() {
+        let key = text_entry(IX_TAG, "vip", CustomerId(0x0102_0304_0506_0708));
+        assert_eq!(trailing_id(&key), Some(CustomerId(0x0102_0304_0506_0708)));
+        assert_eq!(trailing_id(b"short"), None);
+    }
+}

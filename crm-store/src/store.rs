@@ -1,0 +1,260 @@
+//! The store handle and its write path.
+//!
+//! Writes are serialized by one mutex: a write reads what it needs (current record, unique keys,
+//! counters), builds one batch (record, index entries, unique keys, change-log event, counters)
+//! and applies it atomically, then releases the mutex and, in durable mode, waits for the group
+//! commit. Reads never take the mutex. Serializing writes keeps unique checks exact and makes
+//! change-log order equal commit order; the slow part (the flush) is shared outside the lock.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use crm_core::{Customer, CustomerId, CustomerKind};
+
+use crate::changes::{ChangeEvent, ChangeKind};
+use crate::codec;
+use crate::config::{Durability, StoreConfig};
+use crate::durability::GroupCommit;
+use crate::engine::{Engine, WriteBatch};
+use crate::error::{Result, StoreError};
+use crate::keys;
+
+/// The on-disk format this build reads and writes (see DESIGN.md).
+pub const FORMAT_VERSION: u8 = 1;
+
+/// A handle to an open store. Cheap to clone; every clone shares the same store, and the store
+/// closes (flushing what is pending) when the last clone is dropped.
+///
+/// Every call is blocking (it may wait for a disk flush): from async code, call it on a
+/// blocking thread (`tokio::task::spawn_blocking`).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) config: StoreConfig,
+    writer: Mutex<Counters>,
+    group: Option<GroupCommit>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.engine.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// Store-wide counters, persisted in the same batch as the writes that advance them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) last_id: u64,
+    pub(crate) last_seq: u64,
+}
+
+impl Store {
+    /// Opens the store in `path` (created if missing) with the default configuration: durable
+    /// writes, a 256 MiB cache.
+    pub fn open(path: impl Into<std::path::PathBuf>) -> Result<Store> {
+        Store::open_with(StoreConfig::new(path))
+    }
+
+    /// Opens the store with a configuration.
+    pub fn open_with(config: StoreConfig) -> Result<Store> {
+        let engine = Engine::open(&config)?;
+        let counters = match engine.get(keys::META_FORMAT)? {
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => Counters {
+                last_id: read_counter(&engine, keys::META_LAST_ID)?,
+                last_seq: read_counter(&engine, keys::META_LAST_SEQ)?,
+            },
+            Some(v) => {
+                return Err(StoreError::UnsupportedFormat { found: format!("{:?}", v.as_ref()), supported: FORMAT_VERSION });
+            }
+            None => {
+                if engine.scan_prefix(&[]).next().is_some() {
+                    return Err(StoreError::UnsupportedFormat { found: "none".into(), supported: FORMAT_VERSION });
+                }
+                let mut batch = WriteBatch::default();
+                batch.put(keys::META_FORMAT, [FORMAT_VERSION]);
+                engine.commit(batch)?;
+                engine.flush()?;
+                Counters::default()
+            }
+        };
+        let group = match config.durability {
+            Durability::Durable => Some(GroupCommit::start(engine.clone())?),
+            Durability::Relaxed => None,
+        };
+        Ok(Store { inner: Arc::new(Inner { engine, config, writer: Mutex::new(counters), group }) })
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Makes every write so far durable (useful in relaxed mode, and before a backup).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.engine.flush()
+    }
+
+    /// Bytes the data directory takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.inner.engine.size_on_disk()
+    }
+
+    /// Now, at the precision records keep (microseconds).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        crm_core::validate::to_micros(self.inner.config.clock.now())
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Counters> {
+        // Counters are only replaced after a successful commit, so a poisoned lock still holds
+        // the last committed values.
+        self.inner.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one write: `f` reads and fills the batch; the batch is applied atomically; the call
+    /// returns once the write is as durable as the store's mode promises.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
+        let mut counters = self.lock_writer();
+        let mut w = Write { store: self, batch: WriteBatch::default(), counters: *counters };
+        let out = f(&mut w)?;
+        if w.batch.is_empty() {
+            return Ok(out);
+        }
+        let Write { mut batch, counters: next, .. } = w;
+        batch.put(keys::META_LAST_ID, next.last_id.to_be_bytes());
+        batch.put(keys::META_LAST_SEQ, next.last_seq.to_be_bytes());
+        self.inner.engine.commit(batch)?;
+        *counters = next;
+        drop(counters);
+        if let Some(group) = &self.inner.group {
+            group.wait()?;
+        }
+        Ok(out)
+    }
+
+    /// Reads and decodes a customer record.
+    pub(crate) fn read_customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        let key = keys::customer(id);
+        match self.inner.engine.get(key)? {
+            Some(bytes) => codec::decode(&bytes, &|| format!("customer {id}")).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn read_counter(engine: &Engine, key: &[u8]) -> Result<u64> {
+    match engine.get(key)? {
+        None => Ok(0),
+        Some(v) => keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt {
+            key: keys::describe(key),
+            detail: "a counter is not 8 bytes".into(),
+        }),
+    }
+}
+
+/// One write in progress: reads through the store, writes into one batch.
+pub(crate) struct Write<'a> {
+    pub(crate) store: &'a Store,
+    batch: WriteBatch,
+    counters: Counters,
+}
+
+impl Write<'_> {
+    pub(crate) fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<crate::engine::Bytes>> {
+        self.store.inner.engine.get(key)
+    }
+
+    /// A new customer id: the creation time in milliseconds in the high 44 bits, a sequence in
+    /// the low 20, and always above every id handed out before.
+    pub(crate) fn next_id(&mut self, now: DateTime<Utc>) -> CustomerId {
+        let floor = u64::try_from(now.timestamp_millis()).unwrap_or(0).saturating_mul(1 << 20);
+        let id = floor.max(self.counters.last_id + 1);
+        self.counters.last_id = id;
+        CustomerId(id)
+    }
+
+    /// Writes a customer's new state (`new`), replacing `old`: the record, the index entries
+    /// that differ, the unique keys, the organization member counts, and a change-log event.
+    pub(crate) fn put_customer(&mut self, old: Option<&Customer>, new: Option<&Customer>, kind: ChangeKind, fields: Vec<String>) -> Result<()> {
+        let Some(subject) = new.or(old) else { return Ok(()) };
+        let id = subject.id;
+        match new {
+            Some(c) => self.batch.put(keys::customer(id), codec::encode(c)?),
+            None => self.batch.delete(keys::customer(id)),
+        }
+        let old_ix: BTreeSet<Vec<u8>> = old.map(keys::index_entries).unwrap_or_default().into_iter().collect();
+        let new_ix: BTreeSet<Vec<u8>> = new.map(keys::index_entries).unwrap_or_default().into_iter().collect();
+        for gone in old_ix.difference(&new_ix) {
+            self.batch.delete(gone);
+        }
+        for added in new_ix.difference(&old_ix) {
+            self.batch.put(added, []);
+        }
+        let old_uq: BTreeSet<Vec<u8>> = old.map(keys::unique_entries).unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+        let new_uq: BTreeSet<Vec<u8>> = new.map(keys::unique_entries).unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+        for gone in old_uq.difference(&new_uq) {
+            self.batch.delete(gone);
+        }
+        for added in new_uq.difference(&old_uq) {
+            self.batch.put(added, id.0.to_be_bytes());
+        }
+        let old_org = old.and_then(|c| c.data.organization_id);
+        let new_org = new.and_then(|c| c.data.organization_id);
+        if old_org != new_org {
+            if let Some(org) = old_org {
+                self.add_member(org, -1)?;
+            }
+            if let Some(org) = new_org {
+                self.add_member(org, 1)?;
+            }
+        }
+        if old.is_some_and(|c| c.kind() == CustomerKind::Organization) && new.is_none() {
+            self.batch.delete(keys::members(id));
+        }
+        self.counters.last_seq += 1;
+        let seq = self.counters.last_seq;
+        let event = ChangeEvent {
+            seq,
+            time: new.map_or_else(|| self.store.now(), |c| c.update_time),
+            customer_id: id,
+            kind,
+            version: subject.version,
+            fields,
+        };
+        self.batch.put(keys::change(seq), codec::encode(&event)?);
+        Ok(())
+    }
+
+    /// How many people belong to an organization.
+    pub(crate) fn members(&self, org: CustomerId) -> Result<u64> {
+        let key = keys::members(org);
+        match self.get(key)? {
+            None => Ok(0),
+            Some(v) => keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt {
+                key: keys::describe(&key),
+                detail: "a member count is not 8 bytes".into(),
+            }),
+        }
+    }
+
+    fn add_member(&mut self, org: CustomerId, delta: i64) -> Result<()> {
+        let count = self.members(org)?.saturating_add_signed(delta);
+        if count == 0 {
+            self.batch.delete(keys::members(org));
+        } else {
+            self.batch.put(keys::members(org), count.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn put_raw(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.batch.put(key, value);
+    }
+}

@@ -1,0 +1,137 @@
+//! `Store::verify`: recompute every derived entry from the records and compare with what is
+//! stored. A clean report means every index entry, unique key and counter agrees with the
+//! records, and every record decodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crm_core::{CustomerId, CustomerKind};
+
+use crate::error::Result;
+use crate::{Store, codec, keys};
+
+/// What [`Store::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Customer records read.
+    pub customers: u64,
+    /// Index entries checked.
+    pub index_entries: u64,
+    /// Unique keys checked.
+    pub unique_keys: u64,
+    /// Change-log events checked.
+    pub changes: u64,
+    /// Every difference found, for a person to read; empty when the store is consistent.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether no problem was found.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Store {
+    /// Checks every index entry, unique key, counter and change-log event against the records.
+    ///
+    /// Writes wait while it runs (it holds the writer lock), so the picture is consistent. It
+    /// reads the whole store and keeps the expected index keys in memory: run it offline or in
+    /// quiet hours on a large store.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let counters = self.lock_writer();
+        let engine = &self.inner.engine;
+        let mut report = VerifyReport::default();
+        let mut expected_index = BTreeSet::new();
+        let mut expected_unique = BTreeMap::new();
+        let mut members: BTreeMap<CustomerId, u64> = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
+        let mut max_id = 0;
+
+        for entry in engine.scan_prefix(&[keys::CUSTOMER]) {
+            let (key, value) = entry?;
+            report.customers += 1;
+            let customer: crm_core::Customer = match codec::decode(&value, &|| keys::describe(&key)) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            if key.as_ref() != keys::customer(customer.id) {
+                report.problems.push(format!("record at {} holds customer {}", keys::describe(&key), customer.id));
+            }
+            max_id = max_id.max(customer.id.0);
+            kinds.insert(customer.id, customer.kind());
+            if let Some(org) = customer.data.organization_id {
+                *members.entry(org).or_default() += 1;
+            }
+            expected_index.extend(keys::index_entries(&customer));
+            for (k, _) in keys::unique_entries(&customer) {
+                if let Some(previous) = expected_unique.insert(k.clone(), customer.id) {
+                    report.problems.push(format!("{} is claimed by customers {previous} and {}", keys::describe(&k), customer.id));
+                }
+            }
+        }
+
+        for entry in engine.scan_prefix(&[keys::INDEX]) {
+            let (key, _) = entry?;
+            report.index_entries += 1;
+            if !expected_index.remove(key.as_ref()) {
+                report.problems.push(format!("index entry {} has no matching record", keys::describe(&key)));
+            }
+        }
+        for missing in expected_index {
+            report.problems.push(format!("index entry {} is missing", keys::describe(&missing)));
+        }
+
+        for entry in engine.scan_prefix(&[keys::UNIQUE]) {
+            let (key, value) = entry?;
+            report.unique_keys += 1;
+            let holder = keys::u64_value(&value).map(CustomerId);
+            match expected_unique.remove(key.as_ref()) {
+                Some(id) if holder == Some(id) => {}
+                Some(id) => report.problems.push(format!("unique key {} points to {holder:?}, not {id}", keys::describe(&key))),
+                None => report.problems.push(format!("unique key {} has no matching record", keys::describe(&key))),
+            }
+        }
+        for missing in expected_unique.keys() {
+            report.problems.push(format!("unique key {} is missing", keys::describe(missing)));
+        }
+
+        for (org, count) in &members {
+            if kinds.get(org) != Some(&CustomerKind::Organization) {
+                report.problems.push(format!("{count} people belong to {org}, which is not an organization"));
+            }
+        }
+        for entry in engine.scan_prefix(&[keys::MEMBERS]) {
+            let (key, value) = entry?;
+            let org = keys::trailing_id(&key);
+            let stored = keys::u64_value(&value);
+            let actual = org.and_then(|o| members.remove(&o));
+            if stored != actual {
+                report.problems.push(format!("member count {} is {stored:?}, records say {actual:?}", keys::describe(&key)));
+            }
+        }
+        for (org, count) in members {
+            report.problems.push(format!("member count of {org} is missing (records say {count})"));
+        }
+
+        let mut previous = 0;
+        for entry in engine.scan_prefix(&[keys::CHANGE]) {
+            let (key, value) = entry?;
+            report.changes += 1;
+            match codec::decode::<crate::ChangeEvent>(&value, &|| keys::describe(&key)) {
+                Ok(event) if keys::change(event.seq) == key.as_ref() && event.seq > previous => previous = event.seq,
+                Ok(event) => report.problems.push(format!("change event {} is out of place", event.seq)),
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        if previous > counters.last_seq {
+            report.problems.push(format!("change log reaches {previous} but the sequence counter is {}", counters.last_seq));
+        }
+        if max_id > counters.last_id {
+            report.problems.push(format!("customer id {max_id:016x} is above the id counter {:016x}", counters.last_id));
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,212 @@
+//! The library, used as a Rust program would: open, write, read, list, reopen, verify.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crm_core::{
+    CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, Organization, Party, Person, UpdateMask,
+};
+use crm_store::{ListQuery, Store, StoreError};
+
+fn person(given: &str, email: &str) -> CustomerData {
+    let mut c = CustomerData::new(Party::Person(Person { given_name: given.into(), ..Person::default() }));
+    if !email.is_empty() {
+        c.emails.push(Email { address: email.into(), label: String::new(), primary: false });
+    }
+    c
+}
+
+fn org(name: &str) -> CustomerData {
+    CustomerData::new(Party::Organization(Organization { legal_name: name.into(), ..Organization::default() }))
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
+    (dir, store)
+}
+
+fn ok<T>(r: Result<T, StoreError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn all(store: &Store, filter: &str, order: &str, page_size: usize) -> Vec<CustomerId> {
+    let mut ids = Vec::new();
+    let mut query = ListQuery {
+        filter: Filter::parse(filter).unwrap_or_else(|e| panic!("{e}")),
+        order_by: OrderBy::parse(order).unwrap_or_else(|e| panic!("{e}")),
+        page_size,
+        page_token: String::new(),
+    };
+    loop {
+        let page = ok(store.list_customers(&query));
+        ids.extend(page.customers.iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        query.page_token = page.next_page_token;
+    }
+}
+
+#[test]
+fn a_customer_lives_and_dies_with_its_indexes() {
+    let (_dir, store) = open();
+    let acme = ok(store.create_customer(org("Acme A.Ş."), None));
+    let mut ada = person("Ada", "ADA@acme.com.tr");
+    ada.organization_id = Some(acme.id);
+    ada.tags = vec!["VIP".into()];
+    let ada = ok(store.create_customer(ada, None));
+    assert_eq!(ada.version, 1);
+    assert_eq!(ada.etag(), "v1");
+    assert_eq!(ok(store.lookup_by_email("ada@ACME.com.tr")).id, ada.id);
+
+    // The organization cannot go while Ada works there.
+    assert!(matches!(store.delete_customer(acme.id, None), Err(StoreError::FailedPrecondition { .. })));
+
+    // A masked update changes only what it names, and moves the indexes with it.
+    let mut patch = person("", "");
+    patch.lifecycle_stage = LifecycleStage::Loyalty;
+    patch.tags = vec!["champion".into()];
+    let mask = ok(UpdateMask::parse(&["lifecycle_stage", "tags"]).map_err(StoreError::from));
+    let updated = ok(store.update_customer(ada.id, &patch, &mask, Some("v1")));
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.data.emails, ada.data.emails);
+    assert_eq!(all(&store, r#"tags:"vip""#, "", 0), Vec::<CustomerId>::new());
+    assert_eq!(all(&store, r#"tags:"champion" AND lifecycle_stage = LOYALTY"#, "", 0), vec![ada.id]);
+
+    // A stale etag changes nothing; going backward needs a reason the update cannot give.
+    assert!(matches!(store.update_customer(ada.id, &patch, &mask, Some("v1")), Err(StoreError::Aborted { .. })));
+    patch.lifecycle_stage = LifecycleStage::Awareness;
+    let stage = ok(UpdateMask::parse(&["lifecycle_stage"]).map_err(StoreError::from));
+    assert!(matches!(store.update_customer(ada.id, &patch, &stage, None), Err(StoreError::FailedPrecondition { .. })));
+    assert_eq!(ok(store.get_customer(ada.id)), updated);
+
+    ok(store.delete_customer(ada.id, Some("v2")));
+    assert!(matches!(store.get_customer(ada.id), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.lookup_by_email("ada@acme.com.tr"), Err(StoreError::NotFound { .. })));
+    ok(store.delete_customer(acme.id, None));
+    let report = ok(store.verify());
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!((report.customers, report.index_entries, report.unique_keys), (0, 0, 0));
+    let kinds: Vec<_> = ok(store.changes(0, 100)).into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.len(), 5);
+}
+
+#[test]
+fn an_email_belongs_to_one_customer_even_under_contention() {
+    let (_dir, store) = open();
+    let winners: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let store = store.clone();
+                s.spawn(move || store.create_customer(person(&format!("P{i}"), "same@example.com"), None))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(Ok(_)) => true,
+                Ok(Err(StoreError::AlreadyExists { field, .. })) => {
+                    assert_eq!(field, "emails[0].address");
+                    false
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    });
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1);
+    assert!(ok(store.verify()).is_clean());
+}
+
+#[test]
+fn a_request_id_creates_once() {
+    let (_dir, store) = open();
+    let first = ok(store.create_customer(person("Ada", "a@x.io"), Some("req-1")));
+    let again = ok(store.create_customer(person("Ada", "a@x.io"), Some("req-1")));
+    assert_eq!(first, again);
+    assert_eq!(all(&store, "", "", 0).len(), 1);
+}
+
+#[test]
+fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
+    let (_dir, store) = open();
+    let names = ["delta", "Alpha", "charlie", "bravo", "echo"];
+    let mut created = Vec::new();
+    for i in 0..230 {
+        let mut c = person(&format!("{} {i:03}", names[i % 5]), "");
+        c.lifecycle_stage = LifecycleStage::ALL[i % 3];
+        created.push(ok(store.create_customer(c, None)));
+    }
+    let ids: Vec<CustomerId> = created.iter().map(|c| c.id).collect();
+    assert_eq!(all(&store, "", "", 7), ids);
+    assert_eq!(all(&store, "", "create_time desc", 9), ids.iter().rev().copied().collect::<Vec<_>>());
+    let consideration: Vec<CustomerId> = created.iter().filter(|c| c.data.lifecycle_stage == LifecycleStage::Consideration).map(|c| c.id).collect();
+    assert_eq!(all(&store, "lifecycle_stage = CONSIDERATION", "", 10), consideration);
+    let mut by_name = created.clone();
+    by_name.sort_by_key(|c| (c.data.display_name.to_lowercase(), c.id));
+    assert_eq!(all(&store, "", "display_name", 11), by_name.iter().map(|c| c.id).collect::<Vec<_>>());
+
+    // Walk pages while new customers arrive: every existing one is seen exactly once, in order.
+    let mut seen = Vec::new();
+    let mut query = ListQuery { page_size: 13, ..ListQuery::default() };
+    loop {
+        let page = ok(store.list_customers(&query));
+        seen.extend(page.customers.iter().map(|c| c.id));
+        ok(store.create_customer(person("latecomer", ""), None));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        query.page_token = page.next_page_token;
+    }
+    assert_eq!(&seen[..ids.len()], &ids[..]);
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), seen.len(), "no duplicates");
+
+    // A token belongs to its query.
+    let first = ok(store.list_customers(&ListQuery { page_size: 5, ..ListQuery::default() }));
+    let other = ListQuery {
+        filter: Filter::parse("kind = PERSON").unwrap_or_default(),
+        page_token: first.next_page_token,
+        ..ListQuery::default()
+    };
+    assert!(matches!(store.list_customers(&other), Err(StoreError::Invalid(_))));
+    let junk = ListQuery { page_token: "!!not-a-token".into(), ..ListQuery::default() };
+    assert!(matches!(store.list_customers(&junk), Err(StoreError::Invalid(_))));
+}
+
+#[test]
+fn everything_is_still_there_after_reopening() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (id, seq) = {
+        let store = ok(Store::open(dir.path()));
+        let c = ok(store.create_customer(person("Ada", "ada@x.io"), Some("r")));
+        (c.id, store.last_change_seq())
+    };
+    let store = ok(Store::open(dir.path()));
+    assert_eq!(ok(store.get_customer(id)).data.display_name, "Ada");
+    assert_eq!(store.last_change_seq(), seq);
+    let next = ok(store.create_customer(person("Grace", ""), None));
+    assert!(next.id > id, "ids keep growing across restarts");
+    assert!(ok(store.verify()).is_clean());
+    // A second opener of the same directory is told clearly.
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked { .. })));
+}
+
+#[test]
+fn the_store_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Store>();
+    let (_dir, store) = open();
+    let store = Arc::new(store);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let store = Arc::clone(&store);
+            s.spawn(move || {
+                for i in 0..25 {
+                    ok(store.create_customer(person(&format!("t{t}-{i}"), &format!("t{t}-{i}@x.io")), None));
+                }
+            });
+        }
+    });
+    assert_eq!(all(&store, "", "", 1000).len(), 100);
+    assert!(ok(store.verify()).is_clean());
+}
