@@ -339,13 +339,19 @@ impl CustomerData {
         check("emails", self.emails != other.emails);
         check("phones", self.phones != other.phones);
         check("address", self.address != other.address);
-        check("organization_id", self.organization_id != other.organization_id);
+        check(
+            "organization_id",
+            self.organization_id != other.organization_id,
+        );
         check("external_id", self.external_id != other.external_id);
         check("owner", self.owner != other.owner);
         check("source", self.source != other.source);
         check("tags", self.tags != other.tags);
         check("attributes", self.attributes != other.attributes);
-        check("lifecycle_stage", self.lifecycle_stage != other.lifecycle_stage);
+        check(
+            "lifecycle_stage",
+            self.lifecycle_stage != other.lifecycle_stage,
+        );
         check("consent", self.consent != other.consent);
         out
     }

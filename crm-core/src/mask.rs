@@ -64,6 +64,7 @@ const OUTPUT_ONLY: &[&str] = &["id", "create_time", "update_time", "etag", "kind
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateMask {
     paths: Vec<FieldPath>,
+    keep_stage: bool,
 }
 
 impl UpdateMask {
@@ -71,7 +72,14 @@ impl UpdateMask {
     pub fn all() -> Self {
         UpdateMask {
             paths: vec![FieldPath::All],
+            keep_stage: false,
         }
+    }
+
+    /// Makes `*` leave the lifecycle stage as it is (for a patch that does not carry one).
+    pub fn keep_lifecycle_stage(mut self) -> Self {
+        self.keep_stage = true;
+        self
     }
 
     /// Parses mask paths; an unknown path is a violation of `update_mask.paths[i]`.
@@ -107,7 +115,10 @@ impl UpdateMask {
         if paths.len() > 1 && parsed.contains(&FieldPath::All) {
             v.add("update_mask", "* must be the only path");
         }
-        v.into_result(UpdateMask { paths: parsed })
+        v.into_result(UpdateMask {
+            paths: parsed,
+            keep_stage: false,
+        })
     }
 
     /// The parsed paths.
@@ -136,6 +147,9 @@ impl UpdateMask {
                         );
                     }
                     next = patch.clone();
+                    if self.keep_stage {
+                        next.lifecycle_stage = current.lifecycle_stage;
+                    }
                     display_name_set = true;
                 }
                 FieldPath::Attribute(key) => match patch.attributes.get(key) {

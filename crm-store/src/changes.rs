@@ -45,7 +45,11 @@ impl Store {
         let end = vec![keys::CHANGE + 1];
         self.inner
             .engine
-            .scan(std::ops::Bound::Included(start), std::ops::Bound::Excluded(end), false)
+            .scan(
+                std::ops::Bound::Included(start),
+                std::ops::Bound::Excluded(end),
+                false,
+            )
             .take(limit)
             .map(|item| {
                 let (key, value) = item?;

@@ -61,7 +61,11 @@ mod tests {
 
     /// A customer using every field, as written by format version 1.
     fn fixture() -> Customer {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).unwrap_or_default();
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.to_utc())
+                .unwrap_or_default()
+        };
         Customer {
             id: CustomerId(0x0192_f3a4_b5c6_0001),
             create_time: t("2026-11-01T10:00:00.123Z"),
@@ -77,8 +81,15 @@ mod tests {
                     interests: vec!["hiking".into(), "jazz".into()],
                 }),
                 display_name: "Ayşe Yılmaz".into(),
-                emails: vec![Email { address: "ayse@example.com.tr".into(), label: "home".into(), primary: true }],
-                phones: vec![Phone { number: "+905321234567".into(), label: "mobile".into() }],
+                emails: vec![Email {
+                    address: "ayse@example.com.tr".into(),
+                    label: "home".into(),
+                    primary: true,
+                }],
+                phones: vec![Phone {
+                    number: "+905321234567".into(),
+                    label: "mobile".into(),
+                }],
                 address: Some(Address {
                     lines: vec!["Bağdat Cd. 1".into()],
                     city: "İstanbul".into(),
@@ -94,8 +105,14 @@ mod tests {
                 attributes: BTreeMap::from([("plan".into(), "gold".into())]),
                 lifecycle_stage: LifecycleStage::Loyalty,
                 consent: Consent {
-                    email_marketing: Some(ConsentDecision { granted: true, time: t("2026-01-01T00:00:00Z") }),
-                    sms_marketing: Some(ConsentDecision { granted: false, time: t("2026-01-02T00:00:00Z") }),
+                    email_marketing: Some(ConsentDecision {
+                        granted: true,
+                        time: t("2026-01-01T00:00:00Z"),
+                    }),
+                    sms_marketing: Some(ConsentDecision {
+                        granted: false,
+                        time: t("2026-01-02T00:00:00Z"),
+                    }),
                     profiling: None,
                 },
             },

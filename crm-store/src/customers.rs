@@ -4,7 +4,9 @@
 use chrono::DateTime;
 use crm_core::lifecycle::{MoveError, check_manual_move};
 use crm_core::normalize::normalize_email;
-use crm_core::{Customer, CustomerData, CustomerId, CustomerKind, UpdateMask, Violations, validate_customer};
+use crm_core::{
+    Customer, CustomerData, CustomerId, CustomerKind, UpdateMask, Violations, validate_customer,
+};
 
 use crate::changes::ChangeKind;
 use crate::error::{Result, StoreError};
@@ -23,7 +25,11 @@ impl Store {
     ///
     /// Errors: [`StoreError::Invalid`] (every bad field), [`StoreError::AlreadyExists`] (an email
     /// or the external id belongs to another customer).
-    pub fn create_customer(&self, mut data: CustomerData, request_id: Option<&str>) -> Result<Customer> {
+    pub fn create_customer(
+        &self,
+        mut data: CustomerData,
+        request_id: Option<&str>,
+    ) -> Result<Customer> {
         let now = self.now();
         let mut v = match validate_customer(&mut data, now) {
             Ok(()) => Violations::default(),
@@ -40,9 +46,16 @@ impl Store {
                 }
             }
             let id = w.next_id(now);
-            let create_time = DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
-                .unwrap_or(now);
-            let customer = Customer { id, create_time, update_time: create_time, version: 1, data };
+            let create_time =
+                DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
+                    .unwrap_or(now);
+            let customer = Customer {
+                id,
+                create_time,
+                update_time: create_time,
+                version: 1,
+                data,
+            };
             check_references(w, &customer)?;
             w.put_customer(None, Some(&customer), ChangeKind::Created, Vec::new())?;
             if let Some(rid) = request_id {
@@ -56,7 +69,8 @@ impl Store {
 
     /// Reads a customer. Errors: [`StoreError::NotFound`], [`StoreError::Corrupt`].
     pub fn get_customer(&self, id: CustomerId) -> Result<Customer> {
-        self.read_customer(id)?.ok_or_else(|| StoreError::not_found("customer", id))
+        self.read_customer(id)?
+            .ok_or_else(|| StoreError::not_found("customer", id))
     }
 
     /// Updates the fields `mask` names from `patch` (AIP-134). With `etag`, the update happens
@@ -66,7 +80,13 @@ impl Store {
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`] (stale etag),
     /// [`StoreError::Invalid`], [`StoreError::AlreadyExists`], [`StoreError::FailedPrecondition`]
     /// (a backward lifecycle move, which needs a reason).
-    pub fn update_customer(&self, id: CustomerId, patch: &CustomerData, mask: &UpdateMask, etag: Option<&str>) -> Result<Customer> {
+    pub fn update_customer(
+        &self,
+        id: CustomerId,
+        patch: &CustomerData,
+        mask: &UpdateMask,
+        etag: Option<&str>,
+    ) -> Result<Customer> {
         let now = self.now();
         self.write(|w| {
             let current = w.store.get_customer(id)?;
@@ -76,13 +96,22 @@ impl Store {
             if data == current.data {
                 return Ok(current);
             }
-            check_manual_move(current.data.lifecycle_stage, data.lifecycle_stage, None).map_err(|e| match e {
-                MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
-                    reason: "BACKWARD_STAGE_MOVE",
-                    message: format!("{e}: an update can only move the lifecycle stage forward"),
+            check_manual_move(current.data.lifecycle_stage, data.lifecycle_stage, None).map_err(
+                |e| match e {
+                    MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
+                        reason: "BACKWARD_STAGE_MOVE",
+                        message: format!(
+                            "{e}: an update can only move the lifecycle stage forward"
+                        ),
+                    },
                 },
-            })?;
-            let fields = current.data.changed_fields(&data).into_iter().map(String::from).collect();
+            )?;
+            let fields = current
+                .data
+                .changed_fields(&data)
+                .into_iter()
+                .map(String::from)
+                .collect();
             let updated = Customer {
                 update_time: now.max(current.update_time),
                 version: current.version + 1,
@@ -138,10 +167,12 @@ impl Store {
         let Some(owner) = self.inner.engine.get(key)? else {
             return Err(StoreError::not_found(what, value));
         };
-        let id = keys::u64_value(&owner).map(CustomerId).ok_or_else(|| StoreError::Corrupt {
-            key: keys::describe(key),
-            detail: "a unique key does not hold a customer id".into(),
-        })?;
+        let id = keys::u64_value(&owner)
+            .map(CustomerId)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: keys::describe(key),
+                detail: "a unique key does not hold a customer id".into(),
+            })?;
         self.get_customer(id).map_err(|e| match e {
             StoreError::NotFound { .. } => StoreError::not_found(what, value),
             other => other,
@@ -150,20 +181,32 @@ impl Store {
 }
 
 fn check_request_id(v: &mut Violations, rid: &str) {
-    if rid.is_empty() || rid.len() > MAX_REQUEST_ID_BYTES || !rid.bytes().all(|b| b.is_ascii_graphic()) {
-        v.add("request_id", format!("must be 1 to {MAX_REQUEST_ID_BYTES} printable ASCII characters (a UUID is best)"));
+    if rid.is_empty()
+        || rid.len() > MAX_REQUEST_ID_BYTES
+        || !rid.bytes().all(|b| b.is_ascii_graphic())
+    {
+        v.add(
+            "request_id",
+            format!(
+                "must be 1 to {MAX_REQUEST_ID_BYTES} printable ASCII characters (a UUID is best)"
+            ),
+        );
     }
 }
 
 fn replay(store: &Store, rid: &str, first: &[u8]) -> Result<Customer> {
-    let id = keys::u64_value(first).map(CustomerId).ok_or_else(|| StoreError::Corrupt {
-        key: keys::describe(&keys::request(rid)),
-        detail: "a request entry does not hold a customer id".into(),
-    })?;
+    let id = keys::u64_value(first)
+        .map(CustomerId)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: keys::describe(&keys::request(rid)),
+            detail: "a request entry does not hold a customer id".into(),
+        })?;
     store.get_customer(id).map_err(|e| match e {
         StoreError::NotFound { .. } => StoreError::FailedPrecondition {
             reason: "REQUEST_ID_REUSED",
-            message: format!("request_id {rid:?} already created customer {id}, which has since been deleted"),
+            message: format!(
+                "request_id {rid:?} already created customer {id}, which has since been deleted"
+            ),
         },
         other => other,
     })
@@ -171,9 +214,10 @@ fn replay(store: &Store, rid: &str, first: &[u8]) -> Result<Customer> {
 
 fn check_etag(current: &Customer, etag: Option<&str>) -> Result<()> {
     match etag.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(given) if given != current.etag() => {
-            Err(StoreError::Aborted { given: given.to_owned(), current: current.etag() })
-        }
+        Some(given) if given != current.etag() => Err(StoreError::Aborted {
+            given: given.to_owned(),
+            current: current.etag(),
+        }),
         _ => Ok(()),
     }
 }
@@ -197,7 +241,9 @@ fn check_references(w: &Write<'_>, c: &Customer) -> Result<()> {
         let problem = match w.store.read_customer(org)? {
             _ if org == c.id => Some("cannot name the customer itself"),
             None => Some("no customer has this id"),
-            Some(o) if o.kind() != CustomerKind::Organization => Some("names a person, not an organization"),
+            Some(o) if o.kind() != CustomerKind::Organization => {
+                Some("names a person, not an organization")
+            }
             Some(_) => None,
         };
         if let Some(why) = problem {

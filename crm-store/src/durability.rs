@@ -56,7 +56,10 @@ impl GroupCommit {
             .name("crm-flusher".into())
             .spawn(move || flush_loop(&worker, &engine))
             .map_err(|e| StoreError::Storage(format!("cannot start the flusher thread: {e}")))?;
-        Ok(GroupCommit { shared, thread: Some(thread) })
+        Ok(GroupCommit {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     /// Waits until every write applied before this call is durable.
@@ -69,10 +72,16 @@ impl GroupCommit {
             if state.shutdown {
                 return Err(StoreError::Durability("the store is shutting down".into()));
             }
-            state = self.shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self
+                .shared
+                .done
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
         }
         match &state.failure {
-            Some((from, to, why)) if *from < ticket && ticket <= *to => Err(StoreError::Durability(why.clone())),
+            Some((from, to, why)) if *from < ticket && ticket <= *to => {
+                Err(StoreError::Durability(why.clone()))
+            }
             _ => Ok(()),
         }
     }

@@ -54,8 +54,12 @@ impl Engine {
     /// Opens (or creates) the keyspace in `config.path`.
     pub(crate) fn open(config: &crate::StoreConfig) -> Result<Engine> {
         let path = &config.path;
-        std::fs::create_dir_all(path)
-            .map_err(|e| StoreError::Storage(format!("cannot create data directory {}: {e}", path.display())))?;
+        std::fs::create_dir_all(path).map_err(|e| {
+            StoreError::Storage(format!(
+                "cannot create data directory {}: {e}",
+                path.display()
+            ))
+        })?;
         let flush = match config.durability {
             crate::Durability::Durable => None,
             crate::Durability::Relaxed => Some(config.flush_every_ms.max(1)),
@@ -67,7 +71,9 @@ impl Engine {
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked { path: path.display().to_string() }
+                    StoreError::Locked {
+                        path: path.display().to_string(),
+                    }
                 }
                 other => engine_error(other),
             })?;
@@ -87,14 +93,22 @@ impl Engine {
         reverse: bool,
     ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + use<> {
         let iter = self.tree.range((start, end));
-        let iter: Box<dyn Iterator<Item = sled::Result<(Bytes, Bytes)>>> =
-            if reverse { Box::new(iter.rev()) } else { Box::new(iter) };
+        let iter: Box<dyn Iterator<Item = sled::Result<(Bytes, Bytes)>>> = if reverse {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
         iter.map(|r| r.map_err(engine_error))
     }
 
     /// Entries whose keys start with `prefix`, in key order.
-    pub(crate) fn scan_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + use<> {
-        self.tree.scan_prefix(prefix).map(|r| r.map_err(engine_error))
+    pub(crate) fn scan_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(Bytes, Bytes)>> + use<> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|r| r.map_err(engine_error))
     }
 
     /// Applies a batch atomically.

@@ -89,7 +89,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn not_found(what: &'static str, key: impl ToString) -> Self {
-        StoreError::NotFound { what, key: key.to_string() }
+        StoreError::NotFound {
+            what,
+            key: key.to_string(),
+        }
     }
 }
 

@@ -162,7 +162,12 @@ pub(crate) fn index_entries(c: &Customer) -> Vec<Vec<u8>> {
     if let Some(org) = d.organization_id {
         keys.push(fixed_entry(IX_ORG, &org.0.to_be_bytes(), id));
     }
-    if let Some(country) = d.address.as_ref().map(|a| &a.country).filter(|c| !c.is_empty()) {
+    if let Some(country) = d
+        .address
+        .as_ref()
+        .map(|a| &a.country)
+        .filter(|c| !c.is_empty())
+    {
         keys.push(fixed_entry(IX_COUNTRY, country.as_bytes(), id));
     }
     keys.push(order_entry(IX_UPDATE_TIME, c));
@@ -188,7 +193,13 @@ pub(crate) fn unique_entries(c: &Customer) -> Vec<(Vec<u8>, String)> {
 /// A key, printable for error messages and verify reports.
 pub(crate) fn describe(key: &[u8]) -> String {
     key.iter()
-        .map(|&b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("\\x{b:02x}") })
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                (b as char).to_string()
+            } else {
+                format!("\\x{b:02x}")
+            }
+        })
         .collect()
 }
 

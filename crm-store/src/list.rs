@@ -76,7 +76,10 @@ impl Plan {
                     IndexedTerm::Stage(_) => 4,
                     IndexedTerm::Kind(_) => 5,
                 };
-                terms.iter().min_by_key(|t| rank(t)).map_or(Plan::Records, |t| Plan::Term(keys::term_prefix(t)))
+                terms
+                    .iter()
+                    .min_by_key(|t| rank(t))
+                    .map_or(Plan::Records, |t| Plan::Term(keys::term_prefix(t)))
             }
         }
     }
@@ -106,7 +109,9 @@ fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
 fn fingerprint(filter: &Filter, order: OrderBy) -> u64 {
     format!("{filter:?}|{order:?}")
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 fn bad_token(why: &str) -> StoreError {
@@ -156,7 +161,10 @@ impl Store {
             Some(key) if more => encode_token(print, &key),
             _ => String::new(),
         };
-        Ok(CustomerPage { customers, next_page_token })
+        Ok(CustomerPage {
+            customers,
+            next_page_token,
+        })
     }
 
     /// The customer an entry of the walked sequence stands for, if it still stands for one.
@@ -165,11 +173,16 @@ impl Store {
             return codec::decode(value, &|| keys::describe(key)).map(Some);
         }
         let Some(id) = keys::trailing_id(key) else {
-            return Err(StoreError::Corrupt { key: keys::describe(key), detail: "an index key without an id".into() });
+            return Err(StoreError::Corrupt {
+                key: keys::describe(key),
+                detail: "an index key without an id".into(),
+            });
         };
         // Entries can be stale for a moment while a concurrent write lands: skip them; the
         // customer is (or will be) found at its current place.
-        let Some(c) = self.read_customer(id)? else { return Ok(None) };
+        let Some(c) = self.read_customer(id)? else {
+            return Ok(None);
+        };
         match plan {
             Plan::Order(kind) if keys::order_entry(*kind, &c) != key => Ok(None),
             _ => Ok(Some(c)),
@@ -189,13 +202,19 @@ fn decode_token(token: &str, print: u64, prefix: &[u8]) -> Result<Option<Vec<u8>
     if token.is_empty() {
         return Ok(None);
     }
-    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad_token("is not a token this service issued"))?;
-    let (head, key) = raw.split_at_checked(9).ok_or_else(|| bad_token("is not a token this service issued"))?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| bad_token("is not a token this service issued"))?;
+    let (head, key) = raw
+        .split_at_checked(9)
+        .ok_or_else(|| bad_token("is not a token this service issued"))?;
     if head[0] != TOKEN_VERSION || !key.starts_with(prefix) {
         return Err(bad_token("is not a token this service issued"));
     }
     if head[1..] != print.to_be_bytes() {
-        return Err(bad_token("belongs to a different filter or order_by; keep them the same across pages"));
+        return Err(bad_token(
+            "belongs to a different filter or order_by; keep them the same across pages",
+        ));
     }
     Ok(Some(key.to_vec()))
 }

@@ -72,11 +72,17 @@ impl Store {
                 last_seq: read_counter(&engine, keys::META_LAST_SEQ)?,
             },
             Some(v) => {
-                return Err(StoreError::UnsupportedFormat { found: format!("{:?}", v.as_ref()), supported: FORMAT_VERSION });
+                return Err(StoreError::UnsupportedFormat {
+                    found: format!("{:?}", v.as_ref()),
+                    supported: FORMAT_VERSION,
+                });
             }
             None => {
                 if engine.scan_prefix(&[]).next().is_some() {
-                    return Err(StoreError::UnsupportedFormat { found: "none".into(), supported: FORMAT_VERSION });
+                    return Err(StoreError::UnsupportedFormat {
+                        found: "none".into(),
+                        supported: FORMAT_VERSION,
+                    });
                 }
                 let mut batch = WriteBatch::default();
                 batch.put(keys::META_FORMAT, [FORMAT_VERSION]);
@@ -89,7 +95,14 @@ impl Store {
             Durability::Durable => Some(GroupCommit::start(engine.clone())?),
             Durability::Relaxed => None,
         };
-        Ok(Store { inner: Arc::new(Inner { engine, config, writer: Mutex::new(counters), group }) })
+        Ok(Store {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                writer: Mutex::new(counters),
+                group,
+            }),
+        })
     }
 
     /// The configuration the store was opened with.
@@ -122,12 +135,20 @@ impl Store {
     /// returns once the write is as durable as the store's mode promises.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
         let mut counters = self.lock_writer();
-        let mut w = Write { store: self, batch: WriteBatch::default(), counters: *counters };
+        let mut w = Write {
+            store: self,
+            batch: WriteBatch::default(),
+            counters: *counters,
+        };
         let out = f(&mut w)?;
         if w.batch.is_empty() {
             return Ok(out);
         }
-        let Write { mut batch, counters: next, .. } = w;
+        let Write {
+            mut batch,
+            counters: next,
+            ..
+        } = w;
         batch.put(keys::META_LAST_ID, next.last_id.to_be_bytes());
         batch.put(keys::META_LAST_SEQ, next.last_seq.to_be_bytes());
         self.inner.engine.commit(batch)?;
@@ -174,7 +195,9 @@ impl Write<'_> {
     /// A new customer id: the creation time in milliseconds in the high 44 bits, a sequence in
     /// the low 20, and always above every id handed out before.
     pub(crate) fn next_id(&mut self, now: DateTime<Utc>) -> CustomerId {
-        let floor = u64::try_from(now.timestamp_millis()).unwrap_or(0).saturating_mul(1 << 20);
+        let floor = u64::try_from(now.timestamp_millis())
+            .unwrap_or(0)
+            .saturating_mul(1 << 20);
         let id = floor.max(self.counters.last_id + 1);
         self.counters.last_id = id;
         CustomerId(id)
@@ -182,23 +205,49 @@ impl Write<'_> {
 
     /// Writes a customer's new state (`new`), replacing `old`: the record, the index entries
     /// that differ, the unique keys, the organization member counts, and a change-log event.
-    pub(crate) fn put_customer(&mut self, old: Option<&Customer>, new: Option<&Customer>, kind: ChangeKind, fields: Vec<String>) -> Result<()> {
-        let Some(subject) = new.or(old) else { return Ok(()) };
+    pub(crate) fn put_customer(
+        &mut self,
+        old: Option<&Customer>,
+        new: Option<&Customer>,
+        kind: ChangeKind,
+        fields: Vec<String>,
+    ) -> Result<()> {
+        let Some(subject) = new.or(old) else {
+            return Ok(());
+        };
         let id = subject.id;
         match new {
             Some(c) => self.batch.put(keys::customer(id), codec::encode(c)?),
             None => self.batch.delete(keys::customer(id)),
         }
-        let old_ix: BTreeSet<Vec<u8>> = old.map(keys::index_entries).unwrap_or_default().into_iter().collect();
-        let new_ix: BTreeSet<Vec<u8>> = new.map(keys::index_entries).unwrap_or_default().into_iter().collect();
+        let old_ix: BTreeSet<Vec<u8>> = old
+            .map(keys::index_entries)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let new_ix: BTreeSet<Vec<u8>> = new
+            .map(keys::index_entries)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         for gone in old_ix.difference(&new_ix) {
             self.batch.delete(gone);
         }
         for added in new_ix.difference(&old_ix) {
             self.batch.put(added, []);
         }
-        let old_uq: BTreeSet<Vec<u8>> = old.map(keys::unique_entries).unwrap_or_default().into_iter().map(|(k, _)| k).collect();
-        let new_uq: BTreeSet<Vec<u8>> = new.map(keys::unique_entries).unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+        let old_uq: BTreeSet<Vec<u8>> = old
+            .map(keys::unique_entries)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let new_uq: BTreeSet<Vec<u8>> = new
+            .map(keys::unique_entries)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         for gone in old_uq.difference(&new_uq) {
             self.batch.delete(gone);
         }

@@ -50,7 +50,8 @@ impl Store {
         for entry in engine.scan_prefix(&[keys::CUSTOMER]) {
             let (key, value) = entry?;
             report.customers += 1;
-            let customer: crm_core::Customer = match codec::decode(&value, &|| keys::describe(&key)) {
+            let customer: crm_core::Customer = match codec::decode(&value, &|| keys::describe(&key))
+            {
                 Ok(c) => c,
                 Err(e) => {
                     report.problems.push(e.to_string());
@@ -58,7 +59,11 @@ impl Store {
                 }
             };
             if key.as_ref() != keys::customer(customer.id) {
-                report.problems.push(format!("record at {} holds customer {}", keys::describe(&key), customer.id));
+                report.problems.push(format!(
+                    "record at {} holds customer {}",
+                    keys::describe(&key),
+                    customer.id
+                ));
             }
             max_id = max_id.max(customer.id.0);
             kinds.insert(customer.id, customer.kind());
@@ -68,7 +73,11 @@ impl Store {
             expected_index.extend(keys::index_entries(&customer));
             for (k, _) in keys::unique_entries(&customer) {
                 if let Some(previous) = expected_unique.insert(k.clone(), customer.id) {
-                    report.problems.push(format!("{} is claimed by customers {previous} and {}", keys::describe(&k), customer.id));
+                    report.problems.push(format!(
+                        "{} is claimed by customers {previous} and {}",
+                        keys::describe(&k),
+                        customer.id
+                    ));
                 }
             }
         }
@@ -77,11 +86,17 @@ impl Store {
             let (key, _) = entry?;
             report.index_entries += 1;
             if !expected_index.remove(key.as_ref()) {
-                report.problems.push(format!("index entry {} has no matching record", keys::describe(&key)));
+                report.problems.push(format!(
+                    "index entry {} has no matching record",
+                    keys::describe(&key)
+                ));
             }
         }
         for missing in expected_index {
-            report.problems.push(format!("index entry {} is missing", keys::describe(&missing)));
+            report.problems.push(format!(
+                "index entry {} is missing",
+                keys::describe(&missing)
+            ));
         }
 
         for entry in engine.scan_prefix(&[keys::UNIQUE]) {
@@ -90,17 +105,27 @@ impl Store {
             let holder = keys::u64_value(&value).map(CustomerId);
             match expected_unique.remove(key.as_ref()) {
                 Some(id) if holder == Some(id) => {}
-                Some(id) => report.problems.push(format!("unique key {} points to {holder:?}, not {id}", keys::describe(&key))),
-                None => report.problems.push(format!("unique key {} has no matching record", keys::describe(&key))),
+                Some(id) => report.problems.push(format!(
+                    "unique key {} points to {holder:?}, not {id}",
+                    keys::describe(&key)
+                )),
+                None => report.problems.push(format!(
+                    "unique key {} has no matching record",
+                    keys::describe(&key)
+                )),
             }
         }
         for missing in expected_unique.keys() {
-            report.problems.push(format!("unique key {} is missing", keys::describe(missing)));
+            report
+                .problems
+                .push(format!("unique key {} is missing", keys::describe(missing)));
         }
 
         for (org, count) in &members {
             if kinds.get(org) != Some(&CustomerKind::Organization) {
-                report.problems.push(format!("{count} people belong to {org}, which is not an organization"));
+                report.problems.push(format!(
+                    "{count} people belong to {org}, which is not an organization"
+                ));
             }
         }
         for entry in engine.scan_prefix(&[keys::MEMBERS]) {
@@ -109,11 +134,16 @@ impl Store {
             let stored = keys::u64_value(&value);
             let actual = org.and_then(|o| members.remove(&o));
             if stored != actual {
-                report.problems.push(format!("member count {} is {stored:?}, records say {actual:?}", keys::describe(&key)));
+                report.problems.push(format!(
+                    "member count {} is {stored:?}, records say {actual:?}",
+                    keys::describe(&key)
+                ));
             }
         }
         for (org, count) in members {
-            report.problems.push(format!("member count of {org} is missing (records say {count})"));
+            report.problems.push(format!(
+                "member count of {org} is missing (records say {count})"
+            ));
         }
 
         let mut previous = 0;
@@ -121,16 +151,26 @@ impl Store {
             let (key, value) = entry?;
             report.changes += 1;
             match codec::decode::<crate::ChangeEvent>(&value, &|| keys::describe(&key)) {
-                Ok(event) if keys::change(event.seq) == key.as_ref() && event.seq > previous => previous = event.seq,
-                Ok(event) => report.problems.push(format!("change event {} is out of place", event.seq)),
+                Ok(event) if keys::change(event.seq) == key.as_ref() && event.seq > previous => {
+                    previous = event.seq
+                }
+                Ok(event) => report
+                    .problems
+                    .push(format!("change event {} is out of place", event.seq)),
                 Err(e) => report.problems.push(e.to_string()),
             }
         }
         if previous > counters.last_seq {
-            report.problems.push(format!("change log reaches {previous} but the sequence counter is {}", counters.last_seq));
+            report.problems.push(format!(
+                "change log reaches {previous} but the sequence counter is {}",
+                counters.last_seq
+            ));
         }
         if max_id > counters.last_id {
-            report.problems.push(format!("customer id {max_id:016x} is above the id counter {:016x}", counters.last_id));
+            report.problems.push(format!(
+                "customer id {max_id:016x} is above the id counter {:016x}",
+                counters.last_id
+            ));
         }
         Ok(report)
     }

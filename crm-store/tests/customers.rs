@@ -4,20 +4,31 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crm_core::{
-    CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, Organization, Party, Person, UpdateMask,
+    CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, Organization, Party, Person,
+    UpdateMask,
 };
 use crm_store::{ListQuery, Store, StoreError};
 
 fn person(given: &str, email: &str) -> CustomerData {
-    let mut c = CustomerData::new(Party::Person(Person { given_name: given.into(), ..Person::default() }));
+    let mut c = CustomerData::new(Party::Person(Person {
+        given_name: given.into(),
+        ..Person::default()
+    }));
     if !email.is_empty() {
-        c.emails.push(Email { address: email.into(), label: String::new(), primary: false });
+        c.emails.push(Email {
+            address: email.into(),
+            label: String::new(),
+            primary: false,
+        });
     }
     c
 }
 
 fn org(name: &str) -> CustomerData {
-    CustomerData::new(Party::Organization(Organization { legal_name: name.into(), ..Organization::default() }))
+    CustomerData::new(Party::Organization(Organization {
+        legal_name: name.into(),
+        ..Organization::default()
+    }))
 }
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -61,7 +72,10 @@ fn a_customer_lives_and_dies_with_its_indexes() {
     assert_eq!(ok(store.lookup_by_email("ada@ACME.com.tr")).id, ada.id);
 
     // The organization cannot go while Ada works there.
-    assert!(matches!(store.delete_customer(acme.id, None), Err(StoreError::FailedPrecondition { .. })));
+    assert!(matches!(
+        store.delete_customer(acme.id, None),
+        Err(StoreError::FailedPrecondition { .. })
+    ));
 
     // A masked update changes only what it names, and moves the indexes with it.
     let mut patch = person("", "");
@@ -71,24 +85,53 @@ fn a_customer_lives_and_dies_with_its_indexes() {
     let updated = ok(store.update_customer(ada.id, &patch, &mask, Some("v1")));
     assert_eq!(updated.version, 2);
     assert_eq!(updated.data.emails, ada.data.emails);
-    assert_eq!(all(&store, r#"tags:"vip""#, "", 0), Vec::<CustomerId>::new());
-    assert_eq!(all(&store, r#"tags:"champion" AND lifecycle_stage = LOYALTY"#, "", 0), vec![ada.id]);
+    assert_eq!(
+        all(&store, r#"tags:"vip""#, "", 0),
+        Vec::<CustomerId>::new()
+    );
+    assert_eq!(
+        all(
+            &store,
+            r#"tags:"champion" AND lifecycle_stage = LOYALTY"#,
+            "",
+            0
+        ),
+        vec![ada.id]
+    );
 
     // A stale etag changes nothing; going backward needs a reason the update cannot give.
-    assert!(matches!(store.update_customer(ada.id, &patch, &mask, Some("v1")), Err(StoreError::Aborted { .. })));
+    assert!(matches!(
+        store.update_customer(ada.id, &patch, &mask, Some("v1")),
+        Err(StoreError::Aborted { .. })
+    ));
     patch.lifecycle_stage = LifecycleStage::Awareness;
     let stage = ok(UpdateMask::parse(&["lifecycle_stage"]).map_err(StoreError::from));
-    assert!(matches!(store.update_customer(ada.id, &patch, &stage, None), Err(StoreError::FailedPrecondition { .. })));
+    assert!(matches!(
+        store.update_customer(ada.id, &patch, &stage, None),
+        Err(StoreError::FailedPrecondition { .. })
+    ));
     assert_eq!(ok(store.get_customer(ada.id)), updated);
 
     ok(store.delete_customer(ada.id, Some("v2")));
-    assert!(matches!(store.get_customer(ada.id), Err(StoreError::NotFound { .. })));
-    assert!(matches!(store.lookup_by_email("ada@acme.com.tr"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.get_customer(ada.id),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.lookup_by_email("ada@acme.com.tr"),
+        Err(StoreError::NotFound { .. })
+    ));
     ok(store.delete_customer(acme.id, None));
     let report = ok(store.verify());
     assert!(report.is_clean(), "{:?}", report.problems);
-    assert_eq!((report.customers, report.index_entries, report.unique_keys), (0, 0, 0));
-    let kinds: Vec<_> = ok(store.changes(0, 100)).into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        (report.customers, report.index_entries, report.unique_keys),
+        (0, 0, 0)
+    );
+    let kinds: Vec<_> = ok(store.changes(0, 100))
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds.len(), 5);
 }
 
@@ -99,7 +142,9 @@ fn an_email_belongs_to_one_customer_even_under_contention() {
         let handles: Vec<_> = (0..32)
             .map(|i| {
                 let store = store.clone();
-                s.spawn(move || store.create_customer(person(&format!("P{i}"), "same@example.com"), None))
+                s.spawn(move || {
+                    store.create_customer(person(&format!("P{i}"), "same@example.com"), None)
+                })
             })
             .collect();
         handles
@@ -139,16 +184,32 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
     }
     let ids: Vec<CustomerId> = created.iter().map(|c| c.id).collect();
     assert_eq!(all(&store, "", "", 7), ids);
-    assert_eq!(all(&store, "", "create_time desc", 9), ids.iter().rev().copied().collect::<Vec<_>>());
-    let consideration: Vec<CustomerId> = created.iter().filter(|c| c.data.lifecycle_stage == LifecycleStage::Consideration).map(|c| c.id).collect();
-    assert_eq!(all(&store, "lifecycle_stage = CONSIDERATION", "", 10), consideration);
+    assert_eq!(
+        all(&store, "", "create_time desc", 9),
+        ids.iter().rev().copied().collect::<Vec<_>>()
+    );
+    let consideration: Vec<CustomerId> = created
+        .iter()
+        .filter(|c| c.data.lifecycle_stage == LifecycleStage::Consideration)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        all(&store, "lifecycle_stage = CONSIDERATION", "", 10),
+        consideration
+    );
     let mut by_name = created.clone();
     by_name.sort_by_key(|c| (c.data.display_name.to_lowercase(), c.id));
-    assert_eq!(all(&store, "", "display_name", 11), by_name.iter().map(|c| c.id).collect::<Vec<_>>());
+    assert_eq!(
+        all(&store, "", "display_name", 11),
+        by_name.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
 
     // Walk pages while new customers arrive: every existing one is seen exactly once, in order.
     let mut seen = Vec::new();
-    let mut query = ListQuery { page_size: 13, ..ListQuery::default() };
+    let mut query = ListQuery {
+        page_size: 13,
+        ..ListQuery::default()
+    };
     loop {
         let page = ok(store.list_customers(&query));
         seen.extend(page.customers.iter().map(|c| c.id));
@@ -159,18 +220,34 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
         query.page_token = page.next_page_token;
     }
     assert_eq!(&seen[..ids.len()], &ids[..]);
-    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), seen.len(), "no duplicates");
+    assert_eq!(
+        seen.iter().collect::<BTreeSet<_>>().len(),
+        seen.len(),
+        "no duplicates"
+    );
 
     // A token belongs to its query.
-    let first = ok(store.list_customers(&ListQuery { page_size: 5, ..ListQuery::default() }));
+    let first = ok(store.list_customers(&ListQuery {
+        page_size: 5,
+        ..ListQuery::default()
+    }));
     let other = ListQuery {
         filter: Filter::parse("kind = PERSON").unwrap_or_default(),
         page_token: first.next_page_token,
         ..ListQuery::default()
     };
-    assert!(matches!(store.list_customers(&other), Err(StoreError::Invalid(_))));
-    let junk = ListQuery { page_token: "!!not-a-token".into(), ..ListQuery::default() };
-    assert!(matches!(store.list_customers(&junk), Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.list_customers(&other),
+        Err(StoreError::Invalid(_))
+    ));
+    let junk = ListQuery {
+        page_token: "!!not-a-token".into(),
+        ..ListQuery::default()
+    };
+    assert!(matches!(
+        store.list_customers(&junk),
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 #[test]
@@ -188,7 +265,10 @@ fn everything_is_still_there_after_reopening() {
     assert!(next.id > id, "ids keep growing across restarts");
     assert!(ok(store.verify()).is_clean());
     // A second opener of the same directory is told clearly.
-    assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked { .. })));
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Locked { .. })
+    ));
 }
 
 #[test]
@@ -202,7 +282,10 @@ fn the_store_is_shareable_across_threads() {
             let store = Arc::clone(&store);
             s.spawn(move || {
                 for i in 0..25 {
-                    ok(store.create_customer(person(&format!("t{t}-{i}"), &format!("t{t}-{i}@x.io")), None));
+                    ok(store.create_customer(
+                        person(&format!("t{t}-{i}"), &format!("t{t}-{i}@x.io")),
+                        None,
+                    ));
                 }
             });
         }

@@ -1,0 +1,415 @@
+//! Every conversion between `crm.v1` messages and `crm-core` types.
+//!
+//! Input conversions destructure every field of the message, so adding a field to the contract
+//! without deciding what it means here does not compile. Field paths in violations are relative
+//! to the customer (`emails[0].address`); [`crate::status`] adds the request's prefix.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_core::{
+    Address, Consent, ConsentDecision, Customer, CustomerData, CustomerId, CustomerKind, Email,
+    Gender, IncomeBand, LifecycleStage, Organization, Party, Person, Phone, Violations,
+};
+use prost_types::Timestamp;
+
+use crate::pb;
+
+/// A `google.protobuf.Timestamp` as a time, if it is a valid one.
+pub fn time_from_proto(t: &Timestamp) -> Option<DateTime<Utc>> {
+    let nanos = u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    DateTime::from_timestamp(t.seconds, nanos)
+}
+
+/// A time as a `google.protobuf.Timestamp`.
+pub fn time_to_proto(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Parses a customer id, naming `field` in the violation.
+pub fn parse_id(field: &str, text: &str) -> Result<CustomerId, Violations> {
+    text.trim()
+        .parse()
+        .map_err(|e: crm_core::customer::InvalidCustomerId| Violations::one(field, e.to_string()))
+}
+
+/// The writable fields of a `Customer` message as domain data. Output-only fields are ignored.
+/// `now` stands in for consent decisions sent without a time.
+pub fn customer_from_proto(
+    c: pb::Customer,
+    now: DateTime<Utc>,
+) -> Result<CustomerData, Violations> {
+    let pb::Customer {
+        id: _,
+        party,
+        kind: _,
+        display_name,
+        emails,
+        phones,
+        address,
+        organization_id,
+        external_id,
+        owner,
+        source,
+        tags,
+        attributes,
+        lifecycle_stage,
+        consent,
+        create_time: _,
+        update_time: _,
+        etag: _,
+    } = c;
+    let mut v = Violations::default();
+    let party = match party {
+        Some(pb::customer::Party::Person(p)) => Party::Person(person_from_proto(p, &mut v)),
+        Some(pb::customer::Party::Organization(o)) => {
+            Party::Organization(organization_from_proto(o, &mut v))
+        }
+        None => {
+            v.add("party", "set person or organization");
+            Party::Person(Person::default())
+        }
+    };
+    let organization_id = match organization_id.trim() {
+        "" => None,
+        text => parse_id("organization_id", text)
+            .map_err(|e| v.0.extend(e.0))
+            .ok(),
+    };
+    let lifecycle_stage = match pb::LifecycleStage::try_from(lifecycle_stage) {
+        Ok(pb::LifecycleStage::Unspecified) => LifecycleStage::default(),
+        Ok(stage) => stage_from_proto(stage),
+        Err(_) => {
+            v.add(
+                "lifecycle_stage",
+                format!("{lifecycle_stage} is not a lifecycle stage"),
+            );
+            LifecycleStage::default()
+        }
+    };
+    let data = CustomerData {
+        party,
+        display_name,
+        emails: emails
+            .into_iter()
+            .map(
+                |pb::Email {
+                     address,
+                     label,
+                     primary,
+                 }| Email {
+                    address,
+                    label,
+                    primary,
+                },
+            )
+            .collect(),
+        phones: phones
+            .into_iter()
+            .map(|pb::Phone { number, label }| Phone { number, label })
+            .collect(),
+        address: address.map(
+            |pb::PostalAddress {
+                 lines,
+                 city,
+                 region,
+                 postal_code,
+                 country,
+             }| Address {
+                lines,
+                city,
+                region,
+                postal_code,
+                country,
+            },
+        ),
+        organization_id,
+        external_id: Some(external_id),
+        owner: Some(owner),
+        source: Some(source),
+        tags,
+        attributes: attributes.into_iter().collect(),
+        lifecycle_stage,
+        consent: consent_from_proto(consent, now, &mut v),
+    };
+    v.into_result(data)
+}
+
+fn person_from_proto(p: pb::Person, v: &mut Violations) -> Person {
+    let pb::Person {
+        given_name,
+        family_name,
+        birth_date,
+        gender,
+        income_band,
+        interests,
+    } = p;
+    let birth_date = match birth_date.trim() {
+        "" => None,
+        text => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| v.add("person.birth_date", "must be a date as YYYY-MM-DD"))
+            .ok(),
+    };
+    let gender = match pb::Gender::try_from(gender) {
+        Ok(pb::Gender::Unspecified) => None,
+        Ok(pb::Gender::Female) => Some(Gender::Female),
+        Ok(pb::Gender::Male) => Some(Gender::Male),
+        Ok(pb::Gender::NonBinary) => Some(Gender::NonBinary),
+        Ok(pb::Gender::PreferNotToSay) => Some(Gender::PreferNotToSay),
+        Err(_) => {
+            v.add("person.gender", format!("{gender} is not a gender"));
+            None
+        }
+    };
+    let income_band = match pb::IncomeBand::try_from(income_band) {
+        Ok(pb::IncomeBand::Unspecified) => None,
+        Ok(pb::IncomeBand::Low) => Some(IncomeBand::Low),
+        Ok(pb::IncomeBand::LowerMiddle) => Some(IncomeBand::LowerMiddle),
+        Ok(pb::IncomeBand::Middle) => Some(IncomeBand::Middle),
+        Ok(pb::IncomeBand::UpperMiddle) => Some(IncomeBand::UpperMiddle),
+        Ok(pb::IncomeBand::High) => Some(IncomeBand::High),
+        Err(_) => {
+            v.add(
+                "person.income_band",
+                format!("{income_band} is not an income band"),
+            );
+            None
+        }
+    };
+    Person {
+        given_name,
+        family_name,
+        birth_date,
+        gender,
+        income_band,
+        interests,
+    }
+}
+
+fn organization_from_proto(o: pb::Organization, v: &mut Violations) -> Organization {
+    let pb::Organization {
+        legal_name,
+        tax_id,
+        industry,
+        employee_count,
+        website,
+    } = o;
+    let employee_count = employee_count.and_then(|n| {
+        u32::try_from(n)
+            .map_err(|_| v.add("organization.employee_count", "must not be negative"))
+            .ok()
+    });
+    Organization {
+        legal_name,
+        tax_id,
+        industry,
+        employee_count,
+        website,
+    }
+}
+
+fn consent_from_proto(c: Option<pb::Consent>, now: DateTime<Utc>, v: &mut Violations) -> Consent {
+    let Some(pb::Consent {
+        email_marketing,
+        sms_marketing,
+        profiling,
+    }) = c
+    else {
+        return Consent::default();
+    };
+    let mut decision = |name: &str, d: Option<pb::ConsentDecision>| {
+        d.map(|pb::ConsentDecision { granted, time }| {
+            let time = match time {
+                None => now,
+                Some(t) => time_from_proto(&t).unwrap_or_else(|| {
+                    v.add(format!("consent.{name}.time"), "is not a valid timestamp");
+                    now
+                }),
+            };
+            ConsentDecision { granted, time }
+        })
+    };
+    Consent {
+        email_marketing: decision("email_marketing", email_marketing),
+        sms_marketing: decision("sms_marketing", sms_marketing),
+        profiling: decision("profiling", profiling),
+    }
+}
+
+/// The update-mask paths an update without a mask implies (AIP-134): every field the client set.
+pub fn implicit_mask(c: &pb::Customer) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    let mut when = |set: bool, path: &str| {
+        if set {
+            paths.push(path.to_owned());
+        }
+    };
+    match &c.party {
+        Some(pb::customer::Party::Person(p)) => {
+            when(!p.given_name.is_empty(), "person.given_name");
+            when(!p.family_name.is_empty(), "person.family_name");
+            when(!p.birth_date.is_empty(), "person.birth_date");
+            when(p.gender != 0, "person.gender");
+            when(p.income_band != 0, "person.income_band");
+            when(!p.interests.is_empty(), "person.interests");
+        }
+        Some(pb::customer::Party::Organization(o)) => {
+            when(!o.legal_name.is_empty(), "organization.legal_name");
+            when(!o.tax_id.is_empty(), "organization.tax_id");
+            when(!o.industry.is_empty(), "organization.industry");
+            when(o.employee_count.is_some(), "organization.employee_count");
+            when(!o.website.is_empty(), "organization.website");
+        }
+        None => {}
+    }
+    when(!c.display_name.is_empty(), "display_name");
+    when(!c.emails.is_empty(), "emails");
+    when(!c.phones.is_empty(), "phones");
+    if let Some(a) = &c.address {
+        when(!a.lines.is_empty(), "address.lines");
+        when(!a.city.is_empty(), "address.city");
+        when(!a.region.is_empty(), "address.region");
+        when(!a.postal_code.is_empty(), "address.postal_code");
+        when(!a.country.is_empty(), "address.country");
+    }
+    when(!c.organization_id.is_empty(), "organization_id");
+    when(!c.external_id.is_empty(), "external_id");
+    when(!c.owner.is_empty(), "owner");
+    when(!c.source.is_empty(), "source");
+    when(!c.tags.is_empty(), "tags");
+    when(c.lifecycle_stage != 0, "lifecycle_stage");
+    if let Some(consent) = &c.consent {
+        when(consent.email_marketing.is_some(), "consent.email_marketing");
+        when(consent.sms_marketing.is_some(), "consent.sms_marketing");
+        when(consent.profiling.is_some(), "consent.profiling");
+    }
+    paths.extend(c.attributes.keys().map(|k| format!("attributes.{k}")));
+    paths
+}
+
+fn stage_from_proto(s: pb::LifecycleStage) -> LifecycleStage {
+    match s {
+        pb::LifecycleStage::Unspecified | pb::LifecycleStage::Awareness => {
+            LifecycleStage::Awareness
+        }
+        pb::LifecycleStage::Consideration => LifecycleStage::Consideration,
+        pb::LifecycleStage::Purchase => LifecycleStage::Purchase,
+        pb::LifecycleStage::Retention => LifecycleStage::Retention,
+        pb::LifecycleStage::Loyalty => LifecycleStage::Loyalty,
+        pb::LifecycleStage::Advocacy => LifecycleStage::Advocacy,
+    }
+}
+
+fn stage_to_proto(s: LifecycleStage) -> pb::LifecycleStage {
+    match s {
+        LifecycleStage::Awareness => pb::LifecycleStage::Awareness,
+        LifecycleStage::Consideration => pb::LifecycleStage::Consideration,
+        LifecycleStage::Purchase => pb::LifecycleStage::Purchase,
+        LifecycleStage::Retention => pb::LifecycleStage::Retention,
+        LifecycleStage::Loyalty => pb::LifecycleStage::Loyalty,
+        LifecycleStage::Advocacy => pb::LifecycleStage::Advocacy,
+    }
+}
+
+fn decision_to_proto(d: Option<ConsentDecision>) -> Option<pb::ConsentDecision> {
+    d.map(|d| pb::ConsentDecision {
+        granted: d.granted,
+        time: Some(time_to_proto(d.time)),
+    })
+}
+
+/// A stored customer as a `Customer` message.
+pub fn customer_to_proto(c: &Customer) -> pb::Customer {
+    let d = &c.data;
+    let party = match &d.party {
+        Party::Person(p) => pb::customer::Party::Person(pb::Person {
+            given_name: p.given_name.clone(),
+            family_name: p.family_name.clone(),
+            birth_date: p
+                .birth_date
+                .map(|b| b.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            gender: match p.gender {
+                None => pb::Gender::Unspecified,
+                Some(Gender::Female) => pb::Gender::Female,
+                Some(Gender::Male) => pb::Gender::Male,
+                Some(Gender::NonBinary) => pb::Gender::NonBinary,
+                Some(Gender::PreferNotToSay) => pb::Gender::PreferNotToSay,
+            } as i32,
+            income_band: match p.income_band {
+                None => pb::IncomeBand::Unspecified,
+                Some(IncomeBand::Low) => pb::IncomeBand::Low,
+                Some(IncomeBand::LowerMiddle) => pb::IncomeBand::LowerMiddle,
+                Some(IncomeBand::Middle) => pb::IncomeBand::Middle,
+                Some(IncomeBand::UpperMiddle) => pb::IncomeBand::UpperMiddle,
+                Some(IncomeBand::High) => pb::IncomeBand::High,
+            } as i32,
+            interests: p.interests.clone(),
+        }),
+        Party::Organization(o) => pb::customer::Party::Organization(pb::Organization {
+            legal_name: o.legal_name.clone(),
+            tax_id: o.tax_id.clone(),
+            industry: o.industry.clone(),
+            employee_count: o
+                .employee_count
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            website: o.website.clone(),
+        }),
+    };
+    pb::Customer {
+        id: c.id.to_string(),
+        party: Some(party),
+        kind: match c.kind() {
+            CustomerKind::Person => pb::CustomerKind::Person,
+            CustomerKind::Organization => pb::CustomerKind::Organization,
+        } as i32,
+        display_name: d.display_name.clone(),
+        emails: d
+            .emails
+            .iter()
+            .map(|e| pb::Email {
+                address: e.address.clone(),
+                label: e.label.clone(),
+                primary: e.primary,
+            })
+            .collect(),
+        phones: d
+            .phones
+            .iter()
+            .map(|p| pb::Phone {
+                number: p.number.clone(),
+                label: p.label.clone(),
+            })
+            .collect(),
+        address: d.address.as_ref().map(|a| pb::PostalAddress {
+            lines: a.lines.clone(),
+            city: a.city.clone(),
+            region: a.region.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        }),
+        organization_id: d
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        external_id: d.external_id.clone().unwrap_or_default(),
+        owner: d.owner.clone().unwrap_or_default(),
+        source: d.source.clone().unwrap_or_default(),
+        tags: d.tags.clone(),
+        attributes: d
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        lifecycle_stage: stage_to_proto(d.lifecycle_stage) as i32,
+        consent: Some(pb::Consent {
+            email_marketing: decision_to_proto(d.consent.email_marketing),
+            sms_marketing: decision_to_proto(d.consent.sms_marketing),
+            profiling: decision_to_proto(d.consent.profiling),
+        }),
+        create_time: Some(time_to_proto(c.create_time)),
+        update_time: Some(time_to_proto(c.update_time)),
+        etag: c.etag(),
+    }
+}

@@ -1,0 +1,188 @@
+//! `crm.v1.CustomerService`: decode, call the store on a blocking thread, encode.
+
+use crm_core::{Filter, OrderBy, UpdateMask, Violations};
+use crm_store::{ListQuery, Store, StoreError};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{customer_from_proto, customer_to_proto, implicit_mask, parse_id};
+use crate::pb;
+use crate::pb::customer_service_server::CustomerService;
+use crate::status::{from_store, invalid};
+
+/// The customer service over a store.
+#[derive(Clone, Debug)]
+pub struct CustomerApi {
+    store: Store,
+}
+
+impl CustomerApi {
+    /// Serves `store`.
+    pub fn new(store: Store) -> Self {
+        CustomerApi { store }
+    }
+
+    /// Runs a store call on the blocking pool (store calls may wait for a disk flush).
+    async fn run<T, F>(&self, call: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || call(&store)).await {
+            Ok(result) => result.map_err(from_store),
+            Err(e) => Err(Status::internal(format!(
+                "the request's worker failed: {e}"
+            ))),
+        }
+    }
+}
+
+fn required_customer(c: Option<pb::Customer>) -> Result<pb::Customer, Status> {
+    c.ok_or_else(|| invalid(Violations::one("customer", "is required")))
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    if t.is_empty() {
+        None
+    } else {
+        Some(t.to_owned())
+    }
+}
+
+#[tonic::async_trait]
+impl CustomerService for CustomerApi {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let pb::CreateCustomerRequest {
+            customer,
+            request_id,
+        } = request.into_inner();
+        let data = customer_from_proto(required_customer(customer)?, chrono::Utc::now())
+            .map_err(invalid)?;
+        let request_id = non_empty(request_id);
+        let created = self
+            .run(move |s| s.create_customer(data, request_id.as_deref()))
+            .await?;
+        Ok(Response::new(customer_to_proto(&created)))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let pb::GetCustomerRequest { id } = request.into_inner();
+        let id = parse_id("id", &id).map_err(invalid)?;
+        let customer = self.run(move |s| s.get_customer(id)).await?;
+        Ok(Response::new(customer_to_proto(&customer)))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let pb::UpdateCustomerRequest {
+            customer,
+            update_mask,
+            etag,
+        } = request.into_inner();
+        let customer = required_customer(customer)?;
+        let id = parse_id("customer.id", &customer.id).map_err(invalid)?;
+        let etag = non_empty(etag).or_else(|| non_empty(customer.etag.clone()));
+        let paths = match update_mask {
+            Some(mask) if !mask.paths.is_empty() => mask.paths,
+            _ => implicit_mask(&customer),
+        };
+        let stage_unset = customer.lifecycle_stage == 0;
+        let mut mask = UpdateMask::parse(&paths).map_err(invalid)?;
+        if stage_unset {
+            mask = mask.keep_lifecycle_stage();
+        }
+        let patch = customer_from_proto_for_update(customer)?;
+        let updated = self
+            .run(move |s| s.update_customer(id, &patch, &mask, etag.as_deref()))
+            .await?;
+        Ok(Response::new(customer_to_proto(&updated)))
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+        let pb::DeleteCustomerRequest { id, etag } = request.into_inner();
+        let customer_id = parse_id("id", &id).map_err(invalid)?;
+        let etag = non_empty(etag);
+        self.run(move |s| s.delete_customer(customer_id, etag.as_deref()))
+            .await?;
+        Ok(Response::new(pb::DeleteCustomerResponse {
+            id: customer_id.to_string(),
+        }))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let pb::ListCustomersRequest {
+            page_size,
+            page_token,
+            filter,
+            order_by,
+        } = request.into_inner();
+        let mut v = Violations::default();
+        let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
+            v.add("page_size", "must not be negative");
+            0
+        });
+        let filter = Filter::parse(&filter).unwrap_or_else(|e| {
+            v.add("filter", e.to_string());
+            Filter::All
+        });
+        let order_by = OrderBy::parse(&order_by).unwrap_or_else(|e| {
+            v.0.extend(e.0);
+            OrderBy::default()
+        });
+        v.into_result(()).map_err(invalid)?;
+        let query = ListQuery {
+            filter,
+            order_by,
+            page_size,
+            page_token,
+        };
+        let page = self.run(move |s| s.list_customers(&query)).await?;
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: page.customers.iter().map(customer_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn lookup_customer(
+        &self,
+        request: Request<pb::LookupCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let pb::LookupCustomerRequest { key } = request.into_inner();
+        let customer = match key {
+            Some(pb::lookup_customer_request::Key::Email(email)) => {
+                self.run(move |s| s.lookup_by_email(&email)).await?
+            }
+            Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
+                self.run(move |s| s.lookup_by_external_id(&ext)).await?
+            }
+            None => return Err(invalid(Violations::one("key", "set email or external_id"))),
+        };
+        Ok(Response::new(customer_to_proto(&customer)))
+    }
+}
+
+/// An update's patch: like a create's customer, except that a missing party is allowed (the
+/// mask decides which fields matter; absent ones read as empty).
+fn customer_from_proto_for_update(
+    mut customer: pb::Customer,
+) -> Result<crm_core::CustomerData, Status> {
+    if customer.party.is_none() {
+        customer.party = Some(pb::customer::Party::Person(pb::Person::default()));
+    }
+    customer_from_proto(customer, chrono::Utc::now()).map_err(invalid)
+}
