@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::convert::{customer_from_proto, customer_to_proto, implicit_mask, parse_id};
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
-use crate::status::{from_store, invalid};
+use crate::status::{Fields, from_store, invalid, invalid_in};
 
 /// The customer service over a store.
 #[derive(Clone, Debug)]
@@ -22,14 +22,14 @@ impl CustomerApi {
     }
 
     /// Runs a store call on the blocking pool (store calls may wait for a disk flush).
-    async fn run<T, F>(&self, call: F) -> Result<T, Status>
+    async fn run<T, F>(&self, fields: Fields, call: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || call(&store)).await {
-            Ok(result) => result.map_err(from_store),
+            Ok(result) => result.map_err(|e| from_store(fields, e)),
             Err(e) => Err(Status::internal(format!(
                 "the request's worker failed: {e}"
             ))),
@@ -61,10 +61,12 @@ impl CustomerService for CustomerApi {
             request_id,
         } = request.into_inner();
         let data = customer_from_proto(required_customer(customer)?, chrono::Utc::now())
-            .map_err(invalid)?;
+            .map_err(|v| invalid_in(Fields::InCustomer, v))?;
         let request_id = non_empty(request_id);
         let created = self
-            .run(move |s| s.create_customer(data, request_id.as_deref()))
+            .run(Fields::InCustomer, move |s| {
+                s.create_customer(data, request_id.as_deref())
+            })
             .await?;
         Ok(Response::new(customer_to_proto(&created)))
     }
@@ -75,7 +77,9 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let pb::GetCustomerRequest { id } = request.into_inner();
         let id = parse_id("id", &id).map_err(invalid)?;
-        let customer = self.run(move |s| s.get_customer(id)).await?;
+        let customer = self
+            .run(Fields::Request, move |s| s.get_customer(id))
+            .await?;
         Ok(Response::new(customer_to_proto(&customer)))
     }
 
@@ -96,13 +100,15 @@ impl CustomerService for CustomerApi {
             _ => implicit_mask(&customer),
         };
         let stage_unset = customer.lifecycle_stage == 0;
-        let mut mask = UpdateMask::parse(&paths).map_err(invalid)?;
+        let mut mask = UpdateMask::parse(&paths).map_err(|v| invalid_in(Fields::InCustomer, v))?;
         if stage_unset {
             mask = mask.keep_lifecycle_stage();
         }
         let patch = customer_from_proto_for_update(customer)?;
         let updated = self
-            .run(move |s| s.update_customer(id, &patch, &mask, etag.as_deref()))
+            .run(Fields::InCustomer, move |s| {
+                s.update_customer(id, &patch, &mask, etag.as_deref())
+            })
             .await?;
         Ok(Response::new(customer_to_proto(&updated)))
     }
@@ -114,8 +120,10 @@ impl CustomerService for CustomerApi {
         let pb::DeleteCustomerRequest { id, etag } = request.into_inner();
         let customer_id = parse_id("id", &id).map_err(invalid)?;
         let etag = non_empty(etag);
-        self.run(move |s| s.delete_customer(customer_id, etag.as_deref()))
-            .await?;
+        self.run(Fields::Request, move |s| {
+            s.delete_customer(customer_id, etag.as_deref())
+        })
+        .await?;
         Ok(Response::new(pb::DeleteCustomerResponse {
             id: customer_id.to_string(),
         }))
@@ -151,7 +159,9 @@ impl CustomerService for CustomerApi {
             page_size,
             page_token,
         };
-        let page = self.run(move |s| s.list_customers(&query)).await?;
+        let page = self
+            .run(Fields::Request, move |s| s.list_customers(&query))
+            .await?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers: page.customers.iter().map(customer_to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -165,10 +175,12 @@ impl CustomerService for CustomerApi {
         let pb::LookupCustomerRequest { key } = request.into_inner();
         let customer = match key {
             Some(pb::lookup_customer_request::Key::Email(email)) => {
-                self.run(move |s| s.lookup_by_email(&email)).await?
+                self.run(Fields::Request, move |s| s.lookup_by_email(&email))
+                    .await?
             }
             Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
-                self.run(move |s| s.lookup_by_external_id(&ext)).await?
+                self.run(Fields::Request, move |s| s.lookup_by_external_id(&ext))
+                    .await?
             }
             None => return Err(invalid(Violations::one("key", "set email or external_id"))),
         };
@@ -184,5 +196,5 @@ fn customer_from_proto_for_update(
     if customer.party.is_none() {
         customer.party = Some(pb::customer::Party::Person(pb::Person::default()));
     }
-    customer_from_proto(customer, chrono::Utc::now()).map_err(invalid)
+    customer_from_proto(customer, chrono::Utc::now()).map_err(|v| invalid_in(Fields::InCustomer, v))
 }

@@ -12,44 +12,45 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The ErrorInfo domain of every error of this service.
 pub const DOMAIN: &str = "crm.v1";
 
-/// Request fields that violations name as they are; any other field is inside `customer`.
-const REQUEST_FIELDS: &[&str] = &[
-    "id",
-    "etag",
-    "request_id",
-    "update_mask",
-    "page_size",
-    "page_token",
-    "filter",
-    "order_by",
-    "email",
-    "external_id",
-    "key",
-    "customer",
-];
+/// Where the fields a violation names live in the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fields {
+    /// Fields of the request itself (`id`, `filter`, `email`).
+    Request,
+    /// Fields of the request's `customer` (create, update), except the request's own
+    /// `customer`, `update_mask`, `request_id` and `etag`.
+    InCustomer,
+}
 
-fn request_path(field: &str) -> String {
-    let root = field.split(['.', '[']).next().unwrap_or(field);
-    if REQUEST_FIELDS.contains(&root) {
-        field.to_owned()
-    } else {
-        format!("customer.{field}")
+const OWN_FIELDS: &[&str] = &["customer", "update_mask", "request_id", "etag"];
+
+impl Fields {
+    fn path(self, field: &str) -> String {
+        let root = field.split(['.', '[']).next().unwrap_or(field);
+        match self {
+            Fields::InCustomer if !OWN_FIELDS.contains(&root) => format!("customer.{field}"),
+            _ => field.to_owned(),
+        }
     }
 }
 
-/// INVALID_ARGUMENT with one field violation per problem; customer fields get the `customer.`
-/// prefix of the request.
+/// INVALID_ARGUMENT for fields of the request itself.
 pub fn invalid(v: Violations) -> Status {
+    invalid_in(Fields::Request, v)
+}
+
+/// INVALID_ARGUMENT with one field violation per problem, named where they live.
+pub fn invalid_in(fields: Fields, v: Violations) -> Status {
     let mut details = ErrorDetails::with_error_info("INVALID_ARGUMENT", DOMAIN, HashMap::new());
-    let mut fields = Vec::new();
+    let mut described = Vec::new();
     for violation in v.0 {
-        let path = request_path(&violation.field);
+        let path = fields.path(&violation.field);
         details.add_bad_request_violation(path.clone(), violation.description.clone());
-        fields.push(format!("{path}: {}", violation.description));
+        described.push(format!("{path}: {}", violation.description));
     }
     Status::with_error_details(
         Code::InvalidArgument,
-        format!("invalid request: {}", fields.join("; ")),
+        format!("invalid request: {}", described.join("; ")),
         details,
     )
 }
@@ -67,11 +68,11 @@ fn with_info(
     )
 }
 
-/// Maps every store error to its status.
-pub fn from_store(e: StoreError) -> Status {
+/// Maps every store error to its status, naming fields where they live in the request.
+pub fn from_store(fields: Fields, e: StoreError) -> Status {
     let message = e.to_string();
     match e {
-        StoreError::Invalid(v) => invalid(v),
+        StoreError::Invalid(v) => invalid_in(fields, v),
         StoreError::NotFound { what, key } => {
             let mut details = ErrorDetails::with_error_info(
                 "CUSTOMER_NOT_FOUND",
@@ -94,18 +95,22 @@ pub fn from_store(e: StoreError) -> Status {
             } else {
                 "EMAIL_TAKEN"
             };
-            let path = request_path(&field);
+            let path = fields.path(&field);
             let mut details = ErrorDetails::with_error_info(
                 reason,
                 DOMAIN,
                 HashMap::from([
                     ("field".to_owned(), path.clone()),
-                    ("value".to_owned(), value),
+                    ("value".to_owned(), value.clone()),
                     ("existing_customer_id".to_owned(), existing.to_string()),
                 ]),
             );
             details.add_bad_request_violation(path.clone(), "already belongs to another customer");
-            Status::with_error_details(Code::AlreadyExists, format!("{path}: {message}"), details)
+            Status::with_error_details(
+                Code::AlreadyExists,
+                format!("{path} {value:?} already belongs to customer {existing}"),
+                details,
+            )
         }
         StoreError::Aborted { current, .. } => with_info(
             Code::Aborted,

@@ -1,1 +1,309 @@
+//! # crm end-to-end test harness
+//!
+//! - [`TestServer`]: the real server (`crm_grpc::server::serve`) on `127.0.0.1:0` with a
+//!   temporary data directory, in this process; stop it gracefully and start it again on the
+//!   same directory.
+//! - [`ServerProcess`]: the real `crm-server` binary as a child process, for what only a
+//!   process can show (a `kill -9`, an exit code).
+//! - Small helpers that keep the stories short: [`person`], [`code_of`], [`violations`].
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use crm_grpc::pb;
+use crm_store::{Store, StoreConfig};
+use pb::customer_service_client::CustomerServiceClient;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+/// A gRPC client of the customer service.
+pub type Client = CustomerServiceClient<Channel>;
+
+/// The server running in this process.
+#[derive(Debug)]
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), crm_grpc::server::ServeError>>,
+}
+
+impl TestServer {
+    /// Starts a server on a new, empty data directory.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
+        TestServer::start_in(dir).await
+    }
+
+    /// Starts a server on an existing data directory.
+    pub async fn start_in(dir: TempDir) -> TestServer {
+        let store = open_store(dir.path());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("no local addr: {e}"));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(crm_grpc::server::serve(listener, store, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            dir,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> Client {
+        connect(self.addr).await
+    }
+
+    /// A channel to the server, for the other services (health, reflection).
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap_or_else(|e| panic!("bad uri: {e}"))
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect: {e}"))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the server gracefully (as SIGTERM does) and returns its data directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("server stopped with an error: {e}"),
+            Err(e) => panic!("server task failed: {e}"),
+        }
+        self.dir
+    }
+}
+
+/// Opens a store, retrying for a moment while a just-stopped server releases the directory.
+pub fn open_store(dir: &Path) -> Store {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Store::open_with(StoreConfig::new(dir)) {
+            Ok(store) => return store,
+            Err(crm_store::StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open the store: {e}"),
+        }
+    }
+}
+
+/// Connects a client to an address, retrying briefly while the server comes up.
+pub async fn connect(addr: SocketAddr) -> Client {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match CustomerServiceClient::connect(format!("http://{addr}")).await {
+            Ok(client) => return client,
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to {addr}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// A person with a given name and, when not empty, one email.
+pub fn person(given_name: &str, email: &str) -> pb::Customer {
+    pb::Customer {
+        party: Some(pb::customer::Party::Person(pb::Person {
+            given_name: given_name.into(),
+            ..Default::default()
+        })),
+        emails: if email.is_empty() {
+            Vec::new()
+        } else {
+            vec![pb::Email {
+                address: email.into(),
+                ..Default::default()
+            }]
+        },
+        ..Default::default()
+    }
+}
+
+/// An organization with a legal name.
+pub fn organization(legal_name: &str) -> pb::Customer {
+    pb::Customer {
+        party: Some(pb::customer::Party::Organization(pb::Organization {
+            legal_name: legal_name.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// Creates a customer and returns it, failing the test on an error.
+pub async fn create(client: &mut Client, customer: pb::Customer) -> pb::Customer {
+    client
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("create failed: {s:?}"))
+        .into_inner()
+}
+
+/// The code of a failed call, failing the test if the call succeeded.
+pub fn code_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Code {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(s) => s.code(),
+    }
+}
+
+/// The field paths of a status's BadRequest violations.
+pub fn violations(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The reason of a status's ErrorInfo.
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Every customer, walking all pages of a list.
+pub async fn list_all(
+    client: &mut Client,
+    filter: &str,
+    order_by: &str,
+    page_size: i32,
+) -> Vec<pb::Customer> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_customers(pb::ListCustomersRequest {
+                page_size,
+                page_token: page_token.clone(),
+                filter: filter.into(),
+                order_by: order_by.into(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("list failed: {s:?}"))
+            .into_inner();
+        out.extend(page.customers);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// The path of the `crm-server` binary of this build, built first if needed.
+pub fn server_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("CRM_SERVER_BIN") {
+                return PathBuf::from(path);
+            }
+            // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+            let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or_else(|| panic!("odd test path"));
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "crm-grpc", "--bin", "crm-server"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+            assert!(status.success(), "building crm-server failed");
+            profile_dir.join(format!("crm-server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
+/// The `crm-server` binary running as a child process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `crm-server` on `127.0.0.1:0` over `data_dir` with extra flags, and waits until it
+    /// says where it listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        let mut child = Command::new(server_binary())
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start crm-server: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or_default();
+                        break addr
+                            .parse()
+                            .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
+                    }
+                }
+                _ => panic!("crm-server exited before listening: {:?}", child.wait()),
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        ServerProcess { addr, child }
+    }
+
+    /// Kills the process with SIGKILL: no shutdown, no flush.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "cannot send SIGTERM");
+        self.child
+            .wait()
+            .unwrap_or_else(|e| panic!("cannot wait: {e}"))
+    }
+}
