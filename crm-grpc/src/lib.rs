@@ -6,7 +6,7 @@
 //! - [`pb`]: the generated `crm.v1` types (from `proto/crm/v1`).
 //! - [`convert`]: every conversion between `crm.v1` messages and `crm-core` types.
 //! - [`status`]: store errors as gRPC statuses with `google.rpc` details.
-//! - [`customer_service`]: `crm.v1.CustomerService`.
+//! - [`customer_service`]: the service `crm.v1.CustomerService`.
 //! - [`server`]: [`server::serve`]: the services (with health and reflection) on a bound listener,
 //!   until a shutdown future resolves.
 

@@ -40,10 +40,10 @@ impl Store {
         }
         v.into_result(())?;
         self.write(|w| {
-            if let Some(rid) = request_id {
-                if let Some(first) = w.get(keys::request(rid))? {
-                    return replay(w.store, rid, &first);
-                }
+            if let Some(rid) = request_id
+                && let Some(first) = w.get(keys::request(rid))?
+            {
+                return replay(w.store, rid, &first);
             }
             let id = w.next_id(now);
             let create_time =

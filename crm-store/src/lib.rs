@@ -42,7 +42,7 @@
 //! - [`changes`]: the change log.
 //! - [`verify`]: the consistency check.
 //! - [`config`]: [`StoreConfig`], [`Durability`], [`Clock`].
-//! - [`error`]: [`StoreError`].
+//! - [`error`]: the error type, [`StoreError`].
 //! - `engine` (private): every call into sled. `keys` (private): the key layout.
 //!   `codec` (private): the versioned record encoding. `durability` (private): group commit.
 //!

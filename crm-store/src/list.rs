@@ -147,10 +147,10 @@ impl Store {
             let (key, value) = entry?;
             last_key = Some(key.to_vec());
             examined += 1;
-            if let Some(c) = self.resolve(&plan, &key, &value)? {
-                if query.filter.matches(&c) {
-                    customers.push(c);
-                }
+            if let Some(c) = self.resolve(&plan, &key, &value)?
+                && query.filter.matches(&c)
+            {
+                customers.push(c);
             }
             if customers.len() == page_size || examined == MAX_EXAMINED_PER_PAGE {
                 break;

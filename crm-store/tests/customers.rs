@@ -1,5 +1,8 @@
 //! The library, used as a Rust program would: open, write, read, list, reopen, verify.
 
+// Helpers outside #[test] functions fail the test by panicking, as tests do.
+#![allow(clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -1,0 +1,114 @@
+//! crm as a library: keep customers in your own process, no server needed.
+//!
+//! ```text
+//! cargo run -p crm-store --example quickstart            # a temporary directory
+//! cargo run -p crm-store --example quickstart -- ./data  # or a directory of yours
+//! ```
+
+use crm_core::{
+    Address, CustomerData, Email, Filter, LifecycleStage, OrderBy, Organization, Party, Person,
+    UpdateMask,
+};
+use crm_store::{ListQuery, Store, StoreError};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let temp = tempfile::tempdir()?;
+    let path = std::env::args()
+        .nth(1)
+        .map_or_else(|| temp.path().to_path_buf(), Into::into);
+    let store = Store::open(&path)?;
+
+    // A company and a person who works there. Input is normalized and validated on the way in.
+    let acme = store.create_customer(
+        CustomerData::new(Party::Organization(Organization {
+            legal_name: "Acme Gıda A.Ş.".into(),
+            industry: "food".into(),
+            employee_count: Some(120),
+            ..Organization::default()
+        })),
+        None,
+    )?;
+    let mut ayse = CustomerData::new(Party::Person(Person {
+        given_name: "Ayşe".into(),
+        family_name: "Yılmaz".into(),
+        ..Person::default()
+    }));
+    ayse.emails.push(Email {
+        address: "Ayse@Acme.com.TR".into(),
+        label: "work".into(),
+        primary: true,
+    });
+    ayse.address = Some(Address {
+        city: "İstanbul".into(),
+        country: "tr".into(),
+        ..Address::default()
+    });
+    ayse.organization_id = Some(acme.id);
+    ayse.tags = vec!["VIP".into()];
+    let ayse = store.create_customer(ayse, Some("signup-form-7f3a"))?;
+    println!(
+        "created {} ({}) etag {}",
+        ayse.data.display_name,
+        ayse.id,
+        ayse.etag()
+    );
+
+    // Bad input is refused with every problem named.
+    let mut bad = CustomerData::new(Party::Person(Person::default()));
+    bad.emails.push(Email {
+        address: "not-an-email".into(),
+        label: String::new(),
+        primary: false,
+    });
+    if let Err(StoreError::Invalid(violations)) = store.create_customer(bad, None) {
+        for v in violations.0 {
+            println!("refused: {}: {}", v.field, v.description);
+        }
+    }
+
+    // A partial update, conditional on the version we read.
+    let mut patch = ayse.data.clone();
+    patch.lifecycle_stage = LifecycleStage::Consideration;
+    patch.owner = Some("zeynep".into());
+    let mask = UpdateMask::parse(&["lifecycle_stage", "owner"])?;
+    let ayse = store.update_customer(ayse.id, &patch, &mask, Some(&ayse.etag()))?;
+    println!(
+        "{} is now in {} (etag {})",
+        ayse.data.display_name,
+        ayse.data.lifecycle_stage.name(),
+        ayse.etag()
+    );
+
+    // Look up and list, served from indexes.
+    let found = store.lookup_by_email("AYSE@acme.com.tr")?;
+    println!("lookup by email found {}", found.id);
+    let page = store.list_customers(&ListQuery {
+        filter: Filter::parse(r#"tags:"vip" AND address.country = "TR""#)?,
+        order_by: OrderBy::parse("display_name")?,
+        ..ListQuery::default()
+    })?;
+    for c in &page.customers {
+        println!(
+            "vip in TR: {} <{}>",
+            c.data.display_name,
+            c.data.primary_email().unwrap_or("-")
+        );
+    }
+
+    // The change log records every write, in order.
+    for event in store.changes(0, 10)? {
+        println!(
+            "change #{}: {:?} {} v{}",
+            event.seq, event.kind, event.customer_id, event.version
+        );
+    }
+
+    let report = store.verify()?;
+    println!(
+        "verify: {} customers, {} index entries, clean: {}",
+        report.customers,
+        report.index_entries,
+        report.is_clean()
+    );
+    Ok(())
+}

