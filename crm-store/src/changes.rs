@@ -34,7 +34,8 @@ pub struct ChangeEvent {
     pub kind: ChangeKind,
     /// The customer's version after the change (the deleted version for a delete).
     pub version: u64,
-    /// The top-level fields that changed (contract names); empty for creates and deletes.
+    /// The top-level fields written (contract names): those set, for a create; those changed,
+    /// for an update; none for a delete.
     pub fields: Vec<String>,
 }
 

@@ -57,7 +57,18 @@ impl Store {
                 data,
             };
             check_references(w, &customer)?;
-            w.put_customer(None, Some(&customer), ChangeKind::Created, Vec::new())?;
+            let blank = CustomerData::new(match customer.kind() {
+                CustomerKind::Person => crm_core::Party::Person(crm_core::Person::default()),
+                CustomerKind::Organization => {
+                    crm_core::Party::Organization(crm_core::Organization::default())
+                }
+            });
+            let fields = blank
+                .changed_fields(&customer.data)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            w.put_customer(None, Some(&customer), ChangeKind::Created, fields)?;
             if let Some(rid) = request_id {
                 let mut value = id.0.to_be_bytes().to_vec();
                 value.extend_from_slice(&now.timestamp_micros().to_be_bytes());

@@ -18,6 +18,10 @@ pub(crate) const UNIQUE: u8 = b'U';
 pub(crate) const CHANGE: u8 = b'L';
 /// `R request_id` -> id and time: a create already done for this request id.
 pub(crate) const REQUEST: u8 = b'R';
+/// `A seq` -> an audit event.
+pub(crate) const AUDIT: u8 = b'A';
+/// `a id seq` -> empty: a customer's audit events.
+pub(crate) const AUDIT_BY_CUSTOMER: u8 = b'a';
 /// `N org_id` -> count: how many people belong to an organization.
 pub(crate) const MEMBERS: u8 = b'N';
 
@@ -47,6 +51,25 @@ pub(crate) fn customer(id: CustomerId) -> [u8; 9] {
 pub(crate) fn change(seq: u64) -> [u8; 9] {
     let mut k = [CHANGE; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn audit(seq: u64) -> [u8; 9] {
+    let mut k = [AUDIT; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn audit_by_customer_prefix(id: CustomerId) -> [u8; 9] {
+    let mut k = [AUDIT_BY_CUSTOMER; 9];
+    k[1..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn audit_by_customer(id: CustomerId, seq: u64) -> [u8; 17] {
+    let mut k = [0; 17];
+    k[..9].copy_from_slice(&audit_by_customer_prefix(id));
+    k[9..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 

@@ -40,6 +40,7 @@
 //! - [`customers`]: create, get, update, delete, look up.
 //! - [`list`]: filtered, ordered, paginated listing.
 //! - [`changes`]: the change log.
+//! - [`audit`]: the audit trail: who changed which customer's which fields.
 //! - [`verify`]: the consistency check.
 //! - [`config`]: [`StoreConfig`], [`Durability`], [`Clock`].
 //! - [`error`]: the error type, [`StoreError`].
@@ -53,6 +54,7 @@ mod durability;
 mod engine;
 mod keys;
 
+pub mod audit;
 pub mod changes;
 pub mod config;
 pub mod customers;
@@ -61,6 +63,7 @@ pub mod list;
 pub mod store;
 pub mod verify;
 
+pub use audit::{AuditEvent, AuditPage, AuditQuery, Origin};
 pub use changes::{ChangeEvent, ChangeKind};
 pub use config::{Clock, Durability, StoreConfig, SystemClock};
 pub use error::{Result, StoreError};

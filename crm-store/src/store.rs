@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use crm_core::{Customer, CustomerId, CustomerKind};
 
+use crate::audit::{AuditEvent, Origin};
 use crate::changes::{ChangeEvent, ChangeKind};
 use crate::codec;
 use crate::config::{Durability, StoreConfig};
@@ -31,6 +32,7 @@ pub const FORMAT_VERSION: u8 = 1;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
+    origin: Arc<Origin>,
 }
 
 #[derive(Debug)]
@@ -96,6 +98,7 @@ impl Store {
             Durability::Relaxed => None,
         };
         Ok(Store {
+            origin: Arc::new(Origin::default()),
             inner: Arc::new(Inner {
                 engine,
                 config,
@@ -103,6 +106,19 @@ impl Store {
                 group,
             }),
         })
+    }
+
+    /// A handle to the same store whose writes are audited as coming from `origin`.
+    pub fn with_origin(&self, origin: Origin) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            origin: Arc::new(origin),
+        }
+    }
+
+    /// Who this handle's writes are audited as.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// The configuration the store was opened with.
@@ -278,6 +294,23 @@ impl Write<'_> {
             fields,
         };
         self.batch.put(keys::change(seq), codec::encode(&event)?);
+        let operation = match kind {
+            ChangeKind::Created => "CreateCustomer",
+            ChangeKind::Updated => "UpdateCustomer",
+            ChangeKind::Deleted => "DeleteCustomer",
+        };
+        let origin = &self.store.origin;
+        let audit = AuditEvent {
+            seq,
+            time: event.time,
+            actor: origin.actor.clone(),
+            operation: operation.into(),
+            customer_id: id,
+            fields: event.fields,
+            request_id: origin.request_id.clone(),
+        };
+        self.batch.put(keys::audit(seq), codec::encode(&audit)?);
+        self.batch.put(keys::audit_by_customer(id, seq), []);
         Ok(())
     }
 

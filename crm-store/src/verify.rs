@@ -20,6 +20,8 @@ pub struct VerifyReport {
     pub unique_keys: u64,
     /// Change-log events checked.
     pub changes: u64,
+    /// Audit events checked.
+    pub audit_events: u64,
     /// Every difference found, for a person to read; empty when the store is consistent.
     pub problems: Vec<String>,
 }
@@ -160,6 +162,36 @@ impl Store {
                 Err(e) => report.problems.push(e.to_string()),
             }
         }
+        let mut audited = BTreeSet::new();
+        for entry in engine.scan_prefix(&[keys::AUDIT]) {
+            let (key, value) = entry?;
+            report.audit_events += 1;
+            match codec::decode::<crate::AuditEvent>(&value, &|| keys::describe(&key)) {
+                Ok(event) if keys::audit(event.seq) == key.as_ref() => {
+                    audited.insert(keys::audit_by_customer(event.customer_id, event.seq).to_vec());
+                }
+                Ok(event) => report
+                    .problems
+                    .push(format!("audit event {} is out of place", event.seq)),
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        for entry in engine.scan_prefix(&[keys::AUDIT_BY_CUSTOMER]) {
+            let (key, _) = entry?;
+            if !audited.remove(key.as_ref()) {
+                report.problems.push(format!(
+                    "audit index entry {} has no audit event",
+                    keys::describe(&key)
+                ));
+            }
+        }
+        for missing in audited {
+            report.problems.push(format!(
+                "audit index entry {} is missing",
+                keys::describe(&missing)
+            ));
+        }
+
         if previous > counters.last_seq {
             report.problems.push(format!(
                 "change log reaches {previous} but the sequence counter is {}",

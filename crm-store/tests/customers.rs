@@ -10,7 +10,7 @@ use crm_core::{
     CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, Organization, Party, Person,
     UpdateMask,
 };
-use crm_store::{ListQuery, Store, StoreError};
+use crm_store::{AuditQuery, ListQuery, Origin, Store, StoreError};
 
 fn person(given: &str, email: &str) -> CustomerData {
     let mut c = CustomerData::new(Party::Person(Person {
@@ -295,4 +295,84 @@ fn the_store_is_shareable_across_threads() {
     });
     assert_eq!(all(&store, "", "", 1000).len(), 100);
     assert!(ok(store.verify()).is_clean());
+}
+
+#[test]
+fn every_write_leaves_an_audit_record_of_who_changed_which_fields() {
+    let (_dir, store) = open();
+    let ops = store.with_origin(Origin {
+        actor: "key:ops".into(),
+        request_id: Some("req-9".into()),
+    });
+    let ada = ok(ops.create_customer(person("Ada", "ada@x.io"), None));
+    let mut patch = person("", "");
+    patch.owner = Some("zeynep".into());
+    let mask = ok(UpdateMask::parse(&["owner"]).map_err(StoreError::from));
+    ok(store.update_customer(ada.id, &patch, &mask, None));
+    let grace = ok(store.create_customer(person("Grace", ""), None));
+    ok(ops.delete_customer(ada.id, None));
+
+    let all = ok(store.list_audit_events(&AuditQuery::default())).events;
+    let seen: Vec<(&str, &str, Vec<String>)> = all
+        .iter()
+        .map(|e| (e.actor.as_str(), e.operation.as_str(), e.fields.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "key:ops",
+                "CreateCustomer",
+                vec!["person".into(), "display_name".into(), "emails".into()]
+            ),
+            ("library", "UpdateCustomer", vec!["owner".into()]),
+            (
+                "library",
+                "CreateCustomer",
+                vec!["person".into(), "display_name".into()]
+            ),
+            ("key:ops", "DeleteCustomer", vec![]),
+        ]
+    );
+    assert_eq!(all[0].request_id.as_deref(), Some("req-9"));
+
+    // Ada's history survives her deletion; filters and pages work.
+    let of_ada = AuditQuery {
+        customer_id: Some(ada.id),
+        newest_first: true,
+        page_size: 2,
+        ..AuditQuery::default()
+    };
+    let first = ok(store.list_audit_events(&of_ada));
+    assert_eq!(
+        first
+            .events
+            .iter()
+            .map(|e| e.operation.as_str())
+            .collect::<Vec<_>>(),
+        ["DeleteCustomer", "UpdateCustomer"]
+    );
+    let rest = ok(store.list_audit_events(&AuditQuery {
+        page_token: first.next_page_token,
+        ..of_ada
+    }));
+    assert_eq!(rest.events.len(), 1);
+    assert!(rest.next_page_token.is_empty());
+    let by_ops = AuditQuery {
+        actor: Some("key:ops".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(ok(store.list_audit_events(&by_ops)).events.len(), 2);
+    assert!(
+        ok(store.list_audit_events(&AuditQuery {
+            customer_id: Some(grace.id),
+            ..AuditQuery::default()
+        }))
+        .events
+        .len()
+            == 1
+    );
+    let report = ok(store.verify());
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.audit_events, 4);
 }

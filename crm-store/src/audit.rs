@@ -1,0 +1,149 @@
+//! The audit trail: who changed which customer, how, and which fields (never the values), written
+//! in the same atomic batch as the change itself. Privacy law (GDPR, KVKK) asks for exactly this.
+
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+use crm_core::{CustomerId, Violations};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::{Store, codec, keys};
+
+/// Who is writing: carried by a [`Store`] handle (see [`Store::with_origin`]) into every audit
+/// record its writes produce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The actor: an API key's name, a user, a job (`library` when not set).
+    pub actor: String,
+    /// The caller's request id, when it sent one.
+    pub request_id: Option<String>,
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Origin {
+            actor: "library".into(),
+            request_id: None,
+        }
+    }
+}
+
+/// One audited mutation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// The sequence of the write (the same as its change-log event).
+    pub seq: u64,
+    /// When it happened.
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    pub time: DateTime<Utc>,
+    /// Who did it.
+    pub actor: String,
+    /// The operation (`CreateCustomer`, `UpdateCustomer`, `DeleteCustomer`).
+    pub operation: String,
+    /// The customer concerned.
+    pub customer_id: CustomerId,
+    /// The field paths written (contract names), never their values.
+    pub fields: Vec<String>,
+    /// The caller's request id, if any.
+    pub request_id: Option<String>,
+}
+
+/// Which audit events to list.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Only this customer's events (served from an index).
+    pub customer_id: Option<CustomerId>,
+    /// Only this actor's events.
+    pub actor: Option<String>,
+    /// Only events at or after this time.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Newest first (default: oldest first).
+    pub newest_first: bool,
+    /// Events per page: 0 means 50, at most 1000.
+    pub page_size: usize,
+    /// The previous page's token, or empty.
+    pub page_token: String,
+}
+
+/// One page of audit events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// The events, in order.
+    pub events: Vec<AuditEvent>,
+    /// The token of the next page; empty on the last.
+    pub next_page_token: String,
+}
+
+impl Store {
+    /// Lists audit events, oldest (or newest) first.
+    pub fn list_audit_events(&self, q: &AuditQuery) -> Result<AuditPage> {
+        let page_size = match q.page_size {
+            0 => crate::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::list::MAX_PAGE_SIZE),
+        };
+        let after: Option<u64> = match q.page_token.as_str() {
+            "" => None,
+            t => Some(t.parse().map_err(|_| {
+                StoreError::from(Violations::one(
+                    "page_token",
+                    "is not a token this service issued",
+                ))
+            })?),
+        };
+        let prefix = match q.customer_id {
+            Some(id) => keys::audit_by_customer_prefix(id).to_vec(),
+            None => vec![keys::AUDIT],
+        };
+        let key_at = |seq: u64| {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&seq.to_be_bytes());
+            k
+        };
+        let mut end = prefix.clone();
+        end.extend_from_slice(&[0xff; 9]);
+        let (start, stop) = match (after, q.newest_first) {
+            (None, _) => (Bound::Included(prefix.clone()), Bound::Excluded(end)),
+            (Some(s), false) => (Bound::Excluded(key_at(s)), Bound::Excluded(end)),
+            (Some(s), true) => (Bound::Included(prefix.clone()), Bound::Excluded(key_at(s))),
+        };
+        let mut events = Vec::new();
+        let mut last = None;
+        let mut entries = self.inner.engine.scan(start, stop, q.newest_first);
+        let mut examined = 0;
+        for entry in entries.by_ref() {
+            let (key, value) = entry?;
+            let seq = keys::u64_value(key.get(key.len().saturating_sub(8)..).unwrap_or_default())
+                .unwrap_or(0);
+            last = Some(seq);
+            examined += 1;
+            let event: AuditEvent = match q.customer_id {
+                Some(_) => match self.inner.engine.get(keys::audit(seq))? {
+                    Some(bytes) => codec::decode(&bytes, &|| format!("audit {seq}"))?,
+                    None => continue,
+                },
+                None => codec::decode(&value, &|| format!("audit {seq}"))?,
+            };
+            let wanted = q.actor.as_ref().is_none_or(|a| *a == event.actor)
+                && q.start_time.is_none_or(|t| event.time >= t)
+                && q.end_time.is_none_or(|t| event.time < t);
+            if wanted {
+                events.push(event);
+            }
+            if events.len() == page_size || examined == crate::list::MAX_EXAMINED_PER_PAGE {
+                break;
+            }
+        }
+        let more = last.is_some() && entries.next().is_some();
+        let next_page_token = match last {
+            Some(seq) if more => seq.to_string(),
+            _ => String::new(),
+        };
+        Ok(AuditPage {
+            events,
+            next_page_token,
+        })
+    }
+}
