@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["crm/v1/customer.proto", "crm/v1/customer_service.proto"];
+const PROTOS: &[&str] = &[
+    "crm/v1/customer.proto",
+    "crm/v1/customer_service.proto",
+    "crm/v1/admin_service.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");

@@ -1,10 +1,14 @@
-//! `crm.v1.CustomerService`: decode, call the store on a blocking thread, encode.
+//! `crm.v1.CustomerService`: check the caller's role, decode, call the store on a blocking
+//! thread, encode.
 
 use crm_core::{Filter, OrderBy, UpdateMask, Violations};
-use crm_store::{ListQuery, Store, StoreError};
+use crm_store::{ListQuery, Origin, Store, StoreError};
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Caller, require};
+use crate::call::{observe, request_id};
 use crate::convert::{customer_from_proto, customer_to_proto, implicit_mask, parse_id};
+use crate::keys::Role;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
 use crate::status::{Fields, from_store, invalid, invalid_in};
@@ -15,25 +19,32 @@ pub struct CustomerApi {
     store: Store,
 }
 
+/// Runs a store call on the blocking pool (store calls may wait for a disk flush).
+pub(crate) async fn blocking<T, F>(store: Store, fields: Fields, call: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result.map_err(|e| from_store(fields, e)),
+        Err(e) => Err(Status::internal(format!(
+            "the request's worker failed: {e}"
+        ))),
+    }
+}
+
 impl CustomerApi {
     /// Serves `store`.
     pub fn new(store: Store) -> Self {
         CustomerApi { store }
     }
 
-    /// Runs a store call on the blocking pool (store calls may wait for a disk flush).
-    async fn run<T, F>(&self, fields: Fields, call: F) -> Result<T, Status>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || call(&store)).await {
-            Ok(result) => result.map_err(|e| from_store(fields, e)),
-            Err(e) => Err(Status::internal(format!(
-                "the request's worker failed: {e}"
-            ))),
-        }
+    /// The store, with writes audited as the caller's.
+    fn store_for(&self, caller: Caller, request_id: Option<String>) -> Store {
+        self.store.with_origin(Origin {
+            actor: caller.name,
+            request_id,
+        })
     }
 }
 
@@ -56,135 +67,168 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let pb::CreateCustomerRequest {
-            customer,
-            request_id,
-        } = request.into_inner();
-        let data = customer_from_proto(required_customer(customer)?, chrono::Utc::now())
-            .map_err(|v| invalid_in(Fields::InCustomer, v))?;
-        let request_id = non_empty(request_id);
-        let created = self
-            .run(Fields::InCustomer, move |s| {
+        let header_id = request_id(&request);
+        observe("CreateCustomer", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let pb::CreateCustomerRequest {
+                customer,
+                request_id,
+            } = request.into_inner();
+            let data = customer_from_proto(required_customer(customer)?, chrono::Utc::now())
+                .map_err(|v| invalid_in(Fields::InCustomer, v))?;
+            let request_id = non_empty(request_id);
+            let store = self.store_for(caller, request_id.clone().or(header_id));
+            let created = blocking(store, Fields::InCustomer, move |s| {
                 s.create_customer(data, request_id.as_deref())
             })
             .await?;
-        Ok(Response::new(customer_to_proto(&created)))
+            Ok(Response::new(customer_to_proto(&created)))
+        })
+        .await
     }
 
     async fn get_customer(
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let pb::GetCustomerRequest { id } = request.into_inner();
-        let id = parse_id("id", &id).map_err(invalid)?;
-        let customer = self
-            .run(Fields::Request, move |s| s.get_customer(id))
+        observe("GetCustomer", request_id(&request).as_deref(), async {
+            require(&request, Role::Reader)?;
+            let pb::GetCustomerRequest { id } = request.into_inner();
+            let id = parse_id("id", &id).map_err(invalid)?;
+            let customer = blocking(self.store.clone(), Fields::Request, move |s| {
+                s.get_customer(id)
+            })
             .await?;
-        Ok(Response::new(customer_to_proto(&customer)))
+            Ok(Response::new(customer_to_proto(&customer)))
+        })
+        .await
     }
 
     async fn update_customer(
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let pb::UpdateCustomerRequest {
-            customer,
-            update_mask,
-            etag,
-        } = request.into_inner();
-        let customer = required_customer(customer)?;
-        let id = parse_id("customer.id", &customer.id).map_err(invalid)?;
-        let etag = non_empty(etag).or_else(|| non_empty(customer.etag.clone()));
-        let paths = match update_mask {
-            Some(mask) if !mask.paths.is_empty() => mask.paths,
-            _ => implicit_mask(&customer),
-        };
-        let stage_unset = customer.lifecycle_stage == 0;
-        let mut mask = UpdateMask::parse(&paths).map_err(|v| invalid_in(Fields::InCustomer, v))?;
-        if stage_unset {
-            mask = mask.keep_lifecycle_stage();
-        }
-        let patch = customer_from_proto_for_update(customer)?;
-        let updated = self
-            .run(Fields::InCustomer, move |s| {
+        let header_id = request_id(&request);
+        observe("UpdateCustomer", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let pb::UpdateCustomerRequest {
+                customer,
+                update_mask,
+                etag,
+            } = request.into_inner();
+            let customer = required_customer(customer)?;
+            let id = parse_id("customer.id", &customer.id).map_err(invalid)?;
+            let etag = non_empty(etag).or_else(|| non_empty(customer.etag.clone()));
+            let paths = match update_mask {
+                Some(mask) if !mask.paths.is_empty() => mask.paths,
+                _ => implicit_mask(&customer),
+            };
+            let stage_unset = customer.lifecycle_stage == 0;
+            let mut mask =
+                UpdateMask::parse(&paths).map_err(|v| invalid_in(Fields::InCustomer, v))?;
+            if stage_unset {
+                mask = mask.keep_lifecycle_stage();
+            }
+            let patch = customer_from_proto_for_update(customer)?;
+            let store = self.store_for(caller, header_id);
+            let updated = blocking(store, Fields::InCustomer, move |s| {
                 s.update_customer(id, &patch, &mask, etag.as_deref())
             })
             .await?;
-        Ok(Response::new(customer_to_proto(&updated)))
+            Ok(Response::new(customer_to_proto(&updated)))
+        })
+        .await
     }
 
     async fn delete_customer(
         &self,
         request: Request<pb::DeleteCustomerRequest>,
     ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
-        let pb::DeleteCustomerRequest { id, etag } = request.into_inner();
-        let customer_id = parse_id("id", &id).map_err(invalid)?;
-        let etag = non_empty(etag);
-        self.run(Fields::Request, move |s| {
-            s.delete_customer(customer_id, etag.as_deref())
+        let header_id = request_id(&request);
+        observe("DeleteCustomer", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let pb::DeleteCustomerRequest { id, etag } = request.into_inner();
+            let customer_id = parse_id("id", &id).map_err(invalid)?;
+            let etag = non_empty(etag);
+            let store = self.store_for(caller, header_id);
+            blocking(store, Fields::Request, move |s| {
+                s.delete_customer(customer_id, etag.as_deref())
+            })
+            .await?;
+            Ok(Response::new(pb::DeleteCustomerResponse {
+                id: customer_id.to_string(),
+            }))
         })
-        .await?;
-        Ok(Response::new(pb::DeleteCustomerResponse {
-            id: customer_id.to_string(),
-        }))
+        .await
     }
 
     async fn list_customers(
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
-        let pb::ListCustomersRequest {
-            page_size,
-            page_token,
-            filter,
-            order_by,
-        } = request.into_inner();
-        let mut v = Violations::default();
-        let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
-            v.add("page_size", "must not be negative");
-            0
-        });
-        let filter = Filter::parse(&filter).unwrap_or_else(|e| {
-            v.add("filter", e.to_string());
-            Filter::All
-        });
-        let order_by = OrderBy::parse(&order_by).unwrap_or_else(|e| {
-            v.0.extend(e.0);
-            OrderBy::default()
-        });
-        v.into_result(()).map_err(invalid)?;
-        let query = ListQuery {
-            filter,
-            order_by,
-            page_size,
-            page_token,
-        };
-        let page = self
-            .run(Fields::Request, move |s| s.list_customers(&query))
+        observe("ListCustomers", request_id(&request).as_deref(), async {
+            require(&request, Role::Reader)?;
+            let pb::ListCustomersRequest {
+                page_size,
+                page_token,
+                filter,
+                order_by,
+            } = request.into_inner();
+            let mut v = Violations::default();
+            let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
+                v.add("page_size", "must not be negative");
+                0
+            });
+            let filter = Filter::parse(&filter).unwrap_or_else(|e| {
+                v.add("filter", e.to_string());
+                Filter::All
+            });
+            let order_by = OrderBy::parse(&order_by).unwrap_or_else(|e| {
+                v.0.extend(e.0);
+                OrderBy::default()
+            });
+            v.into_result(()).map_err(invalid)?;
+            let query = ListQuery {
+                filter,
+                order_by,
+                page_size,
+                page_token,
+            };
+            let page = blocking(self.store.clone(), Fields::Request, move |s| {
+                s.list_customers(&query)
+            })
             .await?;
-        Ok(Response::new(pb::ListCustomersResponse {
-            customers: page.customers.iter().map(customer_to_proto).collect(),
-            next_page_token: page.next_page_token,
-        }))
+            Ok(Response::new(pb::ListCustomersResponse {
+                customers: page.customers.iter().map(customer_to_proto).collect(),
+                next_page_token: page.next_page_token,
+            }))
+        })
+        .await
     }
 
     async fn lookup_customer(
         &self,
         request: Request<pb::LookupCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
-        let pb::LookupCustomerRequest { key } = request.into_inner();
-        let customer = match key {
-            Some(pb::lookup_customer_request::Key::Email(email)) => {
-                self.run(Fields::Request, move |s| s.lookup_by_email(&email))
+        observe("LookupCustomer", request_id(&request).as_deref(), async {
+            require(&request, Role::Reader)?;
+            let pb::LookupCustomerRequest { key } = request.into_inner();
+            let store = self.store.clone();
+            let customer = match key {
+                Some(pb::lookup_customer_request::Key::Email(email)) => {
+                    blocking(store, Fields::Request, move |s| s.lookup_by_email(&email)).await?
+                }
+                Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
+                    blocking(store, Fields::Request, move |s| {
+                        s.lookup_by_external_id(&ext)
+                    })
                     .await?
-            }
-            Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
-                self.run(Fields::Request, move |s| s.lookup_by_external_id(&ext))
-                    .await?
-            }
-            None => return Err(invalid(Violations::one("key", "set email or external_id"))),
-        };
-        Ok(Response::new(customer_to_proto(&customer)))
+                }
+                None => return Err(invalid(Violations::one("key", "set email or external_id"))),
+            };
+            Ok(Response::new(customer_to_proto(&customer)))
+        })
+        .await
     }
 }
 

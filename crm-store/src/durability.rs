@@ -109,7 +109,10 @@ fn flush_loop(shared: &Shared, engine: &Engine) {
             }
             (state.flushed, state.issued)
         };
+        let started = std::time::Instant::now();
         let outcome = engine.flush();
+        metrics::histogram!("crm_flush_duration_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("crm_flush_group_writes").record((to - from) as f64);
         let mut state = shared.lock();
         if let Err(e) = outcome {
             tracing::error!(error = %e, "flush failed; writes in this group are not durable");

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use crm_grpc::pb;
+use crm_grpc::server::ServerConfig;
 use crm_store::{Store, StoreConfig};
 use pb::customer_service_client::CustomerServiceClient;
 use tempfile::TempDir;
@@ -45,6 +46,13 @@ impl TestServer {
 
     /// Starts a server on an existing data directory.
     pub async fn start_in(dir: TempDir) -> TestServer {
+        TestServer::start_with(dir, |_| {}).await
+    }
+
+    /// Starts a server on a data directory with a configuration adjusted by `configure`.
+    pub async fn start_with(dir: TempDir, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let mut config = ServerConfig::new(dir.path());
+        configure(&mut config);
         let store = open_store(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -53,7 +61,7 @@ impl TestServer {
             .local_addr()
             .unwrap_or_else(|e| panic!("no local addr: {e}"));
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(crm_grpc::server::serve(listener, store, async {
+        let task = tokio::spawn(crm_grpc::server::serve(listener, store, config, async {
             let _ = stopped.await;
         }));
         TestServer {

@@ -1,8 +1,11 @@
 //! `crm-server`: the crm gRPC service on an embedded store.
 //!
 //! ```text
-//! crm-server                                   # 127.0.0.1:50051, data in ./crm-data
-//! crm-server --listen 0.0.0.0:50051 --data-dir /var/lib/crm --durability relaxed
+//! crm-server                                   # 127.0.0.1:50051, data in ./crm-data, no auth
+//! crm-server --listen 0.0.0.0:50051 --data-dir /var/lib/crm --tls-cert c.pem --tls-key k.pem
+//! crm-server keys create --name ops --role admin   # prints the key once
+//! crm-server keys list
+//! crm-server keys revoke --name ops
 //! ```
 //! Every flag has a `CRM_*` environment variable. SIGINT or SIGTERM stops accepting calls,
 //! finishes those in flight, flushes, and exits 0.
@@ -10,9 +13,13 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use crm_grpc::auth::AuthMode;
+use crm_grpc::keys::{KeyRing, Role};
+use crm_grpc::server::{ServerConfig, TlsPem};
 use crm_store::{Durability, Store, StoreConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -20,12 +27,25 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
+    /// Data directory; created if missing.
+    #[arg(
+        long,
+        env = "CRM_DATA_DIR",
+        default_value = "./crm-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// Data directory; created if missing.
-    #[arg(long, env = "CRM_DATA_DIR", default_value = "./crm-data")]
-    data_dir: PathBuf,
     /// durable: a write returns once on disk (concurrent writes share flushes).
     /// relaxed: a write returns once applied; the store flushes every 500 ms.
     #[arg(long, env = "CRM_DURABILITY", value_enum, default_value_t = DurabilityArg::Durable)]
@@ -33,6 +53,58 @@ struct Args {
     /// Page cache of the store, in MiB.
     #[arg(long, env = "CRM_CACHE_MB", default_value_t = 256)]
     cache_mb: u64,
+    /// Whether calls need an API key. Default: required, except on a loopback address.
+    /// `disabled` is refused on a non-loopback address.
+    #[arg(long, env = "CRM_AUTH", value_enum)]
+    auth: Option<AuthMode>,
+    /// TLS certificate chain (PEM). With --tls-key, serves TLS only.
+    #[arg(long, env = "CRM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CRM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA certificate (PEM) that client certificates must be signed by (mutual TLS).
+    #[arg(long, env = "CRM_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Largest request message in bytes; larger ones get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CRM_MAX_MESSAGE_BYTES", default_value_t = crm_grpc::server::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+    /// Calls served at once; more get RESOURCE_EXHAUSTED instead of queueing.
+    #[arg(long, env = "CRM_MAX_CONCURRENT_CALLS", default_value_t = crm_grpc::server::DEFAULT_MAX_CONCURRENT_CALLS)]
+    max_concurrent_calls: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "CRM_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage API keys (works while a server runs: changes take effect at once).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it once; only its hash is stored.
+    Create {
+        /// A unique name: the actor in the audit trail.
+        #[arg(long)]
+        name: String,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key, effective at once.
+    Revoke {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -50,45 +122,130 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
-    match run(args) {
+    let result = match args.command {
+        Some(Command::Keys { action }) => keys(&args.data_dir, action),
+        None => serve(args.data_dir, args.serve),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("crm-server: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn keys(data_dir: &std::path::Path, action: KeysCommand) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let ring = KeyRing::new(data_dir);
+    match action {
+        KeysCommand::Create { name, role } => {
+            let secret = ring.create(&name, role)?;
+            eprintln!(
+                "created key {name:?} with role {}; it is shown only now:",
+                role.name()
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List => {
+            for k in ring.list()? {
+                let state = k.revoked.map_or("active".to_owned(), |t| {
+                    format!("revoked {}", t.to_rfc3339())
+                });
+                println!(
+                    "{}\t{}\tcreated {}\t{state}",
+                    k.name,
+                    k.role.name(),
+                    k.created.to_rfc3339()
+                );
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            ring.revoke(&name)?;
+            eprintln!("revoked key {name:?}");
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    let loopback = args.listen.ip().is_loopback();
+    let auth = match (args.auth, loopback) {
+        (Some(AuthMode::Disabled), false) => {
+            bail!(
+                "refusing --auth disabled on {}: a non-loopback address needs API keys",
+                args.listen
+            )
+        }
+        (Some(mode), _) => mode,
+        (None, true) => AuthMode::Disabled,
+        (None, false) => AuthMode::Required,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsPem {
+            cert: read(cert)?,
+            key: read(key)?,
+            client_ca: args.tls_client_ca.as_deref().map(read).transpose()?,
+        }),
+        _ => None,
+    };
     let durability = match args.durability {
         DurabilityArg::Durable => Durability::Durable,
         DurabilityArg::Relaxed => Durability::Relaxed,
     };
-    let config = StoreConfig::new(&args.data_dir)
+    let store_config = StoreConfig::new(&data_dir)
         .durability(durability)
-        .cache_bytes(args.cache_mb * 1024 * 1024);
-    let store = Store::open_with(config)
-        .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
+        .cache_bytes(args.cache_mb.saturating_mul(1024 * 1024));
+    let store = Store::open_with(store_config)
+        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let mut config = ServerConfig::new(&data_dir);
+    config.auth = auth;
+    config.tls = tls;
+    config.max_message_bytes = args.max_message_bytes;
+    config.max_concurrent_calls = args.max_concurrent_calls;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
+        if let Some(addr) = args.metrics_listen {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(addr)
+                .install()
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            tokio::spawn(report_store_size(store.clone()));
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener
-            .local_addr()
-            .context("cannot read the bound address")?;
+        let addr = listener.local_addr().context("cannot read the bound address")?;
+        let scheme = if config.tls.is_some() { "TLS" } else { "plaintext" };
         tracing::info!(
-            "crm-server listening on {addr} (data directory {}, {durability:?} writes)",
-            args.data_dir.display()
+            "crm-server listening on {addr} ({scheme}, auth {auth:?}, data directory {}, {durability:?} writes)",
+            data_dir.display()
         );
-        crm_grpc::server::serve(listener, store, shutdown_signal()).await?;
+        crm_grpc::server::serve(listener, store, config, shutdown_signal()).await?;
         tracing::info!("crm-server stopped cleanly");
         Ok(())
     })
+}
+
+/// Publishes the store's size on disk every 10 seconds.
+async fn report_store_size(store: Store) {
+    loop {
+        let s = store.clone();
+        if let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || s.size_on_disk()).await {
+            metrics::gauge!("crm_store_disk_bytes").set(bytes as f64);
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
