@@ -269,8 +269,13 @@ impl ServerProcess {
     /// Starts `crm-server` on `127.0.0.1:0` over `data_dir` with extra flags, and waits until it
     /// says where it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::start_at(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `crm-server` listening on `listen` over `data_dir`.
+    pub fn start_at(data_dir: &Path, listen: &str, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(server_binary())
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "info")
