@@ -15,6 +15,7 @@ pub(crate) type Bytes = sled::IVec;
 pub(crate) struct Engine {
     db: sled::Db,
     tree: sled::Tree,
+    existed: bool,
 }
 
 /// Writes applied together, atomically: readers and crash recovery see all or none of them.
@@ -64,6 +65,7 @@ impl Engine {
             crate::Durability::Durable => None,
             crate::Durability::Relaxed => Some(config.flush_every_ms.max(1)),
         };
+        let existed = std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(config.cache_bytes)
@@ -78,7 +80,12 @@ impl Engine {
                 other => engine_error(other),
             })?;
         let tree = db.open_tree("crm").map_err(engine_error)?;
-        Ok(Engine { db, tree })
+        Ok(Engine { db, tree, existed })
+    }
+
+    /// Whether the directory held engine files before this open (as opposed to being new).
+    pub(crate) fn existed(&self) -> bool {
+        self.existed
     }
 
     pub(crate) fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {

@@ -147,7 +147,7 @@ impl Store {
             let (key, value) = entry?;
             last_key = Some(key.to_vec());
             examined += 1;
-            if let Some(c) = self.resolve(&plan, &key, &value)?
+            if let Some(c) = skip_damaged(self.resolve(&plan, &key, &value))?
                 && query.filter.matches(&c)
             {
                 customers.push(c);
@@ -187,6 +187,19 @@ impl Store {
             Plan::Order(kind) if keys::order_entry(*kind, &c) != key => Ok(None),
             _ => Ok(Some(c)),
         }
+    }
+}
+
+/// A damaged record does not stop a listing: it is left out, logged and counted (a direct read
+/// of it reports the damage, and `verify()` lists it), so everything else stays reachable.
+fn skip_damaged(found: Result<Option<Customer>>) -> Result<Option<Customer>> {
+    match found {
+        Err(StoreError::Corrupt { key, detail }) => {
+            tracing::error!(%key, %detail, "damaged record left out of a listing");
+            metrics::counter!("crm_damaged_records_skipped_total").increment(1);
+            Ok(None)
+        }
+        other => other,
     }
 }
 

@@ -86,6 +86,19 @@ impl Store {
                         supported: FORMAT_VERSION,
                     });
                 }
+                // sled reads a damaged log as "nothing more to recover": a directory that held
+                // engine files but yields no format marker is damaged (or not ours), never a
+                // new, empty store.
+                if engine.existed() {
+                    return Err(StoreError::Corrupt {
+                        key: keys::describe(keys::META_FORMAT),
+                        detail: format!(
+                            "{} holds storage files but no readable crm data: it is damaged or not a \
+                             crm data directory; restore it from a backup or move it away",
+                            config.path.display()
+                        ),
+                    });
+                }
                 let mut batch = WriteBatch::default();
                 batch.put(keys::META_FORMAT, [FORMAT_VERSION]);
                 engine.commit(batch)?;
