@@ -69,4 +69,10 @@ pub use config::{Clock, Durability, StoreConfig, SystemClock};
 pub use error::{Result, StoreError};
 pub use list::{CustomerPage, ListQuery};
 pub use store::Store;
+
+/// Decodes the bytes of a stored customer record (version byte and body), as the store does on
+/// every read. For tools and fuzzing: damaged input is an error, never a panic.
+pub fn decode_customer_record(bytes: &[u8]) -> Result<crm_core::Customer> {
+    codec::decode(bytes, &|| "record".into())
+}
 pub use verify::VerifyReport;

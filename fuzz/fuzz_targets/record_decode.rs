@@ -1,0 +1,5 @@
+//! Stored record bytes from a damaged disk: decoding returns an error, never panics.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = crm_store::decode_customer_record(data);
+});
