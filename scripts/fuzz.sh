@@ -9,7 +9,13 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 for target in record_decode proto_customer filter_parse page_token; do
   mkdir -p "corpus/$target"
-  cargo fuzz run "$target" "corpus/$target" -- -runs="$RUNS" -max_len=4096 2>&1 | tee "/tmp/fuzz-$target.log" | tail -n 2
-  done_line=$(grep -E "^#[0-9]+.*(DONE|pulse)" "/tmp/fuzz-$target.log" | tail -n 1 || true)
-  echo "fuzz $target: $RUNS iterations requested; last status: ${done_line:-none}"
+  log=$(mktemp)
+  if ! cargo fuzz run "$target" "corpus/$target" -- -runs="$RUNS" -max_len=4096 >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzz $target: FAILED (input saved under fuzz/artifacts/$target)"
+    exit 1
+  fi
+  done_line=$(grep -aE "^#[0-9]+.*DONE" "$log" | tail -n 1 || true)
+  rm -f "$log"
+  echo "fuzz $target: $RUNS iterations, no crash (${done_line:-no summary line})"
 done
