@@ -35,8 +35,10 @@ fail() { echo "FAIL: $*" >&2; echo "grpcurl smoke test: $PASSED passed, 1 failed
 pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-g list | tee /dev/stderr | grep -qx 'crm.v1.CustomerService' || fail "reflection does not list crm.v1.CustomerService"; pass "reflection lists crm.v1.CustomerService"
-g list | grep -qx 'grpc.health.v1.Health' || fail "reflection does not list health"; pass "reflection lists grpc.health.v1.Health"
+SERVICES=$(g list)
+echo "$SERVICES"
+echo "$SERVICES" | grep -qx 'crm.v1.CustomerService' || fail "reflection does not list crm.v1.CustomerService"; pass "reflection lists crm.v1.CustomerService"
+echo "$SERVICES" | grep -qx 'grpc.health.v1.Health' || fail "reflection does not list health"; pass "reflection lists grpc.health.v1.Health"
 [ "$(g grpc.health.v1.Health/Check | json 'd["status"]')" = SERVING ] || fail "health is not SERVING"; pass "health is SERVING"
 
 CREATED=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Ada","family_name":"Lovelace"},"emails":[{"address":"Ada@Example.com"}],"tags":["VIP"],"address":{"country":"tr"}},"request_id":"smoke-1"}')
