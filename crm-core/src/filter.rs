@@ -13,6 +13,12 @@
 //! | `owner`, `source`, `external_id`, `display_name`, `address.country` | `=` `!=` | text |
 //! | `organization_id` | `=` `!=` | a customer id |
 //! | `create_time`, `update_time` | all comparisons | an RFC 3339 time |
+//! | `relationship_status` | `=` `!=` | `PROSPECT`, `NEW`, `ACTIVE`, `LOYAL`, `AT_RISK`, `CHURNED` |
+//! | `lead_temperature` | all comparisons (`COLD < WARM < HOT`) | a temperature |
+//! | `lead_score` | all comparisons | 0..=100 |
+//!
+//! The last three are derived when read (see [`crate::relationship`]): a filter that uses them
+//! is evaluated with [`Filter::matches_insight`].
 //!
 //! Terms combine with `AND`, `OR`, `NOT` (or `-`) and parentheses; `AND` binds tighter than `OR`.
 //! Values are quoted strings (`"..."`, with `\"` and `\\`) or bare words. A syntax error names its
@@ -23,6 +29,8 @@ use chrono::{DateTime, Utc};
 use crate::customer::{Customer, CustomerId, CustomerKind};
 use crate::lifecycle::LifecycleStage;
 use crate::normalize::{normalize_email, normalize_tag};
+use crate::relationship::{Insight, RelationshipStatus};
+use crate::scoring::Temperature;
 
 /// Longest filter accepted, in bytes.
 pub const MAX_FILTER_BYTES: usize = 4096;
@@ -99,6 +107,12 @@ pub enum Term {
     CreateTime(Op, DateTime<Utc>),
     /// `update_time OP TIME`
     UpdateTime(Op, DateTime<Utc>),
+    /// `relationship_status OP STATUS` (derived)
+    Status(Op, RelationshipStatus),
+    /// `lead_temperature OP TEMPERATURE` (derived)
+    Temperature(Op, Temperature),
+    /// `lead_score OP N` (derived)
+    LeadScore(Op, u8),
 }
 
 /// A parsed filter.
@@ -167,14 +181,38 @@ impl Filter {
         }
     }
 
-    /// Whether a customer matches.
+    /// Whether a customer matches. A term on a derived field (status, temperature, score) does
+    /// not hold without an [`Insight`]: use [`Filter::matches_insight`] when
+    /// [`Filter::uses_insight`].
     pub fn matches(&self, c: &Customer) -> bool {
+        self.eval(c, None)
+    }
+
+    /// Whether a customer, with what is derived about it now, matches.
+    pub fn matches_insight(&self, c: &Customer, insight: &Insight) -> bool {
+        self.eval(c, Some(insight))
+    }
+
+    fn eval(&self, c: &Customer, insight: Option<&Insight>) -> bool {
         match self {
             Filter::All => true,
-            Filter::And(parts) => parts.iter().all(|f| f.matches(c)),
-            Filter::Or(parts) => parts.iter().any(|f| f.matches(c)),
-            Filter::Not(f) => !f.matches(c),
-            Filter::Term(t) => t.matches(c),
+            Filter::And(parts) => parts.iter().all(|f| f.eval(c, insight)),
+            Filter::Or(parts) => parts.iter().any(|f| f.eval(c, insight)),
+            Filter::Not(f) => !f.eval(c, insight),
+            Filter::Term(t) => t.eval(c, insight),
+        }
+    }
+
+    /// Whether some term is on a derived field, so matching needs an [`Insight`].
+    pub fn uses_insight(&self) -> bool {
+        match self {
+            Filter::All => false,
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().any(Filter::uses_insight),
+            Filter::Not(f) => f.uses_insight(),
+            Filter::Term(t) => matches!(
+                t,
+                Term::Status(..) | Term::Temperature(..) | Term::LeadScore(..)
+            ),
         }
     }
 
@@ -202,10 +240,13 @@ impl Filter {
 }
 
 impl Term {
-    /// Whether a customer satisfies this comparison.
-    pub fn matches(&self, c: &Customer) -> bool {
+    /// Whether a customer satisfies this comparison (a derived term needs the insight).
+    fn eval(&self, c: &Customer, insight: Option<&Insight>) -> bool {
         let d = &c.data;
         match self {
+            Term::Status(op, s) => insight.is_some_and(|i| op.holds(i.status.cmp(s))),
+            Term::Temperature(op, t) => insight.is_some_and(|i| op.holds(i.lead.temperature.cmp(t))),
+            Term::LeadScore(op, n) => insight.is_some_and(|i| op.holds(i.lead.score.cmp(n))),
             Term::Stage(op, s) => op.holds(d.lifecycle_stage.cmp(s)),
             Term::Kind(op, k) => op.holds(c.kind().cmp(k)),
             Term::Tag(t) => d.tags.iter().any(|x| x == t),
@@ -528,6 +569,26 @@ fn term(
         }
         "create_time" | "update_time" if op == Op::Has => return Err(bad_op()),
         "create_time" => Term::CreateTime(op, time(value)?),
+        "relationship_status" => {
+            let status = RelationshipStatus::parse(value).ok_or_else(|| {
+                bad_value("expected PROSPECT, NEW, ACTIVE, LOYAL, AT_RISK or CHURNED".into())
+            })?;
+            Term::Status(equality(op)?, status)
+        }
+        "lead_temperature" | "lead_score" if op == Op::Has => return Err(bad_op()),
+        "lead_temperature" => Term::Temperature(
+            op,
+            Temperature::parse(value)
+                .ok_or_else(|| bad_value("expected COLD, WARM or HOT".into()))?,
+        ),
+        "lead_score" => Term::LeadScore(
+            op,
+            value
+                .parse()
+                .ok()
+                .filter(|n| *n <= 100)
+                .ok_or_else(|| bad_value("expected a score from 0 to 100".into()))?,
+        ),
         "update_time" => Term::UpdateTime(op, time(value)?),
         other => {
             return Err(FilterError {

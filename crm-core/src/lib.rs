@@ -8,6 +8,12 @@
 //! - [`customer`]: who a customer is: [`Customer`], [`CustomerData`], persons and organizations,
 //!   contact points, address, consent.
 //! - [`lifecycle`]: the six stages from Awareness to Advocacy and the rules for moving.
+//! - [`timeline`]: what happened, one entry each: interactions, purchases, refunds, stage
+//!   changes, qualifications, losses, conversions.
+//! - [`money`]: ISO 4217 currencies and integer minor units.
+//! - [`summary`]: what a timeline adds up to, kept beside it.
+//! - [`relationship`]: what it means: relationship status, lead state, automatic stage moves.
+//! - [`scoring`]: lead scoring: fit and decaying engagement, temperature; the model as data.
 //! - [`validate`]: what a customer may contain; every violation with its field path.
 //! - [`normalize`]: one spelling per email, phone (E.164) and tag.
 //! - [`country`]: ISO 3166-1 alpha-2 codes.
@@ -20,8 +26,13 @@ pub mod customer;
 pub mod filter;
 pub mod lifecycle;
 pub mod mask;
+pub mod money;
 pub mod normalize;
 pub mod order;
+pub mod relationship;
+pub mod scoring;
+pub mod summary;
+pub mod timeline;
 pub mod validate;
 
 pub use customer::{
@@ -30,6 +41,11 @@ pub use customer::{
 };
 pub use filter::{Filter, FilterError, IndexedTerm};
 pub use lifecycle::LifecycleStage;
+pub use money::Money;
+pub use relationship::{Insight, LeadStatus, RelationshipRules, RelationshipStatus};
+pub use scoring::{LeadScore, ScoringModel, Temperature};
+pub use summary::Summary;
+pub use timeline::{EntryId, EntryKind, Event, InteractionKind, TimelineEntry};
 pub use mask::UpdateMask;
 pub use order::{OrderBy, OrderField};
 pub use validate::{Violation, Violations, validate_customer};

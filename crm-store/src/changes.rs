@@ -18,6 +18,9 @@ pub enum ChangeKind {
     Updated,
     /// The customer was deleted.
     Deleted,
+    /// Entries were added to the customer's timeline (its summary changed with them, and its
+    /// lifecycle stage when a rule moved it).
+    Recorded,
 }
 
 /// One entry of the change log.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use crm_core::RelationshipRules;
 
 /// When a write is acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +36,35 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told: for tests of anything that depends on time (statuses,
+/// score decay, the bound on client-supplied times).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock standing at `t`.
+    pub fn new(t: DateTime<Utc>) -> Arc<ManualClock> {
+        Arc::new(ManualClock(std::sync::Mutex::new(t)))
+    }
+
+    /// Moves the clock to `t`.
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Everything [`crate::Store::open_with`] needs.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -47,8 +77,11 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
     /// In [`Durability::Relaxed`] mode, how often the engine flushes (default 500 ms).
     pub flush_every_ms: u64,
-    /// The clock for assigned times.
+    /// The clock for assigned times, for "now" in statuses and scores, and for the bound on
+    /// client-supplied times.
     pub clock: Arc<dyn Clock>,
+    /// The windows and counts behind relationship statuses and automatic lifecycle moves.
+    pub rules: RelationshipRules,
 }
 
 impl StoreConfig {
@@ -60,7 +93,14 @@ impl StoreConfig {
             cache_bytes: 256 * 1024 * 1024,
             flush_every_ms: 500,
             clock: Arc::new(SystemClock),
+            rules: RelationshipRules::default(),
         }
+    }
+
+    /// Sets the relationship rules (checked when the store opens).
+    pub fn rules(mut self, rules: RelationshipRules) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Sets the durability mode.

@@ -4,8 +4,10 @@
 use chrono::DateTime;
 use crm_core::lifecycle::{MoveError, check_manual_move};
 use crm_core::normalize::normalize_email;
+use crm_core::timeline::StageChange;
 use crm_core::{
-    Customer, CustomerData, CustomerId, CustomerKind, UpdateMask, Violations, validate_customer,
+    Customer, CustomerData, CustomerId, CustomerKind, Event, TimelineEntry, UpdateMask,
+    Violations, validate_customer,
 };
 
 use crate::changes::ChangeKind;
@@ -131,6 +133,28 @@ impl Store {
             };
             check_references(w, &updated)?;
             w.put_customer(Some(&current), Some(&updated), ChangeKind::Updated, fields)?;
+            let (from, to) = (current.data.lifecycle_stage, updated.data.lifecycle_stage);
+            if from != to {
+                // Every move is on the timeline, also one made by an update.
+                let actor = w.store.origin().actor.clone();
+                let entry = TimelineEntry {
+                    id: w.next_entry(),
+                    customer_id: id,
+                    occurred_at: now,
+                    recorded_at: now,
+                    actor,
+                    event: Event::StageChange(StageChange {
+                        from,
+                        to,
+                        reason: "UpdateCustomer".into(),
+                        automatic: false,
+                    }),
+                };
+                w.put_raw(
+                    keys::timeline(id, now, entry.id),
+                    crate::codec::encode(&entry)?,
+                );
+            }
             Ok(updated)
         })
     }
@@ -154,6 +178,7 @@ impl Store {
                     });
                 }
             }
+            w.delete_timeline(id)?;
             w.put_customer(Some(&current), None, ChangeKind::Deleted, Vec::new())
         })
     }
@@ -191,7 +216,7 @@ impl Store {
     }
 }
 
-fn check_request_id(v: &mut Violations, rid: &str) {
+pub(crate) fn check_request_id(v: &mut Violations, rid: &str) {
     if rid.is_empty()
         || rid.len() > MAX_REQUEST_ID_BYTES
         || !rid.bytes().all(|b| b.is_ascii_graphic())
@@ -223,7 +248,7 @@ fn replay(store: &Store, rid: &str, first: &[u8]) -> Result<Customer> {
     })
 }
 
-fn check_etag(current: &Customer, etag: Option<&str>) -> Result<()> {
+pub(crate) fn check_etag(current: &Customer, etag: Option<&str>) -> Result<()> {
     match etag.map(str::trim).filter(|e| !e.is_empty()) {
         Some(given) if given != current.etag() => Err(StoreError::Aborted {
             given: given.to_owned(),

@@ -6,7 +6,7 @@
 //! characters in indexed text, so the terminator cannot occur inside it.
 
 use chrono::{DateTime, Utc};
-use crm_core::{Customer, CustomerId, CustomerKind, IndexedTerm, LifecycleStage};
+use crm_core::{Customer, CustomerId, CustomerKind, EntryId, IndexedTerm, LifecycleStage};
 
 /// `C id` -> a customer record.
 pub(crate) const CUSTOMER: u8 = b'C';
@@ -25,10 +25,25 @@ pub(crate) const AUDIT_BY_CUSTOMER: u8 = b'a';
 /// `N org_id` -> count: how many people belong to an organization.
 pub(crate) const MEMBERS: u8 = b'N';
 
+/// `T id occurred_at seq` -> a timeline entry.
+pub(crate) const TIMELINE: u8 = b'T';
+/// `S id` -> a customer's summary.
+pub(crate) const SUMMARY: u8 = b'S';
+/// `O id order_ref` -> entry id, occurred_at, refunded: a customer's purchase by order.
+pub(crate) const ORDER: u8 = b'O';
+/// `P id occurred_at seq` -> empty: a customer's purchase times.
+pub(crate) const PURCHASE_TIME: u8 = b'P';
+/// `F referred referrer seq` -> empty: a referral made by `referrer`.
+pub(crate) const REFERRAL: u8 = b'F';
+/// `E request_id` -> a timeline key: a timeline write already done for this request id.
+pub(crate) const ENTRY_REQUEST: u8 = b'E';
+
 /// `M name` -> a store-wide value: the format version and the counters.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";
 pub(crate) const META_LAST_SEQ: &[u8] = b"Mlast_seq";
+pub(crate) const META_LAST_ENTRY: &[u8] = b"Mlast_entry";
+pub(crate) const META_SCORING_MODEL: &[u8] = b"Mscoring_model";
 
 const IX_STAGE: u8 = 1;
 const IX_KIND: u8 = 2;
@@ -77,6 +92,74 @@ pub(crate) fn members(org: CustomerId) -> [u8; 9] {
     let mut k = [MEMBERS; 9];
     k[1..].copy_from_slice(&org.0.to_be_bytes());
     k
+}
+
+/// `X id` for the per-customer families (`T`, `S`, `O`, `P`, and `F` by referred customer).
+pub(crate) fn of_customer(family: u8, id: CustomerId) -> [u8; 9] {
+    let mut k = [family; 9];
+    k[1..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// `T id occurred_at entry`: entries sort by customer, then time, then recording order.
+pub(crate) fn timeline(id: CustomerId, occurred_at: DateTime<Utc>, entry: EntryId) -> Vec<u8> {
+    [
+        &of_customer(TIMELINE, id)[..],
+        &time_bytes(occurred_at),
+        &entry.0.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// `T id occurred_at`: where a customer's entries at or after a time start.
+pub(crate) fn timeline_from(id: CustomerId, t: DateTime<Utc>) -> Vec<u8> {
+    [&of_customer(TIMELINE, id)[..], &time_bytes(t)].concat()
+}
+
+/// `P id occurred_at entry`.
+pub(crate) fn purchase_time(id: CustomerId, occurred_at: DateTime<Utc>, entry: EntryId) -> Vec<u8> {
+    [
+        &of_customer(PURCHASE_TIME, id)[..],
+        &time_bytes(occurred_at),
+        &entry.0.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// `P id occurred_at`.
+pub(crate) fn purchase_time_from(id: CustomerId, t: DateTime<Utc>) -> Vec<u8> {
+    [&of_customer(PURCHASE_TIME, id)[..], &time_bytes(t)].concat()
+}
+
+/// The time in a `P` key.
+pub(crate) fn purchase_time_of(key: &[u8]) -> Option<DateTime<Utc>> {
+    let raw: [u8; 8] = key.get(9..17)?.try_into().ok()?;
+    let micros = (u64::from_be_bytes(raw) ^ (1 << 63)) as i64;
+    DateTime::from_timestamp_micros(micros)
+}
+
+/// `O id order_ref`.
+pub(crate) fn order(id: CustomerId, order_ref: &str) -> Vec<u8> {
+    [&of_customer(ORDER, id)[..], order_ref.as_bytes()].concat()
+}
+
+/// `F referred referrer entry`.
+pub(crate) fn referral(referred: CustomerId, referrer: CustomerId, entry: EntryId) -> Vec<u8> {
+    [
+        &of_customer(REFERRAL, referred)[..],
+        &referrer.0.to_be_bytes(),
+        &entry.0.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// The referrer in an `F` key.
+pub(crate) fn referrer_of(key: &[u8]) -> Option<CustomerId> {
+    Some(CustomerId(u64::from_be_bytes(key.get(9..17)?.try_into().ok()?)))
+}
+
+pub(crate) fn entry_request(request_id: &str) -> Vec<u8> {
+    [&[ENTRY_REQUEST], request_id.as_bytes()].concat()
 }
 
 pub(crate) fn request(request_id: &str) -> Vec<u8> {

@@ -39,6 +39,10 @@
 //!   atomic batch per write, group commit).
 //! - [`customers`]: create, get, update, delete, look up.
 //! - [`list`]: filtered, ordered, paginated listing.
+//! - [`timeline`]: each customer's timeline and summary: storing, listing, deleting.
+//! - [`record`]: recording interactions, purchases, refunds, losses, qualifications, and
+//!   lifecycle moves, with the automatic moves they trigger.
+//! - [`scoring`]: the lead-scoring model, and what is derived about a customer when read.
 //! - [`changes`]: the change log.
 //! - [`audit`]: the audit trail: who changed which customer's which fields.
 //! - [`verify`]: the consistency check.
@@ -53,6 +57,7 @@ mod codec;
 mod durability;
 mod engine;
 mod keys;
+mod verify_timeline;
 
 pub mod audit;
 pub mod changes;
@@ -60,14 +65,19 @@ pub mod config;
 pub mod customers;
 pub mod error;
 pub mod list;
+pub mod record;
+pub mod scoring;
 pub mod store;
+pub mod timeline;
 pub mod verify;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery, Origin};
 pub use changes::{ChangeEvent, ChangeKind};
-pub use config::{Clock, Durability, StoreConfig, SystemClock};
+pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
 pub use error::{Result, StoreError};
 pub use list::{CustomerPage, ListQuery};
+pub use record::{EntryMeta, Recorded};
+pub use timeline::{TimelinePage, TimelineQuery};
 pub use store::Store;
 
 /// Decodes the bytes of a stored customer record (version byte and body), as the store does on

@@ -94,7 +94,7 @@ impl Plan {
 }
 
 /// The smallest key greater than every key starting with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < u8::MAX {
@@ -107,8 +107,12 @@ fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
 
 /// A stable fingerprint of the query a token belongs to (FNV-1a over its canonical form).
 fn fingerprint(filter: &Filter, order: OrderBy) -> u64 {
-    format!("{filter:?}|{order:?}")
-        .bytes()
+    fingerprint_text(&format!("{filter:?}|{order:?}"))
+}
+
+/// FNV-1a of a query's canonical text: binds a page token to its query.
+pub(crate) fn fingerprint_text(text: &str) -> u64 {
+    text.bytes()
         .fold(0xcbf2_9ce4_8422_2325, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         })
@@ -148,7 +152,7 @@ impl Store {
             last_key = Some(key.to_vec());
             examined += 1;
             if let Some(c) = skip_damaged(self.resolve(&plan, &key, &value))?
-                && query.filter.matches(&c)
+                && self.filter_matches(&query.filter, &c)?
             {
                 customers.push(c);
             }
@@ -165,6 +169,15 @@ impl Store {
             customers,
             next_page_token,
         })
+    }
+
+    /// Whether a customer matches a filter, deriving its insight only when the filter needs it.
+    fn filter_matches(&self, filter: &Filter, c: &Customer) -> Result<bool> {
+        if filter.uses_insight() {
+            Ok(filter.matches_insight(c, &self.insight(c)?))
+        } else {
+            Ok(filter.matches(c))
+        }
     }
 
     /// The customer an entry of the walked sequence stands for, if it still stands for one.
@@ -203,7 +216,7 @@ fn skip_damaged(found: Result<Option<Customer>>) -> Result<Option<Customer>> {
     }
 }
 
-fn encode_token(print: u64, key: &[u8]) -> String {
+pub(crate) fn encode_token(print: u64, key: &[u8]) -> String {
     let mut raw = Vec::with_capacity(key.len() + 9);
     raw.push(TOKEN_VERSION);
     raw.extend_from_slice(&print.to_be_bytes());
@@ -211,7 +224,7 @@ fn encode_token(print: u64, key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode_token(token: &str, print: u64, prefix: &[u8]) -> Result<Option<Vec<u8>>> {
+pub(crate) fn decode_token(token: &str, print: u64, prefix: &[u8]) -> Result<Option<Vec<u8>>> {
     if token.is_empty() {
         return Ok(None);
     }

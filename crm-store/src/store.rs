@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) config: StoreConfig,
     writer: Mutex<Counters>,
     group: Option<GroupCommit>,
+    /// The lead-scoring model in force (replaced under the writer lock).
+    pub(crate) model: std::sync::RwLock<Arc<crm_core::ScoringModel>>,
 }
 
 impl Drop for Inner {
@@ -56,6 +58,7 @@ impl Drop for Inner {
 pub(crate) struct Counters {
     pub(crate) last_id: u64,
     pub(crate) last_seq: u64,
+    pub(crate) last_entry: u64,
 }
 
 impl Store {
@@ -72,6 +75,7 @@ impl Store {
             Some(v) if v.as_ref() == [FORMAT_VERSION] => Counters {
                 last_id: read_counter(&engine, keys::META_LAST_ID)?,
                 last_seq: read_counter(&engine, keys::META_LAST_SEQ)?,
+                last_entry: read_counter(&engine, keys::META_LAST_ENTRY)?,
             },
             Some(v) => {
                 return Err(StoreError::UnsupportedFormat {
@@ -106,6 +110,8 @@ impl Store {
                 Counters::default()
             }
         };
+        config.rules.validate()?;
+        let model = crate::scoring::load_model(&engine)?;
         let group = match config.durability {
             Durability::Durable => Some(GroupCommit::start(engine.clone())?),
             Durability::Relaxed => None,
@@ -117,6 +123,7 @@ impl Store {
                 config,
                 writer: Mutex::new(counters),
                 group,
+                model: std::sync::RwLock::new(Arc::new(model)),
             }),
         })
     }
@@ -180,6 +187,9 @@ impl Store {
         } = w;
         batch.put(keys::META_LAST_ID, next.last_id.to_be_bytes());
         batch.put(keys::META_LAST_SEQ, next.last_seq.to_be_bytes());
+        if next.last_entry != counters.last_entry {
+            batch.put(keys::META_LAST_ENTRY, next.last_entry.to_be_bytes());
+        }
         self.inner.engine.commit(batch)?;
         *counters = next;
         drop(counters);
@@ -232,14 +242,36 @@ impl Write<'_> {
         CustomerId(id)
     }
 
-    /// Writes a customer's new state (`new`), replacing `old`: the record, the index entries
-    /// that differ, the unique keys, the organization member counts, and a change-log event.
+    /// Writes a customer's new state (`new`), replacing `old`, and logs it: see
+    /// [`Write::store_customer`] and [`Write::log`].
     pub(crate) fn put_customer(
         &mut self,
         old: Option<&Customer>,
         new: Option<&Customer>,
         kind: ChangeKind,
         fields: Vec<String>,
+    ) -> Result<()> {
+        let Some(subject) = new.or(old) else {
+            return Ok(());
+        };
+        let (id, version) = (subject.id, subject.version);
+        let time = new.map_or_else(|| self.store.now(), |c| c.update_time);
+        self.store_customer(old, new)?;
+        let operation = match kind {
+            ChangeKind::Created => "CreateCustomer",
+            ChangeKind::Updated => "UpdateCustomer",
+            ChangeKind::Deleted => "DeleteCustomer",
+            ChangeKind::Recorded => "RecordTimelineEntry",
+        };
+        self.log(id, kind, version, time, fields, operation)
+    }
+
+    /// Writes a customer's new state (`new`), replacing `old`: the record, the index entries
+    /// that differ, the unique keys and the organization member counts.
+    pub(crate) fn store_customer(
+        &mut self,
+        old: Option<&Customer>,
+        new: Option<&Customer>,
     ) -> Result<()> {
         let Some(subject) = new.or(old) else {
             return Ok(());
@@ -296,22 +328,30 @@ impl Write<'_> {
         if old.is_some_and(|c| c.kind() == CustomerKind::Organization) && new.is_none() {
             self.batch.delete(keys::members(id));
         }
+        Ok(())
+    }
+
+    /// Appends a change-log event and its audit event (same sequence) for a write to a customer.
+    pub(crate) fn log(
+        &mut self,
+        id: CustomerId,
+        kind: ChangeKind,
+        version: u64,
+        time: DateTime<Utc>,
+        fields: Vec<String>,
+        operation: &str,
+    ) -> Result<()> {
         self.counters.last_seq += 1;
         let seq = self.counters.last_seq;
         let event = ChangeEvent {
             seq,
-            time: new.map_or_else(|| self.store.now(), |c| c.update_time),
+            time,
             customer_id: id,
             kind,
-            version: subject.version,
+            version,
             fields,
         };
         self.batch.put(keys::change(seq), codec::encode(&event)?);
-        let operation = match kind {
-            ChangeKind::Created => "CreateCustomer",
-            ChangeKind::Updated => "UpdateCustomer",
-            ChangeKind::Deleted => "DeleteCustomer",
-        };
         let origin = &self.store.origin;
         let audit = AuditEvent {
             seq,
@@ -325,6 +365,16 @@ impl Write<'_> {
         self.batch.put(keys::audit(seq), codec::encode(&audit)?);
         self.batch.put(keys::audit_by_customer(id, seq), []);
         Ok(())
+    }
+
+    /// A new timeline entry id.
+    pub(crate) fn next_entry(&mut self) -> crm_core::EntryId {
+        self.counters.last_entry += 1;
+        crm_core::EntryId(self.counters.last_entry)
+    }
+
+    pub(crate) fn delete_raw(&mut self, key: impl AsRef<[u8]>) {
+        self.batch.delete(key);
     }
 
     /// How many people belong to an organization.

@@ -22,6 +22,8 @@ pub struct VerifyReport {
     pub changes: u64,
     /// Audit events checked.
     pub audit_events: u64,
+    /// Timeline entries checked (each summary is recomputed from its timeline).
+    pub timeline_entries: u64,
     /// Every difference found, for a person to read; empty when the store is consistent.
     pub problems: Vec<String>,
 }
@@ -199,6 +201,15 @@ impl Store {
                 keys::describe(&missing)
             ));
         }
+
+        let customers: BTreeSet<CustomerId> = kinds.keys().copied().collect();
+        report.timeline_entries = crate::verify_timeline::check(
+            engine,
+            &customers,
+            &damaged,
+            counters.last_entry,
+            &mut report.problems,
+        )?;
 
         if previous > counters.last_seq {
             report.problems.push(format!(

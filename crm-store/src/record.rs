@@ -1,0 +1,373 @@
+//! Recording what happens to a customer, and the lifecycle calls: each is one atomic write of
+//! the entries, the summary, any automatic stage move (with its stage-change entry and the
+//! updated record), and a change-log and audit event.
+//!
+//! | call | also does |
+//! |---|---|
+//! | [`Store::record_interaction`] | a promoter signal moves to ADVOCACY; a referral of a customer who already bought is a converted referral |
+//! | [`Store::record_purchase`] | the first converts the lead (and credits whoever referred it); PURCHASE, RETENTION, LOYALTY moves |
+//! | [`Store::record_refund`] | lowers the totals; never more than the purchase |
+//! | [`Store::change_lifecycle_stage`] | forward freely, backward with a reason |
+//! | [`Store::mark_lost`], [`Store::qualify_lead`] | entries that the status and lead state follow |
+
+use chrono::{DateTime, Utc};
+use crm_core::lifecycle::{MoveError, check_manual_move};
+use crm_core::summary::has_dense_window;
+use crm_core::timeline::{
+    Interaction, Purchase, Qualification, Refund, check_occurred_at,
+    validate_interaction, validate_purchase, validate_reason, validate_refund,
+};
+use crm_core::validate::{MAX_ID_CHARS, check_text};
+use crm_core::{Customer, CustomerId, Event, LifecycleStage, TimelineEntry, Violations};
+
+use crate::customers::check_request_id;
+use crate::error::{Result, StoreError};
+use crate::store::Write;
+use crate::timeline::{OrderState, Subject};
+use crate::{Store, keys};
+
+/// Who and when, for a recorded entry.
+#[derive(Clone, Debug, Default)]
+pub struct EntryMeta {
+    /// When it happened; default: now. At most 5 minutes ahead of the store's clock.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Who did it on the business's side; default: the handle's actor.
+    pub actor: Option<String>,
+    /// Makes the call idempotent (AIP-155): a repeat returns the first call's entry.
+    pub request_id: Option<String>,
+}
+
+/// What a recording call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The entry recorded (or the first one, for a repeat).
+    pub entry: TimelineEntry,
+    /// The customer afterwards (its stage may have moved).
+    pub customer: Customer,
+    /// Whether this repeated an earlier call (same order or request id): nothing was written.
+    pub duplicate: bool,
+}
+
+/// Checked `EntryMeta`: the time and actor to write.
+struct Meta {
+    at: DateTime<Utc>,
+    actor: String,
+    request_id: Option<String>,
+}
+
+impl Store {
+    fn meta(&self, meta: EntryMeta, v: &mut Violations) -> Meta {
+        let now = self.now();
+        let at = meta.occurred_at.map_or(now, crm_core::validate::to_micros);
+        check_occurred_at(v, "occurred_at", at, now);
+        let mut actor = meta.actor.unwrap_or_default();
+        check_text(v, "actor", &mut actor, MAX_ID_CHARS);
+        if actor.is_empty() {
+            actor = self.origin().actor.clone();
+        }
+        let request_id = meta.request_id.filter(|r| !r.trim().is_empty());
+        if let Some(rid) = &request_id {
+            check_request_id(v, rid);
+        }
+        Meta {
+            at,
+            actor,
+            request_id,
+        }
+    }
+
+    /// A repeat of a request id already used for a timeline write: the first call's entry.
+    fn replay(&self, w: &Write<'_>, id: CustomerId, rid: Option<&str>) -> Result<Option<Recorded>> {
+        let Some(rid) = rid else { return Ok(None) };
+        let Some(key) = w.get(keys::entry_request(rid))? else {
+            return Ok(None);
+        };
+        let entry = self.read_entry(&key).map_err(|_| StoreError::FailedPrecondition {
+            reason: "REQUEST_ID_REUSED",
+            message: format!("request_id {rid:?} was used for an entry that has since been deleted"),
+        })?;
+        if entry.customer_id != id {
+            return Err(StoreError::FailedPrecondition {
+                reason: "REQUEST_ID_REUSED",
+                message: format!("request_id {rid:?} was used for customer {}", entry.customer_id),
+            });
+        }
+        Ok(Some(Recorded {
+            entry,
+            customer: self.get_customer(id)?,
+            duplicate: true,
+        }))
+    }
+
+    /// Records a contact with a customer.
+    ///
+    /// Errors: [`StoreError::Invalid`] (every bad field; a referral of an unknown customer or of
+    /// the customer itself), [`StoreError::NotFound`].
+    pub fn record_interaction(
+        &self,
+        id: CustomerId,
+        mut interaction: Interaction,
+        meta: EntryMeta,
+    ) -> Result<Recorded> {
+        let mut v = validate_interaction(&mut interaction).err().unwrap_or_default();
+        let m = self.meta(meta, &mut v);
+        v.into_result(())?;
+        self.write(|w| {
+            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
+                return Ok(first);
+            }
+            let mut s = w.subject(id)?;
+            let referred = interaction.referred_customer_id;
+            let referred_converted = match referred {
+                Some(r) if r == id => {
+                    return Err(Violations::one("referred_customer_id", "a customer cannot refer itself").into());
+                }
+                Some(r) => {
+                    if w.store.read_customer(r)?.is_none() {
+                        return Err(Violations::one("referred_customer_id", "no customer has this id").into());
+                    }
+                    w.store.summary(r)?.purchase_count > 0
+                }
+                None => false,
+            };
+            let entry = w.append(&mut s, m.at, &m.actor, Event::Interaction(interaction))?;
+            if let (true, Some(r)) = (referred_converted, referred) {
+                w.append(&mut s, m.at, "crm", Event::ReferralConverted { referred: r })?;
+            }
+            advocacy(w, &mut s, m.at)?;
+            remember(w, m.request_id.as_deref(), &entry);
+            let customer = w.finish(s, "RecordInteraction")?;
+            Ok(Recorded { entry, customer, duplicate: false })
+        })
+    }
+
+    /// Records a purchase. Recording an `order_ref` the customer already has returns the first
+    /// entry and counts nothing twice.
+    ///
+    /// The first purchase converts the lead (a `Converted` entry; whoever referred the customer
+    /// gets a converted referral) and moves the stage to PURCHASE; a repeat moves it to
+    /// RETENTION; enough purchases within the loyalty window to LOYALTY.
+    ///
+    /// Errors: [`StoreError::Invalid`], [`StoreError::NotFound`].
+    pub fn record_purchase(
+        &self,
+        id: CustomerId,
+        mut purchase: Purchase,
+        meta: EntryMeta,
+    ) -> Result<Recorded> {
+        let mut v = validate_purchase(&mut purchase).err().unwrap_or_default();
+        let m = self.meta(meta, &mut v);
+        v.into_result(())?;
+        let rules = self.inner.config.rules;
+        self.write(|w| {
+            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
+                return Ok(first);
+            }
+            let order_key = keys::order(id, &purchase.order_ref);
+            if let Some(bytes) = w.get(&order_key)? {
+                let first = OrderState::from_bytes(&order_key, &bytes)?;
+                let entry = self.read_entry(&keys::timeline(id, first.occurred_at, first.entry))?;
+                return Ok(Recorded { entry, customer: self.get_customer(id)?, duplicate: true });
+            }
+            let mut s = w.subject(id)?;
+            let first_purchase = s.summary.purchase_count == 0;
+            let order_ref = purchase.order_ref.clone();
+            let entry = w.append(&mut s, m.at, &m.actor, Event::Purchase(purchase))?;
+            if first_purchase {
+                w.append(&mut s, m.at, "crm", Event::Converted { order_ref })?;
+                credit_referrers(w, id, m.at)?;
+            }
+            let dense = purchases_near(w, id, m.at, rules.loyalty_window)?;
+            let dense = has_dense_window(&dense, rules.loyalty_purchases, rules.loyalty_window);
+            let target = rules.automatic_stage(&s.summary, dense);
+            w.move_forward(&mut s, target, m.at)?;
+            remember(w, m.request_id.as_deref(), &entry);
+            let customer = w.finish(s, "RecordPurchase")?;
+            Ok(Recorded { entry, customer, duplicate: false })
+        })
+    }
+
+    /// Records a refund of (part of) a purchase: in its currency, at most what is left of it,
+    /// not before it.
+    ///
+    /// Errors: [`StoreError::Invalid`], [`StoreError::NotFound`] (customer or purchase),
+    /// [`StoreError::FailedPrecondition`] (more than is left to refund).
+    pub fn record_refund(&self, id: CustomerId, mut refund: Refund, meta: EntryMeta) -> Result<Recorded> {
+        let mut v = validate_refund(&mut refund).err().unwrap_or_default();
+        let m = self.meta(meta, &mut v);
+        v.into_result(())?;
+        self.write(|w| {
+            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
+                return Ok(first);
+            }
+            let s = w.subject(id)?;
+            let order_key = keys::order(id, &refund.order_ref);
+            let Some(bytes) = w.get(&order_key)? else {
+                return Err(StoreError::not_found("purchase", &refund.order_ref));
+            };
+            let mut order = OrderState::from_bytes(&order_key, &bytes)?;
+            let purchase = match self.read_entry(&keys::timeline(id, order.occurred_at, order.entry))?.event {
+                Event::Purchase(p) => p,
+                _ => {
+                    return Err(StoreError::Corrupt {
+                        key: keys::describe(&order_key),
+                        detail: "an order key points to an entry that is not a purchase".into(),
+                    });
+                }
+            };
+            let mut v = Violations::default();
+            if refund.amount.currency != purchase.amount.currency {
+                v.add("amount.currency_code", format!("must be the purchase's currency, {}", purchase.amount.currency));
+            }
+            if m.at < order.occurred_at {
+                v.add("occurred_at", "is before the purchase it refunds");
+            }
+            v.into_result(())?;
+            let left = purchase.amount.amount_minor.saturating_sub(order.refunded_minor);
+            if refund.amount.amount_minor > left {
+                return Err(StoreError::FailedPrecondition {
+                    reason: "REFUND_EXCEEDS_PURCHASE",
+                    message: format!(
+                        "order {} has {left} {} left to refund; {} asked",
+                        refund.order_ref, purchase.amount.currency, refund.amount.amount_minor
+                    ),
+                });
+            }
+            order.refunded_minor += refund.amount.amount_minor;
+            w.put_raw(&order_key, order.to_bytes());
+            let mut s = s;
+            let entry = w.append(&mut s, m.at, &m.actor, Event::Refund(refund))?;
+            remember(w, m.request_id.as_deref(), &entry);
+            let customer = w.finish(s, "RecordRefund")?;
+            Ok(Recorded { entry, customer, duplicate: false })
+        })
+    }
+
+    /// Moves a customer's lifecycle stage by hand: forward freely, backward only with a reason.
+    /// With `etag`, only if the customer is still at that version.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`],
+    /// [`StoreError::FailedPrecondition`] (backward without a reason).
+    pub fn change_lifecycle_stage(
+        &self,
+        id: CustomerId,
+        to: LifecycleStage,
+        reason: &str,
+        etag: Option<&str>,
+    ) -> Result<Customer> {
+        let mut reason = reason.to_owned();
+        validate_reason(&mut reason, false)?;
+        let now = self.now();
+        self.write(|w| {
+            let mut s = w.subject(id)?;
+            crate::customers::check_etag(&s.customer, etag)?;
+            check_manual_move(s.customer.data.lifecycle_stage, to, Some(&reason)).map_err(|e| match e {
+                MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
+                    reason: "BACKWARD_STAGE_MOVE",
+                    message: format!("{e}: give a reason"),
+                },
+            })?;
+            if s.customer.data.lifecycle_stage == to {
+                return Ok(s.customer);
+            }
+            let actor = self.origin().actor.clone();
+            w.move_stage(&mut s, to, &reason, false, &actor, now)?;
+            w.finish(s, "ChangeLifecycleStage")
+        })
+    }
+
+    /// Marks a customer lost (churned), with the reason (`switched to a competitor`). A later
+    /// purchase wins them back.
+    ///
+    /// Errors: [`StoreError::Invalid`] (no reason), [`StoreError::NotFound`].
+    pub fn mark_lost(&self, id: CustomerId, reason: &str, meta: EntryMeta) -> Result<Recorded> {
+        let mut reason = reason.to_owned();
+        let mut v = validate_reason(&mut reason, true).err().unwrap_or_default();
+        let m = self.meta(meta, &mut v);
+        v.into_result(())?;
+        self.record_simple(id, m, Event::Lost { reason }, "MarkLost")
+    }
+
+    /// Records sales' verdict on a lead: qualified (sales-ready) or disqualified (which needs a
+    /// reason).
+    ///
+    /// Errors: [`StoreError::Invalid`], [`StoreError::NotFound`].
+    pub fn qualify_lead(&self, id: CustomerId, qualified: bool, reason: &str, meta: EntryMeta) -> Result<Recorded> {
+        let mut reason = reason.to_owned();
+        let mut v = validate_reason(&mut reason, !qualified).err().unwrap_or_default();
+        let m = self.meta(meta, &mut v);
+        v.into_result(())?;
+        self.record_simple(id, m, Event::Qualification(Qualification { qualified, reason }), "QualifyLead")
+    }
+
+    fn record_simple(&self, id: CustomerId, m: Meta, event: Event, operation: &str) -> Result<Recorded> {
+        self.write(|w| {
+            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
+                return Ok(first);
+            }
+            let mut s = w.subject(id)?;
+            let entry = w.append(&mut s, m.at, &m.actor, event)?;
+            remember(w, m.request_id.as_deref(), &entry);
+            let customer = w.finish(s, operation)?;
+            Ok(Recorded { entry, customer, duplicate: false })
+        })
+    }
+}
+
+/// Keeps the request id of a timeline write, pointing at its entry.
+fn remember(w: &mut Write<'_>, request_id: Option<&str>, entry: &TimelineEntry) {
+    if let Some(rid) = request_id {
+        w.put_raw(
+            keys::entry_request(rid),
+            keys::timeline(entry.customer_id, entry.occurred_at, entry.id),
+        );
+    }
+}
+
+/// An advocate moves to ADVOCACY.
+fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()> {
+    if s.summary.advocate_since.is_some() {
+        w.move_forward(s, Some((LifecycleStage::Advocacy, "a converted referral or a promoter signal")), at)?;
+    }
+    Ok(())
+}
+
+/// A customer made its first purchase: everyone who referred it made a converted referral.
+fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) -> Result<()> {
+    let mut referrers = std::collections::BTreeSet::new();
+    for item in w.store.inner.engine.scan_prefix(&keys::of_customer(keys::REFERRAL, referred)) {
+        let (key, _) = item?;
+        referrers.extend(keys::referrer_of(&key));
+    }
+    for referrer in referrers {
+        if w.store.read_customer(referrer)?.is_none() {
+            continue;
+        }
+        let mut s = w.subject(referrer)?;
+        w.append(&mut s, at, "crm", Event::ReferralConverted { referred })?;
+        advocacy(w, &mut s, at)?;
+        w.finish(s, "RecordPurchase")?;
+    }
+    Ok(())
+}
+
+/// The times of the customer's purchases within `window` of `at` either side, `at` included.
+fn purchases_near(
+    w: &Write<'_>,
+    id: CustomerId,
+    at: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<Vec<DateTime<Utc>>> {
+    let low = keys::purchase_time_from(id, at - window);
+    let high = keys::purchase_time_from(id, at + window);
+    let mut times = vec![at];
+    for item in w.store.inner.engine.scan(
+        std::ops::Bound::Included(low),
+        std::ops::Bound::Included(high),
+        false,
+    ) {
+        let (key, _) = item?;
+        times.extend(keys::purchase_time_of(&key));
+    }
+    Ok(times)
+}

@@ -1,0 +1,88 @@
+//! The lead-scoring model (stored, versioned, cached in memory) and what is derived about a
+//! customer when it is read: summary, relationship status, lead score.
+
+use std::sync::Arc;
+
+use crm_core::{Customer, CustomerId, Insight, ScoringModel, Summary};
+
+use crate::engine::Engine;
+use crate::error::{Result, StoreError};
+use crate::{Store, codec, keys};
+
+/// The stored model, or the default one for a store that never replaced it.
+pub(crate) fn load_model(engine: &Engine) -> Result<ScoringModel> {
+    match engine.get(keys::META_SCORING_MODEL)? {
+        Some(bytes) => codec::decode(&bytes, &|| keys::describe(keys::META_SCORING_MODEL)),
+        None => Ok(ScoringModel::default()),
+    }
+}
+
+impl Store {
+    /// The lead-scoring model in force.
+    pub fn scoring_model(&self) -> Arc<ScoringModel> {
+        let guard = self.inner.model.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&guard)
+    }
+
+    /// Replaces the lead-scoring model. With `etag` (`v` and the version), only if the model
+    /// in force is still that version. The new model gets the next version; every score
+    /// follows it from the next read on, without rewriting any customer.
+    ///
+    /// Errors: [`StoreError::Invalid`] (every bad field), [`StoreError::Aborted`] (stale etag).
+    pub fn replace_scoring_model(
+        &self,
+        mut model: ScoringModel,
+        etag: Option<&str>,
+    ) -> Result<ScoringModel> {
+        model.validate()?;
+        let model = self.write(|w| {
+            // Read from disk, not the cache: a replacement that just committed may not have
+            // reached the cache yet.
+            let current = load_model(&w.store.inner.engine)?;
+            let current_etag = format!("v{}", current.version);
+            if let Some(given) = etag.map(str::trim).filter(|e| !e.is_empty())
+                && given != current_etag
+            {
+                return Err(StoreError::Aborted {
+                    given: given.to_owned(),
+                    current: current_etag,
+                });
+            }
+            model.version = current.version + 1;
+            w.put_raw(keys::META_SCORING_MODEL, codec::encode(&model)?);
+            Ok(model)
+        })?;
+        let mut guard = self.inner.model.write().unwrap_or_else(|e| e.into_inner());
+        // Two replacements can finish in either order: the cache keeps the newest.
+        if guard.version < model.version {
+            *guard = Arc::new(model.clone());
+        }
+        Ok(model)
+    }
+
+    /// A customer's summary (empty for a customer with no timeline).
+    pub fn summary(&self, id: CustomerId) -> Result<Summary> {
+        let key = keys::of_customer(keys::SUMMARY, id);
+        match self.inner.engine.get(key)? {
+            Some(bytes) => codec::decode(&bytes, &|| format!("summary of {id}")),
+            None => Ok(Summary::default()),
+        }
+    }
+
+    /// What is derived about a customer now: summary, relationship status, lead score and
+    /// state, under the model in force and the store's rules.
+    pub fn insight(&self, customer: &Customer) -> Result<Insight> {
+        let summary = self.summary(customer.id)?;
+        Ok(self.insight_with(customer, summary))
+    }
+
+    pub(crate) fn insight_with(&self, customer: &Customer, summary: Summary) -> Insight {
+        Insight::derive(
+            customer,
+            summary,
+            &self.scoring_model(),
+            &self.inner.config.rules,
+            self.now(),
+        )
+    }
+}

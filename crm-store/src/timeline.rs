@@ -1,0 +1,346 @@
+//! Timelines: storing entries with the summary, the order and purchase-time keys and the
+//! referral keys they imply, in the writing batch; listing them; deleting them with their
+//! customer. The public calls that record entries are in [`crate::record`].
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+use crm_core::timeline::{Interaction, InteractionKind, StageChange};
+use crm_core::{
+    Customer, CustomerId, EntryId, EntryKind, Event, LifecycleStage, Summary, TimelineEntry,
+    Violations,
+};
+
+use crate::changes::ChangeKind;
+use crate::error::{Result, StoreError};
+use crate::list::{decode_token, encode_token, fingerprint_text, prefix_end};
+use crate::store::Write;
+use crate::{Store, codec, keys};
+
+/// Which entries of a timeline to list.
+#[derive(Clone, Debug, Default)]
+pub struct TimelineQuery {
+    /// Whose timeline.
+    pub customer_id: Option<CustomerId>,
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<EntryKind>,
+    /// Only entries that happened at or after this time.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Only entries that happened before this time.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Newest first (default: oldest first).
+    pub newest_first: bool,
+    /// How many per page: 0 means 50; at most 1000.
+    pub page_size: usize,
+    /// The previous page's token, or empty.
+    pub page_token: String,
+}
+
+/// One page of a timeline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimelinePage {
+    /// The entries, in time order (or reversed).
+    pub entries: Vec<TimelineEntry>,
+    /// The token for the next page; empty on the last page.
+    pub next_page_token: String,
+}
+
+/// What is known about a purchase by its order reference (`O id order_ref`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OrderState {
+    pub(crate) entry: EntryId,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) refunded_minor: i64,
+}
+
+impl OrderState {
+    pub(crate) fn to_bytes(self) -> [u8; 24] {
+        let mut v = [0; 24];
+        v[..8].copy_from_slice(&self.entry.0.to_be_bytes());
+        v[8..16].copy_from_slice(&self.occurred_at.timestamp_micros().to_be_bytes());
+        v[16..].copy_from_slice(&self.refunded_minor.to_be_bytes());
+        v
+    }
+
+    pub(crate) fn from_bytes(key: &[u8], v: &[u8]) -> Result<OrderState> {
+        let part = |r: std::ops::Range<usize>| -> Option<[u8; 8]> { v.get(r)?.try_into().ok() };
+        let parsed = (|| {
+            Some(OrderState {
+                entry: EntryId(u64::from_be_bytes(part(0..8)?)),
+                occurred_at: DateTime::from_timestamp_micros(i64::from_be_bytes(part(8..16)?))?,
+                refunded_minor: i64::from_be_bytes(part(16..24)?),
+            })
+        })();
+        parsed
+            .filter(|_| v.len() == 24)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: keys::describe(key),
+                detail: "an order entry is not 24 bytes of entry, time and refunded amount".into(),
+            })
+    }
+}
+
+/// A customer being written to within one write: its record before and after, and its summary.
+pub(crate) struct Subject {
+    pub(crate) before: Customer,
+    pub(crate) customer: Customer,
+    pub(crate) summary: Summary,
+    summary_changed: bool,
+    pub(crate) fields: BTreeSet<&'static str>,
+}
+
+impl Write<'_> {
+    /// Reads a customer and its summary to write to. Errors: [`StoreError::NotFound`].
+    pub(crate) fn subject(&self, id: CustomerId) -> Result<Subject> {
+        let customer = self.store.get_customer(id)?;
+        Ok(Subject {
+            before: customer.clone(),
+            summary: self.store.summary(id)?,
+            customer,
+            summary_changed: false,
+            fields: BTreeSet::new(),
+        })
+    }
+
+    /// Adds an entry to the subject's timeline, with the keys it implies, and to its summary.
+    pub(crate) fn append(
+        &mut self,
+        s: &mut Subject,
+        occurred_at: DateTime<Utc>,
+        actor: &str,
+        event: Event,
+    ) -> Result<TimelineEntry> {
+        let entry = TimelineEntry {
+            id: self.next_entry(),
+            customer_id: s.customer.id,
+            occurred_at,
+            recorded_at: self.store.now(),
+            actor: actor.to_owned(),
+            event,
+        };
+        let cid = s.customer.id;
+        self.put_raw(
+            keys::timeline(cid, occurred_at, entry.id),
+            codec::encode(&entry)?,
+        );
+        s.summary.apply(&entry).map_err(|o| {
+            StoreError::Invalid(Violations::one(
+                "amount.amount_minor",
+                format!("{o}: the customer's total cannot hold it"),
+            ))
+        })?;
+        s.summary_changed |= !matches!(entry.event, Event::StageChange(_) | Event::Converted { .. });
+        s.fields.insert("timeline");
+        match &entry.event {
+            Event::Purchase(p) => {
+                self.put_raw(keys::purchase_time(cid, occurred_at, entry.id), []);
+                let state = OrderState {
+                    entry: entry.id,
+                    occurred_at,
+                    refunded_minor: 0,
+                };
+                self.put_raw(keys::order(cid, &p.order_ref), state.to_bytes());
+            }
+            Event::Interaction(Interaction {
+                kind: InteractionKind::Referral,
+                referred_customer_id: Some(referred),
+                ..
+            }) => self.put_raw(keys::referral(*referred, cid, entry.id), []),
+            _ => {}
+        }
+        Ok(entry)
+    }
+
+    /// Moves the subject's lifecycle stage, with a stage-change entry.
+    pub(crate) fn move_stage(
+        &mut self,
+        s: &mut Subject,
+        to: LifecycleStage,
+        reason: &str,
+        automatic: bool,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let from = s.customer.data.lifecycle_stage;
+        if from == to {
+            return Ok(());
+        }
+        let change = StageChange {
+            from,
+            to,
+            reason: reason.to_owned(),
+            automatic,
+        };
+        self.append(s, at, actor, Event::StageChange(change))?;
+        s.customer.data.lifecycle_stage = to;
+        s.fields.insert("lifecycle_stage");
+        Ok(())
+    }
+
+    /// Moves the subject forward to `target` if it is ahead of its stage (automatic moves
+    /// never go back).
+    pub(crate) fn move_forward(
+        &mut self,
+        s: &mut Subject,
+        target: Option<(LifecycleStage, &'static str)>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        match target {
+            Some((stage, why)) if stage > s.customer.data.lifecycle_stage => {
+                self.move_stage(s, stage, why, true, "crm", at)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes what changed about the subject (record, summary) and one change-log event.
+    pub(crate) fn finish(&mut self, mut s: Subject, operation: &str) -> Result<Customer> {
+        let now = self.store.now();
+        if s.customer != s.before {
+            s.customer.version = s.before.version + 1;
+            s.customer.update_time = now.max(s.before.update_time);
+            self.store_customer(Some(&s.before), Some(&s.customer))?;
+        }
+        if s.summary_changed {
+            s.fields.insert("summary");
+            self.put_raw(
+                keys::of_customer(keys::SUMMARY, s.customer.id),
+                codec::encode(&s.summary)?,
+            );
+        }
+        let fields = s.fields.iter().map(|f| f.to_string()).collect();
+        self.log(
+            s.customer.id,
+            ChangeKind::Recorded,
+            s.customer.version,
+            now,
+            fields,
+            operation,
+        )?;
+        Ok(s.customer)
+    }
+
+    /// Deletes a customer's timeline, summary, order and purchase-time keys, and the referral
+    /// keys it made or is named in.
+    pub(crate) fn delete_timeline(&mut self, id: CustomerId) -> Result<()> {
+        let engine = &self.store.inner.engine;
+        let mut doomed = Vec::new();
+        for item in engine.scan_prefix(&keys::of_customer(keys::TIMELINE, id)) {
+            let (key, value) = item?;
+            // A damaged entry is deleted all the same; only its referral key could be missed,
+            // and verify() would name that.
+            if let Ok(TimelineEntry {
+                event:
+                    Event::Interaction(Interaction {
+                        referred_customer_id: Some(referred),
+                        ..
+                    }),
+                id: entry,
+                ..
+            }) = codec::decode(&value, &|| keys::describe(&key))
+            {
+                doomed.push(keys::referral(referred, id, entry));
+            }
+            doomed.push(key.to_vec());
+        }
+        for family in [keys::ORDER, keys::PURCHASE_TIME, keys::REFERRAL] {
+            for item in engine.scan_prefix(&keys::of_customer(family, id)) {
+                doomed.push(item?.0.to_vec());
+            }
+        }
+        doomed.push(keys::of_customer(keys::SUMMARY, id).to_vec());
+        for key in doomed {
+            self.delete_raw(key);
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Lists one page of a customer's timeline, in time order (or newest first).
+    ///
+    /// Errors: [`StoreError::NotFound`] (no such customer), [`StoreError::Invalid`] (a bad page
+    /// token, or a time range that ends before it starts).
+    pub fn list_timeline(&self, query: &TimelineQuery) -> Result<TimelinePage> {
+        let Some(id) = query.customer_id else {
+            return Err(Violations::one("customer_id", "is required").into());
+        };
+        if let (Some(a), Some(b)) = (query.start_time, query.end_time)
+            && b < a
+        {
+            return Err(Violations::one("end_time", "is before start_time").into());
+        }
+        self.get_customer(id)?;
+        let page_size = match query.page_size {
+            0 => crate::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::list::MAX_PAGE_SIZE),
+        };
+        let prefix = keys::of_customer(keys::TIMELINE, id).to_vec();
+        let kinds: BTreeSet<EntryKind> = query.kinds.iter().copied().collect();
+        let print = fingerprint_text(&format!(
+            "{kinds:?}|{:?}|{:?}|{}",
+            query.start_time, query.end_time, query.newest_first
+        ));
+        let low = query
+            .start_time
+            .map_or_else(|| Bound::Included(prefix.clone()), |t| {
+                Bound::Included(keys::timeline_from(id, t))
+            });
+        let high = query
+            .end_time
+            .map_or_else(|| prefix_end(&prefix), |t| Bound::Excluded(keys::timeline_from(id, t)));
+        let (low, high) = match (decode_token(&query.page_token, print, &prefix)?, query.newest_first) {
+            (None, _) => (low, high),
+            (Some(after), false) => (Bound::Excluded(after), high),
+            (Some(before), true) => (low, Bound::Excluded(before)),
+        };
+        let mut entries = Vec::new();
+        let mut last_key = None;
+        let mut examined = 0;
+        let mut scan = self.inner.engine.scan(low, high, query.newest_first);
+        for item in scan.by_ref() {
+            let (key, value) = item?;
+            examined += 1;
+            let entry: TimelineEntry = codec::decode(&value, &|| keys::describe(&key))?;
+            last_key = Some(key.to_vec());
+            if kinds.is_empty() || kinds.contains(&entry.event.kind()) {
+                entries.push(entry);
+            }
+            if entries.len() == page_size || examined == crate::list::MAX_EXAMINED_PER_PAGE {
+                break;
+            }
+        }
+        let more = last_key.is_some() && scan.next().is_some();
+        Ok(TimelinePage {
+            entries,
+            next_page_token: match last_key {
+                Some(key) if more => encode_token(print, &key),
+                _ => String::new(),
+            },
+        })
+    }
+
+    /// Reads the timeline entry at a key.
+    pub(crate) fn read_entry(&self, key: &[u8]) -> Result<TimelineEntry> {
+        match self.inner.engine.get(key)? {
+            Some(bytes) => codec::decode(&bytes, &|| keys::describe(key)),
+            None => Err(StoreError::Corrupt {
+                key: keys::describe(key),
+                detail: "a key points to a timeline entry that is not there".into(),
+            }),
+        }
+    }
+
+    /// Every timeline entry of a customer, in time order (for verify and tests).
+    pub fn timeline_entries(&self, id: CustomerId) -> Result<Vec<TimelineEntry>> {
+        self.inner
+            .engine
+            .scan_prefix(&keys::of_customer(keys::TIMELINE, id))
+            .map(|item| {
+                let (key, value) = item?;
+                codec::decode(&value, &|| keys::describe(&key))
+            })
+            .collect()
+    }
+}
