@@ -245,7 +245,9 @@ impl Term {
         let d = &c.data;
         match self {
             Term::Status(op, s) => insight.is_some_and(|i| op.holds(i.status.cmp(s))),
-            Term::Temperature(op, t) => insight.is_some_and(|i| op.holds(i.lead.temperature.cmp(t))),
+            Term::Temperature(op, t) => {
+                insight.is_some_and(|i| op.holds(i.lead.temperature.cmp(t)))
+            }
             Term::LeadScore(op, n) => insight.is_some_and(|i| op.holds(i.lead.score.cmp(n))),
             Term::Stage(op, s) => op.holds(d.lifecycle_stage.cmp(s)),
             Term::Kind(op, k) => op.holds(c.kind().cmp(k)),

@@ -41,11 +41,11 @@ pub use customer::{
 };
 pub use filter::{Filter, FilterError, IndexedTerm};
 pub use lifecycle::LifecycleStage;
+pub use mask::UpdateMask;
 pub use money::Money;
+pub use order::{OrderBy, OrderField};
 pub use relationship::{Insight, LeadStatus, RelationshipRules, RelationshipStatus};
 pub use scoring::{LeadScore, ScoringModel, Temperature};
 pub use summary::Summary;
 pub use timeline::{EntryId, EntryKind, Event, InteractionKind, TimelineEntry};
-pub use mask::UpdateMask;
-pub use order::{OrderBy, OrderField};
 pub use validate::{Violation, Violations, validate_customer};

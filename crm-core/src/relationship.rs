@@ -174,11 +174,21 @@ impl RelationshipRules {
     /// The stage the rules move a customer to (never used to move backward): PURCHASE after a
     /// first purchase, RETENTION after a repeat, LOYALTY when `dense` (some window held enough
     /// purchases), ADVOCACY for an advocate.
-    pub fn automatic_stage(&self, s: &Summary, dense: bool) -> Option<(LifecycleStage, &'static str)> {
+    pub fn automatic_stage(
+        &self,
+        s: &Summary,
+        dense: bool,
+    ) -> Option<(LifecycleStage, &'static str)> {
         if s.advocate_since.is_some() {
-            Some((LifecycleStage::Advocacy, "a converted referral or a promoter signal"))
+            Some((
+                LifecycleStage::Advocacy,
+                "a converted referral or a promoter signal",
+            ))
         } else if dense {
-            Some((LifecycleStage::Loyalty, "regular purchases within the loyalty window"))
+            Some((
+                LifecycleStage::Loyalty,
+                "regular purchases within the loyalty window",
+            ))
         } else if s.purchase_count >= 2 {
             Some((LifecycleStage::Retention, "a repeat purchase"))
         } else if s.purchase_count == 1 {
@@ -284,8 +294,17 @@ mod tests {
     fn automatic_moves_name_their_rule() {
         let r = RelationshipRules::default();
         assert_eq!(r.automatic_stage(&Summary::default(), false), None);
-        assert_eq!(r.automatic_stage(&bought_on(&[0]), false).map(|m| m.0), Some(LifecycleStage::Purchase));
-        assert_eq!(r.automatic_stage(&bought_on(&[0, 1]), false).map(|m| m.0), Some(LifecycleStage::Retention));
-        assert_eq!(r.automatic_stage(&bought_on(&[0, 1]), true).map(|m| m.0), Some(LifecycleStage::Loyalty));
+        assert_eq!(
+            r.automatic_stage(&bought_on(&[0]), false).map(|m| m.0),
+            Some(LifecycleStage::Purchase)
+        );
+        assert_eq!(
+            r.automatic_stage(&bought_on(&[0, 1]), false).map(|m| m.0),
+            Some(LifecycleStage::Retention)
+        );
+        assert_eq!(
+            r.automatic_stage(&bought_on(&[0, 1]), true).map(|m| m.0),
+            Some(LifecycleStage::Loyalty)
+        );
     }
 }

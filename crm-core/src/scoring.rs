@@ -265,7 +265,10 @@ impl ScoringModel {
             rule.values.retain(|x| !x.is_empty());
             if rule.field == FitField::EmployeeCount {
                 if !rule.values.is_empty() {
-                    v.add(at("values"), "an employee_count rule uses min and max, not values");
+                    v.add(
+                        at("values"),
+                        "an employee_count rule uses min and max, not values",
+                    );
                 }
                 match (rule.min, rule.max) {
                     (None, None) => v.add(at("min"), "set min, max or both"),
@@ -289,7 +292,10 @@ impl ScoringModel {
                 for (j, value) in rule.values.iter_mut().enumerate() {
                     *value = value.to_ascii_uppercase();
                     if !allowed.contains(&value.as_str()) {
-                        v.add(at(&format!("values[{j}]")), format!("must be one of {}", allowed.join(", ")));
+                        v.add(
+                            at(&format!("values[{j}]")),
+                            format!("must be one of {}", allowed.join(", ")),
+                        );
                     }
                 }
             }
@@ -311,7 +317,10 @@ impl ScoringModel {
             v.add("warm_threshold", "must be 1 to 100");
         }
         if self.hot_threshold <= self.warm_threshold || self.hot_threshold > 100 {
-            v.add("hot_threshold", "must be above warm_threshold and at most 100");
+            v.add(
+                "hot_threshold",
+                "must be above warm_threshold and at most 100",
+            );
         }
         v.into_result(())
     }
@@ -346,7 +355,10 @@ mod tests {
         let mut s = Summary::default();
         s.engagement.insert(
             InteractionKind::DemoRequest,
-            vec![now.timestamp_micros(), (now - Duration::days(30)).timestamp_micros()],
+            vec![
+                now.timestamp_micros(),
+                (now - Duration::days(30)).timestamp_micros(),
+            ],
         );
         let small = model.score(&org(10), &s, now);
         assert_eq!(small.fit, 10);
@@ -366,7 +378,21 @@ mod tests {
         m.hot_threshold = 20;
         m.fit_rules[0].values = vec!["ROBOT".into()];
         m.fit_rules[1].min = None;
-        let fields: Vec<String> = m.validate().err().unwrap_or_default().0.into_iter().map(|v| v.field).collect();
-        assert_eq!(fields, ["fit_rules[0].values[0]", "fit_rules[1].min", "hot_threshold"]);
+        let fields: Vec<String> = m
+            .validate()
+            .err()
+            .unwrap_or_default()
+            .0
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "fit_rules[0].values[0]",
+                "fit_rules[1].min",
+                "hot_threshold"
+            ]
+        );
     }
 }

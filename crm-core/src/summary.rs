@@ -229,9 +229,7 @@ pub fn has_dense_window(times: &[DateTime<Utc>], n: usize, window: Duration) -> 
     }
     let mut sorted = times.to_vec();
     sorted.sort();
-    sorted
-        .windows(n)
-        .any(|w| w[n - 1] - w[0] < window)
+    sorted.windows(n).any(|w| w[n - 1] - w[0] < window)
 }
 
 mod opt_micros {
@@ -295,17 +293,23 @@ mod tests {
 
     fn arb_event() -> impl Strategy<Value = Event> {
         prop_oneof![
-            (0usize..11, any::<bool>(), proptest::option::of(0u8..=10)).prop_map(|(k, out, nps)| {
-                Event::Interaction(Interaction {
-                    kind: InteractionKind::ALL[k],
-                    direction: if out { Direction::Outbound } else { Direction::Inbound },
-                    subject: String::new(),
-                    body: String::new(),
-                    channel: String::new(),
-                    nps_score: nps,
-                    referred_customer_id: None,
-                })
-            }),
+            (0usize..11, any::<bool>(), proptest::option::of(0u8..=10)).prop_map(
+                |(k, out, nps)| {
+                    Event::Interaction(Interaction {
+                        kind: InteractionKind::ALL[k],
+                        direction: if out {
+                            Direction::Outbound
+                        } else {
+                            Direction::Inbound
+                        },
+                        subject: String::new(),
+                        body: String::new(),
+                        channel: String::new(),
+                        nps_score: nps,
+                        referred_customer_id: None,
+                    })
+                }
+            ),
             (1i64..1_000_000, prop::bool::ANY).prop_map(|(amount, eur)| {
                 Event::Purchase(Purchase {
                     order_ref: "o".into(),
@@ -322,7 +326,9 @@ mod tests {
                 qualified,
                 reason: format!("{qualified}"),
             })),
-            Just(Event::Lost { reason: "gone".into() }),
+            Just(Event::Lost {
+                reason: "gone".into()
+            }),
         ]
     }
 
@@ -359,22 +365,45 @@ mod tests {
 
     #[test]
     fn intervals_loss_and_windows() {
-        let buy = |id, day| entry(id, day, Event::Purchase(Purchase {
-            order_ref: format!("o{id}"),
-            amount: Money::new("TRY", 100),
-            line_items: vec![],
-        }));
+        let buy = |id, day| {
+            entry(
+                id,
+                day,
+                Event::Purchase(Purchase {
+                    order_ref: format!("o{id}"),
+                    amount: Money::new("TRY", 100),
+                    line_items: vec![],
+                }),
+            )
+        };
         let s = Summary::from_entries(&[buy(1, 0), buy(2, 30), buy(3, 90)]).unwrap_or_default();
         assert_eq!(s.mean_purchase_interval(), Some(Duration::days(45)));
         assert_eq!(s.totals["TRY"].net_minor(), 300);
-        let lost = entry(4, 100, Event::Lost { reason: "competitor".into() });
+        let lost = entry(
+            4,
+            100,
+            Event::Lost {
+                reason: "competitor".into(),
+            },
+        );
         let mut s2 = s.clone();
         assert_eq!(s2.apply(&lost), Ok(()));
         assert!(s2.is_lost());
         assert_eq!(s2.apply(&buy(5, 120)), Ok(()));
-        assert!(!s2.is_lost(), "a purchase after the loss wins the customer back");
+        assert!(
+            !s2.is_lost(),
+            "a purchase after the loss wins the customer back"
+        );
         let t = |d: i64| DateTime::from_timestamp(d * 86_400, 0).unwrap_or_default();
-        assert!(has_dense_window(&[t(0), t(100), t(200), t(364)], 4, Duration::days(365)));
-        assert!(!has_dense_window(&[t(0), t(100), t(200), t(365)], 4, Duration::days(365)));
+        assert!(has_dense_window(
+            &[t(0), t(100), t(200), t(364)],
+            4,
+            Duration::days(365)
+        ));
+        assert!(!has_dense_window(
+            &[t(0), t(100), t(200), t(365)],
+            4,
+            Duration::days(365)
+        ));
     }
 }

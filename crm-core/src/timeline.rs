@@ -275,7 +275,10 @@ pub fn check_occurred_at(v: &mut Violations, field: &str, t: DateTime<Utc>, now:
     if t > now + MAX_FUTURE_SKEW {
         v.add(
             field,
-            format!("is in the future (more than {} minutes ahead of the server's clock)", MAX_FUTURE_SKEW.num_minutes()),
+            format!(
+                "is in the future (more than {} minutes ahead of the server's clock)",
+                MAX_FUTURE_SKEW.num_minutes()
+            ),
         );
     } else if t.timestamp() < 0 {
         v.add(field, "is before 1970");
@@ -304,10 +307,19 @@ pub fn validate_interaction(i: &mut Interaction) -> Result<(), Violations> {
 
 fn check_body(v: &mut Violations, field: &str, text: &mut String) {
     if text.chars().count() > MAX_BODY_CHARS {
-        v.add(field, format!("must be at most {MAX_BODY_CHARS} characters"));
+        v.add(
+            field,
+            format!("must be at most {MAX_BODY_CHARS} characters"),
+        );
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        v.add(field, "must not contain control characters other than line breaks and tabs");
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        v.add(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        );
     }
 }
 
@@ -339,7 +351,12 @@ pub fn validate_purchase(p: &mut Purchase) -> Result<(), Violations> {
     }
     let mut total: Option<i64> = Some(0);
     for (i, item) in p.line_items.iter_mut().enumerate() {
-        check_text(&mut v, &format!("line_items[{i}].sku"), &mut item.sku, MAX_ID_CHARS);
+        check_text(
+            &mut v,
+            &format!("line_items[{i}].sku"),
+            &mut item.sku,
+            MAX_ID_CHARS,
+        );
         if item.sku.is_empty() {
             v.add(format!("line_items[{i}].sku"), "is required");
         }
@@ -347,7 +364,10 @@ pub fn validate_purchase(p: &mut Purchase) -> Result<(), Violations> {
             v.add(format!("line_items[{i}].quantity"), "must be at least 1");
         }
         if item.unit_price_minor < 0 {
-            v.add(format!("line_items[{i}].unit_price"), "must not be negative");
+            v.add(
+                format!("line_items[{i}].unit_price"),
+                "must not be negative",
+            );
         }
         total = total.and_then(|t| {
             item.unit_price_minor
@@ -360,7 +380,10 @@ pub fn validate_purchase(p: &mut Purchase) -> Result<(), Violations> {
             None => v.add("line_items", "the lines' total overflows"),
             Some(t) if t != p.amount.amount_minor => v.add(
                 "line_items",
-                format!("the lines add up to {t}, not to the amount {}", p.amount.amount_minor),
+                format!(
+                    "the lines add up to {t}, not to the amount {}",
+                    p.amount.amount_minor
+                ),
             ),
             Some(_) => {}
         }
@@ -419,7 +442,10 @@ mod tests {
                 .map(|v| v.0.into_iter().map(|x| x.field).collect())
                 .unwrap_or_default()
         };
-        assert_eq!(fields(purchase(2400, &[(2, 1000), (1, 500)])), ["line_items"]);
+        assert_eq!(
+            fields(purchase(2400, &[(2, 1000), (1, 500)])),
+            ["line_items"]
+        );
         assert_eq!(fields(purchase(-5, &[])), ["amount.amount_minor"]);
         assert_eq!(fields(purchase(1, &[(u32::MAX, i64::MAX)])), ["line_items"]);
         let mut bad = purchase(100, &[]);

@@ -6,8 +6,8 @@ use crm_core::lifecycle::{MoveError, check_manual_move};
 use crm_core::normalize::normalize_email;
 use crm_core::timeline::StageChange;
 use crm_core::{
-    Customer, CustomerData, CustomerId, CustomerKind, Event, TimelineEntry, UpdateMask,
-    Violations, validate_customer,
+    Customer, CustomerData, CustomerId, CustomerKind, Event, TimelineEntry, UpdateMask, Violations,
+    validate_customer,
 };
 
 use crate::changes::ChangeKind;

@@ -155,7 +155,9 @@ pub(crate) fn referral(referred: CustomerId, referrer: CustomerId, entry: EntryI
 
 /// The referrer in an `F` key.
 pub(crate) fn referrer_of(key: &[u8]) -> Option<CustomerId> {
-    Some(CustomerId(u64::from_be_bytes(key.get(9..17)?.try_into().ok()?)))
+    Some(CustomerId(u64::from_be_bytes(
+        key.get(9..17)?.try_into().ok()?,
+    )))
 }
 
 pub(crate) fn entry_request(request_id: &str) -> Vec<u8> {

@@ -77,8 +77,8 @@ pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
 pub use error::{Result, StoreError};
 pub use list::{CustomerPage, ListQuery};
 pub use record::{EntryMeta, Recorded};
-pub use timeline::{TimelinePage, TimelineQuery};
 pub use store::Store;
+pub use timeline::{TimelinePage, TimelineQuery};
 
 /// Decodes the bytes of a stored customer record (version byte and body), as the store does on
 /// every read. For tools and fuzzing: damaged input is an error, never a panic.

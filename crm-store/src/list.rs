@@ -112,10 +112,9 @@ fn fingerprint(filter: &Filter, order: OrderBy) -> u64 {
 
 /// FNV-1a of a query's canonical text: binds a page token to its query.
 pub(crate) fn fingerprint_text(text: &str) -> u64 {
-    text.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn bad_token(why: &str) -> StoreError {

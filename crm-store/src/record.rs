@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use crm_core::lifecycle::{MoveError, check_manual_move};
 use crm_core::summary::has_dense_window;
 use crm_core::timeline::{
-    Interaction, Purchase, Qualification, Refund, check_occurred_at,
-    validate_interaction, validate_purchase, validate_reason, validate_refund,
+    Interaction, Purchase, Qualification, Refund, check_occurred_at, validate_interaction,
+    validate_purchase, validate_reason, validate_refund,
 };
 use crm_core::validate::{MAX_ID_CHARS, check_text};
 use crm_core::{Customer, CustomerId, Event, LifecycleStage, TimelineEntry, Violations};
@@ -82,14 +82,21 @@ impl Store {
         let Some(key) = w.get(keys::entry_request(rid))? else {
             return Ok(None);
         };
-        let entry = self.read_entry(&key).map_err(|_| StoreError::FailedPrecondition {
-            reason: "REQUEST_ID_REUSED",
-            message: format!("request_id {rid:?} was used for an entry that has since been deleted"),
-        })?;
+        let entry = self
+            .read_entry(&key)
+            .map_err(|_| StoreError::FailedPrecondition {
+                reason: "REQUEST_ID_REUSED",
+                message: format!(
+                    "request_id {rid:?} was used for an entry that has since been deleted"
+                ),
+            })?;
         if entry.customer_id != id {
             return Err(StoreError::FailedPrecondition {
                 reason: "REQUEST_ID_REUSED",
-                message: format!("request_id {rid:?} was used for customer {}", entry.customer_id),
+                message: format!(
+                    "request_id {rid:?} was used for customer {}",
+                    entry.customer_id
+                ),
             });
         }
         Ok(Some(Recorded {
@@ -109,7 +116,9 @@ impl Store {
         mut interaction: Interaction,
         meta: EntryMeta,
     ) -> Result<Recorded> {
-        let mut v = validate_interaction(&mut interaction).err().unwrap_or_default();
+        let mut v = validate_interaction(&mut interaction)
+            .err()
+            .unwrap_or_default();
         let m = self.meta(meta, &mut v);
         v.into_result(())?;
         self.write(|w| {
@@ -120,11 +129,19 @@ impl Store {
             let referred = interaction.referred_customer_id;
             let referred_converted = match referred {
                 Some(r) if r == id => {
-                    return Err(Violations::one("referred_customer_id", "a customer cannot refer itself").into());
+                    return Err(Violations::one(
+                        "referred_customer_id",
+                        "a customer cannot refer itself",
+                    )
+                    .into());
                 }
                 Some(r) => {
                     if w.store.read_customer(r)?.is_none() {
-                        return Err(Violations::one("referred_customer_id", "no customer has this id").into());
+                        return Err(Violations::one(
+                            "referred_customer_id",
+                            "no customer has this id",
+                        )
+                        .into());
                     }
                     w.store.summary(r)?.purchase_count > 0
                 }
@@ -132,12 +149,21 @@ impl Store {
             };
             let entry = w.append(&mut s, m.at, &m.actor, Event::Interaction(interaction))?;
             if let (true, Some(r)) = (referred_converted, referred) {
-                w.append(&mut s, m.at, "crm", Event::ReferralConverted { referred: r })?;
+                w.append(
+                    &mut s,
+                    m.at,
+                    "crm",
+                    Event::ReferralConverted { referred: r },
+                )?;
             }
             advocacy(w, &mut s, m.at)?;
             remember(w, m.request_id.as_deref(), &entry);
             let customer = w.finish(s, "RecordInteraction")?;
-            Ok(Recorded { entry, customer, duplicate: false })
+            Ok(Recorded {
+                entry,
+                customer,
+                duplicate: false,
+            })
         })
     }
 
@@ -167,7 +193,11 @@ impl Store {
             if let Some(bytes) = w.get(&order_key)? {
                 let first = OrderState::from_bytes(&order_key, &bytes)?;
                 let entry = self.read_entry(&keys::timeline(id, first.occurred_at, first.entry))?;
-                return Ok(Recorded { entry, customer: self.get_customer(id)?, duplicate: true });
+                return Ok(Recorded {
+                    entry,
+                    customer: self.get_customer(id)?,
+                    duplicate: true,
+                });
             }
             let mut s = w.subject(id)?;
             let first_purchase = s.summary.purchase_count == 0;
@@ -183,7 +213,11 @@ impl Store {
             w.move_forward(&mut s, target, m.at)?;
             remember(w, m.request_id.as_deref(), &entry);
             let customer = w.finish(s, "RecordPurchase")?;
-            Ok(Recorded { entry, customer, duplicate: false })
+            Ok(Recorded {
+                entry,
+                customer,
+                duplicate: false,
+            })
         })
     }
 
@@ -192,7 +226,12 @@ impl Store {
     ///
     /// Errors: [`StoreError::Invalid`], [`StoreError::NotFound`] (customer or purchase),
     /// [`StoreError::FailedPrecondition`] (more than is left to refund).
-    pub fn record_refund(&self, id: CustomerId, mut refund: Refund, meta: EntryMeta) -> Result<Recorded> {
+    pub fn record_refund(
+        &self,
+        id: CustomerId,
+        mut refund: Refund,
+        meta: EntryMeta,
+    ) -> Result<Recorded> {
         let mut v = validate_refund(&mut refund).err().unwrap_or_default();
         let m = self.meta(meta, &mut v);
         v.into_result(())?;
@@ -206,7 +245,10 @@ impl Store {
                 return Err(StoreError::not_found("purchase", &refund.order_ref));
             };
             let mut order = OrderState::from_bytes(&order_key, &bytes)?;
-            let purchase = match self.read_entry(&keys::timeline(id, order.occurred_at, order.entry))?.event {
+            let purchase = match self
+                .read_entry(&keys::timeline(id, order.occurred_at, order.entry))?
+                .event
+            {
                 Event::Purchase(p) => p,
                 _ => {
                     return Err(StoreError::Corrupt {
@@ -217,13 +259,22 @@ impl Store {
             };
             let mut v = Violations::default();
             if refund.amount.currency != purchase.amount.currency {
-                v.add("amount.currency_code", format!("must be the purchase's currency, {}", purchase.amount.currency));
+                v.add(
+                    "amount.currency_code",
+                    format!(
+                        "must be the purchase's currency, {}",
+                        purchase.amount.currency
+                    ),
+                );
             }
             if m.at < order.occurred_at {
                 v.add("occurred_at", "is before the purchase it refunds");
             }
             v.into_result(())?;
-            let left = purchase.amount.amount_minor.saturating_sub(order.refunded_minor);
+            let left = purchase
+                .amount
+                .amount_minor
+                .saturating_sub(order.refunded_minor);
             if refund.amount.amount_minor > left {
                 return Err(StoreError::FailedPrecondition {
                     reason: "REFUND_EXCEEDS_PURCHASE",
@@ -239,7 +290,11 @@ impl Store {
             let entry = w.append(&mut s, m.at, &m.actor, Event::Refund(refund))?;
             remember(w, m.request_id.as_deref(), &entry);
             let customer = w.finish(s, "RecordRefund")?;
-            Ok(Recorded { entry, customer, duplicate: false })
+            Ok(Recorded {
+                entry,
+                customer,
+                duplicate: false,
+            })
         })
     }
 
@@ -261,11 +316,13 @@ impl Store {
         self.write(|w| {
             let mut s = w.subject(id)?;
             crate::customers::check_etag(&s.customer, etag)?;
-            check_manual_move(s.customer.data.lifecycle_stage, to, Some(&reason)).map_err(|e| match e {
-                MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
-                    reason: "BACKWARD_STAGE_MOVE",
-                    message: format!("{e}: give a reason"),
-                },
+            check_manual_move(s.customer.data.lifecycle_stage, to, Some(&reason)).map_err(|e| {
+                match e {
+                    MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
+                        reason: "BACKWARD_STAGE_MOVE",
+                        message: format!("{e}: give a reason"),
+                    },
+                }
             })?;
             if s.customer.data.lifecycle_stage == to {
                 return Ok(s.customer);
@@ -292,15 +349,34 @@ impl Store {
     /// reason).
     ///
     /// Errors: [`StoreError::Invalid`], [`StoreError::NotFound`].
-    pub fn qualify_lead(&self, id: CustomerId, qualified: bool, reason: &str, meta: EntryMeta) -> Result<Recorded> {
+    pub fn qualify_lead(
+        &self,
+        id: CustomerId,
+        qualified: bool,
+        reason: &str,
+        meta: EntryMeta,
+    ) -> Result<Recorded> {
         let mut reason = reason.to_owned();
-        let mut v = validate_reason(&mut reason, !qualified).err().unwrap_or_default();
+        let mut v = validate_reason(&mut reason, !qualified)
+            .err()
+            .unwrap_or_default();
         let m = self.meta(meta, &mut v);
         v.into_result(())?;
-        self.record_simple(id, m, Event::Qualification(Qualification { qualified, reason }), "QualifyLead")
+        self.record_simple(
+            id,
+            m,
+            Event::Qualification(Qualification { qualified, reason }),
+            "QualifyLead",
+        )
     }
 
-    fn record_simple(&self, id: CustomerId, m: Meta, event: Event, operation: &str) -> Result<Recorded> {
+    fn record_simple(
+        &self,
+        id: CustomerId,
+        m: Meta,
+        event: Event,
+        operation: &str,
+    ) -> Result<Recorded> {
         self.write(|w| {
             if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
                 return Ok(first);
@@ -309,7 +385,11 @@ impl Store {
             let entry = w.append(&mut s, m.at, &m.actor, event)?;
             remember(w, m.request_id.as_deref(), &entry);
             let customer = w.finish(s, operation)?;
-            Ok(Recorded { entry, customer, duplicate: false })
+            Ok(Recorded {
+                entry,
+                customer,
+                duplicate: false,
+            })
         })
     }
 }
@@ -327,7 +407,14 @@ fn remember(w: &mut Write<'_>, request_id: Option<&str>, entry: &TimelineEntry) 
 /// An advocate moves to ADVOCACY.
 fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()> {
     if s.summary.advocate_since.is_some() {
-        w.move_forward(s, Some((LifecycleStage::Advocacy, "a converted referral or a promoter signal")), at)?;
+        w.move_forward(
+            s,
+            Some((
+                LifecycleStage::Advocacy,
+                "a converted referral or a promoter signal",
+            )),
+            at,
+        )?;
     }
     Ok(())
 }
@@ -335,7 +422,12 @@ fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()>
 /// A customer made its first purchase: everyone who referred it made a converted referral.
 fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) -> Result<()> {
     let mut referrers = std::collections::BTreeSet::new();
-    for item in w.store.inner.engine.scan_prefix(&keys::of_customer(keys::REFERRAL, referred)) {
+    for item in w
+        .store
+        .inner
+        .engine
+        .scan_prefix(&keys::of_customer(keys::REFERRAL, referred))
+    {
         let (key, _) = item?;
         referrers.extend(keys::referrer_of(&key));
     }

@@ -130,7 +130,8 @@ impl Write<'_> {
                 format!("{o}: the customer's total cannot hold it"),
             ))
         })?;
-        s.summary_changed |= !matches!(entry.event, Event::StageChange(_) | Event::Converted { .. });
+        s.summary_changed |=
+            !matches!(entry.event, Event::StageChange(_) | Event::Converted { .. });
         s.fields.insert("timeline");
         match &entry.event {
             Event::Purchase(p) => {
@@ -282,15 +283,18 @@ impl Store {
             "{kinds:?}|{:?}|{:?}|{}",
             query.start_time, query.end_time, query.newest_first
         ));
-        let low = query
-            .start_time
-            .map_or_else(|| Bound::Included(prefix.clone()), |t| {
-                Bound::Included(keys::timeline_from(id, t))
-            });
-        let high = query
-            .end_time
-            .map_or_else(|| prefix_end(&prefix), |t| Bound::Excluded(keys::timeline_from(id, t)));
-        let (low, high) = match (decode_token(&query.page_token, print, &prefix)?, query.newest_first) {
+        let low = query.start_time.map_or_else(
+            || Bound::Included(prefix.clone()),
+            |t| Bound::Included(keys::timeline_from(id, t)),
+        );
+        let high = query.end_time.map_or_else(
+            || prefix_end(&prefix),
+            |t| Bound::Excluded(keys::timeline_from(id, t)),
+        );
+        let (low, high) = match (
+            decode_token(&query.page_token, print, &prefix)?,
+            query.newest_first,
+        ) {
             (None, _) => (low, high),
             (Some(after), false) => (Bound::Excluded(after), high),
             (Some(before), true) => (low, Bound::Excluded(before)),

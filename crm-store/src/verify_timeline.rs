@@ -44,28 +44,50 @@ pub(crate) fn check(
         };
         let owner = entry.customer_id;
         if key.as_ref() != keys::timeline(owner, entry.occurred_at, entry.id) {
-            problems.push(format!("timeline entry at {} is out of place", keys::describe(&key)));
+            problems.push(format!(
+                "timeline entry at {} is out of place",
+                keys::describe(&key)
+            ));
         }
         if entry.id.0 > last_entry {
-            problems.push(format!("timeline entry {} is above the entry counter {last_entry}", entry.id.0));
+            problems.push(format!(
+                "timeline entry {} is above the entry counter {last_entry}",
+                entry.id.0
+            ));
         }
         if damaged.contains(&owner) {
             continue;
         }
         if !customers.contains(&owner) {
-            problems.push(format!("timeline entry {} belongs to no customer ({owner})", entry.id.0));
+            problems.push(format!(
+                "timeline entry {} belongs to no customer ({owner})",
+                entry.id.0
+            ));
             continue;
         }
         match &entry.event {
             Event::Purchase(p) => {
-                expected.purchase_times.insert(keys::purchase_time(owner, entry.occurred_at, entry.id));
+                expected.purchase_times.insert(keys::purchase_time(
+                    owner,
+                    entry.occurred_at,
+                    entry.id,
+                ));
                 expected.orders.insert(
                     keys::order(owner, &p.order_ref),
-                    OrderState { entry: entry.id, occurred_at: entry.occurred_at, refunded_minor: 0 },
+                    OrderState {
+                        entry: entry.id,
+                        occurred_at: entry.occurred_at,
+                        refunded_minor: 0,
+                    },
                 );
             }
-            Event::Interaction(Interaction { referred_customer_id: Some(r), .. }) => {
-                expected.referrals.insert(keys::referral(*r, owner, entry.id));
+            Event::Interaction(Interaction {
+                referred_customer_id: Some(r),
+                ..
+            }) => {
+                expected
+                    .referrals
+                    .insert(keys::referral(*r, owner, entry.id));
             }
             _ => {}
         }
@@ -86,8 +108,22 @@ pub(crate) fn check(
         }
     }
     check_summaries(engine, customers, damaged, &expected.summaries, problems)?;
-    check_set(engine, keys::PURCHASE_TIME, expected.purchase_times, damaged, "purchase-time key", problems)?;
-    check_set(engine, keys::REFERRAL, expected.referrals, damaged, "referral key", problems)?;
+    check_set(
+        engine,
+        keys::PURCHASE_TIME,
+        expected.purchase_times,
+        damaged,
+        "purchase-time key",
+        problems,
+    )?;
+    check_set(
+        engine,
+        keys::REFERRAL,
+        expected.referrals,
+        damaged,
+        "referral key",
+        problems,
+    )?;
     for item in engine.scan_prefix(&[keys::ORDER]) {
         let (key, value) = item?;
         let want = expected.orders.remove(key.as_ref());
@@ -100,7 +136,10 @@ pub(crate) fn check(
                 "order key {} holds {have:?}, the timeline says {want:?}",
                 keys::describe(&key)
             )),
-            (Ok(_), None) => problems.push(format!("order key {} has no purchase", keys::describe(&key))),
+            (Ok(_), None) => problems.push(format!(
+                "order key {} has no purchase",
+                keys::describe(&key)
+            )),
             (Err(e), _) => problems.push(e.to_string()),
         }
     }
@@ -167,7 +206,10 @@ fn check_set(
         if !expected.remove(key.as_ref())
             && !keys::trailing_id(&key[..key.len().min(9)]).is_some_and(|id| damaged.contains(&id))
         {
-            problems.push(format!("{what} {} has no matching entry", keys::describe(&key)));
+            problems.push(format!(
+                "{what} {} has no matching entry",
+                keys::describe(&key)
+            ));
         }
     }
     for missing in expected {

@@ -1,0 +1,352 @@
+//! Timelines through the library: a lead's story from first contact to loyalty and churn, with
+//! the summary checked against a recomputation from scratch after every step.
+
+#![allow(clippy::panic)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use crm_core::timeline::{Direction, Interaction, InteractionKind, LineItem, Purchase, Refund};
+use crm_core::{
+    CustomerData, CustomerId, EntryKind, Event, LeadStatus, LifecycleStage, Money, Organization,
+    Party, RelationshipStatus, Summary, Temperature,
+};
+use crm_store::{EntryMeta, ManualClock, Store, StoreConfig, StoreError, TimelineQuery};
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
+        .map(|t| t.to_utc())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn open() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let clock = ManualClock::new(start());
+    let store = Store::open_with(StoreConfig::new(dir.path()).clock(clock.clone()))
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    (dir, store, clock)
+}
+
+fn org(store: &Store, name: &str) -> CustomerId {
+    let data = CustomerData::new(Party::Organization(Organization {
+        legal_name: name.into(),
+        employee_count: Some(120),
+        ..Organization::default()
+    }));
+    store
+        .create_customer(data, None)
+        .unwrap_or_else(|e| panic!("create: {e}"))
+        .id
+}
+
+fn contact(kind: InteractionKind) -> Interaction {
+    Interaction {
+        kind,
+        direction: Direction::Inbound,
+        subject: format!("{kind:?}"),
+        body: String::new(),
+        channel: "web".into(),
+        nps_score: None,
+        referred_customer_id: None,
+    }
+}
+
+fn order(order_ref: &str, amount: i64) -> Purchase {
+    Purchase {
+        order_ref: order_ref.into(),
+        amount: Money::new("TRY", amount),
+        line_items: vec![LineItem {
+            sku: "widget".into(),
+            quantity: 1,
+            unit_price_minor: amount,
+        }],
+    }
+}
+
+fn at(t: DateTime<Utc>) -> EntryMeta {
+    EntryMeta {
+        occurred_at: Some(t),
+        ..EntryMeta::default()
+    }
+}
+
+fn check(store: &Store, id: CustomerId) {
+    let entries = store.timeline_entries(id).unwrap_or_else(|e| panic!("{e}"));
+    let recomputed = Summary::from_entries(&entries).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.summary(id).ok(), Some(recomputed));
+    let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+fn status(
+    store: &Store,
+    id: CustomerId,
+) -> (RelationshipStatus, Temperature, LeadStatus, LifecycleStage) {
+    let c = store.get_customer(id).unwrap_or_else(|e| panic!("{e}"));
+    let i = store.insight(&c).unwrap_or_else(|e| panic!("{e}"));
+    (
+        i.status,
+        i.lead.temperature,
+        i.lead_status,
+        c.data.lifecycle_stage,
+    )
+}
+
+#[test]
+fn a_lead_warms_up_converts_becomes_loyal_and_churns() {
+    let (_dir, store, clock) = open();
+    let acme = org(&store, "Acme");
+    assert_eq!(status(&store, acme).1, Temperature::Cold);
+
+    for kind in [
+        InteractionKind::WebVisit,
+        InteractionKind::DemoRequest,
+        InteractionKind::Meeting,
+        InteractionKind::Call,
+    ] {
+        store
+            .record_interaction(acme, contact(kind), EntryMeta::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // fit 20 (organization, 120 employees) + 2 + 25 + 15 + 10 = 72
+    assert_eq!(
+        status(&store, acme),
+        (
+            RelationshipStatus::Prospect,
+            Temperature::Hot,
+            LeadStatus::Open,
+            LifecycleStage::Awareness
+        )
+    );
+    clock.advance(Duration::days(60));
+    // Two half-lives later the engagement is a quarter: 20 + 13 = 33.
+    assert_eq!(status(&store, acme).1, Temperature::Warm);
+    check(&store, acme);
+
+    let first = store
+        .record_purchase(acme, order("SO-1", 150_000), EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!first.duplicate);
+    assert_eq!(
+        first.customer.data.lifecycle_stage,
+        LifecycleStage::Purchase
+    );
+    assert_eq!(status(&store, acme).2, LeadStatus::Converted);
+    let again = store
+        .record_purchase(acme, order("SO-1", 150_000), EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.duplicate);
+    assert_eq!(again.entry, first.entry);
+    assert_eq!(store.summary(acme).map(|s| s.purchase_count).ok(), Some(1));
+    assert_eq!(status(&store, acme).0, RelationshipStatus::New);
+
+    for n in 2..=4 {
+        clock.advance(Duration::days(30));
+        let r = store
+            .record_purchase(
+                acme,
+                order(&format!("SO-{n}"), 50_000),
+                EntryMeta::default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expected = if n < 4 {
+            LifecycleStage::Retention
+        } else {
+            LifecycleStage::Loyalty
+        };
+        assert_eq!(
+            r.customer.data.lifecycle_stage, expected,
+            "after purchase {n}"
+        );
+    }
+    clock.advance(Duration::days(20));
+    assert_eq!(status(&store, acme).0, RelationshipStatus::Loyal);
+    // Their usual interval is 30 days: more than 60 days of silence puts them at risk.
+    clock.advance(Duration::days(45));
+    assert_eq!(status(&store, acme).0, RelationshipStatus::AtRisk);
+    clock.advance(Duration::days(365));
+    assert_eq!(status(&store, acme).0, RelationshipStatus::Churned);
+
+    let stages: Vec<(LifecycleStage, LifecycleStage, bool)> = store
+        .list_timeline(&TimelineQuery {
+            customer_id: Some(acme),
+            kinds: vec![EntryKind::StageChange],
+            ..TimelineQuery::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .entries
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::StageChange(s) => Some((s.from, s.to, s.automatic)),
+            _ => None,
+        })
+        .collect();
+    use LifecycleStage::*;
+    assert_eq!(
+        stages,
+        [
+            (Awareness, Purchase, true),
+            (Purchase, Retention, true),
+            (Retention, Loyalty, true)
+        ]
+    );
+    check(&store, acme);
+}
+
+#[test]
+fn backdated_purchases_give_the_summary_of_in_order_arrival() {
+    let (_dir, store, clock) = open();
+    clock.advance(Duration::days(400));
+    let in_order = org(&store, "In order");
+    let backdated = org(&store, "Backdated");
+    let days = [10, 50, 120, 300];
+    for (i, d) in days.iter().enumerate() {
+        store
+            .record_purchase(
+                in_order,
+                order(&format!("o{i}"), 1000 * (i as i64 + 1)),
+                at(start() + Duration::days(*d)),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (i, d) in days.iter().enumerate().rev() {
+        store
+            .record_purchase(
+                backdated,
+                order(&format!("o{i}"), 1000 * (i as i64 + 1)),
+                at(start() + Duration::days(*d)),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(store.summary(in_order).ok(), store.summary(backdated).ok());
+    let s = store.summary(in_order).unwrap_or_default();
+    assert_eq!(s.totals["TRY"].purchased_minor, 10_000);
+    assert_eq!(s.mean_purchase_interval(), Some(Duration::days(290) / 3));
+    check(&store, backdated);
+}
+
+#[test]
+fn refunds_lower_totals_and_never_exceed_the_purchase() {
+    let (_dir, store, _clock) = open();
+    let acme = org(&store, "Acme");
+    store
+        .record_purchase(acme, order("SO-9", 10_000), EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refund = |amount, currency: &str| Refund {
+        order_ref: "SO-9".into(),
+        amount: Money::new(currency, amount),
+        reason: "damaged".into(),
+    };
+    store
+        .record_refund(acme, refund(4_000, "TRY"), EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let too_much = store.record_refund(acme, refund(6_001, "TRY"), EntryMeta::default());
+    assert!(
+        matches!(
+            too_much,
+            Err(StoreError::FailedPrecondition {
+                reason: "REFUND_EXCEEDS_PURCHASE",
+                ..
+            })
+        ),
+        "{too_much:?}"
+    );
+    assert!(matches!(
+        store.record_refund(acme, refund(1, "EUR"), EntryMeta::default()),
+        Err(StoreError::Invalid(_))
+    ));
+    let unknown = Refund {
+        order_ref: "nope".into(),
+        ..refund(1, "TRY")
+    };
+    assert!(matches!(
+        store.record_refund(acme, unknown, EntryMeta::default()),
+        Err(StoreError::NotFound { .. })
+    ));
+    let s = store.summary(acme).unwrap_or_default();
+    assert_eq!(s.totals["TRY"].net_minor(), 6_000);
+    check(&store, acme);
+}
+
+#[test]
+fn a_converted_referral_and_a_promoter_make_advocates_and_delete_cleans_up() {
+    let (_dir, store, _clock) = open();
+    let referrer = org(&store, "Referrer");
+    let referred = org(&store, "Referred");
+    let mut referral = contact(InteractionKind::Referral);
+    referral.referred_customer_id = Some(referred);
+    store
+        .record_interaction(referrer, referral, EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status(&store, referrer).3, LifecycleStage::Awareness);
+    store
+        .record_purchase(referred, order("R-1", 100), EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status(&store, referrer).3, LifecycleStage::Advocacy);
+
+    let fan = org(&store, "Fan");
+    let mut survey = contact(InteractionKind::Email);
+    survey.nps_score = Some(10);
+    let r = store
+        .record_interaction(fan, survey, EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.customer.data.lifecycle_stage, LifecycleStage::Advocacy);
+    check(&store, fan);
+
+    store
+        .delete_customer(referred, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .delete_customer(referrer, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .timeline_entries(referrer)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    check(&store, fan);
+}
+
+#[test]
+fn bad_entries_change_nothing() {
+    let (_dir, store, clock) = open();
+    let acme = org(&store, "Acme");
+    let before = store.verify().map(|r| r.timeline_entries).ok();
+    let future = at(clock_now(&clock) + Duration::minutes(6));
+    assert!(matches!(
+        store.record_interaction(acme, contact(InteractionKind::Call), future),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.record_purchase(acme, order("x", -5), EntryMeta::default()),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.record_purchase(CustomerId(7), order("x", 5), EntryMeta::default()),
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .change_lifecycle_stage(acme, LifecycleStage::Loyalty, "", None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back = store.change_lifecycle_stage(acme, LifecycleStage::Purchase, " ", None);
+    assert!(
+        matches!(
+            back,
+            Err(StoreError::FailedPrecondition {
+                reason: "BACKWARD_STAGE_MOVE",
+                ..
+            })
+        ),
+        "{back:?}"
+    );
+    assert_eq!(status(&store, acme).3, LifecycleStage::Loyalty);
+    assert_eq!(
+        store.verify().map(|r| r.timeline_entries).ok(),
+        before.map(|n| n + 1)
+    );
+}
+
+fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
+    crm_store::Clock::now(clock)
+}
