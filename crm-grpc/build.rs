@@ -6,6 +6,9 @@ const PROTOS: &[&str] = &[
     "crm/v1/customer.proto",
     "crm/v1/customer_service.proto",
     "crm/v1/admin_service.proto",
+    "crm/v1/timeline.proto",
+    "crm/v1/timeline_service.proto",
+    "crm/v1/lifecycle_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,4 +1,5 @@
-//! Every conversion between `crm.v1` messages and `crm-core` types.
+//! Conversions between `crm.v1` messages and `crm-core` types: customers, audit, keys (the
+//! timeline's and the scoring model's are in [`crate::convert_timeline`]).
 //!
 //! Input conversions destructure every field of the message, so adding a field to the contract
 //! without deciding what it means here does not compile. Field paths in violations are relative
@@ -59,6 +60,12 @@ pub fn customer_from_proto(
         create_time: _,
         update_time: _,
         etag: _,
+        summary: _,
+        relationship_status: _,
+        advocate: _,
+        lead_score: _,
+        lead_temperature: _,
+        lead_status: _,
     } = c;
     let mut v = Violations::default();
     let party = match party {
@@ -288,7 +295,7 @@ pub fn implicit_mask(c: &pb::Customer) -> Vec<String> {
     paths
 }
 
-fn stage_from_proto(s: pb::LifecycleStage) -> LifecycleStage {
+pub(crate) fn stage_from_proto(s: pb::LifecycleStage) -> LifecycleStage {
     match s {
         pb::LifecycleStage::Unspecified | pb::LifecycleStage::Awareness => {
             LifecycleStage::Awareness
@@ -301,7 +308,7 @@ fn stage_from_proto(s: pb::LifecycleStage) -> LifecycleStage {
     }
 }
 
-fn stage_to_proto(s: LifecycleStage) -> pb::LifecycleStage {
+pub(crate) fn stage_to_proto(s: LifecycleStage) -> pb::LifecycleStage {
     match s {
         LifecycleStage::Awareness => pb::LifecycleStage::Awareness,
         LifecycleStage::Consideration => pb::LifecycleStage::Consideration,
@@ -411,6 +418,12 @@ pub fn customer_to_proto(c: &Customer) -> pb::Customer {
         create_time: Some(time_to_proto(c.create_time)),
         update_time: Some(time_to_proto(c.update_time)),
         etag: c.etag(),
+        summary: None,
+        relationship_status: 0,
+        advocate: false,
+        lead_score: 0,
+        lead_temperature: 0,
+        lead_status: 0,
     }
 }
 

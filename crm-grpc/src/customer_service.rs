@@ -1,13 +1,14 @@
 //! `crm.v1.CustomerService`: check the caller's role, decode, call the store on a blocking
 //! thread, encode.
 
-use crm_core::{Filter, OrderBy, UpdateMask, Violations};
+use crm_core::{Customer, Filter, Insight, OrderBy, UpdateMask, Violations};
 use crm_store::{ListQuery, Origin, Store, StoreError};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, require};
 use crate::call::{observe, request_id};
-use crate::convert::{customer_from_proto, customer_to_proto, implicit_mask, parse_id};
+use crate::convert::{customer_from_proto, implicit_mask, parse_id};
+use crate::convert_timeline::customer_view;
 use crate::keys::Role;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
@@ -79,10 +80,10 @@ impl CustomerService for CustomerApi {
             let request_id = non_empty(request_id);
             let store = self.store_for(caller, request_id.clone().or(header_id));
             let created = blocking(store, Fields::InCustomer, move |s| {
-                s.create_customer(data, request_id.as_deref())
+                with_insight(s, s.create_customer(data, request_id.as_deref())?)
             })
             .await?;
-            Ok(Response::new(customer_to_proto(&created)))
+            Ok(Response::new(view(&created)))
         })
         .await
     }
@@ -96,10 +97,10 @@ impl CustomerService for CustomerApi {
             let pb::GetCustomerRequest { id } = request.into_inner();
             let id = parse_id("id", &id).map_err(invalid)?;
             let customer = blocking(self.store.clone(), Fields::Request, move |s| {
-                s.get_customer(id)
+                with_insight(s, s.get_customer(id)?)
             })
             .await?;
-            Ok(Response::new(customer_to_proto(&customer)))
+            Ok(Response::new(view(&customer)))
         })
         .await
     }
@@ -132,10 +133,10 @@ impl CustomerService for CustomerApi {
             let patch = customer_from_proto_for_update(customer)?;
             let store = self.store_for(caller, header_id);
             let updated = blocking(store, Fields::InCustomer, move |s| {
-                s.update_customer(id, &patch, &mask, etag.as_deref())
+                with_insight(s, s.update_customer(id, &patch, &mask, etag.as_deref())?)
             })
             .await?;
-            Ok(Response::new(customer_to_proto(&updated)))
+            Ok(Response::new(view(&updated)))
         })
         .await
     }
@@ -194,12 +195,23 @@ impl CustomerService for CustomerApi {
                 page_size,
                 page_token,
             };
-            let page = blocking(self.store.clone(), Fields::Request, move |s| {
-                s.list_customers(&query)
+            let (page, insights) = blocking(self.store.clone(), Fields::Request, move |s| {
+                let page = s.list_customers(&query)?;
+                let insights = page
+                    .customers
+                    .iter()
+                    .map(|c| s.insight(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((page, insights))
             })
             .await?;
             Ok(Response::new(pb::ListCustomersResponse {
-                customers: page.customers.iter().map(customer_to_proto).collect(),
+                customers: page
+                    .customers
+                    .iter()
+                    .zip(&insights)
+                    .map(|(c, i)| customer_view(c, i))
+                    .collect(),
                 next_page_token: page.next_page_token,
             }))
         })
@@ -216,20 +228,33 @@ impl CustomerService for CustomerApi {
             let store = self.store.clone();
             let customer = match key {
                 Some(pb::lookup_customer_request::Key::Email(email)) => {
-                    blocking(store, Fields::Request, move |s| s.lookup_by_email(&email)).await?
+                    blocking(store, Fields::Request, move |s| {
+                        with_insight(s, s.lookup_by_email(&email)?)
+                    })
+                    .await?
                 }
                 Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
                     blocking(store, Fields::Request, move |s| {
-                        s.lookup_by_external_id(&ext)
+                        with_insight(s, s.lookup_by_external_id(&ext)?)
                     })
                     .await?
                 }
                 None => return Err(invalid(Violations::one("key", "set email or external_id"))),
             };
-            Ok(Response::new(customer_to_proto(&customer)))
+            Ok(Response::new(view(&customer)))
         })
         .await
     }
+}
+
+/// A customer with what is derived about it now.
+fn with_insight(s: &Store, c: Customer) -> Result<(Customer, Insight), StoreError> {
+    let insight = s.insight(&c)?;
+    Ok((c, insight))
+}
+
+fn view((c, i): &(Customer, Insight)) -> pb::Customer {
+    customer_view(c, i)
 }
 
 /// An update's patch: like a create's customer, except that a missing party is allowed (the

@@ -16,9 +16,13 @@ use crate::admin_service::AdminApi;
 use crate::auth::{AuthMode, Authenticator};
 use crate::customer_service::CustomerApi;
 use crate::keys::KeyRing;
+use crate::lifecycle_service::LifecycleApi;
 use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
+use crate::pb::lifecycle_service_server::LifecycleServiceServer;
+use crate::pb::timeline_service_server::TimelineServiceServer;
+use crate::timeline_service::TimelineApi;
 
 /// The default largest request message: 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -99,7 +103,8 @@ fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::R
     response
 }
 
-/// Serves `crm.v1.CustomerService`, `crm.v1.AdminService`, `grpc.health.v1.Health` and server
+/// Serves `crm.v1.CustomerService`, `TimelineService`, `LifecycleService`, `AdminService`,
+/// `grpc.health.v1.Health` and server
 /// reflection (v1 and v1alpha) on `listener` until `shutdown` resolves; then stops accepting,
 /// lets in-flight calls finish, and flushes the store.
 pub async fn serve(
@@ -113,6 +118,12 @@ pub async fn serve(
         .set_serving::<CustomerServiceServer<CustomerApi>>()
         .await;
     health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    health
+        .set_serving::<TimelineServiceServer<TimelineApi>>()
+        .await;
+    health
+        .set_serving::<LifecycleServiceServer<LifecycleApi>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -132,6 +143,10 @@ pub async fn serve(
     let customers = CustomerServiceServer::new(CustomerApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let admin = AdminServiceServer::new(AdminApi::new(store.clone(), Arc::clone(&config.keys)))
+        .max_decoding_message_size(config.max_message_bytes);
+    let timeline = TimelineServiceServer::new(TimelineApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let lifecycle = LifecycleServiceServer::new(LifecycleApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
 
     let mut builder = tonic::transport::Server::builder();
@@ -155,6 +170,8 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(customers, auth.clone()))
+        .add_service(InterceptedService::new(timeline, auth.clone()))
+        .add_service(InterceptedService::new(lifecycle, auth.clone()))
         .add_service(InterceptedService::new(admin, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

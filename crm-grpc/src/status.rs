@@ -74,15 +74,20 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
     match e {
         StoreError::Invalid(v) => invalid_in(fields, v),
         StoreError::NotFound { what, key } => {
+            let (reason, resource) = if what == "purchase" {
+                ("PURCHASE_NOT_FOUND", "crm.v1.Purchase")
+            } else {
+                ("CUSTOMER_NOT_FOUND", "crm.v1.Customer")
+            };
             let mut details = ErrorDetails::with_error_info(
-                "CUSTOMER_NOT_FOUND",
+                reason,
                 DOMAIN,
                 HashMap::from([
                     ("lookup".to_owned(), what.to_owned()),
                     ("key".to_owned(), key.clone()),
                 ]),
             );
-            details.set_resource_info("crm.v1.Customer", key, "", message.clone());
+            details.set_resource_info(resource, key, "", message.clone());
             Status::with_error_details(Code::NotFound, message, details)
         }
         StoreError::AlreadyExists {

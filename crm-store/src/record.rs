@@ -181,7 +181,10 @@ impl Store {
         mut purchase: Purchase,
         meta: EntryMeta,
     ) -> Result<Recorded> {
-        let mut v = validate_purchase(&mut purchase).err().unwrap_or_default();
+        let mut v = validate_purchase(&mut purchase)
+            .err()
+            .map(|v| v.prefixed("purchase"))
+            .unwrap_or_default();
         let m = self.meta(meta, &mut v);
         v.into_result(())?;
         let rules = self.inner.config.rules;
@@ -232,7 +235,10 @@ impl Store {
         mut refund: Refund,
         meta: EntryMeta,
     ) -> Result<Recorded> {
-        let mut v = validate_refund(&mut refund).err().unwrap_or_default();
+        let mut v = validate_refund(&mut refund)
+            .err()
+            .map(|v| v.prefixed("refund"))
+            .unwrap_or_default();
         let m = self.meta(meta, &mut v);
         v.into_result(())?;
         self.write(|w| {

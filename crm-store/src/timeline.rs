@@ -125,10 +125,16 @@ impl Write<'_> {
             codec::encode(&entry)?,
         );
         s.summary.apply(&entry).map_err(|o| {
-            StoreError::Invalid(Violations::one(
-                "amount.amount_minor",
-                format!("{o}: the customer's total cannot hold it"),
-            ))
+            StoreError::Invalid(
+                Violations::one(
+                    "amount.amount_minor",
+                    format!("{o}: the customer's total cannot hold it"),
+                )
+                .prefixed(match entry.event {
+                    Event::Refund(_) => "refund",
+                    _ => "purchase",
+                }),
+            )
         })?;
         s.summary_changed |=
             !matches!(entry.event, Event::StageChange(_) | Event::Converted { .. });

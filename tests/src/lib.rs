@@ -51,9 +51,26 @@ impl TestServer {
 
     /// Starts a server on a data directory with a configuration adjusted by `configure`.
     pub async fn start_with(dir: TempDir, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let store = open_store(dir.path());
+        TestServer::start_on(dir, store, configure).await
+    }
+
+    /// Starts a server on a new data directory whose store tells time by `clock`, so a test
+    /// can let days pass.
+    pub async fn start_with_clock(clock: std::sync::Arc<crm_store::ManualClock>) -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
+        let store = Store::open_with(StoreConfig::new(dir.path()).clock(clock))
+            .unwrap_or_else(|e| panic!("cannot open the store: {e}"));
+        TestServer::start_on(dir, store, |_| {}).await
+    }
+
+    async fn start_on(
+        dir: TempDir,
+        store: Store,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let mut config = ServerConfig::new(dir.path());
         configure(&mut config);
-        let store = open_store(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("cannot bind: {e}"));

@@ -1,0 +1,453 @@
+//! Conversions of the timeline, the summary, what is derived about a customer, and the scoring
+//! model, between `crm.v1` messages and `crm-core` types. Input conversions destructure every
+//! field; field paths in violations are relative to the converted message.
+
+use std::collections::BTreeMap;
+
+use crm_core::scoring::{FitField, FitRule};
+use crm_core::timeline::{Direction, Interaction, LineItem, Purchase, Refund};
+use crm_core::{
+    Customer, EntryKind, Event, Insight, InteractionKind, LeadStatus, Money, RelationshipStatus,
+    ScoringModel, Summary, Temperature, TimelineEntry, Violations,
+};
+
+use crate::convert::{customer_to_proto, parse_id, stage_to_proto, time_to_proto};
+use crate::pb;
+
+/// A customer with what is derived about it (summary, status, lead score).
+pub fn customer_view(c: &Customer, i: &Insight) -> pb::Customer {
+    let mut out = customer_to_proto(c);
+    out.summary = Some(summary_to_proto(&i.summary));
+    out.relationship_status = status_to_proto(i.status) as i32;
+    out.advocate = i.advocate;
+    out.lead_score = i32::from(i.lead.score);
+    out.lead_temperature = temperature_to_proto(i.lead.temperature) as i32;
+    out.lead_status = match i.lead_status {
+        LeadStatus::Open => pb::LeadStatus::Open,
+        LeadStatus::Qualified => pb::LeadStatus::Qualified,
+        LeadStatus::Disqualified => pb::LeadStatus::Disqualified,
+        LeadStatus::Converted => pb::LeadStatus::Converted,
+    } as i32;
+    out
+}
+
+fn status_to_proto(s: RelationshipStatus) -> pb::RelationshipStatus {
+    match s {
+        RelationshipStatus::Prospect => pb::RelationshipStatus::Prospect,
+        RelationshipStatus::New => pb::RelationshipStatus::New,
+        RelationshipStatus::Active => pb::RelationshipStatus::Active,
+        RelationshipStatus::Loyal => pb::RelationshipStatus::Loyal,
+        RelationshipStatus::AtRisk => pb::RelationshipStatus::AtRisk,
+        RelationshipStatus::Churned => pb::RelationshipStatus::Churned,
+    }
+}
+
+fn temperature_to_proto(t: Temperature) -> pb::LeadTemperature {
+    match t {
+        Temperature::Cold => pb::LeadTemperature::Cold,
+        Temperature::Warm => pb::LeadTemperature::Warm,
+        Temperature::Hot => pb::LeadTemperature::Hot,
+    }
+}
+
+/// A summary as a message.
+pub fn summary_to_proto(s: &Summary) -> pb::CustomerSummary {
+    let lost = s.lost.as_ref().filter(|_| s.is_lost());
+    pb::CustomerSummary {
+        purchase_count: i64::try_from(s.purchase_count).unwrap_or(i64::MAX),
+        refund_count: i64::try_from(s.refund_count).unwrap_or(i64::MAX),
+        totals: s
+            .totals
+            .iter()
+            .map(|(code, t)| pb::CurrencyTotal {
+                currency_code: code.clone(),
+                purchased_minor: t.purchased_minor,
+                refunded_minor: t.refunded_minor,
+                net_minor: t.net_minor(),
+            })
+            .collect(),
+        first_purchase_time: s.first_purchase.map(time_to_proto),
+        last_purchase_time: s.last_purchase.map(time_to_proto),
+        mean_days_between_purchases: s
+            .mean_purchase_interval()
+            .map_or(0.0, |d| d.num_seconds() as f64 / 86_400.0),
+        interaction_count: i64::try_from(s.interaction_count).unwrap_or(i64::MAX),
+        last_interaction_time: s.last_interaction.map(time_to_proto),
+        advocate_since: s.advocate_since.map(time_to_proto),
+        lost_time: lost.map(|l| time_to_proto(l.at)),
+        lost_reason: lost.map(|l| l.reason.clone()).unwrap_or_default(),
+    }
+}
+
+fn kind_to_proto(k: InteractionKind) -> pb::InteractionKind {
+    use InteractionKind::*;
+    match k {
+        Call => pb::InteractionKind::Call,
+        Email => pb::InteractionKind::Email,
+        EmailOpen => pb::InteractionKind::EmailOpen,
+        Meeting => pb::InteractionKind::Meeting,
+        Chat => pb::InteractionKind::Chat,
+        Sms => pb::InteractionKind::Sms,
+        WebVisit => pb::InteractionKind::WebVisit,
+        Social => pb::InteractionKind::Social,
+        Note => pb::InteractionKind::Note,
+        DemoRequest => pb::InteractionKind::DemoRequest,
+        Referral => pb::InteractionKind::Referral,
+    }
+}
+
+/// An interaction kind from its contract value (`None` for unspecified or unknown).
+pub fn kind_from_proto(k: i32) -> Option<InteractionKind> {
+    InteractionKind::ALL
+        .into_iter()
+        .find(|kind| kind_to_proto(*kind) as i32 == k)
+}
+
+fn money_to_proto(m: &Money) -> pb::Money {
+    pb::Money {
+        currency_code: m.currency.clone(),
+        amount_minor: m.amount_minor,
+    }
+}
+
+fn money_from_proto(m: Option<pb::Money>, field: &str, v: &mut Violations) -> Money {
+    match m {
+        Some(pb::Money {
+            currency_code,
+            amount_minor,
+        }) => Money::new(currency_code, amount_minor),
+        None => {
+            v.add(field, "is required");
+            Money::new("", 0)
+        }
+    }
+}
+
+/// A timeline entry as a message.
+pub fn entry_to_proto(e: &TimelineEntry) -> pb::TimelineEntry {
+    use pb::timeline_entry::Event as E;
+    let event = match &e.event {
+        Event::Interaction(i) => E::Interaction(pb::Interaction {
+            kind: kind_to_proto(i.kind) as i32,
+            direction: match i.direction {
+                Direction::Inbound => pb::Direction::Inbound,
+                Direction::Outbound => pb::Direction::Outbound,
+            } as i32,
+            subject: i.subject.clone(),
+            body: i.body.clone(),
+            channel: i.channel.clone(),
+            nps_score: i.nps_score.map(i32::from),
+            referred_customer_id: i
+                .referred_customer_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        }),
+        Event::Purchase(p) => E::Purchase(pb::Purchase {
+            order_ref: p.order_ref.clone(),
+            amount: Some(money_to_proto(&p.amount)),
+            line_items: p
+                .line_items
+                .iter()
+                .map(|l| pb::LineItem {
+                    sku: l.sku.clone(),
+                    quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
+                    unit_price: Some(pb::Money {
+                        currency_code: p.amount.currency.clone(),
+                        amount_minor: l.unit_price_minor,
+                    }),
+                })
+                .collect(),
+        }),
+        Event::Refund(r) => E::Refund(pb::Refund {
+            order_ref: r.order_ref.clone(),
+            amount: Some(money_to_proto(&r.amount)),
+            reason: r.reason.clone(),
+        }),
+        Event::StageChange(s) => E::StageChange(pb::StageChange {
+            from: stage_to_proto(s.from) as i32,
+            to: stage_to_proto(s.to) as i32,
+            reason: s.reason.clone(),
+            automatic: s.automatic,
+        }),
+        Event::Qualification(q) => E::Qualification(pb::Qualification {
+            qualified: q.qualified,
+            reason: q.reason.clone(),
+        }),
+        Event::Lost { reason } => E::Lost(pb::Lost {
+            reason: reason.clone(),
+        }),
+        Event::Converted { order_ref } => E::Converted(pb::Converted {
+            order_ref: order_ref.clone(),
+        }),
+        Event::ReferralConverted { referred } => E::ReferralConverted(pb::ReferralConverted {
+            referred_customer_id: referred.to_string(),
+        }),
+    };
+    pb::TimelineEntry {
+        id: e.id.0.to_string(),
+        customer_id: e.customer_id.to_string(),
+        occurred_at: Some(time_to_proto(e.occurred_at)),
+        recorded_at: Some(time_to_proto(e.recorded_at)),
+        actor: e.actor.clone(),
+        event: Some(event),
+    }
+}
+
+/// An entry kind from its contract value.
+pub fn entry_kind_from_proto(k: i32) -> Option<EntryKind> {
+    use pb::TimelineEntryKind as K;
+    Some(match K::try_from(k).ok()? {
+        K::Unspecified => return None,
+        K::EntryInteraction => EntryKind::Interaction,
+        K::EntryPurchase => EntryKind::Purchase,
+        K::EntryRefund => EntryKind::Refund,
+        K::EntryStageChange => EntryKind::StageChange,
+        K::EntryQualification => EntryKind::Qualification,
+        K::EntryLost => EntryKind::Lost,
+        K::EntryConverted => EntryKind::Converted,
+        K::EntryReferralConverted => EntryKind::ReferralConverted,
+    })
+}
+
+/// An interaction from its message.
+pub fn interaction_from_proto(i: pb::Interaction) -> Result<Interaction, Violations> {
+    let pb::Interaction {
+        kind,
+        direction,
+        subject,
+        body,
+        channel,
+        nps_score,
+        referred_customer_id,
+    } = i;
+    let mut v = Violations::default();
+    let kind = kind_from_proto(kind).unwrap_or_else(|| {
+        v.add(
+            "kind",
+            "set the kind of contact (CALL, EMAIL, MEETING, ...)",
+        );
+        InteractionKind::Note
+    });
+    let direction = match pb::Direction::try_from(direction) {
+        Ok(pb::Direction::Unspecified | pb::Direction::Inbound) => Direction::Inbound,
+        Ok(pb::Direction::Outbound) => Direction::Outbound,
+        Err(_) => {
+            v.add("direction", "must be INBOUND or OUTBOUND");
+            Direction::Inbound
+        }
+    };
+    let nps_score = nps_score.and_then(|n| {
+        u8::try_from(n).ok().filter(|n| *n <= 10).or_else(|| {
+            v.add("nps_score", "must be 0 to 10");
+            None
+        })
+    });
+    let referred_customer_id = match referred_customer_id.trim() {
+        "" => None,
+        text => parse_id("referred_customer_id", text)
+            .map_err(|e| v.0.extend(e.0))
+            .ok(),
+    };
+    v.into_result(Interaction {
+        kind,
+        direction,
+        subject,
+        body,
+        channel,
+        nps_score,
+        referred_customer_id,
+    })
+}
+
+/// A purchase from its message.
+pub fn purchase_from_proto(p: pb::Purchase) -> Result<Purchase, Violations> {
+    let pb::Purchase {
+        order_ref,
+        amount,
+        line_items,
+    } = p;
+    let mut v = Violations::default();
+    let amount = money_from_proto(amount, "amount", &mut v);
+    let line_items = line_items
+        .into_iter()
+        .enumerate()
+        .map(
+            |(
+                n,
+                pb::LineItem {
+                    sku,
+                    quantity,
+                    unit_price,
+                },
+            )| {
+                let quantity = u32::try_from(quantity).unwrap_or_else(|_| {
+                    v.add(format!("line_items[{n}].quantity"), "must be at least 1");
+                    0
+                });
+                let price =
+                    money_from_proto(unit_price, &format!("line_items[{n}].unit_price"), &mut v);
+                if !price.currency.trim().is_empty()
+                    && !price
+                        .currency
+                        .trim()
+                        .eq_ignore_ascii_case(amount.currency.trim())
+                {
+                    v.add(
+                        format!("line_items[{n}].unit_price.currency_code"),
+                        "must be the purchase's currency",
+                    );
+                }
+                LineItem {
+                    sku,
+                    quantity,
+                    unit_price_minor: price.amount_minor,
+                }
+            },
+        )
+        .collect();
+    v.into_result(Purchase {
+        order_ref,
+        amount,
+        line_items,
+    })
+}
+
+/// A refund from its message.
+pub fn refund_from_proto(r: pb::Refund) -> Result<Refund, Violations> {
+    let pb::Refund {
+        order_ref,
+        amount,
+        reason,
+    } = r;
+    let mut v = Violations::default();
+    let amount = money_from_proto(amount, "amount", &mut v);
+    v.into_result(Refund {
+        order_ref,
+        amount,
+        reason,
+    })
+}
+
+const FIT_FIELDS: [(FitField, pb::FitField); 6] = [
+    (FitField::Kind, pb::FitField::FitKind),
+    (FitField::Industry, pb::FitField::FitIndustry),
+    (FitField::EmployeeCount, pb::FitField::FitEmployeeCount),
+    (FitField::IncomeBand, pb::FitField::FitIncomeBand),
+    (FitField::Country, pb::FitField::FitCountry),
+    (FitField::Source, pb::FitField::FitSource),
+];
+
+/// A scoring model as a message.
+pub fn model_to_proto(m: &ScoringModel) -> pb::ScoringModel {
+    pb::ScoringModel {
+        version: i64::try_from(m.version).unwrap_or(i64::MAX),
+        etag: format!("v{}", m.version),
+        fit_rules: m
+            .fit_rules
+            .iter()
+            .map(|r| pb::FitRule {
+                field: FIT_FIELDS
+                    .iter()
+                    .find(|(f, _)| *f == r.field)
+                    .map_or(0, |(_, p)| *p as i32),
+                values: r.values.clone(),
+                min: r.min.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+                max: r.max.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+                points: r.points,
+            })
+            .collect(),
+        engagement_points: m
+            .engagement_points
+            .iter()
+            .map(|(k, p)| pb::EngagementPoints {
+                kind: kind_to_proto(*k) as i32,
+                points: i32::try_from(*p).unwrap_or(i32::MAX),
+            })
+            .collect(),
+        half_life_days: i32::try_from(m.half_life_days).unwrap_or(i32::MAX),
+        warm_threshold: i32::from(m.warm_threshold),
+        hot_threshold: i32::from(m.hot_threshold),
+    }
+}
+
+/// A scoring model from its message (checked by [`ScoringModel::validate`] afterwards).
+pub fn model_from_proto(m: pb::ScoringModel) -> Result<ScoringModel, Violations> {
+    let pb::ScoringModel {
+        version: _,
+        etag: _,
+        fit_rules,
+        engagement_points,
+        half_life_days,
+        warm_threshold,
+        hot_threshold,
+    } = m;
+    let mut v = Violations::default();
+    let mut rules = Vec::new();
+    for (
+        n,
+        pb::FitRule {
+            field,
+            values,
+            min,
+            max,
+            points,
+        },
+    ) in fit_rules.into_iter().enumerate()
+    {
+        let Some((field, _)) = FIT_FIELDS.iter().find(|(_, p)| *p as i32 == field) else {
+            v.add(
+                format!("fit_rules[{n}].field"),
+                "set the field the rule looks at",
+            );
+            continue;
+        };
+        let mut count = |x: Option<i32>, name: &str| {
+            x.and_then(|x| {
+                u32::try_from(x).ok().or_else(|| {
+                    v.add(format!("fit_rules[{n}].{name}"), "must not be negative");
+                    None
+                })
+            })
+        };
+        let (min, max) = (count(min, "min"), count(max, "max"));
+        rules.push(FitRule {
+            field: *field,
+            values,
+            min,
+            max,
+            points,
+        });
+    }
+    let mut points = BTreeMap::new();
+    for (n, e) in engagement_points.into_iter().enumerate() {
+        match (kind_from_proto(e.kind), u32::try_from(e.points)) {
+            (Some(kind), Ok(p)) => {
+                if points.insert(kind, p).is_some() {
+                    v.add(format!("engagement_points[{n}].kind"), "is listed twice");
+                }
+            }
+            (None, _) => v.add(
+                format!("engagement_points[{n}].kind"),
+                "set an interaction kind",
+            ),
+            (_, Err(_)) => v.add(format!("engagement_points[{n}].points"), "must be 0 to 100"),
+        }
+    }
+    let small = |x: i32, name: &str, v: &mut Violations| {
+        u8::try_from(x).unwrap_or_else(|_| {
+            v.add(name, "must be 1 to 100");
+            0
+        })
+    };
+    let warm_threshold = small(warm_threshold, "warm_threshold", &mut v);
+    let hot_threshold = small(hot_threshold, "hot_threshold", &mut v);
+    let half_life_days = u32::try_from(half_life_days).unwrap_or(0);
+    v.into_result(ScoringModel {
+        version: 0,
+        fit_rules: rules,
+        engagement_points: points,
+        half_life_days,
+        warm_threshold,
+        hot_threshold,
+    })
+}

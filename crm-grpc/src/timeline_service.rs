@@ -1,0 +1,248 @@
+//! `crm.v1.TimelineService`: record interactions, purchases and refunds; list timelines.
+
+use crm_core::Violations;
+use crm_store::{EntryMeta, Origin, Recorded, Store, TimelineQuery};
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Caller, require};
+use crate::call::{observe, request_id};
+use crate::convert::{parse_id, time_from_proto};
+use crate::convert_timeline::{
+    customer_view, entry_kind_from_proto, entry_to_proto, interaction_from_proto,
+    purchase_from_proto, refund_from_proto,
+};
+use crate::customer_service::blocking;
+use crate::keys::Role;
+use crate::pb;
+use crate::pb::timeline_service_server::TimelineService;
+use crate::status::{Fields, invalid};
+
+/// The timeline service over a store.
+#[derive(Clone, Debug)]
+pub struct TimelineApi {
+    store: Store,
+}
+
+impl TimelineApi {
+    /// Serves `store`.
+    pub fn new(store: Store) -> Self {
+        TimelineApi { store }
+    }
+}
+
+/// The store, with writes audited as the caller's.
+pub(crate) fn store_for(store: &Store, caller: Caller, request_id: Option<String>) -> Store {
+    store.with_origin(Origin {
+        actor: caller.name,
+        request_id,
+    })
+}
+
+/// The common fields of a timeline write, checked: customer id, time, actor, request id.
+pub(crate) fn entry_meta(
+    v: &mut Violations,
+    customer_id: &str,
+    occurred_at: Option<prost_types::Timestamp>,
+    actor: String,
+    request_id: String,
+) -> (crm_core::CustomerId, EntryMeta) {
+    let id = parse_id("customer_id", customer_id)
+        .map_err(|e| v.0.extend(e.0))
+        .unwrap_or(crm_core::CustomerId(0));
+    let occurred_at = occurred_at.and_then(|t| {
+        time_from_proto(&t).or_else(|| {
+            v.add("occurred_at", "is not a valid time");
+            None
+        })
+    });
+    let meta = EntryMeta {
+        occurred_at,
+        actor: Some(actor).filter(|a| !a.trim().is_empty()),
+        request_id: Some(request_id).filter(|r| !r.trim().is_empty()),
+    };
+    (id, meta)
+}
+
+/// A timeline write's result as a response, the customer with what is derived about it.
+pub(crate) async fn respond(
+    store: Store,
+    recorded: Recorded,
+) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+    let customer = recorded.customer.clone();
+    let insight = blocking(store, Fields::Request, move |s| s.insight(&customer)).await?;
+    Ok(Response::new(pb::TimelineWriteResponse {
+        entry: Some(entry_to_proto(&recorded.entry)),
+        customer: Some(customer_view(&recorded.customer, &insight)),
+        duplicate: recorded.duplicate,
+    }))
+}
+
+fn required<T>(v: &mut Violations, field: &str, x: Option<T>) -> Option<T> {
+    if x.is_none() {
+        v.add(field, "is required");
+    }
+    x
+}
+
+/// A converted message, or its violations (named under `prefix`) added to `v`.
+fn converted<T>(v: &mut Violations, prefix: &str, r: Result<T, Violations>) -> Option<T> {
+    r.map_err(|e| v.0.extend(e.prefixed(prefix).0)).ok()
+}
+
+#[tonic::async_trait]
+impl TimelineService for TimelineApi {
+    async fn record_interaction(
+        &self,
+        request: Request<pb::RecordInteractionRequest>,
+    ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+        let header_id = request_id(&request);
+        observe("RecordInteraction", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let pb::RecordInteractionRequest {
+                customer_id,
+                interaction,
+                occurred_at,
+                actor,
+                request_id,
+            } = request.into_inner();
+            let mut v = Violations::default();
+            let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
+            let interaction = required(&mut v, "interaction", interaction)
+                .and_then(|i| converted(&mut v, "interaction", interaction_from_proto(i)));
+            let Some(interaction) = v.into_result(interaction).map_err(invalid)? else {
+                return Err(invalid(Violations::one("interaction", "is required")));
+            };
+            let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
+            let recorded = blocking(store.clone(), Fields::Request, move |s| {
+                s.record_interaction(id, interaction, meta)
+            })
+            .await?;
+            respond(store, recorded).await
+        })
+        .await
+    }
+
+    async fn record_purchase(
+        &self,
+        request: Request<pb::RecordPurchaseRequest>,
+    ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+        let header_id = request_id(&request);
+        observe("RecordPurchase", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let pb::RecordPurchaseRequest {
+                customer_id,
+                purchase,
+                occurred_at,
+                actor,
+                request_id,
+            } = request.into_inner();
+            let mut v = Violations::default();
+            let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
+            let purchase = required(&mut v, "purchase", purchase)
+                .and_then(|p| converted(&mut v, "purchase", purchase_from_proto(p)));
+            let Some(purchase) = v.into_result(purchase).map_err(invalid)? else {
+                return Err(invalid(Violations::one("purchase", "is required")));
+            };
+            let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
+            let recorded = blocking(store.clone(), Fields::Request, move |s| {
+                s.record_purchase(id, purchase, meta)
+            })
+            .await?;
+            respond(store, recorded).await
+        })
+        .await
+    }
+
+    async fn record_refund(
+        &self,
+        request: Request<pb::RecordRefundRequest>,
+    ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+        let header_id = request_id(&request);
+        observe("RecordRefund", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let pb::RecordRefundRequest {
+                customer_id,
+                refund,
+                occurred_at,
+                actor,
+                request_id,
+            } = request.into_inner();
+            let mut v = Violations::default();
+            let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
+            let refund = required(&mut v, "refund", refund)
+                .and_then(|r| converted(&mut v, "refund", refund_from_proto(r)));
+            let Some(refund) = v.into_result(refund).map_err(invalid)? else {
+                return Err(invalid(Violations::one("refund", "is required")));
+            };
+            let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
+            let recorded = blocking(store.clone(), Fields::Request, move |s| {
+                s.record_refund(id, refund, meta)
+            })
+            .await?;
+            respond(store, recorded).await
+        })
+        .await
+    }
+
+    async fn list_timeline(
+        &self,
+        request: Request<pb::ListTimelineRequest>,
+    ) -> Result<Response<pb::ListTimelineResponse>, Status> {
+        observe("ListTimeline", request_id(&request).as_deref(), async {
+            require(&request, Role::Reader)?;
+            let pb::ListTimelineRequest {
+                customer_id,
+                kinds,
+                start_time,
+                end_time,
+                newest_first,
+                page_size,
+                page_token,
+            } = request.into_inner();
+            let mut v = Violations::default();
+            let id = parse_id("customer_id", &customer_id)
+                .map_err(|e| v.0.extend(e.0))
+                .ok();
+            let mut entry_kinds = Vec::new();
+            for (n, k) in kinds.into_iter().enumerate() {
+                match entry_kind_from_proto(k) {
+                    Some(kind) => entry_kinds.push(kind),
+                    None => v.add(format!("kinds[{n}]"), "is not a timeline entry kind"),
+                }
+            }
+            let mut time = |t: Option<prost_types::Timestamp>, field: &str| {
+                t.and_then(|t| {
+                    time_from_proto(&t).or_else(|| {
+                        v.add(field, "is not a valid time");
+                        None
+                    })
+                })
+            };
+            let (start_time, end_time) =
+                (time(start_time, "start_time"), time(end_time, "end_time"));
+            let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
+                v.add("page_size", "must not be negative");
+                0
+            });
+            v.into_result(()).map_err(invalid)?;
+            let query = TimelineQuery {
+                customer_id: id,
+                kinds: entry_kinds,
+                start_time,
+                end_time,
+                newest_first,
+                page_size,
+                page_token,
+            };
+            let page = blocking(self.store.clone(), Fields::Request, move |s| {
+                s.list_timeline(&query)
+            })
+            .await?;
+            Ok(Response::new(pb::ListTimelineResponse {
+                entries: page.entries.iter().map(entry_to_proto).collect(),
+                next_page_token: page.next_page_token,
+            }))
+        })
+        .await
+    }
+}
