@@ -62,6 +62,17 @@ echo "$BAD" | grep -q 'Code: InvalidArgument' || fail "bad email: expected Inval
 echo "$BAD" | grep -q 'customer.emails\[0\].address' || fail "bad email: the field is not named: $BAD"; pass "the violation names customer.emails[0].address"
 echo "$STALE" | grep -q 'Code: Aborted' || fail "stale etag: expected Aborted, got: $STALE"; pass "a stale etag is ABORTED"
 
+echo "$SERVICES" | grep -qx 'crm.v1.TimelineService' || fail "reflection does not list crm.v1.TimelineService"; pass "reflection lists crm.v1.TimelineService"
+BOUGHT=$(g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"purchase\":{\"order_ref\":\"SO-1\",\"amount\":{\"currency_code\":\"try\",\"amount_minor\":\"125000\"}}}")
+[ "$(echo "$BOUGHT" | json 'd["customer"]["lifecycleStage"]')" = PURCHASE ] || fail "a first purchase did not move the stage: $BOUGHT"; pass "a first purchase moves the stage to PURCHASE"
+[ "$(echo "$BOUGHT" | json 'd["customer"]["summary"]["totals"][0]["netMinor"]')" = 125000 ] || fail "summary totals: $BOUGHT"; pass "the summary totals the purchase"
+[ "$(g crm.v1.TimelineService/ListTimeline -d "{\"customer_id\":\"$ID\"}" | json 'len(d["entries"])')" = 3 ] || fail "timeline"; pass "the timeline lists purchase, conversion, stage changes"
+set +e
+BADBUY=$(g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"purchase\":{\"order_ref\":\"SO-2\",\"amount\":{\"currency_code\":\"TLX\",\"amount_minor\":\"5\"}}}" 2>&1)
+set -e
+echo "$BADBUY" | grep -q 'purchase.amount.currency_code' || fail "bad currency: $BADBUY"; pass "a bad currency is INVALID_ARGUMENT naming the field"
+[ "$(g crm.v1.LifecycleService/GetScoringModel | json 'd["hotThreshold"]')" = 70 ] || fail "scoring model"; pass "the scoring model is readable"
+
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
 GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)

@@ -95,6 +95,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    // A purchase on the timeline: the summary adds it up, the lifecycle moves by itself.
+    let bought = store.record_purchase(
+        ayse.id,
+        crm_core::timeline::Purchase {
+            order_ref: "SO-1001".into(),
+            amount: crm_core::Money::new("TRY", 125_000),
+            line_items: Vec::new(),
+        },
+        crm_store::EntryMeta::default(),
+    )?;
+    let insight = store.insight(&bought.customer)?;
+    println!(
+        "after SO-1001: stage {}, status {}, lead score {} ({}), net {} TRY minor units",
+        bought.customer.data.lifecycle_stage.name(),
+        insight.status.name(),
+        insight.lead.score,
+        insight.lead.temperature.name(),
+        insight
+            .summary
+            .totals
+            .get("TRY")
+            .map_or(0, |t| t.net_minor())
+    );
+
     // The change log records every write, in order.
     for event in store.changes(0, 10)? {
         println!(
