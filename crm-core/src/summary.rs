@@ -3,7 +3,7 @@
 //!
 //! A summary is a function of the *set* of timeline entries, not of their arrival order:
 //! counts and totals add, first/last are min/max, "most recent N" lists keep the N latest times,
-//! and "latest decision" fields keep the entry with the latest `(occurred_at, id)`. So a
+//! and "latest decision" fields keep the latest decision (by time, then content). So a
 //! backdated entry (an ERP sync delivering last month's order today) leaves the summary exactly
 //! as if it had arrived in time, and [`Summary::from_entries`] over the whole timeline equals
 //! the summary kept entry by entry.
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::timeline::{EntryId, Event, InteractionKind, TimelineEntry};
+use crate::timeline::{Event, InteractionKind, TimelineEntry};
 
 /// How many purchase times, and how many engagement times per interaction kind, a summary
 /// keeps (the most recent ones). Bounds the loyalty rule's purchase count.
@@ -35,11 +35,10 @@ impl CurrencyTotal {
     }
 }
 
-/// A decision that the latest entry of its kind stands for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A decision that the latest entry of its kind stands for. Two decisions at the same time are
+/// ordered by their content, so the summary never depends on which arrived first.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Decision {
-    /// The entry that recorded it.
-    pub entry: EntryId,
     /// When it was made.
     #[serde(with = "chrono::serde::ts_microseconds")]
     pub at: DateTime<Utc>,
@@ -99,10 +98,10 @@ fn keep_recent(list: &mut Vec<i64>, t: i64) {
     list.truncate(RECENT);
 }
 
-fn later(current: &Option<Decision>, at: DateTime<Utc>, entry: EntryId) -> bool {
-    current
-        .as_ref()
-        .is_none_or(|d| (at, entry) > (d.at, d.entry))
+fn keep_latest(current: &mut Option<Decision>, candidate: Decision) {
+    if current.as_ref().is_none_or(|d| candidate > *d) {
+        *current = Some(candidate);
+    }
 }
 
 impl Summary {
@@ -166,26 +165,22 @@ impl Summary {
                     })?;
                 self.refund_count += 1;
             }
-            Event::Qualification(q) => {
-                if later(&self.qualification, at, e.id) {
-                    self.qualification = Some(Decision {
-                        entry: e.id,
-                        at,
-                        positive: q.qualified,
-                        reason: q.reason.clone(),
-                    });
-                }
-            }
-            Event::Lost { reason } => {
-                if later(&self.lost, at, e.id) {
-                    self.lost = Some(Decision {
-                        entry: e.id,
-                        at,
-                        positive: true,
-                        reason: reason.clone(),
-                    });
-                }
-            }
+            Event::Qualification(q) => keep_latest(
+                &mut self.qualification,
+                Decision {
+                    at,
+                    positive: q.qualified,
+                    reason: q.reason.clone(),
+                },
+            ),
+            Event::Lost { reason } => keep_latest(
+                &mut self.lost,
+                Decision {
+                    at,
+                    positive: true,
+                    reason: reason.clone(),
+                },
+            ),
             Event::ReferralConverted { .. } => self.mark_advocate(at),
             Event::StageChange(_) | Event::Converted { .. } => {}
         }
@@ -277,7 +272,7 @@ mod tests {
     use super::*;
     use crate::customer::CustomerId;
     use crate::money::Money;
-    use crate::timeline::{Direction, Interaction, Purchase, Qualification, Refund};
+    use crate::timeline::{Direction, EntryId, Interaction, Purchase, Qualification, Refund};
 
     fn entry(id: u64, day: i64, event: Event) -> TimelineEntry {
         let at = DateTime::from_timestamp(1_700_000_000 + day * 86_400, 0).unwrap_or_default();

@@ -350,3 +350,88 @@ fn bad_entries_change_nothing() {
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     crm_store::Clock::now(clock)
 }
+
+mod arrival_order {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Contact(usize, bool, Option<u8>),
+        Buy(i64),
+        Lost,
+    }
+
+    fn op() -> impl Strategy<Value = (i64, Op)> {
+        let op = prop_oneof![
+            (0usize..11, any::<bool>(), proptest::option::of(0u8..=10))
+                .prop_map(|(k, out, nps)| Op::Contact(k, out, nps)),
+            (1i64..1_000_000).prop_map(Op::Buy),
+            Just(Op::Lost),
+        ];
+        (0i64..700, op)
+    }
+
+    fn apply(store: &Store, id: CustomerId, ops: &[(usize, (i64, Op))]) {
+        for (n, (day, op)) in ops {
+            let meta = at(start() + Duration::days(*day) + Duration::seconds(*n as i64));
+            let result = match op {
+                Op::Contact(k, out, nps) => {
+                    let mut i = contact(InteractionKind::ALL[*k]);
+                    if i.kind == InteractionKind::Referral {
+                        i.kind = InteractionKind::Note;
+                    }
+                    i.direction = if *out {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    };
+                    i.nps_score = *nps;
+                    store.record_interaction(id, i, meta).map(drop)
+                }
+                Op::Buy(amount) => store
+                    .record_purchase(id, order(&format!("o{n}"), *amount), meta)
+                    .map(drop),
+                Op::Lost => store.mark_lost(id, "gone", meta).map(drop),
+            };
+            result.unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// The same entries recorded in time order and in a shuffled order leave the same
+        /// summary, equal to the summary recomputed from the stored timeline.
+        #[test]
+        fn the_summary_does_not_depend_on_arrival_order(
+            ops in prop::collection::vec(op(), 1..40),
+            seed in any::<u64>(),
+        ) {
+            let (_dir, store, clock) = open();
+            clock.advance(Duration::days(800));
+            let a = org(&store, "in order");
+            let b = org(&store, "shuffled");
+            let mut ordered: Vec<(usize, (i64, Op))> = ops.into_iter().enumerate().collect();
+            ordered.sort_by_key(|(n, (day, _))| (*day, *n));
+            apply(&store, a, &ordered);
+            let mut shuffled = ordered.clone();
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            apply(&store, b, &shuffled);
+            let summary_a = store.summary(a).unwrap_or_else(|e| panic!("{e}"));
+            let summary_b = store.summary(b).ok();
+            prop_assert_eq!(Some(summary_a.clone()), summary_b);
+            let entries = store.timeline_entries(a).unwrap_or_else(|e| panic!("{e}"));
+            prop_assert_eq!(Summary::from_entries(&entries).ok(), Some(summary_a));
+            let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+            prop_assert!(report.is_clean(), "{:?}", report.problems);
+        }
+    }
+}
