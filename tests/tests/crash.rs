@@ -1,6 +1,7 @@
 //! The crash harness: the real `crm-server` binary, concurrent writers creating, updating and
-//! deleting customers, SIGKILL at a random moment, restart, and a check of every acknowledged
-//! write against a model of what the clients were told.
+//! deleting customers and recording purchases on their timelines, SIGKILL at a random moment,
+//! restart, and a check of every acknowledged write against a model of what the clients were
+//! told.
 //!
 //! `CRM_CRASH_CYCLES` sets the number of kill cycles (default 20); `CRM_CRASH_SEED` replays a run.
 
@@ -33,7 +34,16 @@ impl Rng {
 enum Pending {
     Create,
     Update(u32),
+    Purchase,
     Delete,
+}
+
+/// What a client was told about a customer: version, counter attribute, purchases recorded.
+type State = (u64, u32, i64);
+
+fn state_of(c: &pb::Customer) -> State {
+    let purchases = c.summary.as_ref().map_or(0, |s| s.purchase_count);
+    (version(&c.etag), counter(c), purchases)
 }
 
 /// What the clients were told about one customer.
@@ -41,8 +51,8 @@ enum Pending {
 struct Entry {
     id: Option<String>,
     email: String,
-    /// The acknowledged state: version and counter; `None` once a delete was acknowledged.
-    acked: Option<(u64, u32)>,
+    /// The acknowledged state; `None` once a delete was acknowledged.
+    acked: Option<State>,
     pending: Option<Pending>,
 }
 
@@ -73,6 +83,7 @@ fn is_crash(status: &tonic::Status) -> bool {
 /// One writer: a loop of random writes on its own customers until the server dies.
 async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: usize, w: usize) {
     let mut client = connect(addr).await;
+    let mut timeline = client_timeline(addr).await;
     let mut made = 0;
     loop {
         let mine: Vec<usize> = lock(&model)
@@ -110,7 +121,7 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
                     let r = r.into_inner();
                     let mut m = lock(&model);
                     m[index].id = Some(r.id.clone());
-                    m[index].acked = Some((version(&r.etag), 0));
+                    m[index].acked = Some(state_of(&r));
                     m[index].pending = None;
                 }
                 Err(s) if is_crash(&s) => return,
@@ -119,14 +130,40 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
             continue;
         }
         let index = mine[rng.below(mine.len() as u64) as usize];
-        let (id, (v, n)) = {
+        let (id, (v, n, bought)) = {
             let m = lock(&model);
             (
                 m[index].id.clone().unwrap_or_default(),
-                m[index].acked.unwrap_or((0, 0)),
+                m[index].acked.unwrap_or((0, 0, 0)),
             )
         };
-        if choice < 9 {
+        if (7..9).contains(&choice) {
+            lock(&model)[index].pending = Some(Pending::Purchase);
+            let result = timeline
+                .record_purchase(pb::RecordPurchaseRequest {
+                    customer_id: id.clone(),
+                    purchase: Some(pb::Purchase {
+                        order_ref: format!("SO-{}", bought + 1),
+                        amount: Some(pb::Money {
+                            currency_code: "TRY".into(),
+                            amount_minor: 1000,
+                        }),
+                        line_items: vec![],
+                    }),
+                    ..Default::default()
+                })
+                .await;
+            match result {
+                Ok(r) => {
+                    let customer = r.into_inner().customer.unwrap_or_default();
+                    let mut m = lock(&model);
+                    m[index].acked = Some(state_of(&customer));
+                    m[index].pending = None;
+                }
+                Err(s) if is_crash(&s) => return,
+                Err(s) => panic!("purchase refused: {s:?}"),
+            }
+        } else if choice < 9 {
             let next = n + 1;
             lock(&model)[index].pending = Some(Pending::Update(next));
             let mut patch = pb::Customer {
@@ -147,7 +184,7 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
                 Ok(r) => {
                     let r = r.into_inner();
                     let mut m = lock(&model);
-                    m[index].acked = Some((version(&r.etag), counter(&r)));
+                    m[index].acked = Some(state_of(&r));
                     m[index].pending = None;
                 }
                 Err(s) if is_crash(&s) => return,
@@ -174,6 +211,16 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
     }
 }
 
+/// A timeline client on its own connection.
+async fn client_timeline(
+    addr: std::net::SocketAddr,
+) -> pb::timeline_service_client::TimelineServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect_lazy();
+    pb::timeline_service_client::TimelineServiceClient::new(channel)
+}
+
 /// Checks the restarted server against the model, and settles every unknown outcome to what
 /// the server shows. Returns how many acknowledged writes were checked.
 async fn check(client: &mut Client, model: &Model) -> usize {
@@ -187,13 +234,18 @@ async fn check(client: &mut Client, model: &Model) -> usize {
     let mut checked = 0;
     for mut e in entries {
         let found = on_server.remove(&e.email);
-        let now = found.as_ref().map(|c| (version(&c.etag), counter(c)));
+        let now = found.as_ref().map(state_of);
         let ok = match (&e.acked, &e.pending, now) {
             (_, Some(Pending::Create), None) => true,
-            (_, Some(Pending::Create), Some(state)) => state == (1, 0),
+            (_, Some(Pending::Create), Some(state)) => state == (1, 0, 0),
             (Some(acked), None, Some(state)) => *acked == state,
-            (Some((v, n)), Some(Pending::Update(next)), Some(state)) => {
-                state == (*v, *n) || state == (v + 1, *next)
+            (Some((v, n, p)), Some(Pending::Update(next)), Some(state)) => {
+                state == (*v, *n, *p) || state == (v + 1, *next, *p)
+            }
+            // A purchase may have moved the stage (a new version) along with the count.
+            (Some((v, n, p)), Some(Pending::Purchase), Some(state)) => {
+                state == (*v, *n, *p)
+                    || (state.1 == *n && state.2 == p + 1 && (state.0 == *v || state.0 == v + 1))
             }
             (Some(acked), Some(Pending::Delete), state) => state.is_none() || state == Some(*acked),
             (None, None, None) => true,
@@ -286,7 +338,7 @@ async fn acknowledged_writes_survive_random_kill_9() {
     );
     assert_eq!(seqs.last().copied().unwrap_or(0), store.last_change_seq());
     println!(
-        "crash harness: {cycles} kill cycles, {checked_total} acknowledged customer states checked, {} writes logged, 0 lost",
+        "crash harness: {cycles} kill cycles, {checked_total} acknowledged customer states (record, counter, purchases) checked, {} writes logged, 0 lost",
         seqs.len()
     );
     assert!(checked_total > 0);
