@@ -1,0 +1,88 @@
+//! A trivial `crm.v1.CustomerService` that answers every call from memory with a canned
+//! customer of realistic size: no store, no validation. Served by `crm-bench --serve-echo`, it is
+//! the ceiling of what tonic and the wire carry on this machine for the same messages.
+
+use std::net::SocketAddr;
+
+use crm_grpc::convert::customer_to_proto;
+use crm_grpc::pb;
+use crm_grpc::pb::customer_service_server::{CustomerService, CustomerServiceServer};
+use tonic::{Request, Response, Status};
+
+/// The echo service.
+#[derive(Clone, Debug)]
+pub struct Echo {
+    customer: pb::Customer,
+}
+
+impl Default for Echo {
+    fn default() -> Self {
+        Echo {
+            customer: customer_to_proto(&crate::data::customer(42, chrono::Utc::now())),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl CustomerService for Echo {
+    async fn create_customer(
+        &self,
+        _: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.customer.clone()))
+    }
+
+    async fn get_customer(
+        &self,
+        _: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.customer.clone()))
+    }
+
+    async fn update_customer(
+        &self,
+        _: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.customer.clone()))
+    }
+
+    async fn delete_customer(
+        &self,
+        r: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+        Ok(Response::new(pb::DeleteCustomerResponse {
+            id: r.into_inner().id,
+        }))
+    }
+
+    async fn list_customers(
+        &self,
+        r: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let n = usize::try_from(r.into_inner().page_size)
+            .unwrap_or(50)
+            .clamp(1, 1000);
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: vec![self.customer.clone(); n],
+            next_page_token: String::new(),
+        }))
+    }
+
+    async fn lookup_customer(
+        &self,
+        _: Request<pb::LookupCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.customer.clone()))
+    }
+}
+
+/// Serves the echo service on `addr` until the process ends; prints `listening on ADDR`.
+pub async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    tonic::transport::Server::builder()
+        .add_service(CustomerServiceServer::new(Echo::default()))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await?;
+    Ok(())
+}

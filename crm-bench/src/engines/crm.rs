@@ -1,0 +1,135 @@
+//! crm-store, used as an application links it.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use anyhow::{Context, Result};
+use crm_core::timeline::Purchase;
+use crm_core::{CustomerData, CustomerId, Filter, Money, Party, Person, UpdateMask};
+use crm_store::{Durability, EntryMeta, ListQuery, Store, StoreConfig};
+
+use super::{CACHE_BYTES, Engine};
+use crate::data;
+
+pub struct Crm {
+    dir: PathBuf,
+    /// `None` only for the moment the store is reopened in another durability mode.
+    store: RwLock<Option<Store>>,
+    ids: RwLock<Vec<CustomerId>>,
+    filters: Vec<Filter>,
+    mask: UpdateMask,
+}
+
+fn open(dir: &Path, durability: Durability) -> Result<Store> {
+    Store::open_with(
+        StoreConfig::new(dir)
+            .durability(durability)
+            .cache_bytes(CACHE_BYTES),
+    )
+    .context("opening crm-store")
+}
+
+impl Crm {
+    pub fn open(dir: &Path) -> Result<Crm> {
+        let filters = crm_core::LifecycleStage::ALL
+            .iter()
+            .map(|s| Filter::parse(&format!("lifecycle_stage = {}", s.name())))
+            .collect::<Result<_, _>>()?;
+        Ok(Crm {
+            dir: dir.to_path_buf(),
+            store: RwLock::new(Some(open(dir, Durability::Relaxed)?)),
+            ids: RwLock::new(Vec::new()),
+            filters,
+            mask: UpdateMask::parse(&["owner", "attributes.plan"])?,
+        })
+    }
+
+    fn store(&self) -> Result<Store> {
+        let guard = self.store.read().unwrap_or_else(|e| e.into_inner());
+        guard.clone().context("the store failed to reopen")
+    }
+
+    fn id(&self, n: u64) -> CustomerId {
+        let ids = self.ids.read().unwrap_or_else(|e| e.into_inner());
+        ids.get(n as usize).copied().unwrap_or(CustomerId(0))
+    }
+}
+
+impl Engine for Crm {
+    fn load(&self, n: u64) -> Result<()> {
+        let store = self.store()?;
+        let mut ids = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            ids.push(store.create_customer(data::customer_data(i), None)?.id);
+        }
+        *self.ids.write().unwrap_or_else(|e| e.into_inner()) = ids;
+        store.flush()?;
+        Ok(())
+    }
+
+    fn create(&self, n: u64) -> Result<()> {
+        self.store()?
+            .create_customer(data::customer_data(n), None)?;
+        Ok(())
+    }
+
+    fn get(&self, n: u64) -> Result<()> {
+        self.store()?.get_customer(self.id(n))?;
+        Ok(())
+    }
+
+    fn lookup(&self, n: u64) -> Result<()> {
+        self.store()?.lookup_by_email(&data::email(n))?;
+        Ok(())
+    }
+
+    fn list_stage(&self, stage: u8) -> Result<()> {
+        let page = self.store()?.list_customers(&ListQuery {
+            filter: self.filters[stage as usize % 6].clone(),
+            page_size: 50,
+            ..ListQuery::default()
+        })?;
+        anyhow::ensure!(!page.customers.is_empty(), "an empty page");
+        Ok(())
+    }
+
+    fn update(&self, n: u64, i: u64) -> Result<()> {
+        let mut patch = CustomerData::new(Party::Person(Person::default()));
+        patch.owner = Some(format!("owner{}", i % 20 + 100));
+        patch.attributes.insert("plan".into(), format!("plan{i}"));
+        self.store()?
+            .update_customer(self.id(n), &patch, &self.mask, None)?;
+        Ok(())
+    }
+
+    fn purchase(&self, n: u64, i: u64) -> Result<()> {
+        let purchase = Purchase {
+            order_ref: format!("SO-{i}"),
+            amount: Money::new("TRY", 10_000 + i as i64),
+            line_items: Vec::new(),
+        };
+        self.store()?
+            .record_purchase(self.id(n), purchase, EntryMeta::default())?;
+        Ok(())
+    }
+
+    fn set_durable(&self, durable: bool) -> Result<()> {
+        let mut guard = self.store.write().unwrap_or_else(|e| e.into_inner());
+        let mode = if durable {
+            Durability::Durable
+        } else {
+            Durability::Relaxed
+        };
+        // Close the store (the last handle) before opening it again in the other mode.
+        if let Some(old) = guard.take() {
+            old.flush()?;
+        }
+        *guard = Some(open(&self.dir, mode)?);
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<()> {
+        self.store()?.flush()?;
+        Ok(())
+    }
+}

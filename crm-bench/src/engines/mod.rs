@@ -1,0 +1,46 @@
+//! The engines compared, behind one trait. Every engine stores the customers of
+//! [`crate::data`], numbered `0..size` at load time; a workload names a customer by number.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+
+mod crm;
+mod sled_raw;
+mod sqlite;
+
+/// The operations the workloads time.
+pub trait Engine: Send + Sync {
+    /// Stores customers `0..n` (relaxed durability, as fast as the engine allows).
+    fn load(&self, n: u64) -> Result<()>;
+    /// Creates customer `n`.
+    fn create(&self, n: u64) -> Result<()>;
+    /// Reads customer `n` by id, decoded.
+    fn get(&self, n: u64) -> Result<()>;
+    /// Finds customer `n` by email, decoded.
+    fn lookup(&self, n: u64) -> Result<()>;
+    /// Reads the first page of 50 customers at a lifecycle stage, decoded.
+    fn list_stage(&self, stage: u8) -> Result<()>;
+    /// Changes two fields of customer `n` (owner and one custom field); `i` varies the values.
+    fn update(&self, n: u64, i: u64) -> Result<()>;
+    /// Records purchase `i` of customer `n` with its summary.
+    fn purchase(&self, n: u64, i: u64) -> Result<()>;
+    /// Switches writes to durable (flushed before they return) or relaxed.
+    fn set_durable(&self, durable: bool) -> Result<()>;
+    /// Flushes everything (before the disk is measured).
+    fn finish(&self) -> Result<()>;
+}
+
+/// Opens the engine named `name` in `dir`.
+pub fn open_engine(name: &str, dir: &Path) -> Result<Arc<dyn Engine>> {
+    Ok(match name {
+        "crm" => Arc::new(crm::Crm::open(dir)?),
+        "sled" => Arc::new(sled_raw::RawSled::open(dir)?),
+        "sqlite" => Arc::new(sqlite::Sqlite::open(dir)?),
+        other => bail!("unknown engine {other:?}: use crm, sled or sqlite"),
+    })
+}
+
+/// The page cache every engine gets.
+pub const CACHE_BYTES: u64 = 256 * 1024 * 1024;

@@ -1,0 +1,17 @@
+//! # crm-bench: measuring crm
+//!
+//! # Layout
+//! - [`data`]: the synthetic customers every engine stores (deterministic from a number).
+//! - [`stats`]: timing a workload: ops/s, percentiles, peak RSS.
+//! - [`echo`]: a trivial CustomerService answering from memory: the wire's ceiling.
+//! - `engines` (feature `compare`): crm-store, a raw-sled floor and SQLite behind one trait.
+//!
+//! The binaries: `crm-bench` (the gRPC load generator) and `crm-libbench` (the library
+//! comparison, feature `compare`). BENCHMARKS.md has the commands and the figures.
+
+pub mod data;
+pub mod echo;
+pub mod stats;
+
+#[cfg(feature = "compare")]
+pub mod engines;
