@@ -82,7 +82,7 @@ pub async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     tonic::transport::Server::builder()
         .add_service(CustomerServiceServer::new(Echo::default()))
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(crm_grpc::server::no_delay(listener))
         .await?;
     Ok(())
 }

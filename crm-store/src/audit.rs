@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crm_core::{CustomerId, Violations};
 use serde::{Deserialize, Serialize};
 
+use crate::changes::LogRecord;
 use crate::error::{Result, StoreError};
 use crate::{Store, codec, keys};
 
@@ -95,7 +96,7 @@ impl Store {
         };
         let prefix = match q.customer_id {
             Some(id) => keys::audit_by_customer_prefix(id).to_vec(),
-            None => vec![keys::AUDIT],
+            None => vec![keys::CHANGE],
         };
         let key_at = |seq: u64| {
             let mut k = prefix.clone();
@@ -119,13 +120,14 @@ impl Store {
                 .unwrap_or(0);
             last = Some(seq);
             examined += 1;
-            let event: AuditEvent = match q.customer_id {
-                Some(_) => match self.inner.engine.get(keys::audit(seq))? {
+            let record: LogRecord = match q.customer_id {
+                Some(_) => match self.inner.engine.get(keys::change(seq))? {
                     Some(bytes) => codec::decode(&bytes, &|| format!("audit {seq}"))?,
                     None => continue,
                 },
                 None => codec::decode(&value, &|| format!("audit {seq}"))?,
             };
+            let event = record.into_audit();
             let wanted = q.actor.as_ref().is_none_or(|a| *a == event.actor)
                 && q.start_time.is_none_or(|t| event.time >= t)
                 && q.end_time.is_none_or(|t| event.time < t);

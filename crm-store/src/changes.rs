@@ -42,6 +42,31 @@ pub struct ChangeEvent {
     pub fields: Vec<String>,
 }
 
+/// What the change log stores for one write (`L seq`): the change, and who made it, which the
+/// audit trail reads. One key serves both, so a write pays for one log key, not two.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LogRecord {
+    pub(crate) change: ChangeEvent,
+    pub(crate) actor: String,
+    pub(crate) operation: String,
+    pub(crate) request_id: Option<String>,
+}
+
+impl LogRecord {
+    /// The record as an audit event.
+    pub(crate) fn into_audit(self) -> crate::AuditEvent {
+        crate::AuditEvent {
+            seq: self.change.seq,
+            time: self.change.time,
+            actor: self.actor,
+            operation: self.operation,
+            customer_id: self.change.customer_id,
+            fields: self.change.fields,
+            request_id: self.request_id,
+        }
+    }
+}
+
 impl Store {
     /// Up to `limit` change-log events with a sequence above `after`, oldest first.
     pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeEvent>> {
@@ -57,7 +82,7 @@ impl Store {
             .take(limit)
             .map(|item| {
                 let (key, value) = item?;
-                codec::decode(&value, &|| keys::describe(&key))
+                codec::decode::<LogRecord>(&value, &|| keys::describe(&key)).map(|r| r.change)
             })
             .collect()
     }

@@ -14,12 +14,10 @@ pub(crate) const CUSTOMER: u8 = b'C';
 pub(crate) const INDEX: u8 = b'I';
 /// `U kind value` -> id: a unique value (email, external id).
 pub(crate) const UNIQUE: u8 = b'U';
-/// `L seq` -> a change-log event.
+/// `L seq` -> a change-log event with its audit fields (who, which operation, request id).
 pub(crate) const CHANGE: u8 = b'L';
 /// `R request_id` -> id and time: a create already done for this request id.
 pub(crate) const REQUEST: u8 = b'R';
-/// `A seq` -> an audit event.
-pub(crate) const AUDIT: u8 = b'A';
 /// `a id seq` -> empty: a customer's audit events.
 pub(crate) const AUDIT_BY_CUSTOMER: u8 = b'a';
 /// `N org_id` -> count: how many people belong to an organization.
@@ -41,8 +39,6 @@ pub(crate) const ENTRY_REQUEST: u8 = b'E';
 /// `M name` -> a store-wide value: the format version and the counters.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";
-pub(crate) const META_LAST_SEQ: &[u8] = b"Mlast_seq";
-pub(crate) const META_LAST_ENTRY: &[u8] = b"Mlast_entry";
 pub(crate) const META_SCORING_MODEL: &[u8] = b"Mscoring_model";
 
 const IX_STAGE: u8 = 1;
@@ -65,12 +61,6 @@ pub(crate) fn customer(id: CustomerId) -> [u8; 9] {
 
 pub(crate) fn change(seq: u64) -> [u8; 9] {
     let mut k = [CHANGE; 9];
-    k[1..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
-pub(crate) fn audit(seq: u64) -> [u8; 9] {
-    let mut k = [AUDIT; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }

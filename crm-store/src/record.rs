@@ -210,8 +210,14 @@ impl Store {
                 w.append(&mut s, m.at, "crm", Event::Converted { order_ref })?;
                 credit_referrers(w, id, m.at)?;
             }
-            let dense = purchases_near(w, id, m.at, rules.loyalty_window)?;
-            let dense = has_dense_window(&dense, rules.loyalty_purchases, rules.loyalty_window);
+            // Fewer purchases than the loyalty rule counts cannot fill a window: skip the scan.
+            let dense = usize::try_from(s.summary.purchase_count)
+                .is_ok_and(|n| n >= rules.loyalty_purchases)
+                && has_dense_window(
+                    &purchases_near(w, id, m.at, rules.loyalty_window)?,
+                    rules.loyalty_purchases,
+                    rules.loyalty_window,
+                );
             let target = rules.automatic_stage(&s.summary, dense);
             w.move_forward(&mut s, target, m.at)?;
             remember(w, m.request_id.as_deref(), &entry);

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use crm_core::{Customer, CustomerId, CustomerKind};
 
-use crate::audit::{AuditEvent, Origin};
-use crate::changes::{ChangeEvent, ChangeKind};
+use crate::audit::Origin;
+use crate::changes::{ChangeEvent, ChangeKind, LogRecord};
 use crate::codec;
 use crate::config::{Durability, StoreConfig};
 use crate::durability::GroupCommit;
@@ -56,9 +56,10 @@ impl Drop for Inner {
 /// Store-wide counters, persisted in the same batch as the writes that advance them.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Counters {
+    /// The highest customer id handed out (persisted as `Mlast_id` by the writes that create).
     pub(crate) last_id: u64,
+    /// The newest change-log sequence (the last `L` key: never persisted on its own).
     pub(crate) last_seq: u64,
-    pub(crate) last_entry: u64,
 }
 
 impl Store {
@@ -74,8 +75,7 @@ impl Store {
         let counters = match engine.get(keys::META_FORMAT)? {
             Some(v) if v.as_ref() == [FORMAT_VERSION] => Counters {
                 last_id: read_counter(&engine, keys::META_LAST_ID)?,
-                last_seq: read_counter(&engine, keys::META_LAST_SEQ)?,
-                last_entry: read_counter(&engine, keys::META_LAST_ENTRY)?,
+                last_seq: last_change(&engine)?,
             },
             Some(v) => {
                 return Err(StoreError::UnsupportedFormat {
@@ -175,6 +175,8 @@ impl Store {
             store: self,
             batch: WriteBatch::default(),
             counters: *counters,
+            floor_seq: counters.last_seq,
+            entries: 0,
         };
         let out = f(&mut w)?;
         if w.batch.is_empty() {
@@ -185,10 +187,9 @@ impl Store {
             counters: next,
             ..
         } = w;
-        batch.put(keys::META_LAST_ID, next.last_id.to_be_bytes());
-        batch.put(keys::META_LAST_SEQ, next.last_seq.to_be_bytes());
-        if next.last_entry != counters.last_entry {
-            batch.put(keys::META_LAST_ENTRY, next.last_entry.to_be_bytes());
+        // Only creates advance the id counter; the sequence is the change log's own tail.
+        if next.last_id != counters.last_id {
+            batch.put(keys::META_LAST_ID, next.last_id.to_be_bytes());
         }
         self.inner.engine.commit(batch)?;
         *counters = next;
@@ -209,6 +210,25 @@ impl Store {
     }
 }
 
+/// The sequence of the newest change-log event (0 for none).
+fn last_change(engine: &Engine) -> Result<u64> {
+    let start = std::ops::Bound::Included(vec![keys::CHANGE]);
+    let end = std::ops::Bound::Excluded(vec![keys::CHANGE + 1]);
+    match engine.scan(start, end, true).next() {
+        None => Ok(0),
+        Some(item) => {
+            let (key, _) = item?;
+            keys::trailing_id(&key)
+                .map(|seq| seq.0)
+                .filter(|_| key.len() == 9)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: keys::describe(&key),
+                    detail: "a change-log key is not 9 bytes".into(),
+                })
+        }
+    }
+}
+
 fn read_counter(engine: &Engine, key: &[u8]) -> Result<u64> {
     match engine.get(key)? {
         None => Ok(0),
@@ -224,7 +244,14 @@ pub(crate) struct Write<'a> {
     pub(crate) store: &'a Store,
     batch: WriteBatch,
     counters: Counters,
+    /// The change-log sequence before this write.
+    floor_seq: u64,
+    /// Timeline entries this write has added so far.
+    entries: u64,
 }
+
+/// Low bits of a timeline entry id that number the entries of one write.
+pub(crate) const ENTRY_BITS: u32 = 20;
 
 impl Write<'_> {
     pub(crate) fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<crate::engine::Bytes>> {
@@ -331,7 +358,8 @@ impl Write<'_> {
         Ok(())
     }
 
-    /// Appends a change-log event and its audit event (same sequence) for a write to a customer.
+    /// Appends a change-log event (with who made it, for the audit trail) for a write to a
+    /// customer, and its entry in the customer's audit index.
     pub(crate) fn log(
         &mut self,
         id: CustomerId,
@@ -343,34 +371,32 @@ impl Write<'_> {
     ) -> Result<()> {
         self.counters.last_seq += 1;
         let seq = self.counters.last_seq;
-        let event = ChangeEvent {
-            seq,
-            time,
-            customer_id: id,
-            kind,
-            version,
-            fields,
-        };
-        self.batch.put(keys::change(seq), codec::encode(&event)?);
         let origin = &self.store.origin;
-        let audit = AuditEvent {
-            seq,
-            time: event.time,
+        let record = LogRecord {
+            change: ChangeEvent {
+                seq,
+                time,
+                customer_id: id,
+                kind,
+                version,
+                fields,
+            },
             actor: origin.actor.clone(),
             operation: operation.into(),
-            customer_id: id,
-            fields: event.fields,
             request_id: origin.request_id.clone(),
         };
-        self.batch.put(keys::audit(seq), codec::encode(&audit)?);
+        self.batch.put(keys::change(seq), codec::encode(&record)?);
         self.batch.put(keys::audit_by_customer(id, seq), []);
         Ok(())
     }
 
-    /// A new timeline entry id.
+    /// A new timeline entry id: the sequence of this write's first change-log event in the high
+    /// bits, the entry's number within the write in the low [`ENTRY_BITS`]. Unique without a
+    /// counter of its own: every write that adds entries logs at least one event.
     pub(crate) fn next_entry(&mut self) -> crm_core::EntryId {
-        self.counters.last_entry += 1;
-        crm_core::EntryId(self.counters.last_entry)
+        let id = ((self.floor_seq + 1) << ENTRY_BITS) | self.entries;
+        self.entries += 1;
+        crm_core::EntryId(id)
     }
 
     pub(crate) fn delete_raw(&mut self, key: impl AsRef<[u8]>) {

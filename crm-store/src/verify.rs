@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crm_core::{CustomerId, CustomerKind};
 
+use crate::changes::LogRecord;
 use crate::error::Result;
 use crate::{Store, codec, keys};
 
@@ -159,30 +160,21 @@ impl Store {
         }
 
         let mut previous = 0;
+        let mut audited = BTreeSet::new();
         for entry in engine.scan_prefix(&[keys::CHANGE]) {
             let (key, value) = entry?;
             report.changes += 1;
-            match codec::decode::<crate::ChangeEvent>(&value, &|| keys::describe(&key)) {
-                Ok(event) if keys::change(event.seq) == key.as_ref() && event.seq > previous => {
-                    previous = event.seq
-                }
-                Ok(event) => report
-                    .problems
-                    .push(format!("change event {} is out of place", event.seq)),
-                Err(e) => report.problems.push(e.to_string()),
-            }
-        }
-        let mut audited = BTreeSet::new();
-        for entry in engine.scan_prefix(&[keys::AUDIT]) {
-            let (key, value) = entry?;
             report.audit_events += 1;
-            match codec::decode::<crate::AuditEvent>(&value, &|| keys::describe(&key)) {
-                Ok(event) if keys::audit(event.seq) == key.as_ref() => {
-                    audited.insert(keys::audit_by_customer(event.customer_id, event.seq).to_vec());
+            match codec::decode::<LogRecord>(&value, &|| keys::describe(&key)) {
+                Ok(r) if keys::change(r.change.seq) == key.as_ref() && r.change.seq > previous => {
+                    previous = r.change.seq;
+                    audited.insert(
+                        keys::audit_by_customer(r.change.customer_id, r.change.seq).to_vec(),
+                    );
                 }
-                Ok(event) => report
+                Ok(r) => report
                     .problems
-                    .push(format!("audit event {} is out of place", event.seq)),
+                    .push(format!("change event {} is out of place", r.change.seq)),
                 Err(e) => report.problems.push(e.to_string()),
             }
         }
@@ -207,13 +199,13 @@ impl Store {
             engine,
             &customers,
             &damaged,
-            counters.last_entry,
+            counters.last_seq,
             &mut report.problems,
         )?;
 
-        if previous > counters.last_seq {
+        if previous != counters.last_seq {
             report.problems.push(format!(
-                "change log reaches {previous} but the sequence counter is {}",
+                "change log reaches {previous} but the writer is at sequence {}",
                 counters.last_seq
             ));
         }

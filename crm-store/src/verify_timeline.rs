@@ -27,7 +27,7 @@ pub(crate) fn check(
     engine: &Engine,
     customers: &BTreeSet<CustomerId>,
     damaged: &BTreeSet<CustomerId>,
-    last_entry: u64,
+    last_seq: u64,
     problems: &mut Vec<String>,
 ) -> Result<u64> {
     let mut expected = Expected::default();
@@ -49,9 +49,9 @@ pub(crate) fn check(
                 keys::describe(&key)
             ));
         }
-        if entry.id.0 > last_entry {
+        if entry.id.0 >> crate::store::ENTRY_BITS > last_seq {
             problems.push(format!(
-                "timeline entry {} is above the entry counter {last_entry}",
+                "timeline entry {} was written after the last change-log event {last_seq}",
                 entry.id.0
             ));
         }

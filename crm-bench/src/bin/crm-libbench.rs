@@ -83,6 +83,14 @@ fn main() -> Result<()> {
         Sample::run(args.writes, |i| engine.create(next + i))?,
     );
     next += args.writes;
+    // 16 relaxed writers: the ceiling of the serialized apply, which bounds group commit.
+    report(
+        "create_relaxed_16",
+        Sample::run_parallel(16, args.durable_each, |w, i| {
+            engine.create(next + w * args.durable_each + i)
+        })?,
+    );
+    next += 16 * args.durable_each;
     report(
         "update_two_fields",
         Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?,
