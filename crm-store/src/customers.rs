@@ -58,7 +58,7 @@ impl Store {
                 version: 1,
                 data,
             };
-            check_references(w, &customer)?;
+            check_references(w, None, &customer)?;
             let blank = CustomerData::new(match customer.kind() {
                 CustomerKind::Person => crm_core::Party::Person(crm_core::Person::default()),
                 CustomerKind::Organization => {
@@ -131,7 +131,7 @@ impl Store {
                 data,
                 ..current.clone()
             };
-            check_references(w, &updated)?;
+            check_references(w, Some(&current), &updated)?;
             w.put_customer(Some(&current), Some(&updated), ChangeKind::Updated, fields)?;
             let (from, to) = (current.data.lifecycle_stage, updated.data.lifecycle_stage);
             if from != to {
@@ -259,9 +259,18 @@ pub(crate) fn check_etag(current: &Customer, etag: Option<&str>) -> Result<()> {
 }
 
 /// Unique values must be free (or already this customer's), and an organization reference
-/// must name an existing organization.
-fn check_references(w: &Write<'_>, c: &Customer) -> Result<()> {
+/// must name an existing organization. Only what `before` did not already hold is checked.
+fn check_references(w: &Write<'_>, before: Option<&Customer>, c: &Customer) -> Result<()> {
+    let held: Vec<Vec<u8>> = before
+        .map(keys::unique_entries)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     for (key, field) in keys::unique_entries(c) {
+        if held.contains(&key) {
+            continue;
+        }
         if let Some(owner) = w.get(&key)? {
             let existing = keys::u64_value(&owner).map(CustomerId);
             if existing != Some(c.id) {
@@ -273,7 +282,9 @@ fn check_references(w: &Write<'_>, c: &Customer) -> Result<()> {
             }
         }
     }
-    if let Some(org) = c.data.organization_id {
+    if let Some(org) = c.data.organization_id
+        && before.is_none_or(|b| b.data.organization_id != Some(org))
+    {
         let problem = match w.store.read_customer(org)? {
             _ if org == c.id => Some("cannot name the customer itself"),
             None => Some("no customer has this id"),

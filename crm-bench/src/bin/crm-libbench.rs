@@ -44,13 +44,19 @@ struct Args {
     /// Durable creates per writer, with 16 concurrent writers.
     #[arg(long, default_value_t = 150)]
     durable_each: u64,
+    /// Run only this workload (after the load), e.g. `list_stage_50`, for profiling.
+    #[arg(long)]
+    only: Option<String>,
+    /// The page cache each engine gets, in MiB.
+    #[arg(long, default_value_t = 256)]
+    cache_mb: u64,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
     let dir: PathBuf = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    let engine: Arc<dyn Engine> = open_engine(&args.engine, &dir)?;
+    let engine: Arc<dyn Engine> = open_engine(&args.engine, &dir, args.cache_mb * 1024 * 1024)?;
     let started = Instant::now();
     engine.load(args.size)?;
     eprintln!(
@@ -63,6 +69,27 @@ fn main() -> Result<()> {
     let report = |name: &str, s: Sample| {
         println!("{}", s.json(&args.engine, args.size, name));
     };
+    if let Some(only) = &args.only {
+        let mut rng = crm_bench::stats::Rng(7);
+        let sample = match only.as_str() {
+            "get" => Sample::run(args.reads, |_| engine.get(rng.below(args.size)))?,
+            "lookup_email" => Sample::run(args.reads, |_| engine.lookup(rng.below(args.size)))?,
+            "list_stage_50" => {
+                Sample::run(args.reads / 10, |_| engine.list_stage(rng.below(6) as u8))?
+            }
+            "update_two_fields" => {
+                Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?
+            }
+            "record_purchase" => {
+                Sample::run(args.writes, |i| engine.purchase(rng.below(args.size), i))?
+            }
+            other => anyhow::bail!(
+                "--only supports get, lookup_email, list_stage_50, update_two_fields, record_purchase, not {other:?}"
+            ),
+        };
+        report(only, sample);
+        return Ok(());
+    }
     let mut rng = crm_bench::stats::Rng(0x9e37_79b9_7f4a_7c15 ^ args.size);
 
     report(
@@ -121,6 +148,7 @@ fn main() -> Result<()> {
             "workload": "run",
             "disk_bytes_per_customer": disk as f64 / args.size.max(1) as f64,
             "peak_rss_mb": peak_rss_bytes() as f64 / (1024.0 * 1024.0),
+            "cache_mb": args.cache_mb,
         })
     );
     Ok(())

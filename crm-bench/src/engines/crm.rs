@@ -8,11 +8,12 @@ use crm_core::timeline::Purchase;
 use crm_core::{CustomerData, CustomerId, Filter, Money, Party, Person, UpdateMask};
 use crm_store::{Durability, EntryMeta, ListQuery, Store, StoreConfig};
 
-use super::{CACHE_BYTES, Engine};
+use super::Engine;
 use crate::data;
 
 pub struct Crm {
     dir: PathBuf,
+    cache_bytes: u64,
     /// `None` only for the moment the store is reopened in another durability mode.
     store: RwLock<Option<Store>>,
     ids: RwLock<Vec<CustomerId>>,
@@ -20,24 +21,25 @@ pub struct Crm {
     mask: UpdateMask,
 }
 
-fn open(dir: &Path, durability: Durability) -> Result<Store> {
+fn open(dir: &Path, durability: Durability, cache_bytes: u64) -> Result<Store> {
     Store::open_with(
         StoreConfig::new(dir)
             .durability(durability)
-            .cache_bytes(CACHE_BYTES),
+            .cache_bytes(cache_bytes),
     )
     .context("opening crm-store")
 }
 
 impl Crm {
-    pub fn open(dir: &Path) -> Result<Crm> {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Crm> {
         let filters = crm_core::LifecycleStage::ALL
             .iter()
             .map(|s| Filter::parse(&format!("lifecycle_stage = {}", s.name())))
             .collect::<Result<_, _>>()?;
         Ok(Crm {
             dir: dir.to_path_buf(),
-            store: RwLock::new(Some(open(dir, Durability::Relaxed)?)),
+            store: RwLock::new(Some(open(dir, Durability::Relaxed, cache_bytes)?)),
+            cache_bytes,
             ids: RwLock::new(Vec::new()),
             filters,
             mask: UpdateMask::parse(&["owner", "attributes.plan"])?,
@@ -124,7 +126,7 @@ impl Engine for Crm {
         if let Some(old) = guard.take() {
             old.flush()?;
         }
-        *guard = Some(open(&self.dir, mode)?);
+        *guard = Some(open(&self.dir, mode, self.cache_bytes)?);
         Ok(())
     }
 

@@ -32,15 +32,12 @@ pub trait Engine: Send + Sync {
     fn finish(&self) -> Result<()>;
 }
 
-/// Opens the engine named `name` in `dir`.
-pub fn open_engine(name: &str, dir: &Path) -> Result<Arc<dyn Engine>> {
+/// Opens the engine named `name` in `dir` with a page cache of `cache_bytes`.
+pub fn open_engine(name: &str, dir: &Path, cache_bytes: u64) -> Result<Arc<dyn Engine>> {
     Ok(match name {
-        "crm" => Arc::new(crm::Crm::open(dir)?),
-        "sled" => Arc::new(sled_raw::RawSled::open(dir)?),
-        "sqlite" => Arc::new(sqlite::Sqlite::open(dir)?),
+        "crm" => Arc::new(crm::Crm::open(dir, cache_bytes)?),
+        "sled" => Arc::new(sled_raw::RawSled::open(dir, cache_bytes)?),
+        "sqlite" => Arc::new(sqlite::Sqlite::open(dir, cache_bytes)?),
         other => bail!("unknown engine {other:?}: use crm, sled or sqlite"),
     })
 }
-
-/// The page cache every engine gets.
-pub const CACHE_BYTES: u64 = 256 * 1024 * 1024;

@@ -13,7 +13,7 @@ use crm_core::{Customer, EntryId, Event, Money, Summary, TimelineEntry};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CACHE_BYTES, Engine};
+use super::Engine;
 use crate::data;
 
 pub struct RawSled {
@@ -83,10 +83,10 @@ fn index_keys(c: &Customer) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 impl RawSled {
-    pub fn open(dir: &Path) -> Result<RawSled> {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<RawSled> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(cache_bytes)
             .open()?;
         let tree = db.open_tree("crm")?;
         Ok(RawSled {
@@ -146,14 +146,14 @@ impl Engine for RawSled {
     }
 
     fn list_stage(&self, stage: u8) -> Result<()> {
-        let mut found = 0;
+        // A page is returned whole, as crm-store returns it.
+        let mut page = Vec::with_capacity(50);
         for item in self.tree.scan_prefix([b'I', 1, stage]).take(50) {
             let (k, _) = item?;
             let id = u64::from_be_bytes(k[k.len() - 8..].try_into()?);
-            self.read(id)?;
-            found += 1;
+            page.push(self.read(id)?);
         }
-        anyhow::ensure!(found > 0, "an empty page");
+        anyhow::ensure!(!page.is_empty(), "an empty page");
         Ok(())
     }
 

@@ -1,6 +1,8 @@
-//! SQLite through rusqlite: a customers table with the same fields as columns (the rest of the
-//! record as the same bincode bytes), the same secondary indexes, a tags table, purchases with a
-//! summary table; WAL; prepared (cached) statements; one transaction per operation.
+//! SQLite through rusqlite, doing what crm-store does per write: a customers table with the
+//! same fields as columns (the rest of the record as the same bincode bytes), the same secondary
+//! indexes, a tags table; a change-log table that is also the audit trail, indexed by customer;
+//! purchases unique by order, a timeline table and a summary table, and the lifecycle move of a
+//! first or second purchase. WAL; prepared (cached) statements; one transaction per operation.
 //! `synchronous=FULL` when durable, `NORMAL` when relaxed (SQLite's own advice for WAL).
 
 use std::path::Path;
@@ -11,7 +13,7 @@ use chrono::Utc;
 use crm_core::Customer;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{CACHE_BYTES, Engine};
+use super::Engine;
 use crate::data;
 
 const SCHEMA: &str = "
@@ -30,6 +32,13 @@ CREATE TABLE IF NOT EXISTS tags(tag TEXT NOT NULL, customer_id INTEGER NOT NULL,
 CREATE TABLE IF NOT EXISTS purchases(customer_id INTEGER NOT NULL, order_ref TEXT NOT NULL,
   occurred_at INTEGER NOT NULL, currency TEXT NOT NULL, amount_minor INTEGER NOT NULL,
   PRIMARY KEY(customer_id, order_ref)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL,
+  kind INTEGER NOT NULL, version INTEGER NOT NULL, time INTEGER NOT NULL, fields TEXT NOT NULL,
+  actor TEXT NOT NULL, operation TEXT NOT NULL, request_id TEXT);
+CREATE INDEX IF NOT EXISTS changes_customer ON changes(customer_id, seq);
+CREATE TABLE IF NOT EXISTS timeline(customer_id INTEGER NOT NULL, occurred_at INTEGER NOT NULL,
+  entry INTEGER NOT NULL, kind INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY(customer_id, occurred_at, entry)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS summaries(customer_id INTEGER PRIMARY KEY, purchase_count INTEGER NOT NULL,
   total_minor INTEGER NOT NULL, first_purchase INTEGER NOT NULL, last_purchase INTEGER NOT NULL);
 ";
@@ -48,9 +57,49 @@ fn encode(c: &Customer) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+fn encode_purchase(order_ref: &str, amount: i64) -> Result<Vec<u8>> {
+    Ok(bincode::serde::encode_to_vec(
+        (order_ref, "TRY", amount),
+        bincode::config::standard(),
+    )?)
+}
+
 fn decode(bytes: &[u8]) -> Result<Customer> {
     let body = bytes.get(1..).context("an empty record")?;
     Ok(bincode::serde::decode_from_slice(body, bincode::config::standard())?.0)
+}
+
+/// The change-log (and audit) row of a write.
+fn log(
+    tx: &Connection,
+    id: i64,
+    kind: i64,
+    version: i64,
+    fields: &str,
+    operation: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO changes(customer_id, kind, version, time, fields, actor, operation)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'bench', ?6)",
+    )?
+    .execute(params![
+        id,
+        kind,
+        version,
+        Utc::now().timestamp_micros(),
+        fields,
+        operation
+    ])?;
+    Ok(())
+}
+
+/// A timeline row.
+fn entry(tx: &Connection, id: i64, at: i64, entry: i64, kind: i64, body: &[u8]) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO timeline(customer_id, occurred_at, entry, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, at, entry, kind, body])?;
+    Ok(())
 }
 
 fn insert(tx: &Connection, c: &Customer) -> Result<()> {
@@ -73,11 +122,18 @@ fn insert(tx: &Connection, c: &Customer) -> Result<()> {
     for tag in &d.tags {
         tags.execute(params![tag, c.id.0 as i64])?;
     }
-    Ok(())
+    log(
+        tx,
+        c.id.0 as i64,
+        0,
+        1,
+        "person,display_name,emails,phones,address,owner,source,tags,attributes,lifecycle_stage",
+        "CreateCustomer",
+    )
 }
 
 impl Sqlite {
-    pub fn open(dir: &Path) -> Result<Sqlite> {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Sqlite> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("crm.sqlite");
         let mut pool = Vec::new();
@@ -86,7 +142,7 @@ impl Sqlite {
             conn.busy_timeout(std::time::Duration::from_secs(30))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.pragma_update(None, "cache_size", -((CACHE_BYTES / 1024) as i64))?;
+            conn.pragma_update(None, "cache_size", -((cache_bytes / 1024) as i64))?;
             conn.execute_batch(SCHEMA)?;
             pool.push(Mutex::new(conn));
         }
@@ -169,13 +225,13 @@ impl Engine for Sqlite {
                 "SELECT record FROM customers WHERE stage = ?1 ORDER BY id LIMIT 50",
             )?;
             let mut rows = stmt.query([stage])?;
-            let mut found = 0;
+            // A page is returned whole, as crm-store returns it.
+            let mut page = Vec::with_capacity(50);
             while let Some(row) = rows.next()? {
                 let bytes: Vec<u8> = row.get(0)?;
-                decode(&bytes)?;
-                found += 1;
+                page.push(decode(&bytes)?);
             }
-            anyhow::ensure!(found > 0, "an empty page");
+            anyhow::ensure!(!page.is_empty(), "an empty page");
             Ok(())
         })
     }
@@ -198,6 +254,7 @@ impl Engine for Sqlite {
                 encode(&c)?,
                 n as i64
             ])?;
+            log(&tx, n as i64, 1, c.version as i64, "owner,attributes", "UpdateCustomer")?;
             tx.commit()?;
             Ok(())
         })
@@ -207,20 +264,45 @@ impl Engine for Sqlite {
         self.with(|conn| {
             let now = Utc::now().timestamp_micros();
             let amount = 10_000 + i as i64;
+            let id = n as i64;
+            let order_ref = format!("SO-{i}");
             let tx = conn.transaction()?;
             tx.prepare_cached(
                 "INSERT INTO purchases(customer_id, order_ref, occurred_at, currency, amount_minor)
                  VALUES (?1, ?2, ?3, 'TRY', ?4)",
             )?
-            .execute(params![n as i64, format!("SO-{i}"), now, amount])?;
-            tx.prepare_cached(
-                "INSERT INTO summaries(customer_id, purchase_count, total_minor, first_purchase, last_purchase)
-                 VALUES (?1, 1, ?2, ?3, ?3)
-                 ON CONFLICT(customer_id) DO UPDATE SET purchase_count = purchase_count + 1,
-                   total_minor = total_minor + ?2, first_purchase = min(first_purchase, ?3),
-                   last_purchase = max(last_purchase, ?3)",
-            )?
-            .execute(params![n as i64, amount, now])?;
+            .execute(params![id, order_ref, now, amount])?;
+            let body = encode_purchase(&order_ref, amount)?;
+            entry(&tx, id, now, (i as i64) << 8, 1, &body)?;
+            let count: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO summaries(customer_id, purchase_count, total_minor, first_purchase, last_purchase)
+                     VALUES (?1, 1, ?2, ?3, ?3)
+                     ON CONFLICT(customer_id) DO UPDATE SET purchase_count = purchase_count + 1,
+                       total_minor = total_minor + ?2, first_purchase = min(first_purchase, ?3),
+                       last_purchase = max(last_purchase, ?3)
+                     RETURNING purchase_count",
+                )?
+                .query_row(params![id, amount, now], |r| r.get(0))?;
+            // The lifecycle moves crm makes: PURCHASE after the first, RETENTION after the
+            // second; a conversion entry for the first; each move with its entry.
+            let stage: i64 = tx
+                .prepare_cached("SELECT stage FROM customers WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            let target = if count == 1 { 2 } else { 3 };
+            if count == 1 {
+                entry(&tx, id, now, ((i as i64) << 8) | 1, 6, order_ref.as_bytes())?;
+            }
+            let mut fields = "timeline,summary";
+            if target > stage {
+                tx.prepare_cached(
+                    "UPDATE customers SET stage = ?1, update_time = ?2, version = version + 1 WHERE id = ?3",
+                )?
+                .execute(params![target, now, id])?;
+                entry(&tx, id, now, ((i as i64) << 8) | 2, 4, &[stage as u8, target as u8])?;
+                fields = "timeline,summary,lifecycle_stage";
+            }
+            log(&tx, id, 3, 0, fields, "RecordPurchase")?;
             tx.commit()?;
             Ok(())
         })
