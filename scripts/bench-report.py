@@ -68,7 +68,7 @@ def main():
 
 def chart(runs, sizes, path):
     """Throughput of each crm workload against dataset size (log-log), raw sled and SQLite dashed."""
-    width, height, left, right, top, bottom = 900, 520, 70, 250, 30, 50
+    width, height, left, right, top, bottom = 960, 520, 70, 290, 30, 50
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
     values = [med(r, "ops_per_sec") for k, r in runs.items() if k[2] != "run"]
     lo, hi = math.log10(max(min(values), 1)), math.log10(max(values))
