@@ -212,6 +212,8 @@ pub struct Insight {
     pub lead: LeadScore,
     /// Sales' view of the lead.
     pub lead_status: LeadStatus,
+    /// A person's age in whole years, when the birth date is known.
+    pub age: Option<u32>,
 }
 
 impl Insight {
@@ -232,7 +234,14 @@ impl Insight {
                 Some(_) => LeadStatus::Disqualified,
             }
         };
+        let age = match &c.data.party {
+            crate::customer::Party::Person(p) => {
+                p.birth_date.and_then(|b| now.date_naive().years_since(b))
+            }
+            crate::customer::Party::Organization(_) => None,
+        };
         Insight {
+            age,
             status: rules.status(&summary, now),
             advocate: summary.advocate_since.is_some(),
             lead: model.score(c, &summary, now),

@@ -53,6 +53,22 @@ struct ServeArgs {
     /// Page cache of the store, in MiB.
     #[arg(long, env = "CRM_CACHE_MB", default_value_t = 256)]
     cache_mb: u64,
+    /// This many purchases within --loyalty-window-days make a customer LOYAL and move it to the
+    /// LOYALTY stage (2 to 32).
+    #[arg(long, env = "CRM_LOYALTY_PURCHASES", default_value_t = 4)]
+    loyalty_purchases: usize,
+    /// See --loyalty-purchases.
+    #[arg(long, env = "CRM_LOYALTY_WINDOW_DAYS", default_value_t = 365)]
+    loyalty_window_days: i64,
+    /// A first purchase this recent makes a customer NEW.
+    #[arg(long, env = "CRM_NEW_DAYS", default_value_t = 90)]
+    new_days: i64,
+    /// No purchase for this long makes a customer AT_RISK.
+    #[arg(long, env = "CRM_AT_RISK_DAYS", default_value_t = 180)]
+    at_risk_days: i64,
+    /// No purchase for this long makes a customer CHURNED.
+    #[arg(long, env = "CRM_CHURN_DAYS", default_value_t = 365)]
+    churn_days: i64,
     /// Whether calls need an API key. Default: required, except on a loopback address.
     /// `disabled` is refused on a non-loopback address.
     #[arg(long, env = "CRM_AUTH", value_enum)]
@@ -198,9 +214,24 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         DurabilityArg::Durable => Durability::Durable,
         DurabilityArg::Relaxed => Durability::Relaxed,
     };
+    let days = |flag: &str, n: i64| {
+        chrono::Duration::try_days(n).with_context(|| format!("--{flag} {n} is out of range"))
+    };
+    let rules = crm_core::RelationshipRules {
+        new_within: days("new-days", args.new_days)?,
+        at_risk_after: days("at-risk-days", args.at_risk_days)?,
+        churn_after: days("churn-days", args.churn_days)?,
+        loyalty_purchases: args.loyalty_purchases,
+        loyalty_window: days("loyalty-window-days", args.loyalty_window_days)?,
+        ..crm_core::RelationshipRules::default()
+    };
+    if let Err(v) = rules.validate() {
+        bail!("the relationship windows do not fit together: {v}");
+    }
     let store_config = StoreConfig::new(&data_dir)
         .durability(durability)
-        .cache_bytes(args.cache_mb.saturating_mul(1024 * 1024));
+        .cache_bytes(args.cache_mb.saturating_mul(1024 * 1024))
+        .rules(rules);
     let store = Store::open_with(store_config)
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let mut config = ServerConfig::new(&data_dir);

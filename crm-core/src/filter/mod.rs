@@ -16,9 +16,15 @@
 //! | `relationship_status` | `=` `!=` | `PROSPECT`, `NEW`, `ACTIVE`, `LOYAL`, `AT_RISK`, `CHURNED` |
 //! | `lead_temperature` | all comparisons (`COLD < WARM < HOT`) | a temperature |
 //! | `lead_score` | all comparisons | 0..=100 |
+//! | `summary.purchase_count` | all comparisons | a count |
+//! | `age` | all comparisons | whole years (persons with a birth date) |
+//! | `organization.employee_count` | all comparisons | a count (organizations that gave one) |
+//! | `attributes.KEY` | all comparisons (as text) | text |
 //!
-//! The last three are derived when read (see [`crate::relationship`]): a filter that uses them
-//! is evaluated with [`Filter::matches_insight`].
+//! Status, temperature, score, purchase count and age are derived when read (see
+//! [`crate::relationship`]): a filter that uses them is evaluated with
+//! [`Filter::matches_insight`]. A comparison with a value the customer does not have (no birth
+//! date, no employee count) does not hold, whatever the operator.
 //!
 //! Terms combine with `AND`, `OR`, `NOT` (or `-`) and parentheses; `AND` binds tighter than `OR`.
 //! Values are quoted strings (`"..."`, with `\"` and `\\`) or bare words. A syntax error names its
@@ -28,8 +34,10 @@ use chrono::{DateTime, Utc};
 
 use crate::customer::{Customer, CustomerId, CustomerKind};
 use crate::lifecycle::LifecycleStage;
-use crate::normalize::{normalize_email, normalize_tag};
 use crate::relationship::{Insight, RelationshipStatus};
+
+mod lex;
+mod term;
 use crate::scoring::Temperature;
 
 /// Longest filter accepted, in bytes.
@@ -113,6 +121,15 @@ pub enum Term {
     Temperature(Op, Temperature),
     /// `lead_score OP N` (derived)
     LeadScore(Op, u8),
+    /// `organization.employee_count OP N` (organizations with a known count only)
+    EmployeeCount(Op, u32),
+    /// `attributes.KEY OP TEXT` (a missing attribute reads as empty text)
+    Attribute(Op, String, String),
+    /// `summary.purchase_count OP N` (derived)
+    PurchaseCount(Op, u64),
+    /// `age OP N`: whole years since the person's birth date (derived; persons with a birth date
+    /// only)
+    Age(Op, u32),
 }
 
 /// A parsed filter.
@@ -161,11 +178,11 @@ impl Filter {
                 message: format!("a filter is at most {MAX_FILTER_BYTES} bytes"),
             });
         }
-        let tokens = lex(text)?;
+        let tokens = lex::lex(text)?;
         if tokens.is_empty() {
             return Ok(Filter::All);
         }
-        let mut p = Parser {
+        let mut p = lex::Parser {
             tokens,
             pos: 0,
             end: text.len(),
@@ -211,7 +228,11 @@ impl Filter {
             Filter::Not(f) => f.uses_insight(),
             Filter::Term(t) => matches!(
                 t,
-                Term::Status(..) | Term::Temperature(..) | Term::LeadScore(..)
+                Term::Status(..)
+                    | Term::Temperature(..)
+                    | Term::LeadScore(..)
+                    | Term::PurchaseCount(..)
+                    | Term::Age(..)
             ),
         }
     }
@@ -249,6 +270,21 @@ impl Term {
                 insight.is_some_and(|i| op.holds(i.lead.temperature.cmp(t)))
             }
             Term::LeadScore(op, n) => insight.is_some_and(|i| op.holds(i.lead.score.cmp(n))),
+            Term::PurchaseCount(op, n) => {
+                insight.is_some_and(|i| op.holds(i.summary.purchase_count.cmp(n)))
+            }
+            Term::Age(op, n) => insight
+                .and_then(|i| i.age)
+                .is_some_and(|a| op.holds(a.cmp(n))),
+            Term::EmployeeCount(op, n) => match &d.party {
+                crate::customer::Party::Organization(o) => {
+                    o.employee_count.is_some_and(|have| op.holds(have.cmp(n)))
+                }
+                crate::customer::Party::Person(_) => false,
+            },
+            Term::Attribute(op, key, v) => {
+                text_matches(*op, d.attributes.get(key).map(String::as_str), v)
+            }
             Term::Stage(op, s) => op.holds(d.lifecycle_stage.cmp(s)),
             Term::Kind(op, k) => op.holds(c.kind().cmp(k)),
             Term::Tag(t) => d.tags.iter().any(|x| x == t),
@@ -268,337 +304,6 @@ impl Term {
             Term::UpdateTime(op, t) => op.holds(c.update_time.cmp(t)),
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Word(String),
-    Str(String),
-    Op(Op),
-    Open,
-    Close,
-    Minus,
-}
-
-impl Tok {
-    fn describe(&self) -> String {
-        match self {
-            Tok::Word(w) => format!("{w:?}"),
-            Tok::Str(s) => format!("string {s:?}"),
-            Tok::Op(op) => format!("operator {op:?}"),
-            Tok::Open => "(".into(),
-            Tok::Close => ")".into(),
-            Tok::Minus => "-".into(),
-        }
-    }
-}
-
-struct Token {
-    kind: Tok,
-    at: usize,
-}
-
-fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
-    let mut out = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some(&(at, c)) = chars.peek() {
-        let kind = match c {
-            c if c.is_whitespace() => {
-                chars.next();
-                continue;
-            }
-            '(' | ')' | ':' | '-' => {
-                chars.next();
-                match c {
-                    '(' => Tok::Open,
-                    ')' => Tok::Close,
-                    ':' => Tok::Op(Op::Has),
-                    _ => Tok::Minus,
-                }
-            }
-            '=' | '!' | '<' | '>' => {
-                chars.next();
-                let eq = chars.next_if(|&(_, n)| n == '=').is_some();
-                match (c, eq) {
-                    ('=', false) => Tok::Op(Op::Eq),
-                    ('!', true) => Tok::Op(Op::Ne),
-                    ('<', false) => Tok::Op(Op::Lt),
-                    ('<', true) => Tok::Op(Op::Le),
-                    ('>', false) => Tok::Op(Op::Gt),
-                    ('>', true) => Tok::Op(Op::Ge),
-                    _ => {
-                        return Err(FilterError {
-                            position: at,
-                            message: "unknown operator".into(),
-                        });
-                    }
-                }
-            }
-            '"' | '\'' => {
-                chars.next();
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        None => {
-                            return Err(FilterError {
-                                position: at,
-                                message: "unterminated string".into(),
-                            });
-                        }
-                        Some((_, q)) if q == c => break,
-                        Some((_, '\\')) => match chars.next() {
-                            Some((_, e)) => s.push(e),
-                            None => {
-                                return Err(FilterError {
-                                    position: at,
-                                    message: "unterminated string".into(),
-                                });
-                            }
-                        },
-                        Some((_, other)) => s.push(other),
-                    }
-                }
-                Tok::Str(s)
-            }
-            c if c.is_alphanumeric() || c == '_' || c == '.' => {
-                let mut w = String::new();
-                while let Some((_, n)) =
-                    chars.next_if(|&(_, n)| n.is_alphanumeric() || "_.+@".contains(n))
-                {
-                    w.push(n);
-                }
-                Tok::Word(w)
-            }
-            other => {
-                return Err(FilterError {
-                    position: at,
-                    message: format!("unexpected character {other:?}"),
-                });
-            }
-        };
-        out.push(Token { kind, at });
-    }
-    Ok(out)
-}
-
-struct Parser {
-    tokens: Vec<Token>,
-    pos: usize,
-    end: usize,
-    depth: usize,
-}
-
-impl Parser {
-    fn peek_word(&self, word: &str) -> bool {
-        matches!(self.tokens.get(self.pos), Some(Token { kind: Tok::Word(w), .. }) if w == word)
-    }
-
-    fn here(&self) -> usize {
-        self.tokens.get(self.pos).map_or(self.end, |t| t.at)
-    }
-
-    fn fail<T>(&self, message: impl Into<String>) -> Result<T, FilterError> {
-        Err(FilterError {
-            position: self.here(),
-            message: message.into(),
-        })
-    }
-
-    fn or(&mut self) -> Result<Filter, FilterError> {
-        let mut parts = vec![self.and()?];
-        while self.peek_word("OR") {
-            self.pos += 1;
-            parts.push(self.and()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Filter::Or(parts)
-        })
-    }
-
-    fn and(&mut self) -> Result<Filter, FilterError> {
-        let mut parts = vec![self.unary()?];
-        while self.peek_word("AND") {
-            self.pos += 1;
-            parts.push(self.unary()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Filter::And(parts)
-        })
-    }
-
-    fn unary(&mut self) -> Result<Filter, FilterError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return self.fail("the filter is nested too deeply");
-        }
-        let negated = self.peek_word("NOT")
-            || matches!(
-                self.tokens.get(self.pos),
-                Some(Token {
-                    kind: Tok::Minus,
-                    ..
-                })
-            );
-        let result = if negated {
-            self.pos += 1;
-            self.unary().map(|f| Filter::Not(Box::new(f)))
-        } else if matches!(
-            self.tokens.get(self.pos),
-            Some(Token {
-                kind: Tok::Open,
-                ..
-            })
-        ) {
-            self.pos += 1;
-            let inner = self.or()?;
-            match self.tokens.get(self.pos) {
-                Some(Token {
-                    kind: Tok::Close, ..
-                }) => {
-                    self.pos += 1;
-                    Ok(inner)
-                }
-                _ => self.fail("expected )"),
-            }
-        } else {
-            self.comparison()
-        };
-        self.depth -= 1;
-        result
-    }
-
-    fn comparison(&mut self) -> Result<Filter, FilterError> {
-        let field_at = self.here();
-        let field = match self.tokens.get(self.pos) {
-            Some(Token {
-                kind: Tok::Word(w), ..
-            }) if !["AND", "OR", "NOT"].contains(&w.as_str()) => w.clone(),
-            Some(t) => {
-                return Err(FilterError {
-                    position: t.at,
-                    message: format!("expected a field name, found {}", t.kind.describe()),
-                });
-            }
-            None => return self.fail("expected a field name, found the end"),
-        };
-        self.pos += 1;
-        let op = match self.tokens.get(self.pos) {
-            Some(Token {
-                kind: Tok::Op(op), ..
-            }) => *op,
-            _ => return self.fail(format!("expected an operator after {field}")),
-        };
-        self.pos += 1;
-        let value_at = self.here();
-        let value = match self.tokens.get(self.pos) {
-            Some(Token {
-                kind: Tok::Word(w) | Tok::Str(w),
-                ..
-            }) => w.clone(),
-            _ => return self.fail(format!("expected a value after {field}")),
-        };
-        self.pos += 1;
-        term(&field, op, &value, field_at, value_at).map(Filter::Term)
-    }
-}
-
-fn term(
-    field: &str,
-    op: Op,
-    value: &str,
-    field_at: usize,
-    value_at: usize,
-) -> Result<Term, FilterError> {
-    let bad_value = |msg: String| FilterError {
-        position: value_at,
-        message: format!("{field}: {msg}"),
-    };
-    let bad_op = || FilterError {
-        position: field_at,
-        message: format!("{field} does not support {op:?}"),
-    };
-    let equality = |op: Op| {
-        if matches!(op, Op::Eq | Op::Ne) {
-            Ok(op)
-        } else {
-            Err(bad_op())
-        }
-    };
-    let has = |op: Op| if op == Op::Has { Ok(()) } else { Err(bad_op()) };
-    let time = |v: &str| {
-        DateTime::parse_from_rfc3339(v)
-            .map(|t| t.to_utc())
-            .map_err(|_| bad_value("expected an RFC 3339 time like 2026-01-31T00:00:00Z".into()))
-    };
-    Ok(match field {
-        "lifecycle_stage" => {
-            if op == Op::Has {
-                return Err(bad_op());
-            }
-            let stage = LifecycleStage::parse(value)
-                .ok_or_else(|| bad_value(format!("{value:?} is not a lifecycle stage")))?;
-            Term::Stage(op, stage)
-        }
-        "kind" => {
-            let kind = CustomerKind::ALL
-                .into_iter()
-                .find(|k| k.name().eq_ignore_ascii_case(value))
-                .ok_or_else(|| bad_value("expected PERSON or ORGANIZATION".into()))?;
-            Term::Kind(equality(op)?, kind)
-        }
-        "tags" => {
-            has(op)?;
-            Term::Tag(normalize_tag(value).map_err(|m| bad_value(m.into()))?)
-        }
-        "emails" => {
-            has(op)?;
-            Term::Email(normalize_email(value).map_err(|m| bad_value(m.into()))?)
-        }
-        "owner" => Term::Owner(equality(op)?, value.to_owned()),
-        "source" => Term::Source(equality(op)?, value.to_owned()),
-        "external_id" => Term::ExternalId(equality(op)?, value.to_owned()),
-        "display_name" => Term::DisplayName(equality(op)?, value.to_owned()),
-        "address.country" => Term::Country(equality(op)?, value.to_ascii_uppercase()),
-        "organization_id" => {
-            let id = value
-                .parse()
-                .map_err(|e: crate::customer::InvalidCustomerId| bad_value(e.to_string()))?;
-            Term::Organization(equality(op)?, id)
-        }
-        "create_time" | "update_time" if op == Op::Has => return Err(bad_op()),
-        "create_time" => Term::CreateTime(op, time(value)?),
-        "relationship_status" => {
-            let status = RelationshipStatus::parse(value).ok_or_else(|| {
-                bad_value("expected PROSPECT, NEW, ACTIVE, LOYAL, AT_RISK or CHURNED".into())
-            })?;
-            Term::Status(equality(op)?, status)
-        }
-        "lead_temperature" | "lead_score" if op == Op::Has => return Err(bad_op()),
-        "lead_temperature" => Term::Temperature(
-            op,
-            Temperature::parse(value)
-                .ok_or_else(|| bad_value("expected COLD, WARM or HOT".into()))?,
-        ),
-        "lead_score" => Term::LeadScore(
-            op,
-            value
-                .parse()
-                .ok()
-                .filter(|n| *n <= 100)
-                .ok_or_else(|| bad_value("expected a score from 0 to 100".into()))?,
-        ),
-        "update_time" => Term::UpdateTime(op, time(value)?),
-        other => {
-            return Err(FilterError {
-                position: field_at,
-                message: format!("{other:?} is not a filterable field"),
-            });
-        }
-    })
 }
 
 #[cfg(test)]
@@ -655,5 +360,63 @@ mod tests {
         }
         let deep = format!("{}owner = a{}", "(".repeat(100), ")".repeat(100));
         assert!(Filter::parse(&deep).is_err());
+    }
+
+    #[test]
+    fn nested_and_derived_fields() {
+        use crate::customer::{CustomerData, Organization, Party, Person};
+        use crate::relationship::{Insight, RelationshipRules};
+        use crate::scoring::ScoringModel;
+        use crate::summary::Summary;
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        let customer = |party: Party| {
+            let mut data = CustomerData::new(party);
+            data.attributes.insert("plan".into(), "gold".into());
+            Customer {
+                id: CustomerId(1),
+                create_time: now,
+                update_time: now,
+                version: 1,
+                data,
+            }
+        };
+        let org = customer(Party::Organization(Organization {
+            legal_name: "Acme".into(),
+            employee_count: Some(120),
+            ..Organization::default()
+        }));
+        let ada = customer(Party::Person(Person {
+            given_name: "Ada".into(),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1990, 11, 26),
+            ..Person::default()
+        }));
+        let mut summary = Summary::default();
+        summary.purchase_count = 3;
+        let rules = RelationshipRules::default();
+        let model = ScoringModel::default();
+        let insight = |c: &Customer| Insight::derive(c, summary.clone(), &model, &rules, now);
+        let holds = |text: &str, c: &Customer| parse(text).matches_insight(c, &insight(c));
+
+        assert!(holds("organization.employee_count > 50", &org));
+        assert!(!holds("organization.employee_count > 50", &ada));
+        assert!(holds(
+            r#"attributes.plan = "gold" AND summary.purchase_count >= 3"#,
+            &org
+        ));
+        assert!(!holds("summary.purchase_count > 3", &org));
+        // Born 1990-11-26: still 35 on 2026-11-25.
+        assert!(holds("age = 35", &ada));
+        assert!(!holds("age >= 30", &org), "an organization has no age");
+        assert!(parse("age > 30").uses_insight());
+        assert!(!parse("organization.employee_count > 3").uses_insight());
+        for bad in [
+            "age:3",
+            "attributes.Plan = x",
+            "organization.employee_count > many",
+        ] {
+            assert!(Filter::parse(bad).is_err(), "{bad}");
+        }
     }
 }
