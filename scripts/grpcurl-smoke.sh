@@ -72,6 +72,8 @@ BADBUY=$(g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"
 set -e
 echo "$BADBUY" | grep -q 'purchase.amount.currency_code' || fail "bad currency: $BADBUY"; pass "a bad currency is INVALID_ARGUMENT naming the field"
 [ "$(g crm.v1.LifecycleService/GetScoringModel | json 'd["hotThreshold"]')" = 70 ] || fail "scoring model"; pass "the scoring model is readable"
+SEG=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"VIPs in TR","filter":"tags:\"vip\" AND address.country = \"TR\""}}' | json 'd["id"]')
+[ "$(g crm.v1.SegmentService/CountSegmentMembers -d "{\"id\":\"$SEG\"}" | json 'd["count"]')" = 1 ] || fail "segment count"; pass "a segment counts its members"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e

@@ -14,6 +14,7 @@
 //! - [`summary`]: what a timeline adds up to, kept beside it.
 //! - [`relationship`]: what it means: relationship status, lead state, automatic stage moves.
 //! - [`scoring`]: lead scoring: fit and decaying engagement, temperature; the model as data.
+//! - [`segment`]: saved filters with a name and a persona.
 //! - [`validate`]: what a customer may contain; every violation with its field path.
 //! - [`normalize`]: one spelling per email, phone (E.164) and tag.
 //! - [`country`]: ISO 3166-1 alpha-2 codes.
@@ -31,6 +32,7 @@ pub mod normalize;
 pub mod order;
 pub mod relationship;
 pub mod scoring;
+pub mod segment;
 pub mod summary;
 pub mod timeline;
 pub mod validate;
@@ -46,6 +48,7 @@ pub use money::Money;
 pub use order::{OrderBy, OrderField};
 pub use relationship::{Insight, LeadStatus, RelationshipRules, RelationshipStatus};
 pub use scoring::{LeadScore, ScoringModel, Temperature};
+pub use segment::{Segment, SegmentData, SegmentId};
 pub use summary::Summary;
 pub use timeline::{EntryId, EntryKind, Event, InteractionKind, TimelineEntry};
 pub use validate::{Violation, Violations, validate_customer};

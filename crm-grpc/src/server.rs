@@ -22,7 +22,9 @@ use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
+use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::timeline_service_server::TimelineServiceServer;
+use crate::segment_service::SegmentApi;
 use crate::timeline_service::TimelineApi;
 
 /// The default largest request message: 4 MiB.
@@ -104,7 +106,8 @@ fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::R
     response
 }
 
-/// Serves `crm.v1.CustomerService`, `TimelineService`, `LifecycleService`, `AdminService`,
+/// Serves `crm.v1.CustomerService`, `TimelineService`, `LifecycleService`, `SegmentService`,
+/// `AdminService`,
 /// `grpc.health.v1.Health` and server
 /// reflection (v1 and v1alpha) on `listener` until `shutdown` resolves; then stops accepting,
 /// lets in-flight calls finish, and flushes the store.
@@ -124,6 +127,9 @@ pub async fn serve(
         .await;
     health
         .set_serving::<LifecycleServiceServer<LifecycleApi>>()
+        .await;
+    health
+        .set_serving::<SegmentServiceServer<SegmentApi>>()
         .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -149,6 +155,8 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes);
     let lifecycle = LifecycleServiceServer::new(LifecycleApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
+    let segments = SegmentServiceServer::new(SegmentApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
@@ -173,6 +181,7 @@ pub async fn serve(
         .add_service(InterceptedService::new(customers, auth.clone()))
         .add_service(InterceptedService::new(timeline, auth.clone()))
         .add_service(InterceptedService::new(lifecycle, auth.clone()))
+        .add_service(InterceptedService::new(segments, auth.clone()))
         .add_service(InterceptedService::new(admin, auth))
         .serve_with_incoming_shutdown(no_delay(listener), shutdown)
         .await?;

@@ -74,10 +74,10 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
     match e {
         StoreError::Invalid(v) => invalid_in(fields, v),
         StoreError::NotFound { what, key } => {
-            let (reason, resource) = if what == "purchase" {
-                ("PURCHASE_NOT_FOUND", "crm.v1.Purchase")
-            } else {
-                ("CUSTOMER_NOT_FOUND", "crm.v1.Customer")
+            let (reason, resource) = match what {
+                "purchase" => ("PURCHASE_NOT_FOUND", "crm.v1.Purchase"),
+                "segment" => ("SEGMENT_NOT_FOUND", "crm.v1.Segment"),
+                _ => ("CUSTOMER_NOT_FOUND", "crm.v1.Customer"),
             };
             let mut details = ErrorDetails::with_error_info(
                 reason,
@@ -95,10 +95,10 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
             value,
             existing,
         } => {
-            let reason = if field == "external_id" {
-                "EXTERNAL_ID_TAKEN"
-            } else {
-                "EMAIL_TAKEN"
+            let (reason, holder) = match field.as_str() {
+                "external_id" => ("EXTERNAL_ID_TAKEN", "existing_customer_id"),
+                "segment.name" => ("SEGMENT_NAME_TAKEN", "existing_segment_id"),
+                _ => ("EMAIL_TAKEN", "existing_customer_id"),
             };
             let path = fields.path(&field);
             let mut details = ErrorDetails::with_error_info(
@@ -107,13 +107,13 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
                 HashMap::from([
                     ("field".to_owned(), path.clone()),
                     ("value".to_owned(), value.clone()),
-                    ("existing_customer_id".to_owned(), existing.to_string()),
+                    (holder.to_owned(), existing.to_string()),
                 ]),
             );
             details.add_bad_request_violation(path.clone(), "already belongs to another customer");
             Status::with_error_details(
                 Code::AlreadyExists,
-                format!("{path} {value:?} already belongs to customer {existing}"),
+                format!("{path} {value:?} is already taken ({holder} {existing})"),
                 details,
             )
         }

@@ -36,10 +36,16 @@ pub(crate) const REFERRAL: u8 = b'F';
 /// `E request_id` -> a timeline key: a timeline write already done for this request id.
 pub(crate) const ENTRY_REQUEST: u8 = b'E';
 
+/// `G id` -> a segment.
+pub(crate) const SEGMENT: u8 = b'G';
+/// `H name` -> id: segment names, unique case-insensitively.
+pub(crate) const SEGMENT_NAME: u8 = b'H';
+
 /// `M name` -> a store-wide value: the format version and the counters.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";
 pub(crate) const META_SCORING_MODEL: &[u8] = b"Mscoring_model";
+pub(crate) const META_LAST_SEGMENT: &[u8] = b"Mlast_segment";
 
 const IX_STAGE: u8 = 1;
 const IX_KIND: u8 = 2;
@@ -148,6 +154,16 @@ pub(crate) fn referrer_of(key: &[u8]) -> Option<CustomerId> {
     Some(CustomerId(u64::from_be_bytes(
         key.get(9..17)?.try_into().ok()?,
     )))
+}
+
+pub(crate) fn segment(id: crm_core::SegmentId) -> [u8; 9] {
+    let mut k = [SEGMENT; 9];
+    k[1..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+pub(crate) fn segment_name(name_key: &str) -> Vec<u8> {
+    [&[SEGMENT_NAME], name_key.as_bytes()].concat()
 }
 
 pub(crate) fn entry_request(request_id: &str) -> Vec<u8> {

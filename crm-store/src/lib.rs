@@ -43,6 +43,7 @@
 //! - [`record`]: recording interactions, purchases, refunds, losses, qualifications, and
 //!   lifecycle moves, with the automatic moves they trigger.
 //! - [`scoring`]: the lead-scoring model, and what is derived about a customer when read.
+//! - [`segments`]: saved filters; their members listed and counted as they are now.
 //! - [`changes`]: the change log.
 //! - [`audit`]: the audit trail: who changed which customer's which fields.
 //! - [`verify`]: the consistency check.
@@ -67,6 +68,7 @@ pub mod error;
 pub mod list;
 pub mod record;
 pub mod scoring;
+pub mod segments;
 pub mod store;
 pub mod timeline;
 pub mod verify;
@@ -77,6 +79,7 @@ pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
 pub use error::{Result, StoreError};
 pub use list::{CustomerPage, ListQuery};
 pub use record::{EntryMeta, Recorded};
+pub use segments::SegmentPage;
 pub use store::Store;
 pub use timeline::{TimelinePage, TimelineQuery};
 

@@ -1,0 +1,244 @@
+//! Segments: saved filters, stored beside the customers (`G id` -> segment, `H name` -> id, the
+//! counter `Mlast_segment`). Members are never stored: they are the customers the filter matches
+//! when listed or counted, so a segment never goes stale.
+
+use std::ops::Bound;
+
+use crm_core::segment::{name_key, validate_segment};
+use crm_core::{CustomerId, Filter, Segment, SegmentData, SegmentId, Violations};
+
+use crate::error::{Result, StoreError};
+use crate::list::{CustomerPage, ListQuery};
+use crate::{Store, codec, keys};
+
+/// One page of segments.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentPage {
+    /// The segments, in creation order.
+    pub segments: Vec<Segment>,
+    /// The token for the next page; empty on the last.
+    pub next_page_token: String,
+}
+
+/// The fields of a segment an update can name.
+pub const SEGMENT_FIELDS: [&str; 3] = ["name", "description", "filter"];
+
+fn invalid(v: Violations) -> StoreError {
+    v.prefixed("segment").into()
+}
+
+impl Store {
+    /// Saves a segment. Errors: [`StoreError::Invalid`] (no name, a filter that does not parse),
+    /// [`StoreError::AlreadyExists`] (the name, case-insensitively).
+    pub fn create_segment(&self, mut data: SegmentData) -> Result<Segment> {
+        validate_segment(&mut data).map_err(invalid)?;
+        let now = self.now();
+        self.write(|w| {
+            let name = keys::segment_name(&name_key(&data.name));
+            if let Some(holder) = w.get(&name)? {
+                return Err(taken(&data.name, &holder));
+            }
+            let last = match w.get(keys::META_LAST_SEGMENT)? {
+                Some(v) => keys::u64_value(&v).unwrap_or(0),
+                None => 0,
+            };
+            let segment = Segment {
+                id: SegmentId(last + 1),
+                create_time: now,
+                update_time: now,
+                version: 1,
+                data,
+            };
+            w.put_raw(keys::META_LAST_SEGMENT, segment.id.0.to_be_bytes());
+            w.put_raw(keys::segment(segment.id), codec::encode(&segment)?);
+            w.put_raw(name, segment.id.0.to_be_bytes());
+            Ok(segment)
+        })
+    }
+
+    /// Reads a segment. Errors: [`StoreError::NotFound`].
+    pub fn get_segment(&self, id: SegmentId) -> Result<Segment> {
+        match self.inner.engine.get(keys::segment(id))? {
+            Some(bytes) => codec::decode(&bytes, &|| format!("segment {id}")),
+            None => Err(StoreError::not_found("segment", id)),
+        }
+    }
+
+    /// Lists segments in creation order, `page_size` at a time (0: 50; at most 1000).
+    pub fn list_segments(&self, page_size: usize, page_token: &str) -> Result<SegmentPage> {
+        let page_size = match page_size {
+            0 => crate::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::list::MAX_PAGE_SIZE),
+        };
+        let start = match page_token {
+            "" => Bound::Included(vec![keys::SEGMENT]),
+            t => {
+                let after: SegmentId = t.parse().map_err(|_| {
+                    Violations::one("page_token", "is not a token this service issued")
+                })?;
+                Bound::Excluded(keys::segment(after).to_vec())
+            }
+        };
+        let mut segments = Vec::new();
+        let mut scan =
+            self.inner
+                .engine
+                .scan(start, Bound::Excluded(vec![keys::SEGMENT + 1]), false);
+        for item in scan.by_ref() {
+            let (key, value) = item?;
+            segments.push(codec::decode::<Segment>(&value, &|| keys::describe(&key))?);
+            if segments.len() == page_size {
+                break;
+            }
+        }
+        let more = segments.len() == page_size && scan.next().is_some();
+        let next_page_token = match segments.last() {
+            Some(s) if more => s.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(SegmentPage {
+            segments,
+            next_page_token,
+        })
+    }
+
+    /// Updates the fields `mask` names (`name`, `description`, `filter`; empty: all three) from
+    /// `patch`; with `etag`, only if the segment is still at that version.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::Invalid`],
+    /// [`StoreError::AlreadyExists`].
+    pub fn update_segment(
+        &self,
+        id: SegmentId,
+        patch: SegmentData,
+        mask: &[String],
+        etag: Option<&str>,
+    ) -> Result<Segment> {
+        let mut v = Violations::default();
+        for path in mask {
+            if !SEGMENT_FIELDS.contains(&path.as_str()) {
+                v.add(
+                    "update_mask",
+                    format!("{path:?} is not a field of a segment (name, description, filter)"),
+                );
+            }
+        }
+        v.into_result(())?;
+        let now = self.now();
+        self.write(|w| {
+            let current = w.store.get_segment(id)?;
+            if let Some(given) = etag.map(str::trim).filter(|e| !e.is_empty())
+                && given != current.etag()
+            {
+                return Err(StoreError::Aborted {
+                    given: given.to_owned(),
+                    current: current.etag(),
+                });
+            }
+            let all = mask.is_empty();
+            let wants = |f: &str| all || mask.iter().any(|m| m == f);
+            let mut data = current.data.clone();
+            if wants("name") {
+                data.name = patch.name.clone();
+            }
+            if wants("description") {
+                data.description = patch.description.clone();
+            }
+            if wants("filter") {
+                data.filter = patch.filter.clone();
+            }
+            validate_segment(&mut data).map_err(invalid)?;
+            if data == current.data {
+                return Ok(current);
+            }
+            let (old_name, new_name) = (name_key(&current.data.name), name_key(&data.name));
+            if old_name != new_name {
+                let key = keys::segment_name(&new_name);
+                if let Some(holder) = w.get(&key)? {
+                    return Err(taken(&data.name, &holder));
+                }
+                w.delete_raw(keys::segment_name(&old_name));
+                w.put_raw(key, id.0.to_be_bytes());
+            }
+            let updated = Segment {
+                update_time: now.max(current.update_time),
+                version: current.version + 1,
+                data,
+                ..current
+            };
+            w.put_raw(keys::segment(id), codec::encode(&updated)?);
+            Ok(updated)
+        })
+    }
+
+    /// Deletes a segment (never its members). Errors: [`StoreError::NotFound`],
+    /// [`StoreError::Aborted`].
+    pub fn delete_segment(&self, id: SegmentId, etag: Option<&str>) -> Result<()> {
+        self.write(|w| {
+            let current = w.store.get_segment(id)?;
+            if let Some(given) = etag.map(str::trim).filter(|e| !e.is_empty())
+                && given != current.etag()
+            {
+                return Err(StoreError::Aborted {
+                    given: given.to_owned(),
+                    current: current.etag(),
+                });
+            }
+            w.delete_raw(keys::segment(id));
+            w.delete_raw(keys::segment_name(&name_key(&current.data.name)));
+            Ok(())
+        })
+    }
+
+    fn segment_filter(&self, id: SegmentId) -> Result<Filter> {
+        let segment = self.get_segment(id)?;
+        Filter::parse(&segment.data.filter).map_err(|e| StoreError::Corrupt {
+            key: format!("segment {id}"),
+            detail: format!("its stored filter no longer parses: {e}"),
+        })
+    }
+
+    /// One page of a segment's members: exactly `ListCustomers` with the segment's filter.
+    pub fn list_segment_members(
+        &self,
+        id: SegmentId,
+        page_size: usize,
+        page_token: String,
+    ) -> Result<CustomerPage> {
+        self.list_customers(&ListQuery {
+            filter: self.segment_filter(id)?,
+            page_size,
+            page_token,
+            ..ListQuery::default()
+        })
+    }
+
+    /// How many customers the segment's filter matches now: one streaming pass over the
+    /// customers its filter's best index names (all of them without one).
+    pub fn count_segment_members(&self, id: SegmentId) -> Result<u64> {
+        let filter = self.segment_filter(id)?;
+        let mut count = 0;
+        let mut page_token = String::new();
+        loop {
+            let page = self.list_customers(&ListQuery {
+                filter: filter.clone(),
+                page_size: crate::list::MAX_PAGE_SIZE,
+                page_token,
+                ..ListQuery::default()
+            })?;
+            count += page.customers.len() as u64;
+            if page.next_page_token.is_empty() {
+                return Ok(count);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+fn taken(name: &str, holder: &[u8]) -> StoreError {
+    StoreError::AlreadyExists {
+        field: "segment.name".into(),
+        value: name.to_owned(),
+        existing: CustomerId(keys::u64_value(holder).unwrap_or(0)),
+    }
+}
