@@ -392,8 +392,10 @@ mod tests {
             birth_date: chrono::NaiveDate::from_ymd_opt(1990, 11, 26),
             ..Person::default()
         }));
-        let mut summary = Summary::default();
-        summary.purchase_count = 3;
+        let summary = Summary {
+            purchase_count: 3,
+            ..Summary::default()
+        };
         let rules = RelationshipRules::default();
         let model = ScoringModel::default();
         let insight = |c: &Customer| Insight::derive(c, summary.clone(), &model, &rules, now);
