@@ -68,6 +68,16 @@ impl CustomerService for Echo {
         }))
     }
 
+    async fn get_customer_value(
+        &self,
+        r: Request<pb::GetCustomerValueRequest>,
+    ) -> Result<Response<pb::GetCustomerValueResponse>, Status> {
+        Ok(Response::new(pb::GetCustomerValueResponse {
+            customer_id: r.into_inner().id,
+            values: Vec::new(),
+        }))
+    }
+
     async fn lookup_customer(
         &self,
         _: Request<pb::LookupCustomerRequest>,

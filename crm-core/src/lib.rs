@@ -15,6 +15,7 @@
 //! - [`relationship`]: what it means: relationship status, lead state, automatic stage moves.
 //! - [`scoring`]: lead scoring: fit and decaying engagement, temperature; the model as data.
 //! - [`segment`]: saved filters with a name and a persona.
+//! - [`value`]: what a customer is worth: historical value and CLV per currency.
 //! - [`validate`]: what a customer may contain; every violation with its field path.
 //! - [`normalize`]: one spelling per email, phone (E.164) and tag.
 //! - [`country`]: ISO 3166-1 alpha-2 codes.
@@ -36,6 +37,7 @@ pub mod segment;
 pub mod summary;
 pub mod timeline;
 pub mod validate;
+pub mod value;
 
 pub use customer::{
     Address, Consent, ConsentDecision, ConsentPurpose, Customer, CustomerData, CustomerId,
@@ -52,3 +54,4 @@ pub use segment::{Segment, SegmentData, SegmentId};
 pub use summary::Summary;
 pub use timeline::{EntryId, EntryKind, Event, InteractionKind, TimelineEntry};
 pub use validate::{Violation, Violations, validate_customer};
+pub use value::{CurrencyValue, ValueRules, customer_value};

@@ -214,6 +214,8 @@ pub struct Insight {
     pub lead_status: LeadStatus,
     /// A person's age in whole years, when the birth date is known.
     pub age: Option<u32>,
+    /// What the customer is worth, per currency (empty before the first purchase).
+    pub value: Vec<crate::value::CurrencyValue>,
 }
 
 impl Insight {
@@ -223,6 +225,7 @@ impl Insight {
         summary: Summary,
         model: &ScoringModel,
         rules: &RelationshipRules,
+        value: &crate::value::ValueRules,
         now: DateTime<Utc>,
     ) -> Insight {
         let lead_status = if summary.purchase_count > 0 {
@@ -241,6 +244,7 @@ impl Insight {
             crate::customer::Party::Organization(_) => None,
         };
         Insight {
+            value: crate::value::customer_value(&summary, value, now),
             age,
             status: rules.status(&summary, now),
             advocate: summary.advocate_since.is_some(),

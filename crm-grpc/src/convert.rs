@@ -66,6 +66,7 @@ pub fn customer_from_proto(
         lead_score: _,
         lead_temperature: _,
         lead_status: _,
+        value: _,
     } = c;
     let mut v = Violations::default();
     let party = match party {
@@ -424,6 +425,7 @@ pub fn customer_to_proto(c: &Customer) -> pb::Customer {
         lead_score: 0,
         lead_temperature: 0,
         lead_status: 0,
+        value: Vec::new(),
     }
 }
 

@@ -28,7 +28,28 @@ pub fn customer_view(c: &Customer, i: &Insight) -> pb::Customer {
         LeadStatus::Disqualified => pb::LeadStatus::Disqualified,
         LeadStatus::Converted => pb::LeadStatus::Converted,
     } as i32;
+    out.value = i.value.iter().map(value_to_proto).collect();
     out
+}
+
+/// A customer's value in one currency as a message.
+pub fn value_to_proto(v: &crm_core::CurrencyValue) -> pb::CustomerValue {
+    let money = |amount_minor| {
+        Some(pb::Money {
+            currency_code: v.currency.clone(),
+            amount_minor,
+        })
+    };
+    pb::CustomerValue {
+        currency_code: v.currency.clone(),
+        historical_value: money(v.historical_minor),
+        purchase_count: i64::try_from(v.purchases).unwrap_or(i64::MAX),
+        average_sale: money(v.average_sale_minor),
+        observed_days: v.observed_days,
+        purchases_per_year: v.purchases_per_year_milli as f64 / 1000.0,
+        lifespan_years: f64::from(v.lifespan_tenths) / 10.0,
+        clv: money(v.clv_minor),
+    }
 }
 
 fn status_to_proto(s: RelationshipStatus) -> pb::RelationshipStatus {

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::{Caller, require};
 use crate::call::{observe, request_id};
 use crate::convert::{customer_from_proto, implicit_mask, parse_id};
-use crate::convert_timeline::customer_view;
+use crate::convert_timeline::{customer_view, value_to_proto};
 use crate::keys::Role;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
@@ -223,6 +223,25 @@ impl CustomerService for CustomerApi {
                     .map(|(c, i)| customer_view(c, i))
                     .collect(),
                 next_page_token: page.next_page_token,
+            }))
+        })
+        .await
+    }
+
+    async fn get_customer_value(
+        &self,
+        request: Request<pb::GetCustomerValueRequest>,
+    ) -> Result<Response<pb::GetCustomerValueResponse>, Status> {
+        observe("GetCustomerValue", request_id(&request).as_deref(), async {
+            require(&request, Role::Reader)?;
+            let pb::GetCustomerValueRequest { id } = request.into_inner();
+            let id = parse_id("id", &id).map_err(invalid)?;
+            let (customer, insight) = point_read(&self.store, Fields::Request, |s| {
+                with_insight(s, s.get_customer(id)?)
+            })?;
+            Ok(Response::new(pb::GetCustomerValueResponse {
+                customer_id: customer.id.to_string(),
+                values: insight.value.iter().map(value_to_proto).collect(),
             }))
         })
         .await

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crm_core::RelationshipRules;
+use crm_core::{RelationshipRules, ValueRules};
 
 /// When a write is acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,6 +82,8 @@ pub struct StoreConfig {
     pub clock: Arc<dyn Clock>,
     /// The windows and counts behind relationship statuses and automatic lifecycle moves.
     pub rules: RelationshipRules,
+    /// How customer lifetime value is projected.
+    pub value_rules: ValueRules,
 }
 
 impl StoreConfig {
@@ -94,7 +96,14 @@ impl StoreConfig {
             flush_every_ms: 500,
             clock: Arc::new(SystemClock),
             rules: RelationshipRules::default(),
+            value_rules: ValueRules::default(),
         }
+    }
+
+    /// Sets how CLV is projected (checked when the store opens).
+    pub fn value_rules(mut self, rules: ValueRules) -> Self {
+        self.value_rules = rules;
+        self
     }
 
     /// Sets the relationship rules (checked when the store opens).

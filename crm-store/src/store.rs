@@ -111,6 +111,7 @@ impl Store {
             }
         };
         config.rules.validate()?;
+        config.value_rules.validate()?;
         let model = crate::scoring::load_model(&engine)?;
         let group = match config.durability {
             Durability::Durable => Some(GroupCommit::start(engine.clone())?),

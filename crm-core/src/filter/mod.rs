@@ -398,7 +398,9 @@ mod tests {
         };
         let rules = RelationshipRules::default();
         let model = ScoringModel::default();
-        let insight = |c: &Customer| Insight::derive(c, summary.clone(), &model, &rules, now);
+        let insight = |c: &Customer| {
+            Insight::derive(c, summary.clone(), &model, &rules, &Default::default(), now)
+        };
         let holds = |text: &str, c: &Customer| parse(text).matches_insight(c, &insight(c));
 
         assert!(holds("organization.employee_count > 50", &org));

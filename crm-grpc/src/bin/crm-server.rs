@@ -69,6 +69,9 @@ struct ServeArgs {
     /// No purchase for this long makes a customer CHURNED.
     #[arg(long, env = "CRM_CHURN_DAYS", default_value_t = 365)]
     churn_days: i64,
+    /// The expected customer lifespan in CLV, in years (0.1 to 100, one decimal).
+    #[arg(long, env = "CRM_CLV_LIFESPAN_YEARS", default_value_t = 3.0)]
+    clv_lifespan_years: f64,
     /// Whether calls need an API key. Default: required, except on a loopback address.
     /// `disabled` is refused on a non-loopback address.
     #[arg(long, env = "CRM_AUTH", value_enum)]
@@ -228,10 +231,17 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     if let Err(v) = rules.validate() {
         bail!("the relationship windows do not fit together: {v}");
     }
+    let lifespan_tenths = (args.clv_lifespan_years * 10.0).round();
+    if !(1.0..=1000.0).contains(&lifespan_tenths) {
+        bail!("--clv-lifespan-years must be 0.1 to 100");
+    }
     let store_config = StoreConfig::new(&data_dir)
         .durability(durability)
         .cache_bytes(args.cache_mb.saturating_mul(1024 * 1024))
-        .rules(rules);
+        .rules(rules)
+        .value_rules(crm_core::ValueRules {
+            lifespan_tenths: lifespan_tenths as u32,
+        });
     let store = Store::open_with(store_config)
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let mut config = ServerConfig::new(&data_dir);

@@ -1,0 +1,175 @@
+//! What a customer is worth, per currency: the historical value (net purchases so far) and the
+//! customer lifetime value of DOMAIN.md,
+//!
+//! ```text
+//! CLV = average sale x purchases per year x expected lifespan in years
+//! ```
+//!
+//! with the inputs shown beside it. Money stays in integer minor units: the average sale is the
+//! net total over the purchase count and the CLV is computed from the net total in one exact
+//! integer expression (`net x 365 / observed days x lifespan`), rounded half away from zero.
+//! Purchases per year are counted over the customer's tenure: from the first purchase to now,
+//! at least one year (so a first purchase yesterday is one purchase a year, not 365).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::summary::Summary;
+use crate::validate::Violations;
+
+/// How CLV is projected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueRules {
+    /// Expected customer lifespan in tenths of a year (30 = 3 years).
+    pub lifespan_tenths: u32,
+}
+
+impl Default for ValueRules {
+    fn default() -> Self {
+        ValueRules {
+            lifespan_tenths: 30,
+        }
+    }
+}
+
+impl ValueRules {
+    /// Checks the rules: a lifespan of 0.1 to 100 years.
+    pub fn validate(&self) -> Result<(), Violations> {
+        if !(1..=1000).contains(&self.lifespan_tenths) {
+            return Err(Violations::one(
+                "lifespan_tenths",
+                "must be 1 to 1000 (0.1 to 100 years)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A customer's value in one currency, with its inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyValue {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Net purchases so far (purchases less refunds), minor units.
+    pub historical_minor: i64,
+    /// Purchases counted (all currencies: a purchase count is per customer).
+    pub purchases: u64,
+    /// Net purchases over purchases, minor units (rounded).
+    pub average_sale_minor: i64,
+    /// Days from the first purchase to now, at least 365.
+    pub observed_days: i64,
+    /// Purchases per year in thousandths (2500 = 2.5 a year).
+    pub purchases_per_year_milli: i64,
+    /// The lifespan used, tenths of a year.
+    pub lifespan_tenths: u32,
+    /// The projected lifetime value, minor units.
+    pub clv_minor: i64,
+}
+
+/// Rounds `n / d` half away from zero (d > 0).
+fn div_round(n: i128, d: i128) -> i128 {
+    if n >= 0 {
+        (2 * n + d) / (2 * d)
+    } else {
+        -((-2 * n + d) / (2 * d))
+    }
+}
+
+/// A customer's value per currency at `now` (empty before the first purchase).
+pub fn customer_value(s: &Summary, rules: &ValueRules, now: DateTime<Utc>) -> Vec<CurrencyValue> {
+    let (Some(first), true) = (s.first_purchase, s.purchase_count > 0) else {
+        return Vec::new();
+    };
+    let observed_days = (now - first).num_days().max(365);
+    let count = i128::from(s.purchase_count);
+    s.totals
+        .iter()
+        .map(|(currency, total)| {
+            let net = i128::from(total.net_minor());
+            // CLV = (net / count) x (count x 365 / days) x (tenths / 10)
+            //     = net x 365 x tenths / (days x 10)
+            let clv = div_round(
+                net * 365 * i128::from(rules.lifespan_tenths),
+                i128::from(observed_days) * 10,
+            );
+            CurrencyValue {
+                currency: currency.clone(),
+                historical_minor: total.net_minor(),
+                purchases: s.purchase_count,
+                average_sale_minor: i64::try_from(div_round(net, count)).unwrap_or(i64::MAX),
+                observed_days,
+                purchases_per_year_milli: i64::try_from(div_round(
+                    count * 365_000,
+                    i128::from(observed_days),
+                ))
+                .unwrap_or(i64::MAX),
+                lifespan_tenths: rules.lifespan_tenths,
+                clv_minor: i64::try_from(clv).unwrap_or(if clv > 0 { i64::MAX } else { i64::MIN }),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::summary::CurrencyTotal;
+
+    #[test]
+    fn the_domain_example_comes_out_exactly() {
+        // DOMAIN.md: 1,000 TL average sale x 12 purchases a year x 3 years = 36,000 TL.
+        // 36 purchases of 1,000.00 TL over three years (1095 days).
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut s = Summary {
+            purchase_count: 36,
+            first_purchase: Some(now - Duration::days(1095)),
+            last_purchase: Some(now),
+            ..Summary::default()
+        };
+        s.totals.insert(
+            "TRY".into(),
+            CurrencyTotal {
+                purchased_minor: 3_600_000,
+                refunded_minor: 0,
+            },
+        );
+        let v = &customer_value(&s, &ValueRules::default(), now)[0];
+        assert_eq!(v.average_sale_minor, 100_000);
+        // 36 x 365 / 1095 = 12 a year.
+        assert_eq!(v.purchases_per_year_milli, 12_000);
+        // 3,600,000 x 365 x 30 / (1095 x 10) = 3,600,000 minor units = 36,000.00 TL.
+        assert_eq!(v.clv_minor, 3_600_000);
+        assert_eq!(v.historical_minor, 3_600_000);
+    }
+
+    #[test]
+    fn a_new_customer_counts_a_full_year() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut s = Summary {
+            purchase_count: 1,
+            first_purchase: Some(now - Duration::days(1)),
+            ..Summary::default()
+        };
+        s.totals.insert(
+            "EUR".into(),
+            CurrencyTotal {
+                purchased_minor: 50_00,
+                refunded_minor: 10_00,
+            },
+        );
+        let v = &customer_value(
+            &s,
+            &ValueRules {
+                lifespan_tenths: 20,
+            },
+            now,
+        )[0];
+        assert_eq!(v.observed_days, 365);
+        assert_eq!(v.average_sale_minor, 40_00);
+        // 4000 x 365 x 20 / (365 x 10) = 8000: a year's worth for two years.
+        assert_eq!(v.clv_minor, 8000);
+        assert!(customer_value(&Summary::default(), &ValueRules::default(), now).is_empty());
+    }
+}
