@@ -68,6 +68,19 @@ impl CustomerService for Echo {
         }))
     }
 
+    async fn search_customers(
+        &self,
+        _: Request<pb::SearchCustomersRequest>,
+    ) -> Result<Response<pb::SearchCustomersResponse>, Status> {
+        Ok(Response::new(pb::SearchCustomersResponse {
+            results: vec![pb::SearchResult {
+                customer: Some(self.customer.clone()),
+                score: 2,
+            }],
+            next_page_token: String::new(),
+        }))
+    }
+
     async fn get_customer_value(
         &self,
         r: Request<pb::GetCustomerValueRequest>,

@@ -14,6 +14,7 @@
 //! - [`summary`]: what a timeline adds up to, kept beside it.
 //! - [`relationship`]: what it means: relationship status, lead state, automatic stage moves.
 //! - [`scoring`]: lead scoring: fit and decaying engagement, temperature; the model as data.
+//! - [`search`]: the words a customer is found by, folded for case and diacritics.
 //! - [`segment`]: saved filters with a name and a persona.
 //! - [`value`]: what a customer is worth: historical value and CLV per currency.
 //! - [`validate`]: what a customer may contain; every violation with its field path.
@@ -33,6 +34,7 @@ pub mod normalize;
 pub mod order;
 pub mod relationship;
 pub mod scoring;
+pub mod search;
 pub mod segment;
 pub mod summary;
 pub mod timeline;

@@ -228,6 +228,45 @@ impl CustomerService for CustomerApi {
         .await
     }
 
+    async fn search_customers(
+        &self,
+        request: Request<pb::SearchCustomersRequest>,
+    ) -> Result<Response<pb::SearchCustomersResponse>, Status> {
+        observe("SearchCustomers", request_id(&request).as_deref(), async {
+            require(&request, Role::Reader)?;
+            let pb::SearchCustomersRequest {
+                query,
+                page_size,
+                page_token,
+            } = request.into_inner();
+            let page_size = usize::try_from(page_size)
+                .map_err(|_| invalid(Violations::one("page_size", "must not be negative")))?;
+            let (page, insights) = blocking(self.store.clone(), Fields::Request, move |s| {
+                let page = s.search_customers(&query, page_size, &page_token)?;
+                let insights = page
+                    .results
+                    .iter()
+                    .map(|(c, _)| s.insight(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((page, insights))
+            })
+            .await?;
+            Ok(Response::new(pb::SearchCustomersResponse {
+                results: page
+                    .results
+                    .iter()
+                    .zip(&insights)
+                    .map(|((c, score), i)| pb::SearchResult {
+                        customer: Some(customer_view(c, i)),
+                        score: i32::try_from(*score).unwrap_or(i32::MAX),
+                    })
+                    .collect(),
+                next_page_token: page.next_page_token,
+            }))
+        })
+        .await
+    }
+
     async fn get_customer_value(
         &self,
         request: Request<pb::GetCustomerValueRequest>,

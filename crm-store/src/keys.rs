@@ -55,6 +55,7 @@ const IX_ORG: u8 = 5;
 const IX_COUNTRY: u8 = 6;
 pub(crate) const IX_UPDATE_TIME: u8 = 0x10;
 pub(crate) const IX_DISPLAY_NAME: u8 = 0x11;
+pub(crate) const IX_SEARCH: u8 = 0x20;
 
 const UQ_EMAIL: u8 = 1;
 const UQ_EXTERNAL_ID: u8 = 2;
@@ -286,7 +287,23 @@ pub(crate) fn index_entries(c: &Customer) -> Vec<Vec<u8>> {
     }
     keys.push(order_entry(IX_UPDATE_TIME, c));
     keys.push(order_entry(IX_DISPLAY_NAME, c));
+    for word in crm_core::search::customer_words(c) {
+        keys.push(text_entry(IX_SEARCH, &word, id));
+    }
     keys
+}
+
+/// `I 20 word`: where the search entries of words starting with `word` are.
+pub(crate) fn search_prefix(word: &str) -> Vec<u8> {
+    let mut k = vec![INDEX, IX_SEARCH];
+    k.extend_from_slice(word.as_bytes());
+    k
+}
+
+/// The word of a search entry (`I 20 word 00 id`).
+pub(crate) fn search_word(key: &[u8]) -> Option<&str> {
+    let body = key.get(2..key.len().checked_sub(9)?)?;
+    std::str::from_utf8(body).ok()
 }
 
 /// Every unique-value key of a customer, each with the request field it comes from.

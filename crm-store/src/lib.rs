@@ -43,6 +43,7 @@
 //! - [`record`]: recording interactions, purchases, refunds, losses, qualifications, and
 //!   lifecycle moves, with the automatic moves they trigger.
 //! - [`scoring`]: the lead-scoring model, and what is derived about a customer when read.
+//! - [`search`]: finding customers by words of their names, emails and phones.
 //! - [`segments`]: saved filters; their members listed and counted as they are now.
 //! - [`changes`]: the change log.
 //! - [`audit`]: the audit trail: who changed which customer's which fields.
@@ -68,6 +69,7 @@ pub mod error;
 pub mod list;
 pub mod record;
 pub mod scoring;
+pub mod search;
 pub mod segments;
 pub mod store;
 pub mod timeline;
@@ -79,6 +81,7 @@ pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
 pub use error::{Result, StoreError};
 pub use list::{CustomerPage, ListQuery};
 pub use record::{EntryMeta, Recorded};
+pub use search::SearchPage;
 pub use segments::SegmentPage;
 pub use store::Store;
 pub use timeline::{TimelinePage, TimelineQuery};
