@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../fuzz"
 RUNS=${1:-200000}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-for target in record_decode proto_customer filter_parse page_token; do
+for target in record_decode proto_customer proto_timeline filter_parse page_token; do
   mkdir -p "corpus/$target"
   log=$(mktemp)
   if ! cargo fuzz run "$target" "corpus/$target" -- -runs="$RUNS" -max_len=4096 >"$log" 2>&1; then
