@@ -107,26 +107,27 @@ pub fn customer_words(c: &Customer) -> BTreeSet<String> {
     out
 }
 
+/// Digits without the leading zeros of a trunk prefix (`0532...` -> `532...`).
+fn strip_trunk(digits: &str) -> String {
+    match digits.trim_start_matches('0') {
+        "" => digits.to_owned(),
+        rest => rest.to_owned(),
+    }
+}
+
 /// The words of a query (at most [`MAX_QUERY_WORDS`]); digit-only words lose leading zeros
 /// (a trunk prefix), so `0532...` finds `+90 532...`.
 pub fn query_words(query: &str) -> Vec<String> {
     // A query of phone characters only is one number, however it is spaced.
-    if query.chars().any(|c| c.is_ascii_digit())
-        && query.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
-    {
+    let phone_like = |c: char| c.is_ascii_digit() || " +-().".contains(c);
+    if query.chars().any(|c| c.is_ascii_digit()) && query.chars().all(phone_like) {
         let digits: String = query.chars().filter(char::is_ascii_digit).collect();
-        let trimmed = digits.trim_start_matches('0');
-        return vec![if trimmed.is_empty() { digits.clone() } else { trimmed.to_owned() }];
+        return vec![strip_trunk(&digits)];
     }
     let mut out: Vec<String> = Vec::new();
     for w in words(query) {
         let w = if w.chars().all(|c| c.is_ascii_digit()) {
-            let trimmed = w.trim_start_matches('0');
-            if trimmed.is_empty() {
-                w.clone()
-            } else {
-                trimmed.to_owned()
-            }
+            strip_trunk(&w)
         } else {
             w
         };

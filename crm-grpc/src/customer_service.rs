@@ -205,25 +205,15 @@ impl CustomerService for CustomerApi {
                 page_size,
                 page_token,
             };
-            let (page, insights) = blocking(self.store.clone(), Fields::Request, move |s| {
+            let response = blocking(self.store.clone(), Fields::Request, move |s| {
                 let page = s.list_customers(&query)?;
-                let insights = page
-                    .customers
-                    .iter()
-                    .map(|c| s.insight(c))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((page, insights))
+                Ok(pb::ListCustomersResponse {
+                    customers: views(s, &page.customers)?,
+                    next_page_token: page.next_page_token,
+                })
             })
             .await?;
-            Ok(Response::new(pb::ListCustomersResponse {
-                customers: page
-                    .customers
-                    .iter()
-                    .zip(&insights)
-                    .map(|(c, i)| customer_view(c, i))
-                    .collect(),
-                next_page_token: page.next_page_token,
-            }))
+            Ok(Response::new(response))
         })
         .await
     }
@@ -241,28 +231,25 @@ impl CustomerService for CustomerApi {
             } = request.into_inner();
             let page_size = usize::try_from(page_size)
                 .map_err(|_| invalid(Violations::one("page_size", "must not be negative")))?;
-            let (page, insights) = blocking(self.store.clone(), Fields::Request, move |s| {
+            let response = blocking(self.store.clone(), Fields::Request, move |s| {
                 let page = s.search_customers(&query, page_size, &page_token)?;
-                let insights = page
+                let results = page
                     .results
                     .iter()
-                    .map(|(c, _)| s.insight(c))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((page, insights))
+                    .map(|(c, score)| {
+                        Ok(pb::SearchResult {
+                            customer: Some(customer_view(c, &s.insight(c)?)),
+                            score: i32::try_from(*score).unwrap_or(i32::MAX),
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                Ok(pb::SearchCustomersResponse {
+                    results,
+                    next_page_token: page.next_page_token,
+                })
             })
             .await?;
-            Ok(Response::new(pb::SearchCustomersResponse {
-                results: page
-                    .results
-                    .iter()
-                    .zip(&insights)
-                    .map(|((c, score), i)| pb::SearchResult {
-                        customer: Some(customer_view(c, i)),
-                        score: i32::try_from(*score).unwrap_or(i32::MAX),
-                    })
-                    .collect(),
-                next_page_token: page.next_page_token,
-            }))
+            Ok(Response::new(response))
         })
         .await
     }
@@ -311,6 +298,14 @@ impl CustomerService for CustomerApi {
         })
         .await
     }
+}
+
+/// Customers as messages, each with what is derived about it now.
+pub(crate) fn views(s: &Store, customers: &[Customer]) -> Result<Vec<pb::Customer>, StoreError> {
+    customers
+        .iter()
+        .map(|c| Ok(customer_view(c, &s.insight(c)?)))
+        .collect()
 }
 
 /// A customer with what is derived about it now.

@@ -1,14 +1,13 @@
 //! `crm.v1.SegmentService`: saved filters, their member counts and member pages.
 
 use crm_core::{Segment, SegmentData, SegmentId, Violations};
-use crm_store::{Store, StoreError};
+use crm_store::Store;
 use tonic::{Request, Response, Status};
 
 use crate::auth::require;
 use crate::call::{observe, request_id};
 use crate::convert::time_to_proto;
-use crate::convert_timeline::customer_view;
-use crate::customer_service::blocking;
+use crate::customer_service::{blocking, views};
 use crate::keys::Role;
 use crate::pb;
 use crate::pb::segment_service_server::SegmentService;
@@ -234,25 +233,15 @@ impl SegmentService for SegmentApi {
                 } = request.into_inner();
                 let id = parse_id("id", &id)?;
                 let size = page_size(size)?;
-                let (page, insights) = blocking(self.store.clone(), Fields::Request, move |s| {
+                let response = blocking(self.store.clone(), Fields::Request, move |s| {
                     let page = s.list_segment_members(id, size, page_token)?;
-                    let insights = page
-                        .customers
-                        .iter()
-                        .map(|c| s.insight(c))
-                        .collect::<Result<Vec<_>, StoreError>>()?;
-                    Ok((page, insights))
+                    Ok(pb::ListCustomersResponse {
+                        customers: views(s, &page.customers)?,
+                        next_page_token: page.next_page_token,
+                    })
                 })
                 .await?;
-                Ok(Response::new(pb::ListCustomersResponse {
-                    customers: page
-                        .customers
-                        .iter()
-                        .zip(&insights)
-                        .map(|(c, i)| customer_view(c, i))
-                        .collect(),
-                    next_page_token: page.next_page_token,
-                }))
+                Ok(Response::new(response))
             },
         )
         .await

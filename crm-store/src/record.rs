@@ -116,21 +116,13 @@ impl Store {
         mut interaction: Interaction,
         meta: EntryMeta,
     ) -> Result<Recorded> {
-        let mut v = validate_interaction(&mut interaction)
-            .err()
-            .unwrap_or_default();
-        let m = self.meta(meta, &mut v);
-        v.into_result(())?;
-        self.write(|w| {
-            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
-                return Ok(first);
-            }
-            let mut s = w.subject(id)?;
+        let m = self.checked(validate_interaction(&mut interaction), "interaction", meta)?;
+        self.record(id, &m, "RecordInteraction", |w, s| {
             let referred = interaction.referred_customer_id;
             let referred_converted = match referred {
                 Some(r) if r == id => {
                     return Err(Violations::one(
-                        "referred_customer_id",
+                        "interaction.referred_customer_id",
                         "a customer cannot refer itself",
                     )
                     .into());
@@ -138,7 +130,7 @@ impl Store {
                 Some(r) => {
                     if w.store.read_customer(r)?.is_none() {
                         return Err(Violations::one(
-                            "referred_customer_id",
+                            "interaction.referred_customer_id",
                             "no customer has this id",
                         )
                         .into());
@@ -147,23 +139,12 @@ impl Store {
                 }
                 None => false,
             };
-            let entry = w.append(&mut s, m.at, &m.actor, Event::Interaction(interaction))?;
+            let entry = w.append(s, m.at, &m.actor, Event::Interaction(interaction))?;
             if let (true, Some(r)) = (referred_converted, referred) {
-                w.append(
-                    &mut s,
-                    m.at,
-                    "crm",
-                    Event::ReferralConverted { referred: r },
-                )?;
+                w.append(s, m.at, "crm", Event::ReferralConverted { referred: r })?;
             }
-            advocacy(w, &mut s, m.at)?;
-            remember(w, m.request_id.as_deref(), &entry);
-            let customer = w.finish(s, "RecordInteraction")?;
-            Ok(Recorded {
-                entry,
-                customer,
-                duplicate: false,
-            })
+            advocacy(w, s, m.at)?;
+            Ok(Outcome::New(entry))
         })
     }
 
@@ -181,33 +162,20 @@ impl Store {
         mut purchase: Purchase,
         meta: EntryMeta,
     ) -> Result<Recorded> {
-        let mut v = validate_purchase(&mut purchase)
-            .err()
-            .map(|v| v.prefixed("purchase"))
-            .unwrap_or_default();
-        let m = self.meta(meta, &mut v);
-        v.into_result(())?;
+        let m = self.checked(validate_purchase(&mut purchase), "purchase", meta)?;
         let rules = self.inner.config.rules;
-        self.write(|w| {
-            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
-                return Ok(first);
-            }
+        self.record(id, &m, "RecordPurchase", |w, s| {
             let order_key = keys::order(id, &purchase.order_ref);
             if let Some(bytes) = w.get(&order_key)? {
                 let first = OrderState::from_bytes(&order_key, &bytes)?;
-                let entry = self.read_entry(&keys::timeline(id, first.occurred_at, first.entry))?;
-                return Ok(Recorded {
-                    entry,
-                    customer: self.get_customer(id)?,
-                    duplicate: true,
-                });
+                let key = keys::timeline(id, first.occurred_at, first.entry);
+                return Ok(Outcome::Repeat(w.store.read_entry(&key)?));
             }
-            let mut s = w.subject(id)?;
             let first_purchase = s.summary.purchase_count == 0;
             let order_ref = purchase.order_ref.clone();
-            let entry = w.append(&mut s, m.at, &m.actor, Event::Purchase(purchase))?;
+            let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase))?;
             if first_purchase {
-                w.append(&mut s, m.at, "crm", Event::Converted { order_ref })?;
+                w.append(s, m.at, "crm", Event::Converted { order_ref })?;
                 credit_referrers(w, id, m.at)?;
             }
             // Fewer purchases than the loyalty rule counts cannot fill a window: skip the scan.
@@ -219,14 +187,8 @@ impl Store {
                     rules.loyalty_window,
                 );
             let target = rules.automatic_stage(&s.summary, dense);
-            w.move_forward(&mut s, target, m.at)?;
-            remember(w, m.request_id.as_deref(), &entry);
-            let customer = w.finish(s, "RecordPurchase")?;
-            Ok(Recorded {
-                entry,
-                customer,
-                duplicate: false,
-            })
+            w.move_forward(s, target, m.at)?;
+            Ok(Outcome::New(entry))
         })
     }
 
@@ -241,38 +203,24 @@ impl Store {
         mut refund: Refund,
         meta: EntryMeta,
     ) -> Result<Recorded> {
-        let mut v = validate_refund(&mut refund)
-            .err()
-            .map(|v| v.prefixed("refund"))
-            .unwrap_or_default();
-        let m = self.meta(meta, &mut v);
-        v.into_result(())?;
-        self.write(|w| {
-            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
-                return Ok(first);
-            }
-            let s = w.subject(id)?;
+        let m = self.checked(validate_refund(&mut refund), "refund", meta)?;
+        self.record(id, &m, "RecordRefund", |w, s| {
             let order_key = keys::order(id, &refund.order_ref);
             let Some(bytes) = w.get(&order_key)? else {
                 return Err(StoreError::not_found("purchase", &refund.order_ref));
             };
             let mut order = OrderState::from_bytes(&order_key, &bytes)?;
-            let purchase = match self
-                .read_entry(&keys::timeline(id, order.occurred_at, order.entry))?
-                .event
-            {
-                Event::Purchase(p) => p,
-                _ => {
-                    return Err(StoreError::Corrupt {
-                        key: keys::describe(&order_key),
-                        detail: "an order key points to an entry that is not a purchase".into(),
-                    });
-                }
+            let key = keys::timeline(id, order.occurred_at, order.entry);
+            let Event::Purchase(purchase) = w.store.read_entry(&key)?.event else {
+                return Err(StoreError::Corrupt {
+                    key: keys::describe(&order_key),
+                    detail: "an order key points to an entry that is not a purchase".into(),
+                });
             };
             let mut v = Violations::default();
             if refund.amount.currency != purchase.amount.currency {
                 v.add(
-                    "amount.currency_code",
+                    "refund.amount.currency_code",
                     format!(
                         "must be the purchase's currency, {}",
                         purchase.amount.currency
@@ -298,15 +246,12 @@ impl Store {
             }
             order.refunded_minor += refund.amount.amount_minor;
             w.put_raw(&order_key, order.to_bytes());
-            let mut s = s;
-            let entry = w.append(&mut s, m.at, &m.actor, Event::Refund(refund))?;
-            remember(w, m.request_id.as_deref(), &entry);
-            let customer = w.finish(s, "RecordRefund")?;
-            Ok(Recorded {
-                entry,
-                customer,
-                duplicate: false,
-            })
+            Ok(Outcome::New(w.append(
+                s,
+                m.at,
+                &m.actor,
+                Event::Refund(refund),
+            )?))
         })
     }
 
@@ -351,10 +296,15 @@ impl Store {
     /// Errors: [`StoreError::Invalid`] (no reason), [`StoreError::NotFound`].
     pub fn mark_lost(&self, id: CustomerId, reason: &str, meta: EntryMeta) -> Result<Recorded> {
         let mut reason = reason.to_owned();
-        let mut v = validate_reason(&mut reason, true).err().unwrap_or_default();
-        let m = self.meta(meta, &mut v);
-        v.into_result(())?;
-        self.record_simple(id, m, Event::Lost { reason }, "MarkLost")
+        let m = self.checked(validate_reason(&mut reason, true), "", meta)?;
+        self.record(id, &m, "MarkLost", |w, s| {
+            Ok(Outcome::New(w.append(
+                s,
+                m.at,
+                &m.actor,
+                Event::Lost { reason },
+            )?))
+        })
     }
 
     /// Records sales' verdict on a lead: qualified (sales-ready) or disqualified (which needs a
@@ -369,41 +319,71 @@ impl Store {
         meta: EntryMeta,
     ) -> Result<Recorded> {
         let mut reason = reason.to_owned();
-        let mut v = validate_reason(&mut reason, !qualified)
-            .err()
-            .unwrap_or_default();
-        let m = self.meta(meta, &mut v);
-        v.into_result(())?;
-        self.record_simple(
-            id,
-            m,
-            Event::Qualification(Qualification { qualified, reason }),
-            "QualifyLead",
-        )
+        let m = self.checked(validate_reason(&mut reason, !qualified), "", meta)?;
+        let verdict = Event::Qualification(Qualification { qualified, reason });
+        self.record(id, &m, "QualifyLead", |w, s| {
+            Ok(Outcome::New(w.append(s, m.at, &m.actor, verdict)?))
+        })
     }
 
-    fn record_simple(
+    /// The checked meta of a write whose entity was validated as `entity` (its violations
+    /// named under `prefix`, none when empty): every violation of both, or the meta.
+    fn checked(
+        &self,
+        entity: std::result::Result<(), Violations>,
+        prefix: &str,
+        meta: EntryMeta,
+    ) -> Result<Meta> {
+        let mut v = match entity {
+            Ok(()) => Violations::default(),
+            Err(e) if prefix.is_empty() => e,
+            Err(e) => e.prefixed(prefix),
+        };
+        let m = self.meta(meta, &mut v);
+        v.into_result(m).map_err(Into::into)
+    }
+
+    /// One timeline write: a repeated request id returns the first entry; otherwise `body`
+    /// appends to the customer's timeline (or finds the write is a repeat), then the request id
+    /// is remembered and the customer's record, summary and change log are written.
+    fn record(
         &self,
         id: CustomerId,
-        m: Meta,
-        event: Event,
+        m: &Meta,
         operation: &str,
+        body: impl FnOnce(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
     ) -> Result<Recorded> {
         self.write(|w| {
             if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
                 return Ok(first);
             }
             let mut s = w.subject(id)?;
-            let entry = w.append(&mut s, m.at, &m.actor, event)?;
-            remember(w, m.request_id.as_deref(), &entry);
-            let customer = w.finish(s, operation)?;
-            Ok(Recorded {
-                entry,
-                customer,
-                duplicate: false,
-            })
+            match body(w, &mut s)? {
+                Outcome::Repeat(entry) => Ok(Recorded {
+                    entry,
+                    customer: s.customer,
+                    duplicate: true,
+                }),
+                Outcome::New(entry) => {
+                    remember(w, m.request_id.as_deref(), &entry);
+                    let customer = w.finish(s, operation)?;
+                    Ok(Recorded {
+                        entry,
+                        customer,
+                        duplicate: false,
+                    })
+                }
+            }
         })
     }
+}
+
+/// What a timeline write's body did.
+enum Outcome {
+    /// Appended this entry.
+    New(TimelineEntry),
+    /// Found the write already done (a known order): this is the first entry.
+    Repeat(TimelineEntry),
 }
 
 /// Keeps the request id of a timeline write, pointing at its entry.

@@ -363,6 +363,40 @@ async fn bad_timeline_input_gets_its_code_and_changes_nothing() {
         violations(&no_kind.err().unwrap_or_else(|| panic!("accepted"))),
         ["interaction.kind"]
     );
+    let long_subject = w
+        .timeline
+        .record_interaction(pb::RecordInteractionRequest {
+            customer_id: c.id.clone(),
+            interaction: Some(pb::Interaction {
+                kind: pb::InteractionKind::Call as i32,
+                subject: "x".repeat(201),
+                nps_score: Some(11),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        violations(&long_subject.err().unwrap_or_else(|| panic!("accepted"))),
+        ["interaction.nps_score"],
+        "the conversion names a bad score first"
+    );
+    let long_subject = w
+        .timeline
+        .record_interaction(pb::RecordInteractionRequest {
+            customer_id: c.id.clone(),
+            interaction: Some(pb::Interaction {
+                kind: pb::InteractionKind::Call as i32,
+                subject: "x".repeat(201),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(
+        violations(&long_subject.err().unwrap_or_else(|| panic!("accepted"))),
+        ["interaction.subject"]
+    );
 
     let after = (w.entries(&c.id).await, w.get(&c.id).await);
     assert_eq!(before, after, "bad input changed nothing");
