@@ -13,6 +13,8 @@
 //! - [`money`]: ISO 4217 currencies and integer minor units.
 //! - [`summary`]: what a timeline adds up to, kept beside it.
 //! - [`relationship`]: what it means: relationship status, lead state, automatic stage moves.
+//! - [`report`]: the portfolio report: counts, funnel, retention, revenue concentration, CLV,
+//!   RFM groups, cohorts.
 //! - [`scoring`]: lead scoring: fit and decaying engagement, temperature; the model as data.
 //! - [`search`]: the words a customer is found by, folded for case and diacritics.
 //! - [`segment`]: saved filters with a name and a persona.
@@ -33,6 +35,7 @@ pub mod money;
 pub mod normalize;
 pub mod order;
 pub mod relationship;
+pub mod report;
 pub mod scoring;
 pub mod search;
 pub mod segment;

@@ -42,6 +42,7 @@
 //! - [`timeline`]: each customer's timeline and summary: storing, listing, deleting.
 //! - [`record`]: recording interactions, purchases, refunds, losses, qualifications, and
 //!   lifecycle moves, with the automatic moves they trigger.
+//! - [`report`]: the portfolio report, one streaming pass.
 //! - [`scoring`]: the lead-scoring model, and what is derived about a customer when read.
 //! - [`search`]: finding customers by words of their names, emails and phones.
 //! - [`segments`]: saved filters; their members listed and counted as they are now.
@@ -68,6 +69,7 @@ pub mod customers;
 pub mod error;
 pub mod list;
 pub mod record;
+pub mod report;
 pub mod scoring;
 pub mod search;
 pub mod segments;

@@ -1,0 +1,454 @@
+//! The portfolio report: what the whole customer base looks like at a moment (`as_of`) and
+//! over a period before it. Built by feeding every customer with its timeline to a
+//! [`ReportBuilder`] (one customer at a time: the store streams them), then [`ReportBuilder::finish`].
+//!
+//! Everything is computed as of `as_of` from the entries that happened by then, so a report of
+//! last quarter stays the same when this quarter's orders arrive. Definitions:
+//!
+//! - **reached a stage**: the customer's stage was at or past it at some time by `as_of` (a
+//!   customer created at PURCHASE reached AWARENESS and CONSIDERATION then too); the funnel's
+//!   conversion is reached(next) / reached(stage); days between stages are from first reaching
+//!   one to first reaching the next, the median over customers who reached both.
+//! - **a customer at time t**: bought by t and not CHURNED at t. Retention for the period =
+//!   (customers at the end - customers new in the period) / customers at the start; churn =
+//!   1 - retention. New = first purchase within the period.
+//! - **revenue**: purchases less refunds within the period, in the report's currency;
+//!   concentration = the share of it from the top 20% of the customers who brought any
+//!   (rounded up), by their revenue.
+//! - **CLV**: [`crate::value`] at `as_of`, over customers with purchases in the currency.
+//! - **RFM**: see [`rfm_group`]; scores are quintiles over customers with purchases in the
+//!   currency.
+//! - **cohorts**: customers by month of first purchase; for each later month (0 = the first),
+//!   the share of the cohort that bought in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, Utc};
+
+use crate::customer::{Customer, CustomerKind};
+use crate::lifecycle::LifecycleStage;
+use crate::relationship::{Insight, RelationshipRules, RelationshipStatus};
+use crate::scoring::{ScoringModel, Temperature};
+use crate::summary::Summary;
+use crate::timeline::{Event, TimelineEntry};
+use crate::value::ValueRules;
+
+/// What to report on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportParams {
+    /// The moment the report describes.
+    pub as_of: DateTime<Utc>,
+    /// The start of the period (which ends at `as_of`).
+    pub period_start: DateTime<Utc>,
+    /// The currency of revenue, CLV and RFM (ISO 4217).
+    pub currency: String,
+}
+
+/// One stage of the funnel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunnelStep {
+    /// The stage.
+    pub stage: LifecycleStage,
+    /// Customers who reached it by `as_of`.
+    pub reached: u64,
+    /// Of those, the share who reached the next stage (None for the last stage or no one).
+    pub conversion_to_next: Option<f64>,
+    /// The median days from reaching this stage to reaching the next.
+    pub median_days_to_next: Option<f64>,
+}
+
+/// The customers who first bought in one month, and how many of them bought in each month since.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cohort {
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    /// Customers whose first purchase was in that month.
+    pub customers: u64,
+    /// For month 0 (the first), 1, 2... up to `as_of`: the share of the cohort buying in it.
+    pub retention: Vec<f64>,
+}
+
+/// The portfolio at `as_of`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortfolioReport {
+    /// The parameters.
+    pub params: ReportParams,
+    /// Customers created by `as_of`.
+    pub customers: u64,
+    /// By kind.
+    pub by_kind: BTreeMap<CustomerKind, u64>,
+    /// By lifecycle stage at `as_of`.
+    pub by_stage: BTreeMap<LifecycleStage, u64>,
+    /// By relationship status at `as_of`.
+    pub by_status: BTreeMap<RelationshipStatus, u64>,
+    /// By lead temperature at `as_of` (under the model in force).
+    pub by_temperature: BTreeMap<Temperature, u64>,
+    /// The funnel, AWARENESS to ADVOCACY.
+    pub funnel: Vec<FunnelStep>,
+    /// Customers (bought, not churned) at the period's start.
+    pub customers_at_start: u64,
+    /// Customers at `as_of`.
+    pub customers_at_end: u64,
+    /// Customers whose first purchase was in the period.
+    pub new_in_period: u64,
+    /// (end - new) / start; None without customers at the start.
+    pub retention_rate: Option<f64>,
+    /// 1 - retention.
+    pub churn_rate: Option<f64>,
+    /// Net revenue in the period, minor units of the currency.
+    pub revenue_minor: i64,
+    /// Customers who brought revenue in the period.
+    pub paying_customers: u64,
+    /// The share of the period's revenue from its top 20% of paying customers.
+    pub top20_revenue_share: Option<f64>,
+    /// CLV over customers with purchases in the currency: mean, median, 90th percentile.
+    pub clv_mean_minor: Option<i64>,
+    /// See `clv_mean_minor`.
+    pub clv_median_minor: Option<i64>,
+    /// See `clv_mean_minor`.
+    pub clv_p90_minor: Option<i64>,
+    /// Customers per RFM group (customers with purchases in the currency).
+    pub rfm_groups: BTreeMap<&'static str, u64>,
+    /// Cohorts by month of first purchase, oldest first.
+    pub cohorts: Vec<Cohort>,
+}
+
+/// The RFM group of recency, frequency and monetary scores (1..=5, 5 best), by recency and the
+/// mean of frequency and monetary (`fm`, rounded half up):
+///
+/// | group | R | FM |
+/// |---|---|---|
+/// | champions | 5 | 4-5 |
+/// | loyal | 3-4 | 4-5 |
+/// | potential loyalist | 4-5 | 2-3 |
+/// | new | 5 | 1 |
+/// | promising | 4 | 1 |
+/// | need attention | 3 | 3 |
+/// | about to sleep | 3 | 1-2 |
+/// | cannot lose | 1-2 | 5 |
+/// | at risk | 1-2 | 3-4 |
+/// | hibernating | 2 | 1-2 |
+/// | lost | 1 | 1-2 |
+pub fn rfm_group(r: u8, f: u8, m: u8) -> &'static str {
+    let fm = (f + m).div_ceil(2);
+    let rows: [(&str, bool); 11] = [
+        ("champions", r == 5 && fm >= 4),
+        ("loyal", (3..=4).contains(&r) && fm >= 4),
+        ("potential loyalist", r >= 4 && (2..=3).contains(&fm)),
+        ("new", r == 5),
+        ("promising", r == 4),
+        ("need attention", r == 3 && fm == 3),
+        ("about to sleep", r == 3),
+        ("cannot lose", fm == 5),
+        ("at risk", fm >= 3),
+        ("hibernating", r == 2),
+        ("lost", true),
+    ];
+    rows.iter()
+        .find(|(_, holds)| *holds)
+        .map_or("lost", |(name, _)| name)
+}
+
+/// Quintile scores 1..=5 of `values` (higher value, higher score; ties share the lower score's
+/// rank position): the value's position among the sorted values, in fifths.
+fn quintiles(values: &[i64]) -> Vec<u8> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len().max(1);
+    values
+        .iter()
+        .map(|v| {
+            let below = sorted.partition_point(|x| x < v);
+            (1 + below * 5 / n).min(5) as u8
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get(((last as f64) * q).round() as usize).copied()
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+fn month_index(t: DateTime<Utc>) -> i64 {
+    i64::from(t.year()) * 12 + i64::from(t.month0())
+}
+
+/// Builds a [`PortfolioReport`] one customer at a time.
+#[derive(Debug)]
+pub struct ReportBuilder<'a> {
+    params: ReportParams,
+    rules: &'a RelationshipRules,
+    model: &'a ScoringModel,
+    value_rules: &'a ValueRules,
+    report: PortfolioReport,
+    stage_days: [Vec<f64>; 5],
+    revenue: Vec<i64>,
+    clv: Vec<i64>,
+    rfm: Vec<(i64, i64, i64)>,
+    cohorts: BTreeMap<i64, (u64, BTreeMap<i64, u64>)>,
+}
+
+impl<'a> ReportBuilder<'a> {
+    /// A builder for `params` under the store's rules and model.
+    pub fn new(
+        params: ReportParams,
+        rules: &'a RelationshipRules,
+        model: &'a ScoringModel,
+        value_rules: &'a ValueRules,
+    ) -> Self {
+        ReportBuilder {
+            report: PortfolioReport {
+                params: params.clone(),
+                customers: 0,
+                by_kind: BTreeMap::new(),
+                by_stage: BTreeMap::new(),
+                by_status: BTreeMap::new(),
+                by_temperature: BTreeMap::new(),
+                funnel: Vec::new(),
+                customers_at_start: 0,
+                customers_at_end: 0,
+                new_in_period: 0,
+                retention_rate: None,
+                churn_rate: None,
+                revenue_minor: 0,
+                paying_customers: 0,
+                top20_revenue_share: None,
+                clv_mean_minor: None,
+                clv_median_minor: None,
+                clv_p90_minor: None,
+                rfm_groups: BTreeMap::new(),
+                cohorts: Vec::new(),
+            },
+            params,
+            rules,
+            model,
+            value_rules,
+            stage_days: Default::default(),
+            revenue: Vec::new(),
+            clv: Vec::new(),
+            rfm: Vec::new(),
+            cohorts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a customer with its whole timeline (in any order).
+    pub fn add(&mut self, c: &Customer, timeline: &[TimelineEntry]) {
+        let p = &self.params;
+        if c.create_time > p.as_of {
+            return;
+        }
+        let mut entries: Vec<&TimelineEntry> = timeline
+            .iter()
+            .filter(|e| e.occurred_at <= p.as_of)
+            .collect();
+        entries.sort_by_key(|e| (e.occurred_at, e.id));
+        let summary = Summary::from_entries(entries.iter().copied()).unwrap_or_default();
+        let at_start = Summary::from_entries(
+            entries
+                .iter()
+                .copied()
+                .filter(|e| e.occurred_at <= p.period_start),
+        )
+        .unwrap_or_default();
+
+        // The stage at as_of, and when each stage was first reached.
+        let mut sorted_changes: Vec<(DateTime<Utc>, LifecycleStage, LifecycleStage)> = timeline
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::StageChange(s) => Some((e.occurred_at, s.from, s.to)),
+                _ => None,
+            })
+            .collect();
+        sorted_changes.sort_by_key(|(t, _, _)| *t);
+        let initial = sorted_changes
+            .first()
+            .map_or(c.data.lifecycle_stage, |(_, from, _)| *from);
+        let stage = sorted_changes
+            .iter()
+            .find(|(t, _, _)| *t > p.as_of)
+            .map_or(c.data.lifecycle_stage, |(_, from, _)| *from);
+        let mut reached: [Option<DateTime<Utc>>; 6] = [None; 6];
+        for slot in reached.iter_mut().take(usize::from(initial.rank()) + 1) {
+            *slot = Some(c.create_time);
+        }
+        for (t, _, to) in sorted_changes.iter().filter(|(t, _, _)| *t <= p.as_of) {
+            for slot in reached.iter_mut().take(usize::from(to.rank()) + 1) {
+                if slot.is_none() {
+                    *slot = Some(*t);
+                }
+            }
+        }
+        for k in 0..5 {
+            if let (Some(a), Some(b)) = (reached[k], reached[k + 1]) {
+                self.stage_days[k].push((b - a).num_seconds().max(0) as f64 / 86_400.0);
+            }
+        }
+        let r = &mut self.report;
+        r.customers += 1;
+        *r.by_kind.entry(c.kind()).or_default() += 1;
+        *r.by_stage.entry(stage).or_default() += 1;
+        let insight = Insight::derive(
+            c,
+            summary.clone(),
+            self.model,
+            self.rules,
+            self.value_rules,
+            p.as_of,
+        );
+        *r.by_status.entry(insight.status).or_default() += 1;
+        *r.by_temperature
+            .entry(insight.lead.temperature)
+            .or_default() += 1;
+        for (k, when) in reached.iter().enumerate() {
+            if when.is_some() {
+                let step = LifecycleStage::from_rank(k as u8).unwrap_or_default();
+                r.funnel.push(FunnelStep {
+                    stage: step,
+                    reached: 1,
+                    conversion_to_next: None,
+                    median_days_to_next: None,
+                });
+            }
+        }
+
+        // Customers at the start and the end of the period; new ones.
+        let is_customer = |s: &Summary, t| {
+            s.purchase_count > 0 && self.rules.status(s, t) != RelationshipStatus::Churned
+        };
+        r.customers_at_start += u64::from(is_customer(&at_start, p.period_start));
+        r.customers_at_end += u64::from(is_customer(&summary, p.as_of));
+        let first = summary.first_purchase;
+        r.new_in_period += u64::from(first.is_some_and(|f| f > p.period_start && f <= p.as_of));
+
+        // Revenue in the period, and purchase months for the cohorts.
+        let mut revenue: i64 = 0;
+        let mut months = BTreeSet::new();
+        for e in &entries {
+            let (amount, currency) = match &e.event {
+                Event::Purchase(x) => {
+                    months.insert(month_index(e.occurred_at));
+                    (x.amount.amount_minor, &x.amount.currency)
+                }
+                Event::Refund(x) => (-x.amount.amount_minor, &x.amount.currency),
+                _ => continue,
+            };
+            if *currency == p.currency && e.occurred_at > p.period_start {
+                revenue = revenue.saturating_add(amount);
+            }
+        }
+        r.revenue_minor = r.revenue_minor.saturating_add(revenue);
+        if revenue > 0 {
+            self.revenue.push(revenue);
+        }
+        if let Some(f) = first {
+            let cohort = self.cohorts.entry(month_index(f)).or_default();
+            cohort.0 += 1;
+            for m in months {
+                *cohort.1.entry(m).or_default() += 1;
+            }
+        }
+
+        // CLV and RFM in the currency.
+        if let Some(v) = insight.value.iter().find(|v| v.currency == p.currency) {
+            self.clv.push(v.clv_minor);
+            let recency = summary
+                .last_purchase
+                .map_or(i64::MAX, |l| (p.as_of - l).num_days());
+            let purchases = i64::try_from(summary.purchase_count).unwrap_or(i64::MAX);
+            self.rfm.push((-recency, purchases, v.historical_minor));
+        }
+    }
+
+    /// The report.
+    pub fn finish(mut self) -> PortfolioReport {
+        let mut r = self.report;
+        let mut reached = [0u64; 6];
+        for step in &r.funnel {
+            reached[usize::from(step.stage.rank())] += 1;
+        }
+        r.funnel = LifecycleStage::ALL
+            .iter()
+            .enumerate()
+            .map(|(k, stage)| FunnelStep {
+                stage: *stage,
+                reached: reached[k],
+                conversion_to_next: (k < 5 && reached[k] > 0)
+                    .then(|| reached[k + 1] as f64 / reached[k] as f64),
+                median_days_to_next: self.stage_days.get_mut(k).and_then(|d| median(d)),
+            })
+            .collect();
+        if r.customers_at_start > 0 {
+            let kept = r.customers_at_end as f64 - r.new_in_period as f64;
+            let retention = kept / r.customers_at_start as f64;
+            r.retention_rate = Some(retention);
+            r.churn_rate = Some(1.0 - retention);
+        }
+        r.paying_customers = self.revenue.len() as u64;
+        self.revenue.sort_unstable_by(|a, b| b.cmp(a));
+        let total: i128 = self.revenue.iter().map(|&x| i128::from(x)).sum();
+        if total > 0 {
+            let top = self.revenue.len().div_ceil(5);
+            let top_sum: i128 = self.revenue.iter().take(top).map(|&x| i128::from(x)).sum();
+            r.top20_revenue_share = Some(top_sum as f64 / total as f64);
+        }
+        self.clv.sort_unstable();
+        if !self.clv.is_empty() {
+            let sum: i128 = self.clv.iter().map(|&x| i128::from(x)).sum();
+            let n = self.clv.len() as i128;
+            r.clv_mean_minor = i64::try_from((2 * sum + n) / (2 * n)).ok();
+            r.clv_median_minor = percentile(&self.clv, 0.5);
+            r.clv_p90_minor = percentile(&self.clv, 0.9);
+        }
+        let (rs, fs, ms): (Vec<i64>, Vec<i64>, Vec<i64>) = (
+            self.rfm.iter().map(|x| x.0).collect(),
+            self.rfm.iter().map(|x| x.1).collect(),
+            self.rfm.iter().map(|x| x.2).collect(),
+        );
+        let (rq, fq, mq) = (quintiles(&rs), quintiles(&fs), quintiles(&ms));
+        for i in 0..self.rfm.len() {
+            *r.rfm_groups
+                .entry(rfm_group(rq[i], fq[i], mq[i]))
+                .or_default() += 1;
+        }
+        let last_month = month_index(r.params.as_of);
+        r.cohorts = self
+            .cohorts
+            .into_iter()
+            .map(|(m, (customers, buyers))| Cohort {
+                month: format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1),
+                customers,
+                retention: (m..=last_month)
+                    .map(|month| buyers.get(&month).copied().unwrap_or(0) as f64 / customers as f64)
+                    .collect(),
+            })
+            .collect();
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quintiles_and_groups() {
+        assert_eq!(quintiles(&[10, 20, 30, 40, 50]), [1, 2, 3, 4, 5]);
+        assert_eq!(quintiles(&[7, 7, 7]), [1, 1, 1]);
+        assert_eq!(rfm_group(5, 5, 5), "champions");
+        assert_eq!(rfm_group(5, 1, 1), "new");
+        assert_eq!(rfm_group(1, 5, 5), "cannot lose");
+        assert_eq!(rfm_group(1, 1, 2), "lost");
+        assert_eq!(rfm_group(2, 1, 1), "hibernating");
+        assert_eq!(rfm_group(3, 3, 3), "need attention");
+    }
+}
