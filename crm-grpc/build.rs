@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "crm/v1/timeline_service.proto",
     "crm/v1/lifecycle_service.proto",
     "crm/v1/segment_service.proto",
+    "crm/v1/report_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

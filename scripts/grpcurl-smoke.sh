@@ -74,6 +74,8 @@ echo "$BADBUY" | grep -q 'purchase.amount.currency_code' || fail "bad currency: 
 [ "$(g crm.v1.LifecycleService/GetScoringModel | json 'd["hotThreshold"]')" = 70 ] || fail "scoring model"; pass "the scoring model is readable"
 SEG=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"VIPs in TR","filter":"tags:\"vip\" AND address.country = \"TR\""}}' | json 'd["id"]')
 [ "$(g crm.v1.SegmentService/CountSegmentMembers -d "{\"id\":\"$SEG\"}" | json 'd["count"]')" = 1 ] || fail "segment count"; pass "a segment counts its members"
+[ "$(g crm.v1.ReportService/GetPortfolioReport -d '{"currency_code":"TRY"}' | json 'd["revenue"]["amountMinor"]')" = 125000 ] || fail "report revenue"; pass "the portfolio report totals the revenue"
+[ "$(g crm.v1.CustomerService/SearchCustomers -d '{"query":"lovelace"}' | json 'len(d["results"])')" = 1 ] || fail "search"; pass "search finds a customer by name"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e

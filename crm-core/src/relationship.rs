@@ -5,8 +5,9 @@
 //! |---|---|
 //! | CHURNED | marked lost (and no purchase since), or no purchase for `churn_after` (365 days) |
 //! | PROSPECT | never bought |
-//! | AT_RISK | no purchase for `at_risk_after` (180 days), or for more than `at_risk_factor` (2) times the customer's mean interval between purchases |
+//! | AT_RISK | no purchase for `at_risk_after` (180 days) |
 //! | NEW | first purchase within `new_within` (90 days) |
+//! | AT_RISK | no purchase for more than `at_risk_factor` (2) times the customer's mean interval between purchases |
 //! | LOYAL | at least `loyalty_purchases` (4) purchases within `loyalty_window` (365 days) |
 //! | ACTIVE | otherwise |
 //!
@@ -156,14 +157,19 @@ impl RelationshipRules {
         if silence >= self.churn_after {
             return RelationshipStatus::Churned;
         }
+        if silence >= self.at_risk_after {
+            return RelationshipStatus::AtRisk;
+        }
+        // A new customer has no buying rhythm yet (two orders on one day would make the usual
+        // interval zero): the interval rule starts after the NEW window.
+        if now - first <= self.new_within {
+            return RelationshipStatus::New;
+        }
         let slowed = s
             .mean_purchase_interval()
             .is_some_and(|mean| silence > mean * self.at_risk_factor);
-        if silence >= self.at_risk_after || slowed {
+        if slowed {
             return RelationshipStatus::AtRisk;
-        }
-        if now - first <= self.new_within {
-            return RelationshipStatus::New;
         }
         if s.purchases_within(self.loyalty_window, now) >= self.loyalty_purchases {
             return RelationshipStatus::Loyal;
@@ -301,6 +307,8 @@ mod tests {
         // Their usual interval is 30 days: 61 days of silence is more than twice that.
         assert_eq!(r.status(&regular, day(181)), AtRisk);
         assert_eq!(r.validate(), Ok(()));
+        // Two orders on the same day: a zero interval must not make a new customer AT_RISK.
+        assert_eq!(r.status(&bought_on(&[10, 10]), day(15)), New);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! - [`lifecycle_service`]: the service `crm.v1.LifecycleService` (stage moves, losses,
 //!   qualification, the scoring model).
 //! - [`segment_service`]: the service `crm.v1.SegmentService` (saved filters and their members).
+//! - [`report_service`]: the service `crm.v1.ReportService` (the portfolio report).
 //! - [`server`]: [`server::serve`]: the services (with health and reflection) on a bound listener,
 //!   until a shutdown future resolves.
 
@@ -31,6 +32,7 @@ pub mod convert_timeline;
 pub mod customer_service;
 pub mod keys;
 pub mod lifecycle_service;
+pub mod report_service;
 pub mod segment_service;
 pub mod server;
 pub mod status;

@@ -22,8 +22,10 @@ use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
+use crate::pb::report_service_server::ReportServiceServer;
 use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::timeline_service_server::TimelineServiceServer;
+use crate::report_service::ReportApi;
 use crate::segment_service::SegmentApi;
 use crate::timeline_service::TimelineApi;
 
@@ -107,7 +109,7 @@ fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::R
 }
 
 /// Serves `crm.v1.CustomerService`, `TimelineService`, `LifecycleService`, `SegmentService`,
-/// `AdminService`,
+/// `ReportService`, `AdminService`,
 /// `grpc.health.v1.Health` and server
 /// reflection (v1 and v1alpha) on `listener` until `shutdown` resolves; then stops accepting,
 /// lets in-flight calls finish, and flushes the store.
@@ -131,6 +133,7 @@ pub async fn serve(
     health
         .set_serving::<SegmentServiceServer<SegmentApi>>()
         .await;
+    health.set_serving::<ReportServiceServer<ReportApi>>().await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -157,6 +160,8 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes);
     let segments = SegmentServiceServer::new(SegmentApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
+    let reports = ReportServiceServer::new(ReportApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
@@ -182,6 +187,7 @@ pub async fn serve(
         .add_service(InterceptedService::new(timeline, auth.clone()))
         .add_service(InterceptedService::new(lifecycle, auth.clone()))
         .add_service(InterceptedService::new(segments, auth.clone()))
+        .add_service(InterceptedService::new(reports, auth.clone()))
         .add_service(InterceptedService::new(admin, auth))
         .serve_with_incoming_shutdown(no_delay(listener), shutdown)
         .await?;
