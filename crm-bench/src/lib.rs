@@ -1,6 +1,8 @@
 //! # crm-bench: measuring crm
 //!
 //! # Layout
+//! - `analytics` (feature `compare`): filters, search, segments and the portfolio report on a
+//!   portfolio with timelines.
 //! - [`data`]: the synthetic customers every engine stores (deterministic from a number).
 //! - [`stats`]: timing a workload: ops/s, percentiles, peak RSS.
 //! - [`echo`]: a trivial CustomerService answering from memory: the wire's ceiling.
@@ -9,6 +11,8 @@
 //! The binaries: `crm-bench` (the gRPC load generator) and `crm-libbench` (the library
 //! comparison, feature `compare`). BENCHMARKS.md has the commands and the figures.
 
+#[cfg(feature = "compare")]
+pub mod analytics;
 pub mod data;
 pub mod echo;
 pub mod stats;

@@ -47,6 +47,11 @@ struct Args {
     /// Run only this workload (after the load), e.g. `list_stage_50`, for profiling.
     #[arg(long)]
     only: Option<String>,
+    /// Instead of the engine comparison: load --size customers with this many timeline entries
+    /// each into crm-store and time filters (indexed and scanned), search, segment counts and
+    /// the portfolio report.
+    #[arg(long)]
+    analytics_entries: Option<u64>,
     /// The page cache each engine gets, in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: u64,
@@ -56,6 +61,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
     let dir: PathBuf = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    if let Some(entries) = args.analytics_entries {
+        return crm_bench::analytics::run(&dir, args.size, entries, args.cache_mb * 1024 * 1024);
+    }
     let engine: Arc<dyn Engine> = open_engine(&args.engine, &dir, args.cache_mb * 1024 * 1024)?;
     let started = Instant::now();
     engine.load(args.size)?;
