@@ -242,3 +242,50 @@ fn taken(name: &str, holder: &[u8]) -> StoreError {
         existing: CustomerId(keys::u64_value(holder).unwrap_or(0)),
     }
 }
+
+/// The segment part of `Store::verify`: every segment decodes and sits at its id, the id
+/// counter is at or above every id, and the name keys are exactly one per segment, pointing
+/// to it. Returns the segments checked.
+pub(crate) fn verify(engine: &crate::engine::Engine, problems: &mut Vec<String>) -> Result<u64> {
+    let mut names = std::collections::BTreeMap::new();
+    let mut count = 0;
+    let mut highest = 0;
+    for item in engine.scan_prefix(&[keys::SEGMENT]) {
+        let (key, value) = item?;
+        count += 1;
+        match codec::decode::<Segment>(&value, &|| keys::describe(&key)) {
+            Ok(s) if key.as_ref() == keys::segment(s.id) => {
+                highest = highest.max(s.id.0);
+                names.insert(keys::segment_name(&name_key(&s.data.name)), s.id.0);
+            }
+            Ok(s) => problems.push(format!("segment {} is out of place", s.id)),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    let counter = match engine.get(keys::META_LAST_SEGMENT)? {
+        Some(v) => keys::u64_value(&v).unwrap_or(0),
+        None => 0,
+    };
+    if highest > counter {
+        problems.push(format!(
+            "segment id {highest} is above the segment counter {counter}"
+        ));
+    }
+    for item in engine.scan_prefix(&[keys::SEGMENT_NAME]) {
+        let (key, value) = item?;
+        match names.remove(key.as_ref()) {
+            Some(id) if keys::u64_value(&value) == Some(id) => {}
+            _ => problems.push(format!(
+                "segment name key {} has no matching segment",
+                keys::describe(&key)
+            )),
+        }
+    }
+    for missing in names.keys() {
+        problems.push(format!(
+            "segment name key {} is missing",
+            keys::describe(missing)
+        ));
+    }
+    Ok(count)
+}

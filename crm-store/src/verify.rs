@@ -25,6 +25,8 @@ pub struct VerifyReport {
     pub audit_events: u64,
     /// Timeline entries checked (each summary is recomputed from its timeline).
     pub timeline_entries: u64,
+    /// Segments checked.
+    pub segments: u64,
     /// Every difference found, for a person to read; empty when the store is consistent.
     pub problems: Vec<String>,
 }
@@ -202,6 +204,8 @@ impl Store {
             counters.last_seq,
             &mut report.problems,
         )?;
+
+        report.segments = crate::segments::verify(engine, &mut report.problems)?;
 
         if previous != counters.last_seq {
             report.problems.push(format!(

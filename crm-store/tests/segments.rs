@@ -1,0 +1,76 @@
+//! Segments through the library: saved, renamed, refused when the name is taken, deleted, with
+//! `verify()` clean after every step.
+
+#![allow(clippy::panic)]
+
+use crm_core::SegmentData;
+use crm_store::{Store, StoreError};
+
+fn clean(store: &Store) {
+    let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+#[test]
+fn segments_keep_their_names_unique_and_verify_clean() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let data = |name: &str| SegmentData {
+        name: name.into(),
+        description: "who they are".into(),
+        filter: "kind = PERSON".into(),
+    };
+    let vips = store
+        .create_segment(data("VIPs"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _hot = store
+        .create_segment(data("Hot leads"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    clean(&store);
+    assert_eq!(store.verify().map(|r| r.segments).ok(), Some(2));
+
+    let taken = store.create_segment(data("  vips "));
+    assert!(
+        matches!(taken, Err(StoreError::AlreadyExists { .. })),
+        "{taken:?}"
+    );
+    let renamed = store
+        .update_segment(vips.id, data("Top customers"), &["name".into()], Some("v1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (renamed.data.name.as_str(), renamed.version),
+        ("Top customers", 2)
+    );
+    // The old name is free again; the new one is taken.
+    store
+        .create_segment(data("VIPs"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.create_segment(data("top customers")).is_err());
+    clean(&store);
+
+    let bad = store.update_segment(
+        vips.id,
+        SegmentData {
+            filter: "kind = ROBOT".into(),
+            ..data("x")
+        },
+        &["filter".into()],
+        None,
+    );
+    match bad {
+        Err(StoreError::Invalid(v)) => assert_eq!(v.0[0].field, "segment.filter"),
+        other => panic!("a bad filter: {other:?}"),
+    }
+    store
+        .delete_segment(vips.id, Some("v2"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        store.get_segment(vips.id),
+        Err(StoreError::NotFound { .. })
+    ));
+    clean(&store);
+    assert_eq!(
+        store.list_segments(0, "").map(|p| p.segments.len()).ok(),
+        Some(2)
+    );
+}
