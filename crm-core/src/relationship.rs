@@ -222,6 +222,17 @@ pub struct Insight {
     pub age: Option<u32>,
     /// What the customer is worth, per currency (empty before the first purchase).
     pub value: Vec<crate::value::CurrencyValue>,
+    /// The customer's RFM group in its main currency, when the portfolio's distribution was
+    /// supplied (see [`Insight::main_value`]; the store fills it for `rfm_group` filters).
+    pub rfm_group: Option<&'static str>,
+}
+
+impl Insight {
+    /// The value in the customer's main currency: the one with the largest net purchases
+    /// (ties: the first code).
+    pub fn main_value(&self) -> Option<&crate::value::CurrencyValue> {
+        self.value.iter().rev().max_by_key(|v| v.historical_minor)
+    }
 }
 
 impl Insight {
@@ -250,6 +261,7 @@ impl Insight {
             crate::customer::Party::Organization(_) => None,
         };
         Insight {
+            rfm_group: None,
             value: crate::value::customer_value(&summary, value, now),
             age,
             status: rules.status(&summary, now),

@@ -149,19 +149,77 @@ pub fn rfm_group(r: u8, f: u8, m: u8) -> &'static str {
         .map_or("lost", |(name, _)| name)
 }
 
-/// Quintile scores 1..=5 of `values` (higher value, higher score; ties share the lower score's
-/// rank position): the value's position among the sorted values, in fifths.
+/// The quintile score 1..=5 of `v` among `sorted` values (ascending; higher value, higher
+/// score): its position (values strictly below it) in fifths.
+pub fn quintile(sorted: &[i64], v: i64) -> u8 {
+    let n = sorted.len().max(1);
+    let below = sorted.partition_point(|x| *x < v);
+    (1 + below * 5 / n).min(5) as u8
+}
+
 fn quintiles(values: &[i64]) -> Vec<u8> {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
-    let n = sorted.len().max(1);
-    values
-        .iter()
-        .map(|v| {
-            let below = sorted.partition_point(|x| x < v);
-            (1 + below * 5 / n).min(5) as u8
-        })
-        .collect()
+    values.iter().map(|v| quintile(&sorted, *v)).collect()
+}
+
+/// Every RFM group name, for filters.
+pub const RFM_GROUPS: [&str; 11] = [
+    "champions",
+    "loyal",
+    "potential loyalist",
+    "new",
+    "promising",
+    "need attention",
+    "about to sleep",
+    "cannot lose",
+    "at risk",
+    "hibernating",
+    "lost",
+];
+
+/// A customer's RFM inputs in a currency at `as_of`: minus the days since the last purchase
+/// (so that higher is better), the purchase count, the net purchases in the currency. None
+/// without purchases in the currency.
+pub fn rfm_inputs(s: &Summary, currency: &str, as_of: DateTime<Utc>) -> Option<(i64, i64, i64)> {
+    let total = s.totals.get(currency)?;
+    let last = s.last_purchase?;
+    let purchases = i64::try_from(s.purchase_count).ok().filter(|n| *n > 0)?;
+    Some((-(as_of - last).num_days(), purchases, total.net_minor()))
+}
+
+/// The portfolio's RFM distribution in one currency: every customer's inputs, sorted per
+/// dimension, so a customer's group is found without another pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RfmDistribution {
+    recency: Vec<i64>,
+    frequency: Vec<i64>,
+    monetary: Vec<i64>,
+}
+
+impl RfmDistribution {
+    /// The distribution of these customers' inputs (see [`rfm_inputs`]).
+    pub fn new(inputs: impl IntoIterator<Item = (i64, i64, i64)>) -> Self {
+        let mut d = RfmDistribution::default();
+        for (r, f, m) in inputs {
+            d.recency.push(r);
+            d.frequency.push(f);
+            d.monetary.push(m);
+        }
+        d.recency.sort_unstable();
+        d.frequency.sort_unstable();
+        d.monetary.sort_unstable();
+        d
+    }
+
+    /// The group of a customer with these inputs.
+    pub fn group(&self, (r, f, m): (i64, i64, i64)) -> &'static str {
+        rfm_group(
+            quintile(&self.recency, r),
+            quintile(&self.frequency, f),
+            quintile(&self.monetary, m),
+        )
+    }
 }
 
 fn percentile(sorted: &[i64], q: f64) -> Option<i64> {

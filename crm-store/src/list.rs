@@ -173,7 +173,7 @@ impl Store {
     /// Whether a customer matches a filter, deriving its insight only when the filter needs it.
     fn filter_matches(&self, filter: &Filter, c: &Customer) -> Result<bool> {
         if filter.uses_insight() {
-            Ok(filter.matches_insight(c, &self.insight(c)?))
+            Ok(filter.matches_insight(c, &self.insight_for(filter, c)?))
         } else {
             Ok(filter.matches(c))
         }

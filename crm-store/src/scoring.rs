@@ -1,13 +1,22 @@
 //! The lead-scoring model (stored, versioned, cached in memory) and what is derived about a
 //! customer when it is read: summary, relationship status, lead score.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crm_core::{Customer, CustomerId, Insight, ScoringModel, Summary};
+use crm_core::report::{RfmDistribution, rfm_inputs};
+use crm_core::{Customer, CustomerId, Filter, Insight, ScoringModel, Summary};
 
 use crate::engine::Engine;
 use crate::error::{Result, StoreError};
 use crate::{Store, codec, keys};
+
+/// How long an RFM distribution serves filters before it is computed again.
+const RFM_FRESH_FOR: Duration = Duration::from_secs(60);
+
+/// RFM distributions per currency, with when each was computed.
+pub(crate) type RfmCache = BTreeMap<String, (Instant, Arc<RfmDistribution>)>;
 
 /// The stored model, or the default one for a store that never replaced it.
 pub(crate) fn load_model(engine: &Engine) -> Result<ScoringModel> {
@@ -74,6 +83,51 @@ impl Store {
     pub fn insight(&self, customer: &Customer) -> Result<Insight> {
         let summary = self.summary(customer.id)?;
         Ok(self.insight_with(customer, summary))
+    }
+
+    /// What a filter needs to know about a customer: its insight, with its RFM group (in its
+    /// main currency) when the filter names `rfm_group`.
+    pub(crate) fn insight_for(&self, filter: &Filter, customer: &Customer) -> Result<Insight> {
+        let mut insight = self.insight(customer)?;
+        if filter.uses_rfm()
+            && let Some(currency) = insight.main_value().map(|v| v.currency.clone())
+        {
+            let distribution = self.rfm_distribution(&currency)?;
+            insight.rfm_group = rfm_inputs(&insight.summary, &currency, self.now())
+                .map(|inputs| distribution.group(inputs));
+        }
+        Ok(insight)
+    }
+
+    /// The portfolio's RFM distribution in `currency`: one pass over the summaries, reused for
+    /// a minute (RFM scores are quintiles over the whole portfolio, so one customer's group
+    /// needs everyone's figures).
+    pub fn rfm_distribution(&self, currency: &str) -> Result<Arc<RfmDistribution>> {
+        let cached = {
+            let cache = self.inner.rfm.lock().unwrap_or_else(|e| e.into_inner());
+            cache.get(currency).cloned()
+        };
+        if let Some((at, distribution)) = cached
+            && at.elapsed() < RFM_FRESH_FOR
+        {
+            return Ok(distribution);
+        }
+        let now = self.now();
+        let mut inputs = Vec::new();
+        for item in self.inner.engine.scan_prefix(&[keys::SUMMARY]) {
+            let (key, value) = item?;
+            match codec::decode::<Summary>(&value, &|| keys::describe(&key)) {
+                Ok(s) => inputs.extend(rfm_inputs(&s, currency, now)),
+                Err(e) => tracing::error!(error = %e, "damaged summary left out of RFM"),
+            }
+        }
+        let distribution = Arc::new(RfmDistribution::new(inputs));
+        let mut cache = self.inner.rfm.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(
+            currency.to_owned(),
+            (Instant::now(), Arc::clone(&distribution)),
+        );
+        Ok(distribution)
     }
 
     pub(crate) fn insight_with(&self, customer: &Customer, summary: Summary) -> Insight {

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     group: Option<GroupCommit>,
     /// The lead-scoring model in force (replaced under the writer lock).
     pub(crate) model: std::sync::RwLock<Arc<crm_core::ScoringModel>>,
+    /// The portfolio's RFM distribution per currency, with when it was computed.
+    pub(crate) rfm: Mutex<crate::scoring::RfmCache>,
 }
 
 impl Drop for Inner {
@@ -125,6 +127,7 @@ impl Store {
                 writer: Mutex::new(counters),
                 group,
                 model: std::sync::RwLock::new(Arc::new(model)),
+                rfm: Mutex::default(),
             }),
         })
     }

@@ -18,13 +18,14 @@
 #![allow(clippy::panic)]
 
 use chrono::{DateTime, Utc};
+use crm_core::Filter;
 use crm_core::report::ReportParams;
 use crm_core::timeline::{Purchase, Refund};
 use crm_core::{
     CustomerData, CustomerId, CustomerKind, LifecycleStage, Money, Organization, Party, Person,
     RelationshipStatus, Temperature,
 };
-use crm_store::{EntryMeta, ManualClock, Store, StoreConfig};
+use crm_store::{EntryMeta, ListQuery, ManualClock, Store, StoreConfig};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("{s}T00:00:00Z"))
@@ -227,4 +228,23 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     // C (2026-03) bought in months 0 and 1 of 5; F (2026-06) in month 0 of 2.
     assert_eq!(r.cohorts[3].retention, [1.0, 1.0, 0.0, 0.0, 0.0]);
     assert_eq!(r.cohorts[4].retention, [1.0, 0.0]);
+
+    // The same groups and values filter a listing (the store's clock stands at 2026-07-01).
+    let listed = |filter: &str| -> Vec<CustomerId> {
+        store
+            .list_customers(&ListQuery {
+                filter: Filter::parse(filter).unwrap_or_else(|e| panic!("{e}")),
+                ..ListQuery::default()
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+            .customers
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    };
+    assert_eq!(listed(r#"rfm_group = "loyal""#), [a, c]);
+    assert_eq!(listed("rfm_group = hibernating"), [b]);
+    assert_eq!(listed(r#"rfm_group = "new" OR rfm_group = "lost""#), [e, f]);
+    // CLV above 10,000.00 TL: A (1,124,230) and C (1,200,000).
+    assert_eq!(listed("clv > 1000000"), [a, c]);
 }

@@ -19,6 +19,8 @@
 //! | `summary.purchase_count` | all comparisons | a count |
 //! | `age` | all comparisons | whole years (persons with a birth date) |
 //! | `organization.employee_count` | all comparisons | a count (organizations that gave one) |
+//! | `clv` | all comparisons | minor units, in the customer's main currency (largest net) |
+//! | `rfm_group` | `=` `!=` | `champions`, `loyal`, ... `lost` ([`crate::report::rfm_group`]) |
 //! | `attributes.KEY` | all comparisons (as text) | text |
 //!
 //! Status, temperature, score, purchase count and age are derived when read (see
@@ -130,6 +132,11 @@ pub enum Term {
     /// `age OP N`: whole years since the person's birth date (derived; persons with a birth date
     /// only)
     Age(Op, u32),
+    /// `clv OP N`: the CLV in the customer's main currency, minor units (derived; customers
+    /// with purchases only)
+    Clv(Op, i64),
+    /// `rfm_group = "NAME"` (derived against the portfolio; customers with purchases only)
+    RfmGroup(Op, &'static str),
 }
 
 /// A parsed filter.
@@ -220,6 +227,16 @@ impl Filter {
         }
     }
 
+    /// Whether some term is an `rfm_group`, so the insight needs the portfolio's distribution.
+    pub fn uses_rfm(&self) -> bool {
+        match self {
+            Filter::All => false,
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().any(Filter::uses_rfm),
+            Filter::Not(f) => f.uses_rfm(),
+            Filter::Term(t) => matches!(t, Term::RfmGroup(..)),
+        }
+    }
+
     /// Whether some term is on a derived field, so matching needs an [`Insight`].
     pub fn uses_insight(&self) -> bool {
         match self {
@@ -233,6 +250,8 @@ impl Filter {
                     | Term::LeadScore(..)
                     | Term::PurchaseCount(..)
                     | Term::Age(..)
+                    | Term::Clv(..)
+                    | Term::RfmGroup(..)
             ),
         }
     }
@@ -276,6 +295,12 @@ impl Term {
             Term::Age(op, n) => insight
                 .and_then(|i| i.age)
                 .is_some_and(|a| op.holds(a.cmp(n))),
+            Term::Clv(op, n) => insight
+                .and_then(Insight::main_value)
+                .is_some_and(|v| op.holds(v.clv_minor.cmp(n))),
+            Term::RfmGroup(op, g) => insight
+                .and_then(|i| i.rfm_group)
+                .is_some_and(|have| op.holds(have.cmp(g))),
             Term::EmployeeCount(op, n) => match &d.party {
                 crate::customer::Party::Organization(o) => {
                     o.employee_count.is_some_and(|have| op.holds(have.cmp(n)))

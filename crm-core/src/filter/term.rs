@@ -86,6 +86,27 @@ pub(super) fn term(
         "organization.employee_count" => Term::EmployeeCount(op, number(value)?),
         "summary.purchase_count" => Term::PurchaseCount(op, u64::from(number(value)?)),
         "age" => Term::Age(op, number(value)?),
+        "clv" if op == Op::Has => return Err(bad_op()),
+        "clv" => Term::Clv(
+            op,
+            value
+                .trim()
+                .parse()
+                .map_err(|_| bad_value(format!("{value:?} is not an amount in minor units")))?,
+        ),
+        "rfm_group" => {
+            let wanted = value.trim().to_lowercase().replace('_', " ");
+            let group = crate::report::RFM_GROUPS
+                .into_iter()
+                .find(|g| *g == wanted)
+                .ok_or_else(|| {
+                    bad_value(format!(
+                        "expected one of {}",
+                        crate::report::RFM_GROUPS.join(", ")
+                    ))
+                })?;
+            Term::RfmGroup(equality(op)?, group)
+        }
         attribute if attribute.starts_with("attributes.") => {
             let key = &attribute["attributes.".len()..];
             if !crate::validate::is_attribute_key(key) {
