@@ -150,7 +150,9 @@ pub fn rfm_group(r: u8, f: u8, m: u8) -> &'static str {
 }
 
 /// The quintile score 1..=5 of `v` among `sorted` values (ascending; higher value, higher
-/// score): its position (values strictly below it) in fifths.
+/// score): its position (values strictly below it) in fifths. Ties share the lower score, so
+/// one purchase among many one-time buyers scores 1; fewer than five values cannot reach every
+/// score (the best of two scores 3).
 pub fn quintile(sorted: &[i64], v: i64) -> u8 {
     let n = sorted.len().max(1);
     let below = sorted.partition_point(|x| *x < v);
