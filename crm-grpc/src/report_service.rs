@@ -113,12 +113,16 @@ impl ReportService for ReportApi {
                     currency_code,
                 } = request.into_inner();
                 let mut v = Violations::default();
+                // Report times are kept between 1970 and 9999, so the period and window
+                // arithmetic can never leave chrono's range.
                 let mut time = |t: Option<prost_types::Timestamp>, field: &str| {
                     t.and_then(|t| {
-                        time_from_proto(&t).or_else(|| {
-                            v.add(field, "is not a valid time");
-                            None
-                        })
+                        time_from_proto(&t)
+                            .filter(|t| (0..=253_402_300_799).contains(&t.timestamp()))
+                            .or_else(|| {
+                                v.add(field, "must be a time from 1970 to 9999");
+                                None
+                            })
                     })
                 };
                 // "Now" is the store's clock, as for every time the store assigns.

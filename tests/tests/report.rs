@@ -81,5 +81,18 @@ async fn a_dashboard_reads_the_portfolio() {
         (no_currency.code(), violations(&no_currency)),
         (Code::InvalidArgument, vec!["currency_code".to_string()])
     );
+    let ancient = reports
+        .get_portfolio_report(pb::GetPortfolioReportRequest {
+            as_of: Some(prost_types::Timestamp {
+                seconds: -8_000_000_000_000,
+                nanos: 0,
+            }),
+            currency_code: "TRY".into(),
+            ..Default::default()
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a report of the year -251,000 was made"));
+    assert_eq!(violations(&ancient), ["as_of"]);
     server.stop().await;
 }
