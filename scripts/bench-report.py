@@ -36,10 +36,38 @@ def med(rows, key):
     return statistics.median(r[key] for r in rows)
 
 
+def targets(runs, sizes):
+    """The issue's targets, each as crm's ratio at every size (ratios of medians)."""
+    def ops(engine, size, w):
+        rows = runs.get((engine, size, w))
+        return med(rows, "ops_per_sec") if rows else None
+
+    def ratio(w, other, size):
+        a, b = ops("crm", size, w), ops(other, size, w)
+        return a / b if a and b else None
+
+    def fmt(values):
+        return " / ".join("-" if v is None else f"{v:.2f}" for v in values)
+
+    out = ["| target | workload | " + " / ".join(f"{s:,}" for s in sizes) + " |", "|---|---|---|"]
+    for w, label in WORKLOADS:
+        out.append(f"| crm / SQLite (1 or more: at least as fast) | {label} | {fmt([ratio(w, 'sqlite', s) for s in sizes])} |")
+    for w, label in WORKLOADS:
+        out.append(f"| crm / raw sled (writes 0.5 or more, reads 0.77 or more) | {label} | {fmt([ratio(w, 'sled', s) for s in sizes])} |")
+    group = [(ops("crm", s, "create_durable_16") or 0) / (ops("crm", s, "create_durable") or 1) for s in sizes]
+    out.append(f"| 16 durable writers / one (8 or more) | create | {fmt(group)} |")
+    first, last = sizes[0], sizes[-1]
+    for w, label in WORKLOADS:
+        a, b = ops("crm", first, w), ops("crm", last, w)
+        if a and b:
+            out.append(f"| cost per op at {last:,} / at {first:,} (1.5 or less) | {label} | {a / b:.2f} |")
+    return "\n".join(out)
+
+
 def main():
     runs = load(sys.argv[1])
     sizes = sorted({k[1] for k in runs})
-    out = []
+    out = ["### Targets, from the data", "", targets(runs, sizes)]
     for size in sizes:
         out.append(f"\n### {size:,} customers\n")
         out.append("| workload | crm ops/s | crm/SQLite | crm/raw sled | crm p50 / p99 µs | raw sled ops/s | SQLite ops/s | SQLite p50 / p99 µs |")
