@@ -64,7 +64,13 @@ fn required_customer(c: Option<pb::Customer>) -> Result<pb::Customer, Status> {
     c.ok_or_else(|| invalid(Violations::one("customer", "is required")))
 }
 
-fn non_empty(s: String) -> Option<String> {
+/// A page size from the request: 0 and above as given; negative is INVALID_ARGUMENT.
+pub(crate) fn page_size(n: i32) -> Result<usize, Status> {
+    usize::try_from(n).map_err(|_| invalid(Violations::one("page_size", "must not be negative")))
+}
+
+/// A trimmed text, or `None` when blank.
+pub(crate) fn non_empty(s: String) -> Option<String> {
     let t = s.trim();
     if t.is_empty() {
         None
@@ -229,8 +235,7 @@ impl CustomerService for CustomerApi {
                 page_size,
                 page_token,
             } = request.into_inner();
-            let page_size = usize::try_from(page_size)
-                .map_err(|_| invalid(Violations::one("page_size", "must not be negative")))?;
+            let page_size = self::page_size(page_size)?;
             let response = blocking(self.store.clone(), Fields::Request, move |s| {
                 let page = s.search_customers(&query, page_size, &page_token)?;
                 let results = page

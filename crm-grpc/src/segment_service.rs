@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::require;
 use crate::call::{observe, request_id};
 use crate::convert::time_to_proto;
-use crate::customer_service::{blocking, views};
+use crate::customer_service::{blocking, non_empty, page_size, views};
 use crate::keys::Role;
 use crate::pb;
 use crate::pb::segment_service_server::SegmentService;
@@ -59,14 +59,6 @@ fn parse_id(field: &str, text: &str) -> Result<SegmentId, Status> {
     text.trim()
         .parse()
         .map_err(|e: String| invalid(Violations::one(field, e)))
-}
-
-fn page_size(n: i32) -> Result<usize, Status> {
-    usize::try_from(n).map_err(|_| invalid(Violations::one("page_size", "must not be negative")))
-}
-
-fn non_empty(s: String) -> Option<String> {
-    Some(s).filter(|s| !s.trim().is_empty())
 }
 
 #[tonic::async_trait]

@@ -1,7 +1,7 @@
 //! `crm.v1.TimelineService`: record interactions, purchases and refunds; list timelines.
 
 use crm_core::Violations;
-use crm_store::{EntryMeta, Origin, Recorded, Store, TimelineQuery};
+use crm_store::{EntryMeta, Origin, Recorded, Store, StoreError, TimelineQuery};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, require};
@@ -89,6 +89,41 @@ fn converted<T>(v: &mut Violations, prefix: &str, r: Result<T, Violations>) -> O
     r.map_err(|e| v.0.extend(e.prefixed(prefix).0)).ok()
 }
 
+/// A decoded timeline write: who asks, the violations found so far, and the entry's meta.
+struct Write {
+    caller: Caller,
+    header_id: Option<String>,
+    v: Violations,
+    meta: EntryMeta,
+}
+
+impl TimelineApi {
+    /// Refuses the write if anything was invalid (`entity` is `None` only then); otherwise
+    /// runs `call` on the blocking pool with the caller's audited store and answers with the
+    /// entry and the customer.
+    async fn record<T: Send + 'static>(
+        &self,
+        w: Write,
+        entity: Option<T>,
+        call: impl FnOnce(&Store, T, EntryMeta) -> Result<Recorded, StoreError> + Send + 'static,
+    ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+        let Write {
+            caller,
+            header_id,
+            v,
+            meta,
+        } = w;
+        v.into_result(()).map_err(invalid)?;
+        let entity = entity.ok_or_else(|| invalid(Violations::one("request", "is incomplete")))?;
+        let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
+        let recorded = blocking(store.clone(), Fields::Request, move |s| {
+            call(s, entity, meta)
+        })
+        .await?;
+        respond(store, recorded).await
+    }
+}
+
 #[tonic::async_trait]
 impl TimelineService for TimelineApi {
     async fn record_interaction(
@@ -109,15 +144,16 @@ impl TimelineService for TimelineApi {
             let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
             let interaction = required(&mut v, "interaction", interaction)
                 .and_then(|i| converted(&mut v, "interaction", interaction_from_proto(i)));
-            let Some(interaction) = v.into_result(interaction).map_err(invalid)? else {
-                return Err(invalid(Violations::one("interaction", "is required")));
+            let write = Write {
+                caller,
+                header_id,
+                v,
+                meta,
             };
-            let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
-            let recorded = blocking(store.clone(), Fields::Request, move |s| {
-                s.record_interaction(id, interaction, meta)
+            self.record(write, interaction, move |s, i, meta| {
+                s.record_interaction(id, i, meta)
             })
-            .await?;
-            respond(store, recorded).await
+            .await
         })
         .await
     }
@@ -140,15 +176,16 @@ impl TimelineService for TimelineApi {
             let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
             let purchase = required(&mut v, "purchase", purchase)
                 .and_then(|p| converted(&mut v, "purchase", purchase_from_proto(p)));
-            let Some(purchase) = v.into_result(purchase).map_err(invalid)? else {
-                return Err(invalid(Violations::one("purchase", "is required")));
+            let write = Write {
+                caller,
+                header_id,
+                v,
+                meta,
             };
-            let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
-            let recorded = blocking(store.clone(), Fields::Request, move |s| {
-                s.record_purchase(id, purchase, meta)
+            self.record(write, purchase, move |s, p, meta| {
+                s.record_purchase(id, p, meta)
             })
-            .await?;
-            respond(store, recorded).await
+            .await
         })
         .await
     }
@@ -171,15 +208,16 @@ impl TimelineService for TimelineApi {
             let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
             let refund = required(&mut v, "refund", refund)
                 .and_then(|r| converted(&mut v, "refund", refund_from_proto(r)));
-            let Some(refund) = v.into_result(refund).map_err(invalid)? else {
-                return Err(invalid(Violations::one("refund", "is required")));
+            let write = Write {
+                caller,
+                header_id,
+                v,
+                meta,
             };
-            let store = store_for(&self.store, caller, meta.request_id.clone().or(header_id));
-            let recorded = blocking(store.clone(), Fields::Request, move |s| {
-                s.record_refund(id, refund, meta)
+            self.record(write, refund, move |s, r, meta| {
+                s.record_refund(id, r, meta)
             })
-            .await?;
-            respond(store, recorded).await
+            .await
         })
         .await
     }
