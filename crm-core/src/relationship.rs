@@ -167,7 +167,8 @@ impl RelationshipRules {
         }
         let slowed = s
             .mean_purchase_interval()
-            .is_some_and(|mean| silence > mean * self.at_risk_factor);
+            .and_then(|mean| mean.checked_mul(self.at_risk_factor))
+            .is_some_and(|limit| silence > limit);
         if slowed {
             return RelationshipStatus::AtRisk;
         }
@@ -175,6 +176,50 @@ impl RelationshipRules {
             return RelationshipStatus::Loyal;
         }
         RelationshipStatus::Active
+    }
+
+    /// The first instant after `now` (at microsecond precision, the precision of every stored
+    /// time) at which [`RelationshipRules::status`] may give another answer with no new write,
+    /// or `None` if it never will. It may be early (the status may still be the same then),
+    /// never late: the status is the same at every instant in `[now, until)`.
+    pub fn status_until(&self, s: &Summary, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let (Some(first), Some(last)) = (s.first_purchase, s.last_purchase) else {
+            return None;
+        };
+        if s.is_lost() {
+            return None;
+        }
+        // Every rule compares `now` with one of these edges, inclusively or not: the status
+        // can only change at an edge or one microsecond after it.
+        // (An edge beyond chrono's range is never reached.)
+        let mut edges = vec![
+            last.checked_add_signed(self.churn_after),
+            last.checked_add_signed(self.at_risk_after),
+            first.checked_add_signed(self.new_within),
+        ];
+        if let Some(mean) = s.mean_purchase_interval() {
+            edges.push(
+                mean.checked_mul(self.at_risk_factor)
+                    .and_then(|d| last.checked_add_signed(d)),
+            );
+        }
+        for &p in &s.recent_purchases {
+            edges.push(Some(p));
+            edges.push(p.checked_add_signed(self.loyalty_window));
+        }
+        edges
+            .into_iter()
+            .flatten()
+            .flat_map(|edge| {
+                let floor = crate::validate::to_micros(edge);
+                [
+                    Some(floor),
+                    floor.checked_add_signed(Duration::microseconds(1)),
+                ]
+            })
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
     }
 
     /// The stage the rules move a customer to (never used to move backward): PURCHASE after a
@@ -321,6 +366,34 @@ mod tests {
         assert_eq!(r.validate(), Ok(()));
         // Two orders on the same day: a zero interval must not make a new customer AT_RISK.
         assert_eq!(r.status(&bought_on(&[10, 10]), day(15)), New);
+    }
+
+    #[test]
+    fn a_status_holds_until_the_instant_it_names() {
+        let r = RelationshipRules::default();
+        let histories: [&[i64]; 5] = [&[0], &[0, 30, 60, 90, 120], &[10, 10], &[0, 200, 201], &[]];
+        for days in histories {
+            let s = bought_on(days);
+            // Walk from change to change: within each stretch the status never moves, and every
+            // change seen day by day falls on a stretch's end.
+            let mut at = day(-5);
+            let end = day(900);
+            while at < end {
+                let until = r.status_until(&s, at).unwrap_or(end).min(end);
+                assert!(until > at, "{days:?}: no progress at {at}");
+                let status = r.status(&s, at);
+                let step = (until - at) / 16;
+                for k in 0..16 {
+                    // Stored times and the store's clock are in microseconds.
+                    let probe = crate::validate::to_micros(at + step * k);
+                    assert_eq!(r.status(&s, probe), status, "{days:?} at {probe}");
+                }
+                let last = until - Duration::microseconds(1);
+                assert_eq!(r.status(&s, last), status, "{days:?} just before {until}");
+                at = until;
+            }
+        }
+        assert_eq!(r.status_until(&Summary::default(), day(0)), None);
     }
 
     #[test]

@@ -234,6 +234,46 @@ impl ScoringModel {
         }
     }
 
+    /// The first instant after `now` (in microseconds, the precision of every stored time) at
+    /// which the customer's temperature differs, with no new write; `None` if it never will.
+    ///
+    /// Engagement points are never negative and only decay, so a score never rises by itself:
+    /// a temperature can only cool, and the first instant it has is found by bisection.
+    pub fn temperature_until(
+        &self,
+        c: &Customer,
+        s: &Summary,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let now = crate::validate::to_micros(now);
+        let current = self.score(c, s, now).temperature;
+        if current == Temperature::Cold {
+            return None;
+        }
+        let at = |micros: i64| {
+            DateTime::from_timestamp_micros(micros).map(|t| self.score(c, s, t).temperature)
+        };
+        // After 64 half-lives every engagement point has decayed to nothing: what the score
+        // is then, it stays.
+        let horizon = i64::from(self.half_life_days.max(1)) * 86_400_000_000 * 64;
+        let mut lo = now.timestamp_micros();
+        // The newest interaction may lie ahead (it counts in full until it is reached).
+        let latest = s.engagement.values().flatten().copied().max().unwrap_or(lo);
+        let mut hi = lo.max(latest).checked_add(horizon)?;
+        if at(hi)? == current {
+            return None;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid)? == current {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        DateTime::from_timestamp_micros(hi)
+    }
+
     /// The temperature of a score.
     pub fn temperature(&self, score: u8) -> Temperature {
         if score >= self.hot_threshold {
@@ -346,6 +386,42 @@ mod tests {
                 ..Organization::default()
             })),
         }
+    }
+
+    #[test]
+    fn a_temperature_holds_until_the_instant_it_names() {
+        let model = ScoringModel::default();
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut s = Summary::default();
+        s.engagement.insert(
+            InteractionKind::DemoRequest,
+            vec![
+                start.timestamp_micros(),
+                (start + Duration::days(3)).timestamp_micros(),
+            ],
+        );
+        s.engagement.insert(
+            InteractionKind::Meeting,
+            vec![(start - Duration::days(2)).timestamp_micros()],
+        );
+        let c = org(300);
+        let mut at = start;
+        let mut seen = vec![model.score(&c, &s, at).temperature];
+        while let Some(until) = model.temperature_until(&c, &s, at) {
+            let before = until - Duration::microseconds(1);
+            assert_eq!(
+                model.score(&c, &s, before).temperature,
+                seen[seen.len() - 1]
+            );
+            let after = model.score(&c, &s, until).temperature;
+            assert_ne!(after, seen[seen.len() - 1], "the named instant is a change");
+            seen.push(after);
+            at = until;
+        }
+        // It cooled step by step, and cold is where it stays.
+        assert_eq!(seen.last(), Some(&Temperature::Cold));
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! characters in indexed text, so the terminator cannot occur inside it.
 
 use chrono::{DateTime, Utc};
-use crm_core::{Customer, CustomerId, CustomerKind, EntryId, IndexedTerm, LifecycleStage};
+use crm_core::{
+    Customer, CustomerId, CustomerKind, EntryId, IndexedTerm, LifecycleStage, RelationshipStatus,
+    Temperature,
+};
 
 /// `C id` -> a customer record.
 pub(crate) const CUSTOMER: u8 = b'C';
@@ -41,11 +44,26 @@ pub(crate) const SEGMENT: u8 = b'G';
 /// `H name` -> id: segment names, unique case-insensitively.
 pub(crate) const SEGMENT_NAME: u8 = b'H';
 
+/// `D id` -> a customer's derived state: relationship status, lead temperature, and until when
+/// they hold.
+pub(crate) const DERIVED: u8 = b'D';
+/// `Z dimension value id` -> empty: the customers with a derived value (see `derived.rs`).
+pub(crate) const DERIVED_INDEX: u8 = b'Z';
+/// `z until id` -> empty: when a customer's derived state must be evaluated again.
+pub(crate) const DERIVED_DUE: u8 = b'z';
+/// `K kind stage` -> count: customers of a kind in a lifecycle stage.
+pub(crate) const STAGE_COUNT: u8 = b'K';
+
 /// `M name` -> a store-wide value: the format version and the counters.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";
 pub(crate) const META_SCORING_MODEL: &[u8] = b"Mscoring_model";
 pub(crate) const META_LAST_SEGMENT: &[u8] = b"Mlast_segment";
+/// What the derived index was built with, and the latest instant it was evaluated at.
+pub(crate) const META_DERIVED: &[u8] = b"Mderived";
+
+const DX_STATUS: u8 = 1;
+const DX_TEMPERATURE: u8 = 2;
 
 const IX_STAGE: u8 = 1;
 const IX_KIND: u8 = 2;
@@ -227,6 +245,51 @@ fn stage_byte(stage: LifecycleStage) -> u8 {
     stage.rank()
 }
 
+fn status_byte(s: RelationshipStatus) -> u8 {
+    s as u8
+}
+
+fn temperature_byte(t: Temperature) -> u8 {
+    t as u8
+}
+
+/// `Z 1 status id` and `Z 2 temperature id`: a customer's entries in the derived index.
+pub(crate) fn derived_entries(
+    id: CustomerId,
+    status: RelationshipStatus,
+    temperature: Temperature,
+) -> [Vec<u8>; 2] {
+    let tail = id.0.to_be_bytes();
+    [
+        [&[DERIVED_INDEX, DX_STATUS, status_byte(status)][..], &tail].concat(),
+        [
+            &[DERIVED_INDEX, DX_TEMPERATURE, temperature_byte(temperature)][..],
+            &tail,
+        ]
+        .concat(),
+    ]
+}
+
+/// `z until id`.
+pub(crate) fn derived_due(until: DateTime<Utc>, id: CustomerId) -> [u8; 17] {
+    let mut k = [DERIVED_DUE; 17];
+    k[1..9].copy_from_slice(&time_bytes(until));
+    k[9..].copy_from_slice(&id.0.to_be_bytes());
+    k
+}
+
+/// `z t`: every due key before this one is due at or before `t - 1µs`.
+pub(crate) fn derived_due_before(t: DateTime<Utc>) -> [u8; 9] {
+    let mut k = [DERIVED_DUE; 9];
+    k[1..].copy_from_slice(&time_bytes(t));
+    k
+}
+
+/// `K kind stage`.
+pub(crate) fn stage_count(kind: CustomerKind, stage: LifecycleStage) -> [u8; 3] {
+    [STAGE_COUNT, kind_byte(kind), stage_byte(stage)]
+}
+
 /// The key prefix under which an index lists, in id order, the customers matching `term`.
 pub(crate) fn term_prefix(term: &IndexedTerm) -> Vec<u8> {
     match term {
@@ -236,6 +299,8 @@ pub(crate) fn term_prefix(term: &IndexedTerm) -> Vec<u8> {
         IndexedTerm::Owner(o) => text_prefix(IX_OWNER, o),
         IndexedTerm::Organization(id) => [&[INDEX, IX_ORG][..], &id.0.to_be_bytes()].concat(),
         IndexedTerm::Country(c) => [&[INDEX, IX_COUNTRY][..], c.as_bytes()].concat(),
+        IndexedTerm::Status(s) => vec![DERIVED_INDEX, DX_STATUS, status_byte(*s)],
+        IndexedTerm::Temperature(t) => vec![DERIVED_INDEX, DX_TEMPERATURE, temperature_byte(*t)],
     }
 }
 

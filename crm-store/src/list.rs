@@ -15,6 +15,7 @@ use std::ops::Bound;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use crm_core::{Customer, Filter, IndexedTerm, OrderBy, OrderField, Violations};
 
 use crate::error::{Result, StoreError};
@@ -72,9 +73,11 @@ impl Plan {
                     IndexedTerm::Organization(_) => 0,
                     IndexedTerm::Owner(_) => 1,
                     IndexedTerm::Tag(_) => 2,
-                    IndexedTerm::Country(_) => 3,
-                    IndexedTerm::Stage(_) => 4,
-                    IndexedTerm::Kind(_) => 5,
+                    IndexedTerm::Temperature(_) => 3,
+                    IndexedTerm::Country(_) => 4,
+                    IndexedTerm::Status(_) => 5,
+                    IndexedTerm::Stage(_) => 6,
+                    IndexedTerm::Kind(_) => 7,
                 };
                 terms
                     .iter()
@@ -133,6 +136,11 @@ impl Store {
         };
         let plan = Plan::choose(&query.filter, query.order_by);
         let prefix = plan.prefix();
+        // The page is evaluated at one instant; the derived index is made exact for it first.
+        let now = self.now();
+        if prefix.first() == Some(&keys::DERIVED_INDEX) {
+            self.derived_index_at(now)?;
+        }
         let print = fingerprint(&query.filter, query.order_by);
         let cursor = decode_token(&query.page_token, print, &prefix)?;
         let descending = query.order_by.descending;
@@ -151,7 +159,7 @@ impl Store {
             last_key = Some(key.to_vec());
             examined += 1;
             if let Some(c) = skip_damaged(self.resolve(&plan, &key, &value))?
-                && self.filter_matches(&query.filter, &c)?
+                && self.filter_matches(&query.filter, &c, now)?
             {
                 customers.push(c);
             }
@@ -171,9 +179,9 @@ impl Store {
     }
 
     /// Whether a customer matches a filter, deriving its insight only when the filter needs it.
-    fn filter_matches(&self, filter: &Filter, c: &Customer) -> Result<bool> {
+    fn filter_matches(&self, filter: &Filter, c: &Customer, now: DateTime<Utc>) -> Result<bool> {
         if filter.uses_insight() {
-            Ok(filter.matches_insight(c, &self.insight_for(filter, c)?))
+            Ok(filter.matches_insight(c, &self.insight_for(filter, c, now)?))
         } else {
             Ok(filter.matches(c))
         }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use crm_core::report::{RfmDistribution, rfm_inputs};
 use crm_core::{Customer, CustomerId, Filter, Insight, ScoringModel, Summary};
 
@@ -87,13 +88,19 @@ impl Store {
 
     /// What a filter needs to know about a customer: its insight, with its RFM group (in its
     /// main currency) when the filter names `rfm_group`.
-    pub(crate) fn insight_for(&self, filter: &Filter, customer: &Customer) -> Result<Insight> {
-        let mut insight = self.insight(customer)?;
+    pub(crate) fn insight_for(
+        &self,
+        filter: &Filter,
+        customer: &Customer,
+        now: DateTime<Utc>,
+    ) -> Result<Insight> {
+        let summary = self.summary(customer.id)?;
+        let mut insight = self.insight_at(customer, summary, now);
         if filter.uses_rfm()
             && let Some(currency) = insight.main_value().map(|v| v.currency.clone())
         {
             let distribution = self.rfm_distribution(&currency)?;
-            insight.rfm_group = rfm_inputs(&insight.summary, &currency, self.now())
+            insight.rfm_group = rfm_inputs(&insight.summary, &currency, now)
                 .map(|inputs| distribution.group(inputs));
         }
         Ok(insight)
@@ -131,13 +138,17 @@ impl Store {
     }
 
     pub(crate) fn insight_with(&self, customer: &Customer, summary: Summary) -> Insight {
+        self.insight_at(customer, summary, self.now())
+    }
+
+    fn insight_at(&self, customer: &Customer, summary: Summary, now: DateTime<Utc>) -> Insight {
         Insight::derive(
             customer,
             summary,
             &self.scoring_model(),
             &self.inner.config.rules,
             &self.inner.config.value_rules,
-            self.now(),
+            now,
         )
     }
 }

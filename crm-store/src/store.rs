@@ -6,11 +6,11 @@
 //! commit. Reads never take the mutex. Serializing writes keeps unique checks exact and makes
 //! change-log order equal commit order; the slow part (the flush) is shared outside the lock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use crm_core::{Customer, CustomerId, CustomerKind};
+use crm_core::{Customer, CustomerId, CustomerKind, LifecycleStage, Summary};
 
 use crate::audit::Origin;
 use crate::changes::{ChangeEvent, ChangeKind, LogRecord};
@@ -22,7 +22,7 @@ use crate::error::{Result, StoreError};
 use crate::keys;
 
 /// The on-disk format this build reads and writes (see DESIGN.md).
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// A handle to an open store. Cheap to clone; every clone shares the same store, and the store
 /// closes (flushing what is pending) when the last clone is dropped.
@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) model: std::sync::RwLock<Arc<crm_core::ScoringModel>>,
     /// The portfolio's RFM distribution per currency, with when it was computed.
     pub(crate) rfm: Mutex<crate::scoring::RfmCache>,
+    /// What the derived index was built with (changed under the writer lock).
+    pub(crate) derived: Mutex<crate::derived::DerivedMeta>,
 }
 
 impl Drop for Inner {
@@ -74,6 +76,12 @@ impl Store {
     /// Opens the store with a configuration.
     pub fn open_with(config: StoreConfig) -> Result<Store> {
         let engine = Engine::open(&config)?;
+        if engine
+            .get(keys::META_FORMAT)?
+            .is_some_and(|v| v.as_ref() == [1])
+        {
+            crate::derived::migrate_from_v1(&engine)?;
+        }
         let counters = match engine.get(keys::META_FORMAT)? {
             Some(v) if v.as_ref() == [FORMAT_VERSION] => Counters {
                 last_id: read_counter(&engine, keys::META_LAST_ID)?,
@@ -115,6 +123,7 @@ impl Store {
         config.rules.validate()?;
         config.value_rules.validate()?;
         let model = crate::scoring::load_model(&engine)?;
+        let derived = crate::derived::load_meta(&engine, &config.rules, &model)?;
         let group = match config.durability {
             Durability::Durable => Some(GroupCommit::start(engine.clone())?),
             Durability::Relaxed => None,
@@ -128,6 +137,7 @@ impl Store {
                 group,
                 model: std::sync::RwLock::new(Arc::new(model)),
                 rfm: Mutex::default(),
+                derived: Mutex::new(derived),
             }),
         })
     }
@@ -174,6 +184,16 @@ impl Store {
     /// Runs one write: `f` reads and fills the batch; the batch is applied atomically; the call
     /// returns once the write is as durable as the store's mode promises.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
+        self.write_with(true, f)
+    }
+
+    /// [`Store::write`], waiting for the group commit only if `durable` (and the store is): a
+    /// write of entries that can be derived again (the derived index) need not wait.
+    pub(crate) fn write_with<T>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut counters = self.lock_writer();
         let mut w = Write {
             store: self,
@@ -181,8 +201,11 @@ impl Store {
             counters: *counters,
             floor_seq: counters.last_seq,
             entries: 0,
+            touched: BTreeMap::new(),
+            stage_counts: BTreeMap::new(),
         };
         let out = f(&mut w)?;
+        w.finish_derived()?;
         if w.batch.is_empty() {
             return Ok(out);
         }
@@ -198,7 +221,7 @@ impl Store {
         self.inner.engine.commit(batch)?;
         *counters = next;
         drop(counters);
-        if let Some(group) = &self.inner.group {
+        if let Some(group) = self.inner.group.as_ref().filter(|_| durable) {
             group.wait()?;
         }
         Ok(out)
@@ -233,7 +256,7 @@ fn last_change(engine: &Engine) -> Result<u64> {
     }
 }
 
-fn read_counter(engine: &Engine, key: &[u8]) -> Result<u64> {
+pub(crate) fn read_counter(engine: &Engine, key: &[u8]) -> Result<u64> {
     match engine.get(key)? {
         None => Ok(0),
         Some(v) => keys::u64_value(&v).ok_or_else(|| StoreError::Corrupt {
@@ -252,6 +275,20 @@ pub(crate) struct Write<'a> {
     floor_seq: u64,
     /// Timeline entries this write has added so far.
     entries: u64,
+    /// The customers whose record or summary this write changed, with their new state where
+    /// it is known: their derived state is evaluated once, before the batch is applied.
+    pub(crate) touched: BTreeMap<CustomerId, Touched>,
+    /// How this write changes the customer count of each kind and stage.
+    stage_counts: BTreeMap<(CustomerKind, LifecycleStage), i64>,
+}
+
+/// What a write changed about one customer.
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    /// The new record (`Some(None)`: deleted), if the write stored it.
+    pub(crate) customer: Option<Option<Customer>>,
+    /// The new summary, if the write stored it.
+    pub(crate) summary: Option<Summary>,
 }
 
 /// Low bits of a timeline entry id that number the entries of one write.
@@ -311,6 +348,16 @@ impl Write<'_> {
         match new {
             Some(c) => self.batch.put(keys::customer(id), codec::encode(c)?),
             None => self.batch.delete(keys::customer(id)),
+        }
+        self.touched.entry(id).or_default().customer = Some(new.cloned());
+        let place = |c: &Customer| (c.kind(), c.data.lifecycle_stage);
+        if old.map(place) != new.map(place) {
+            if let Some(c) = old {
+                *self.stage_counts.entry(place(c)).or_default() -= 1;
+            }
+            if let Some(c) = new {
+                *self.stage_counts.entry(place(c)).or_default() += 1;
+            }
         }
         let old_ix: BTreeSet<Vec<u8>> = old
             .map(keys::index_entries)
@@ -431,5 +478,38 @@ impl Write<'_> {
 
     pub(crate) fn put_raw(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.batch.put(key, value);
+    }
+
+    /// Writes a customer's summary.
+    pub(crate) fn put_summary(&mut self, id: CustomerId, summary: &Summary) -> Result<()> {
+        self.batch.put(
+            keys::of_customer(keys::SUMMARY, id),
+            codec::encode(summary)?,
+        );
+        self.touched.entry(id).or_default().summary = Some(summary.clone());
+        Ok(())
+    }
+
+    /// Applies the kind-and-stage counts and the derived state of every customer this write
+    /// touched: part of the same batch.
+    fn finish_derived(&mut self) -> Result<()> {
+        for ((kind, stage), delta) in std::mem::take(&mut self.stage_counts) {
+            if delta == 0 {
+                continue;
+            }
+            let key = keys::stage_count(kind, stage);
+            let count = read_counter(&self.store.inner.engine, &key)?.saturating_add_signed(delta);
+            if count == 0 {
+                self.batch.delete(key);
+            } else {
+                self.batch.put(key, count.to_be_bytes());
+            }
+        }
+        if !self.touched.is_empty() {
+            let now = self.store.now();
+            let touched = std::mem::take(&mut self.touched);
+            crate::derived::refresh(self, touched, now)?;
+        }
+        Ok(())
     }
 }

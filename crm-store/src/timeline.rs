@@ -211,10 +211,7 @@ impl Write<'_> {
         }
         if s.summary_changed {
             s.fields.insert("summary");
-            self.put_raw(
-                keys::of_customer(keys::SUMMARY, s.customer.id),
-                codec::encode(&s.summary)?,
-            );
+            self.put_summary(s.customer.id, &s.summary)?;
         }
         let fields = s.fields.iter().map(|f| f.to_string()).collect();
         self.log(

@@ -27,6 +27,8 @@ pub struct VerifyReport {
     pub timeline_entries: u64,
     /// Segments checked.
     pub segments: u64,
+    /// Derived-index entries checked (relationship status, lead temperature, their schedule).
+    pub derived_entries: u64,
     /// Every difference found, for a person to read; empty when the store is consistent.
     pub problems: Vec<String>,
 }
@@ -52,6 +54,7 @@ impl Store {
         let mut expected_unique = BTreeMap::new();
         let mut members: BTreeMap<CustomerId, u64> = BTreeMap::new();
         let mut kinds = BTreeMap::new();
+        let mut stages: BTreeMap<[u8; 3], u64> = BTreeMap::new();
         let mut max_id = 0;
         // Records that do not decode: their derived entries cannot be checked, only reported.
         let mut damaged = BTreeSet::new();
@@ -80,6 +83,12 @@ impl Store {
             }
             max_id = max_id.max(customer.id.0);
             kinds.insert(customer.id, customer.kind());
+            *stages
+                .entry(keys::stage_count(
+                    customer.kind(),
+                    customer.data.lifecycle_stage,
+                ))
+                .or_default() += 1;
             if let Some(org) = customer.data.organization_id {
                 *members.entry(org).or_default() += 1;
             }
@@ -206,6 +215,25 @@ impl Store {
         )?;
 
         report.segments = crate::segments::verify(engine, &mut report.problems)?;
+        report.derived_entries =
+            crate::derived::verify(self, &customers, &damaged, &mut report.problems)?;
+        for entry in engine.scan_prefix(&[keys::STAGE_COUNT]) {
+            let (key, value) = entry?;
+            let stored = keys::u64_value(&value);
+            let actual = stages.remove(key.as_ref());
+            if stored != actual {
+                report.problems.push(format!(
+                    "customer count {} is {stored:?}, records say {actual:?}",
+                    keys::describe(&key)
+                ));
+            }
+        }
+        for (key, count) in stages {
+            report.problems.push(format!(
+                "customer count {} is missing (records say {count})",
+                keys::describe(&key)
+            ));
+        }
 
         if previous != counters.last_seq {
             report.problems.push(format!(

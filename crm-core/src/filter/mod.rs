@@ -170,6 +170,11 @@ pub enum IndexedTerm {
     Organization(CustomerId),
     /// `address.country = "X"`
     Country(String),
+    /// `relationship_status = X`: served by an index of derived values, kept current as time
+    /// passes (see the store's design notes).
+    Status(RelationshipStatus),
+    /// `lead_temperature = X`: likewise.
+    Temperature(Temperature),
 }
 
 fn text_matches(op: Op, have: Option<&str>, want: &str) -> bool {
@@ -273,6 +278,8 @@ impl Filter {
                     Some(IndexedTerm::Organization(*id))
                 }
                 Filter::Term(Term::Country(Op::Eq, c)) => Some(IndexedTerm::Country(c.clone())),
+                Filter::Term(Term::Status(Op::Eq, s)) => Some(IndexedTerm::Status(*s)),
+                Filter::Term(Term::Temperature(Op::Eq, t)) => Some(IndexedTerm::Temperature(*t)),
                 _ => None,
             })
             .collect()

@@ -1,0 +1,474 @@
+//! The derived index: every customer's relationship status and lead temperature, kept so that
+//! `relationship_status = X` and `lead_temperature = X` are read from an index, not a scan.
+//!
+//! Both values change with time alone (a customer who stops buying drifts to AT_RISK, a lead's
+//! engagement decays), so no entry written with a customer can stay right forever. Each one is
+//! written with the instant until which it holds (`RelationshipRules::status_until`,
+//! `ScoringModel::temperature_until`), and a query first brings the index to its own instant:
+//!
+//! - `D id` -> the customer's derived state: status, temperature, and `until`;
+//! - `Z 1 status id`, `Z 2 temperature id` -> empty: the entries a query walks, in id order;
+//! - `z until id` -> empty: the schedule, oldest first;
+//! - `Mderived` -> the rules and model version every entry was evaluated with, and the latest
+//!   instant any entry was evaluated at (`through`).
+//!
+//! Every write evaluates the customers it touches, in its own batch. Before a query at `now`
+//! walks the index, [`Store::derived_index_at`] makes it exact for `now`:
+//! 1. if the rules or the model differ from those recorded, or `now` is before `through` (the
+//!    clock went back), every customer is evaluated again at `now` (a rebuild);
+//! 2. every customer whose `until` is at or before `now` is evaluated again at `now` (a sweep).
+//!
+//! Then for every customer, the entry was evaluated at some `t <= now` and holds until some
+//! instant after `now`, so it is the customer's value at `now`. Sweeps and rebuilds write
+//! entries that can always be derived again, so they do not wait for the disk: a crash loses at
+//! most some of that work, which the next query redoes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use crm_core::{
+    Customer, CustomerId, CustomerKind, LifecycleStage, RelationshipRules, RelationshipStatus,
+    ScoringModel, Summary, Temperature,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, WriteBatch};
+use crate::error::{Result, StoreError};
+use crate::list::{fingerprint_text, prefix_end};
+use crate::store::{Touched, Write};
+use crate::{Store, codec, keys};
+
+/// Customers evaluated per batch by a sweep or a rebuild (writes wait between batches only).
+const CHUNK: usize = 2_000;
+
+/// A customer's derived values, and until when they hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DerivedState {
+    pub(crate) status: RelationshipStatus,
+    pub(crate) temperature: Temperature,
+    /// The first instant at which either may differ; `None`: only a write can change them.
+    pub(crate) until: Option<DateTime<Utc>>,
+}
+
+/// What the whole derived index was evaluated with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DerivedMeta {
+    /// A fingerprint of the relationship rules (0: never built).
+    pub(crate) rules: u64,
+    /// The scoring model's version.
+    pub(crate) model_version: u64,
+    /// The latest instant any entry was evaluated at.
+    pub(crate) through: Option<DateTime<Utc>>,
+}
+
+fn rules_print(rules: &RelationshipRules) -> u64 {
+    // 0 marks an index never built: a real fingerprint never takes it.
+    fingerprint_text(&format!("{rules:?}")).max(1)
+}
+
+/// A customer's derived state at `now`.
+pub(crate) fn evaluate(
+    c: &Customer,
+    s: &Summary,
+    model: &ScoringModel,
+    rules: &RelationshipRules,
+    now: DateTime<Utc>,
+) -> DerivedState {
+    let until = [
+        rules.status_until(s, now),
+        model.temperature_until(c, s, now),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    DerivedState {
+        status: rules.status(s, now),
+        temperature: model.score(c, s, now).temperature,
+        until,
+    }
+}
+
+/// The keys a customer's state stands for: its two index entries and its schedule entry.
+fn state_keys(id: CustomerId, state: &DerivedState) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = keys::derived_entries(id, state.status, state.temperature).into();
+    out.extend(state.until.map(|t| keys::derived_due(t, id).to_vec()));
+    out
+}
+
+/// What the derived index was built with. A store without customers has nothing to build: its
+/// (empty) index is current from the start.
+pub(crate) fn load_meta(
+    engine: &Engine,
+    rules: &RelationshipRules,
+    model: &ScoringModel,
+) -> Result<DerivedMeta> {
+    if let Some(bytes) = engine.get(keys::META_DERIVED)? {
+        return codec::decode(&bytes, &|| keys::describe(keys::META_DERIVED));
+    }
+    if engine.scan_prefix(&[keys::CUSTOMER]).next().is_some() {
+        return Ok(DerivedMeta::default());
+    }
+    let meta = DerivedMeta {
+        rules: rules_print(rules),
+        model_version: model.version,
+        through: None,
+    };
+    let mut batch = WriteBatch::default();
+    batch.put(keys::META_DERIVED, codec::encode(&meta)?);
+    engine.commit(batch)?;
+    Ok(meta)
+}
+
+/// Brings a format-1 store to format 2: adds the kind-and-stage counts. (The derived index is
+/// built by the first query that needs it.)
+pub(crate) fn migrate_from_v1(engine: &Engine) -> Result<()> {
+    let mut counts: BTreeMap<(CustomerKind, LifecycleStage), u64> = BTreeMap::new();
+    for item in engine.scan_prefix(&[keys::CUSTOMER]) {
+        let (key, value) = item?;
+        let c: Customer = codec::decode(&value, &|| keys::describe(&key))?;
+        *counts
+            .entry((c.kind(), c.data.lifecycle_stage))
+            .or_default() += 1;
+    }
+    let mut batch = WriteBatch::default();
+    for ((kind, stage), n) in counts {
+        batch.put(keys::stage_count(kind, stage), n.to_be_bytes());
+    }
+    batch.put(keys::META_FORMAT, [crate::store::FORMAT_VERSION]);
+    engine.commit(batch)?;
+    engine.flush()?;
+    tracing::info!("data directory migrated from format 1 to 2");
+    Ok(())
+}
+
+/// Evaluates, at `now`, the customers a write touched (or a sweep names), replacing their
+/// entries in the write's batch.
+pub(crate) fn refresh(
+    w: &mut Write<'_>,
+    touched: BTreeMap<CustomerId, Touched>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let store = w.store;
+    let model = store.scoring_model();
+    let rules = &store.inner.config.rules;
+    for (id, t) in touched {
+        let customer = match t.customer {
+            Some(c) => c,
+            None => store.read_customer(id)?,
+        };
+        let old: Option<DerivedState> = match w.get(keys::of_customer(keys::DERIVED, id))? {
+            Some(bytes) => Some(codec::decode(&bytes, &|| format!("derived state of {id}"))?),
+            None => None,
+        };
+        let new = match &customer {
+            Some(c) => {
+                let summary = match t.summary {
+                    Some(s) => s,
+                    None => store.summary(id)?,
+                };
+                Some(evaluate(c, &summary, &model, rules, now))
+            }
+            None => None,
+        };
+        if old == new {
+            continue;
+        }
+        let old_keys = old.map(|s| state_keys(id, &s)).unwrap_or_default();
+        let new_keys = new.map(|s| state_keys(id, &s)).unwrap_or_default();
+        for gone in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+            w.delete_raw(gone);
+        }
+        for added in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+            w.put_raw(added, []);
+        }
+        match new {
+            Some(state) => w.put_raw(keys::of_customer(keys::DERIVED, id), codec::encode(&state)?),
+            None => w.delete_raw(keys::of_customer(keys::DERIVED, id)),
+        }
+    }
+    let mut meta = store
+        .inner
+        .derived
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if meta.through.is_none_or(|t| t < now) {
+        meta.through = Some(now);
+        w.put_raw(keys::META_DERIVED, codec::encode(&*meta)?);
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Makes the derived index exact at `now` (see the module notes): rebuilds it if it was
+    /// evaluated with other rules or another model, or later than `now`; then evaluates again
+    /// every customer whose entries expired by `now`.
+    pub(crate) fn derived_index_at(&self, now: DateTime<Utc>) -> Result<()> {
+        let meta = *self.inner.derived.lock().unwrap_or_else(|e| e.into_inner());
+        let rules = rules_print(&self.inner.config.rules);
+        let model = self.scoring_model().version;
+        if meta.rules != rules || meta.model_version != model || meta.through > Some(now) {
+            self.rebuild_derived(now, rules, model)?;
+        }
+        self.sweep_derived(now)
+    }
+
+    /// Evaluates every customer at `now`, in batches, and records what the index was built
+    /// with once every customer is done.
+    fn rebuild_derived(&self, now: DateTime<Utc>, rules: u64, model: u64) -> Result<()> {
+        tracing::info!("building the derived index (status and temperature)");
+        // Everything is about to be evaluated at `now`: from here, `through` is `now` and
+        // whatever later instant a write evaluates at.
+        {
+            let mut meta = self.inner.derived.lock().unwrap_or_else(|e| e.into_inner());
+            meta.through = Some(now);
+        }
+        let mut after = vec![keys::CUSTOMER];
+        loop {
+            let start = std::ops::Bound::Excluded(after.clone());
+            let ids: Vec<(CustomerId, Vec<u8>)> = self
+                .inner
+                .engine
+                .scan(start, prefix_end(&[keys::CUSTOMER]), false)
+                .take(CHUNK)
+                .map(|item| {
+                    let (key, _) = item?;
+                    keys::trailing_id(&key)
+                        .map(|id| (id, key.to_vec()))
+                        .ok_or_else(|| StoreError::Corrupt {
+                            key: keys::describe(&key),
+                            detail: "a customer key without an id".into(),
+                        })
+                })
+                .collect::<Result<_>>()?;
+            let Some((_, last)) = ids.last() else { break };
+            after = last.clone();
+            let done = ids.len() < CHUNK;
+            self.write_with(false, |w| {
+                let touched = ids.iter().map(|(id, _)| (*id, Touched::default()));
+                refresh(w, touched.collect(), now)
+            })?;
+            if done {
+                break;
+            }
+        }
+        // Stale entries of customers gone meanwhile cannot remain: a delete removes its
+        // customer's entries in its own batch.
+        self.write_with(false, |w| {
+            let mut meta = w
+                .store
+                .inner
+                .derived
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            meta.rules = rules;
+            meta.model_version = model;
+            w.put_raw(keys::META_DERIVED, codec::encode(&*meta)?);
+            Ok(())
+        })
+    }
+
+    /// Evaluates again, at `now`, every customer whose entries expired by `now`.
+    fn sweep_derived(&self, now: DateTime<Utc>) -> Result<()> {
+        let Some(end) = now.checked_add_signed(chrono::Duration::microseconds(1)) else {
+            return Ok(());
+        };
+        let range = (
+            std::ops::Bound::Included(vec![keys::DERIVED_DUE]),
+            std::ops::Bound::Excluded(keys::derived_due_before(end).to_vec()),
+        );
+        loop {
+            let due: Vec<Vec<u8>> = self
+                .inner
+                .engine
+                .scan(range.0.clone(), range.1.clone(), false)
+                .take(CHUNK)
+                .map(|item| item.map(|(key, _)| key.to_vec()))
+                .collect::<Result<_>>()?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            self.write_with(false, |w| {
+                // The expired keys go whatever the states say: an entry without a state (a
+                // damaged store) must not be found due again and again.
+                for key in &due {
+                    w.delete_raw(key);
+                }
+                let touched = due.iter().filter_map(|key| keys::trailing_id(key));
+                refresh(w, touched.map(|id| (id, Touched::default())).collect(), now)
+            })?;
+        }
+    }
+}
+
+/// Checks the derived index: every customer has a state, every entry stands for a state, and
+/// (when the index was built with the rules and model in force) every state that has not
+/// expired is what the customer's record and summary give at `now`.
+pub(crate) fn verify(
+    store: &Store,
+    customers: &BTreeSet<CustomerId>,
+    damaged: &BTreeSet<CustomerId>,
+    problems: &mut Vec<String>,
+) -> Result<u64> {
+    let engine = &store.inner.engine;
+    let now = store.now();
+    let meta = *store
+        .inner
+        .derived
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let rules = &store.inner.config.rules;
+    let model = store.scoring_model();
+    let built = meta.rules != 0;
+    let current = meta.rules == rules_print(rules)
+        && meta.model_version == model.version
+        && meta.through <= Some(now);
+    let mut expected = BTreeSet::new();
+    let mut with_state = BTreeSet::new();
+    for item in engine.scan_prefix(&[keys::DERIVED]) {
+        let (key, value) = item?;
+        let Some(id) = keys::trailing_id(&key).filter(|_| key.len() == 9) else {
+            problems.push(format!(
+                "derived state key {} is malformed",
+                keys::describe(&key)
+            ));
+            continue;
+        };
+        if !customers.contains(&id) && !damaged.contains(&id) {
+            problems.push(format!("derived state of {id} has no customer"));
+        }
+        let state: DerivedState = match codec::decode(&value, &|| keys::describe(&key)) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        with_state.insert(id);
+        expected.extend(state_keys(id, &state));
+        if current
+            && state.until.is_none_or(|u| u > now)
+            && let Some(c) = store.read_customer(id)?
+        {
+            let fresh = evaluate(&c, &store.summary(id)?, &model, rules, now);
+            if (fresh.status, fresh.temperature) != (state.status, state.temperature) {
+                problems.push(format!(
+                    "derived state of {id} says {:?}/{:?} until {:?}, but it is {:?}/{:?}",
+                    state.status, state.temperature, state.until, fresh.status, fresh.temperature
+                ));
+            }
+        }
+    }
+    if built {
+        for id in customers.difference(&with_state) {
+            problems.push(format!("customer {id} has no derived state"));
+        }
+    }
+    let mut checked = 0;
+    for family in [keys::DERIVED_INDEX, keys::DERIVED_DUE] {
+        for item in engine.scan_prefix(&[family]) {
+            let (key, _) = item?;
+            checked += 1;
+            let of_damaged = keys::trailing_id(&key).is_some_and(|id| damaged.contains(&id));
+            if !expected.remove(key.as_ref()) && !of_damaged {
+                problems.push(format!(
+                    "derived entry {} stands for no state",
+                    keys::describe(&key)
+                ));
+            }
+        }
+    }
+    for missing in expected {
+        problems.push(format!(
+            "derived entry {} is missing",
+            keys::describe(&missing)
+        ));
+    }
+    Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use crm_core::{CustomerData, LifecycleStage, Organization, Party, Person};
+
+    use super::*;
+    use crate::StoreConfig;
+
+    /// A store written by the previous format (no counts, no derived index) opens, gains its
+    /// counts, builds its derived index at the first query that needs it, and verifies clean.
+    #[test]
+    fn a_format_1_store_is_brought_up_to_date() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = || StoreConfig::new(dir.path()).durability(crate::Durability::Relaxed);
+        {
+            let store = Store::open_with(config()).unwrap_or_else(|e| panic!("{e}"));
+            for i in 0..5 {
+                let mut data = CustomerData::new(Party::Person(Person {
+                    given_name: format!("P{i}"),
+                    ..Person::default()
+                }));
+                data.lifecycle_stage = LifecycleStage::ALL[i % 2];
+                store
+                    .create_customer(data, None)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let org = CustomerData::new(Party::Organization(Organization {
+                legal_name: "Acme".into(),
+                ..Organization::default()
+            }));
+            store
+                .create_customer(org, None)
+                .unwrap_or_else(|e| panic!("{e}"));
+            // Take it back to format 1: drop what format 2 added.
+            let engine = &store.inner.engine;
+            let mut batch = WriteBatch::default();
+            for family in [
+                keys::STAGE_COUNT,
+                keys::DERIVED,
+                keys::DERIVED_INDEX,
+                keys::DERIVED_DUE,
+            ] {
+                for item in engine.scan_prefix(&[family]) {
+                    let (key, _) = item.unwrap_or_else(|e| panic!("{e}"));
+                    batch.delete(key);
+                }
+            }
+            batch.delete(keys::META_DERIVED);
+            batch.put(keys::META_FORMAT, [1]);
+            engine.commit(batch).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let store = Store::open_with(config()).unwrap_or_else(|e| panic!("{e}"));
+        let count = |kind, stage| {
+            store
+                .inner
+                .engine
+                .get(keys::stage_count(kind, stage))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .and_then(|v| keys::u64_value(&v))
+        };
+        assert_eq!(count(CustomerKind::Person, LifecycleStage::ALL[0]), Some(3));
+        assert_eq!(count(CustomerKind::Person, LifecycleStage::ALL[1]), Some(2));
+        assert_eq!(
+            count(CustomerKind::Organization, LifecycleStage::ALL[0]),
+            Some(1)
+        );
+        let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.is_clean(), "{:?}", report.problems);
+        let prospects = crate::ListQuery {
+            filter: crm_core::Filter::parse("relationship_status = PROSPECT")
+                .unwrap_or_else(|e| panic!("{e}")),
+            ..crate::ListQuery::default()
+        };
+        let page = store
+            .list_customers(&prospects)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.customers.len(), 6);
+        let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.is_clean(), "{:?}", report.problems);
+        assert_eq!(
+            report.derived_entries, 12,
+            "two entries a customer, none due"
+        );
+    }
+}

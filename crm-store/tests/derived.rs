@@ -1,0 +1,242 @@
+//! Relationship status and lead temperature change as time passes, with no write at all. The
+//! store serves `relationship_status = X` and `lead_temperature = X` from an index it brings up
+//! to date before each query. This test lets months go by between random purchases, contacts,
+//! losses, deletions, model changes and even a clock set back, and checks after every step
+//! that the index-served listing, a full scan, and each customer's own insight agree.
+
+#![allow(clippy::panic)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use crm_core::timeline::{Direction, Interaction, InteractionKind, Purchase};
+use crm_core::{
+    CustomerData, CustomerId, Filter, Money, OrderBy, Party, Person, RelationshipStatus,
+    ScoringModel, Temperature,
+};
+use crm_store::{Durability, EntryMeta, ListQuery, ManualClock, Store, StoreConfig};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Create,
+    /// A purchase by the n-th customer, `back` days before now.
+    Buy {
+        who: u8,
+        back: u8,
+    },
+    /// An inbound demo request or meeting by the n-th customer.
+    Contact {
+        who: u8,
+        meeting: bool,
+    },
+    Lose {
+        who: u8,
+    },
+    Delete {
+        who: u8,
+    },
+    /// Days pass.
+    Wait {
+        days: u16,
+    },
+    /// The clock is set back (a test clock, or a host whose clock was wrong).
+    Rewind {
+        days: u8,
+    },
+    /// A new scoring model with other thresholds.
+    Model {
+        warm: u8,
+    },
+    /// The store is closed and opened again.
+    Reopen,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => Just(Step::Create),
+        4 => (any::<u8>(), 0u8..40).prop_map(|(who, back)| Step::Buy { who, back }),
+        3 => (any::<u8>(), any::<bool>()).prop_map(|(who, meeting)| Step::Contact { who, meeting }),
+        1 => any::<u8>().prop_map(|who| Step::Lose { who }),
+        1 => any::<u8>().prop_map(|who| Step::Delete { who }),
+        4 => (1u16..200).prop_map(|days| Step::Wait { days }),
+        1 => (1u8..30).prop_map(|days| Step::Rewind { days }),
+        1 => (5u8..60).prop_map(|warm| Step::Model { warm }),
+        1 => Just(Step::Reopen),
+    ]
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_else(|| panic!("start"))
+}
+
+fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
+    let config = StoreConfig::new(dir)
+        .durability(Durability::Relaxed)
+        .clock(clock.clone());
+    Store::open_with(config).unwrap_or_else(|e| panic!("open: {e}"))
+}
+
+fn walk(store: &Store, filter: &Filter) -> Vec<CustomerId> {
+    let mut query = ListQuery {
+        filter: filter.clone(),
+        order_by: OrderBy::default(),
+        page_size: 3,
+        page_token: String::new(),
+    };
+    let mut ids = Vec::new();
+    loop {
+        let page = store
+            .list_customers(&query)
+            .unwrap_or_else(|e| panic!("list {filter:?}: {e}"));
+        ids.extend(page.customers.iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        query.page_token = page.next_page_token;
+    }
+}
+
+/// Every status and temperature filter: served by the index, by a scan, and by asking each
+/// customer, the same customers in the same order.
+fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
+    let filters = RelationshipStatus::ALL
+        .iter()
+        .map(|s| format!("relationship_status = {}", s.name()))
+        .chain(
+            Temperature::ALL
+                .iter()
+                .map(|t| format!("lead_temperature = {}", t.name())),
+        );
+    let insights: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let c = store.get_customer(*id).unwrap_or_else(|e| panic!("{e}"));
+            (c.id, store.insight(&c).unwrap_or_else(|e| panic!("{e}")))
+        })
+        .collect();
+    for text in filters {
+        let filter = Filter::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let indexed = walk(store, &filter);
+        let scanned = walk(store, &Filter::Or(vec![filter.clone()]));
+        prop_assert_eq!(&indexed, &scanned, "{}", text);
+        let asked: Vec<CustomerId> = insights
+            .iter()
+            .filter(|(_, i)| {
+                RelationshipStatus::ALL
+                    .iter()
+                    .any(|s| text.ends_with(s.name()) && text.starts_with("rel") && i.status == *s)
+                    || Temperature::ALL.iter().any(|t| {
+                        text.ends_with(t.name())
+                            && text.starts_with("lead")
+                            && i.lead.temperature == *t
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        prop_assert_eq!(&indexed, &asked, "{}", text);
+    }
+    let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+    prop_assert!(report.is_clean(), "{:?}", report.problems);
+    Ok(())
+}
+
+fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(start());
+    let mut store = open(dir.path(), &clock);
+    let mut ids: Vec<CustomerId> = Vec::new();
+    let mut orders = 0;
+    let pick = |ids: &[CustomerId], who: u8| ids.get(usize::from(who) % ids.len().max(1)).copied();
+    for step in steps {
+        match step {
+            Step::Create => {
+                let data = CustomerData::new(Party::Person(Person {
+                    given_name: format!("P{}", ids.len()),
+                    ..Person::default()
+                }));
+                let c = store.create_customer(data, None);
+                ids.push(c.unwrap_or_else(|e| panic!("{e}")).id);
+            }
+            Step::Buy { who, back } => {
+                let Some(id) = pick(&ids, who) else { continue };
+                orders += 1;
+                let purchase = Purchase {
+                    order_ref: format!("o{orders}"),
+                    amount: Money::new("EUR", 1000),
+                    line_items: vec![],
+                };
+                let meta = EntryMeta {
+                    occurred_at: Some(
+                        crm_store::Clock::now(&*clock) - Duration::days(i64::from(back)),
+                    ),
+                    ..EntryMeta::default()
+                };
+                // A purchase before the customer existed is refused; that is fine here.
+                let _ = store.record_purchase(id, purchase, meta);
+            }
+            Step::Contact { who, meeting } => {
+                let Some(id) = pick(&ids, who) else { continue };
+                let kind = if meeting {
+                    InteractionKind::Meeting
+                } else {
+                    InteractionKind::DemoRequest
+                };
+                let contact = Interaction {
+                    kind,
+                    direction: Direction::Inbound,
+                    subject: "hello".into(),
+                    body: String::new(),
+                    channel: "web".into(),
+                    nps_score: None,
+                    referred_customer_id: None,
+                };
+                store
+                    .record_interaction(id, contact, EntryMeta::default())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Step::Lose { who } => {
+                let Some(id) = pick(&ids, who) else { continue };
+                store
+                    .mark_lost(id, "went elsewhere", EntryMeta::default())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Step::Delete { who } => {
+                let Some(id) = pick(&ids, who) else { continue };
+                store
+                    .delete_customer(id, None)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                ids.retain(|x| *x != id);
+            }
+            Step::Wait { days } => clock.advance(Duration::days(i64::from(days))),
+            Step::Rewind { days } => clock.advance(Duration::days(-i64::from(days))),
+            Step::Model { warm } => {
+                let model = ScoringModel {
+                    warm_threshold: warm,
+                    hot_threshold: warm + 30,
+                    ..ScoringModel::default()
+                };
+                store
+                    .replace_scoring_model(model, None)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Step::Reopen => {
+                drop(store);
+                store = open(dir.path(), &clock);
+            }
+        }
+        check(&store, &ids)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn status_and_temperature_filters_agree_with_every_customer(
+        steps in proptest::collection::vec(step(), 1..40)
+    ) {
+        run(steps)?;
+    }
+}
