@@ -152,23 +152,36 @@ pub(crate) fn refresh(
     let model = store.scoring_model();
     let rules = &store.inner.config.rules;
     for (id, t) in touched {
-        let customer = match t.customer {
-            Some(c) => c,
-            None => store.read_customer(id)?,
+        let states = || -> Result<(Option<DerivedState>, Option<DerivedState>)> {
+            let customer = match t.customer {
+                Some(c) => c,
+                None => store.read_customer(id)?,
+            };
+            let old = match w.get(keys::of_customer(keys::DERIVED, id))? {
+                Some(bytes) => Some(codec::decode(&bytes, &|| format!("derived state of {id}"))?),
+                None => None,
+            };
+            let new = match &customer {
+                Some(c) => {
+                    let summary = match t.summary {
+                        Some(s) => s,
+                        None => store.summary(id)?,
+                    };
+                    Some(evaluate(c, &summary, &model, rules, now))
+                }
+                None => None,
+            };
+            Ok((old, new))
         };
-        let old: Option<DerivedState> = match w.get(keys::of_customer(keys::DERIVED, id))? {
-            Some(bytes) => Some(codec::decode(&bytes, &|| format!("derived state of {id}"))?),
-            None => None,
-        };
-        let new = match &customer {
-            Some(c) => {
-                let summary = match t.summary {
-                    Some(s) => s,
-                    None => store.summary(id)?,
-                };
-                Some(evaluate(c, &summary, &model, rules, now))
+        let (old, new) = match states() {
+            Ok(states) => states,
+            // A damaged record keeps its old entries (its reads report the damage, and
+            // verify() names it); it must not stop every other customer's evaluation.
+            Err(StoreError::Corrupt { key, detail }) => {
+                tracing::error!(%key, %detail, "damaged record left out of the derived index");
+                continue;
             }
-            None => None,
+            Err(e) => return Err(e),
         };
         if old == new {
             continue;
@@ -346,6 +359,7 @@ pub(crate) fn verify(
         with_state.insert(id);
         expected.extend(state_keys(id, &state));
         if current
+            && !damaged.contains(&id)
             && state.until.is_none_or(|u| u > now)
             && let Some(c) = store.read_customer(id)?
         {

@@ -65,6 +65,15 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
         .list_customers(&crm_store::ListQuery::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listed.customers, vec![grace.clone()]);
+    // The derived index brings every other customer up to date around the damaged one.
+    let prospects = crm_store::ListQuery {
+        filter: crm_core::Filter::parse("relationship_status = PROSPECT").unwrap_or_default(),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_customers(&prospects).map(|p| p.customers).ok(),
+        Some(vec![grace.clone()])
+    );
     let by_name = crm_store::ListQuery {
         order_by: crm_core::OrderBy::parse("display_name").unwrap_or_default(),
         ..Default::default()
