@@ -1,4 +1,5 @@
-//! The portfolio report: one streaming pass over the customers in id order, each with its
+//! The portfolio report: the counts the store keeps (when it is asked about the present) and
+//! one streaming pass over the customers in id order, each with its
 //! timeline (one customer's entries in memory at a time), fed to `crm_core::report`. Nothing
 //! but the per-customer figures the report ranks (revenue, CLV, RFM inputs: three numbers a
 //! customer) is kept across customers.
@@ -47,7 +48,18 @@ impl Store {
             };
             builder.add(&customer, &timeline);
         }
-        Ok(builder.finish())
+        let mut report = builder.finish();
+        // At the present, the counts by kind, stage, status and temperature are the ones the
+        // store keeps (in the write batch and the derived index); a past `as_of` needs the
+        // pass's own, which replay stage changes.
+        if report.params.as_of >= self.now() {
+            let counts = self.customer_counts()?;
+            report.by_kind = counts.by_kind();
+            report.by_stage = counts.by_stage();
+            report.by_status = counts.by_status;
+            report.by_temperature = counts.by_temperature;
+        }
+        Ok(report)
     }
 }
 

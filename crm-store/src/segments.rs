@@ -213,10 +213,15 @@ impl Store {
         })
     }
 
-    /// How many customers the segment's filter matches now: one streaming pass over the
-    /// customers its filter's best index names (all of them without one).
+    /// How many customers the segment's filter matches now. A filter of equalities on kind
+    /// and stage (or none) is answered from the counts kept in the write batch, one equality
+    /// on relationship status or lead temperature from the derived index; any other filter by
+    /// one streaming pass over the customers its best index names (all of them without one).
     pub fn count_segment_members(&self, id: SegmentId) -> Result<u64> {
         let filter = self.segment_filter(id)?;
+        if let Some(n) = self.count_without_records(&filter)? {
+            return Ok(n);
+        }
         let mut count = 0;
         let mut page_token = String::new();
         loop {

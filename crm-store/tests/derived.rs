@@ -115,6 +115,7 @@ fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
             (c.id, store.insight(&c).unwrap_or_else(|e| panic!("{e}")))
         })
         .collect();
+    let counts = store.customer_counts().unwrap_or_else(|e| panic!("{e}"));
     for text in filters {
         let filter = Filter::parse(&text).unwrap_or_else(|e| panic!("{e}"));
         let indexed = walk(store, &filter);
@@ -135,6 +136,20 @@ fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
             .map(|(id, _)| *id)
             .collect();
         prop_assert_eq!(&indexed, &asked, "{}", text);
+        // And the counts read off the index say as much.
+        let counted = RelationshipStatus::ALL
+            .iter()
+            .filter(|s| text == format!("relationship_status = {}", s.name()))
+            .map(|s| counts.by_status.get(s))
+            .chain(
+                Temperature::ALL
+                    .iter()
+                    .filter(|t| text == format!("lead_temperature = {}", t.name()))
+                    .map(|t| counts.by_temperature.get(t)),
+            )
+            .map(|n| n.copied().unwrap_or(0))
+            .sum::<u64>();
+        prop_assert_eq!(counted, indexed.len() as u64, "{}", text);
     }
     let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
     prop_assert!(report.is_clean(), "{:?}", report.problems);

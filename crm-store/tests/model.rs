@@ -255,6 +255,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             );
         }
     }
+    // The counts kept in the write batch agree with the model.
+    let counts = store
+        .customer_counts()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut by_stage = BTreeMap::new();
+    for c in model.values() {
+        *by_stage.entry(c.data.lifecycle_stage).or_insert(0u64) += 1;
+    }
+    prop_assert_eq!(counts.by_stage(), by_stage);
     let report = store
         .verify()
         .map_err(|e| TestCaseError::fail(e.to_string()))?;

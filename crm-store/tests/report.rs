@@ -247,4 +247,24 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     assert_eq!(listed(r#"rfm_group = "new" OR rfm_group = "lost""#), [e, f]);
     // CLV above 10,000.00 TL: A (1,124,230) and C (1,200,000).
     assert_eq!(listed("clv > 1000000"), [a, c]);
+
+    // Asked about the present, the report's counts are the ones the store keeps (write-batch
+    // counts, derived index); asked about a past instant, they come from its pass. A day later,
+    // the report as of 2026-07-01 is a report about the past: the same counts.
+    let counts = store.customer_counts().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(counts.total(), 6);
+    assert_eq!(counts.by_stage(), r.by_stage);
+    clock.set(t("2026-07-02"));
+    let past = store
+        .portfolio_report(r.params.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (
+            &past.by_kind,
+            &past.by_stage,
+            &past.by_status,
+            &past.by_temperature
+        ),
+        (&r.by_kind, &r.by_stage, &r.by_status, &r.by_temperature)
+    );
 }

@@ -74,3 +74,60 @@ fn segments_keep_their_names_unique_and_verify_clean() {
         Some(2)
     );
 }
+
+/// However a segment is counted (kept counts, the derived index, or a pass over its members),
+/// the count is the number of members its listing returns.
+#[test]
+fn every_way_of_counting_gives_the_listing_s_length() {
+    use crm_core::{CustomerData, LifecycleStage, Organization, Party, Person};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..9 {
+        let party = if i % 3 == 0 {
+            Party::Organization(Organization {
+                legal_name: format!("Org {i}"),
+                ..Organization::default()
+            })
+        } else {
+            Party::Person(Person {
+                given_name: format!("P{i}"),
+                ..Person::default()
+            })
+        };
+        let mut data = CustomerData::new(party);
+        data.lifecycle_stage = LifecycleStage::ALL[i % 3];
+        store
+            .create_customer(data, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let filters = [
+        "",
+        "kind = PERSON",
+        "lifecycle_stage = CONSIDERATION",
+        "kind = ORGANIZATION AND lifecycle_stage = AWARENESS",
+        "kind = ORGANIZATION AND kind = PERSON",
+        "relationship_status = PROSPECT",
+        "lead_temperature = COLD",
+        "lead_temperature = HOT",
+        "display_name = \"P1\"",
+    ];
+    for (n, filter) in filters.into_iter().enumerate() {
+        let segment = store
+            .create_segment(SegmentData {
+                name: format!("s{n}"),
+                description: String::new(),
+                filter: filter.into(),
+            })
+            .unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let members = store
+            .list_segment_members(segment.id, 1000, String::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(members.next_page_token.is_empty());
+        assert_eq!(
+            store.count_segment_members(segment.id).ok(),
+            Some(members.customers.len() as u64),
+            "{filter}"
+        );
+    }
+    clean(&store);
+}

@@ -77,6 +77,19 @@ pub enum Op {
 }
 
 impl Op {
+    /// How the operator is written in a filter.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Has => ":",
+        }
+    }
+
     fn holds(self, ord: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;
         match self {
@@ -261,6 +274,18 @@ impl Filter {
         }
     }
 
+    /// The filter as a conjunction of indexed equalities, if that is all it is (`All` is the
+    /// empty conjunction): then the number of matches can be counted from the indexes alone.
+    pub fn as_indexed_conjunction(&self) -> Option<Vec<IndexedTerm>> {
+        let top: Vec<&Filter> = match self {
+            Filter::All => return Some(Vec::new()),
+            Filter::And(parts) => parts.iter().collect(),
+            other => vec![other],
+        };
+        let terms = Filter::And(top.iter().map(|f| (*f).clone()).collect()).indexed_terms();
+        (terms.len() == top.len()).then_some(terms)
+    }
+
     /// The equalities at the top level of the filter (joined by `AND`) that an index can answer.
     /// Any one of them, read from its index, yields a superset of the matching customers.
     pub fn indexed_terms(&self) -> Vec<IndexedTerm> {
@@ -364,6 +389,15 @@ mod tests {
                 IndexedTerm::Tag("vip".into())
             ]
         );
+        assert_eq!(f.as_indexed_conjunction(), None);
+        assert_eq!(
+            parse(r#"kind = PERSON AND lifecycle_stage = LOYALTY"#).as_indexed_conjunction(),
+            Some(vec![
+                IndexedTerm::Kind(CustomerKind::Person),
+                IndexedTerm::Stage(LifecycleStage::Loyalty)
+            ])
+        );
+        assert_eq!(Filter::All.as_indexed_conjunction(), Some(vec![]));
         let g = parse(
             r#"(owner = "zeynep" OR owner = 'mehmet') AND create_time >= "2026-01-01T00:00:00Z""#,
         );

@@ -23,7 +23,7 @@ pub(super) fn term(
     };
     let bad_op = || FilterError {
         position: field_at,
-        message: format!("{field} does not support {op:?}"),
+        message: format!("{field} does not support `{}`", op.symbol()),
     };
     let equality = |op: Op| {
         if matches!(op, Op::Eq | Op::Ne) {
