@@ -59,4 +59,4 @@ pub use segment::{Segment, SegmentData, SegmentId};
 pub use summary::Summary;
 pub use timeline::{EntryId, EntryKind, Event, InteractionKind, TimelineEntry};
 pub use validate::{Violation, Violations, validate_customer};
-pub use value::{CurrencyValue, ValueRules, customer_value};
+pub use value::{CurrencyValue, LifespanSource, ValueRules, customer_value};

@@ -17,22 +17,55 @@ use serde::{Deserialize, Serialize};
 use crate::summary::Summary;
 use crate::validate::Violations;
 
+/// Where the expected lifespan of a CLV comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifespanSource {
+    /// Configured.
+    #[default]
+    Configured,
+    /// One over the portfolio's annual churn rate (in thousandths: 250 = 25% a year).
+    PortfolioChurn {
+        /// The churn rate over the year the lifespan was derived from, thousandths.
+        annual_churn_milli: u32,
+    },
+}
+
 /// How CLV is projected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueRules {
     /// Expected customer lifespan in tenths of a year (30 = 3 years).
     pub lifespan_tenths: u32,
+    /// Where `lifespan_tenths` comes from.
+    pub lifespan_source: LifespanSource,
 }
 
 impl Default for ValueRules {
     fn default() -> Self {
         ValueRules {
             lifespan_tenths: 30,
+            lifespan_source: LifespanSource::Configured,
         }
     }
 }
 
 impl ValueRules {
+    /// The rules with the lifespan derived from an annual churn rate: a customer stays
+    /// `1 / churn` years on average (a churn of 25% a year: 4 years), rounded to a tenth and
+    /// kept within 0.1 to 100 years. `None` when the rate says nothing (no customers to churn,
+    /// or none churned: the configured lifespan stays).
+    pub fn with_churn(&self, annual_churn: f64) -> Option<ValueRules> {
+        if !(annual_churn > 0.0 && annual_churn <= 1.0) {
+            return None;
+        }
+        let tenths = (10.0 / annual_churn).round().clamp(1.0, 1000.0) as u32;
+        Some(ValueRules {
+            lifespan_tenths: tenths,
+            lifespan_source: LifespanSource::PortfolioChurn {
+                annual_churn_milli: (annual_churn * 1000.0).round() as u32,
+            },
+        })
+    }
+
     /// Checks the rules: a lifespan of 0.1 to 100 years.
     pub fn validate(&self) -> Result<(), Violations> {
         if !(1..=1000).contains(&self.lifespan_tenths) {
@@ -62,6 +95,8 @@ pub struct CurrencyValue {
     pub purchases_per_year_milli: i64,
     /// The lifespan used, tenths of a year.
     pub lifespan_tenths: u32,
+    /// Where that lifespan comes from.
+    pub lifespan_source: LifespanSource,
     /// The projected lifetime value, minor units.
     pub clv_minor: i64,
 }
@@ -104,6 +139,7 @@ pub fn customer_value(s: &Summary, rules: &ValueRules, now: DateTime<Utc>) -> Ve
                 ))
                 .unwrap_or(i64::MAX),
                 lifespan_tenths: rules.lifespan_tenths,
+                lifespan_source: rules.lifespan_source,
                 clv_minor: i64::try_from(clv).unwrap_or(if clv > 0 { i64::MAX } else { i64::MIN }),
             }
         })
@@ -163,6 +199,7 @@ mod tests {
             &s,
             &ValueRules {
                 lifespan_tenths: 20,
+                ..ValueRules::default()
             },
             now,
         )[0];
@@ -171,5 +208,33 @@ mod tests {
         // 4000 x 365 x 20 / (365 x 10) = 8000: a year's worth for two years.
         assert_eq!(v.clv_minor, 8000);
         assert!(customer_value(&Summary::default(), &ValueRules::default(), now).is_empty());
+    }
+
+    #[test]
+    fn a_lifespan_is_one_over_the_churn_rate() {
+        let rules = ValueRules::default();
+        // A quarter of the customers lost each year: they stay four years.
+        let derived = rules.with_churn(0.25);
+        assert_eq!(derived.map(|r| r.lifespan_tenths), Some(40));
+        assert_eq!(
+            derived.map(|r| r.lifespan_source),
+            Some(LifespanSource::PortfolioChurn {
+                annual_churn_milli: 250
+            })
+        );
+        // Two thirds: 1.5 years. Everyone: a year. A tiny churn is capped at 100 years.
+        assert_eq!(
+            rules.with_churn(2.0 / 3.0).map(|r| r.lifespan_tenths),
+            Some(15)
+        );
+        assert_eq!(rules.with_churn(1.0).map(|r| r.lifespan_tenths), Some(10));
+        assert_eq!(
+            rules.with_churn(0.0001).map(|r| r.lifespan_tenths),
+            Some(1000)
+        );
+        // No churn (or a rate that is not one) says nothing.
+        assert_eq!(rules.with_churn(0.0), None);
+        assert_eq!(rules.with_churn(f64::NAN), None);
+        assert_eq!(rules.with_churn(-0.5), None);
     }
 }

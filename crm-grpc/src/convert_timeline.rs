@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use crm_core::scoring::{FitField, FitRule};
 use crm_core::timeline::{Direction, Interaction, LineItem, Purchase, Refund};
 use crm_core::{
-    Customer, EntryKind, Event, Insight, InteractionKind, LeadStatus, Money, RelationshipStatus,
-    ScoringModel, Summary, Temperature, TimelineEntry, Violations,
+    Customer, EntryKind, Event, Insight, InteractionKind, LeadStatus, LifespanSource, Money,
+    RelationshipStatus, ScoringModel, Summary, Temperature, TimelineEntry, Violations,
 };
 
 use crate::convert::{customer_to_proto, parse_id, stage_to_proto, time_to_proto};
@@ -49,6 +49,17 @@ pub fn value_to_proto(v: &crm_core::CurrencyValue) -> pb::CustomerValue {
         purchases_per_year: v.purchases_per_year_milli as f64 / 1000.0,
         lifespan_years: f64::from(v.lifespan_tenths) / 10.0,
         clv: money(v.clv_minor),
+        lifespan_source: match v.lifespan_source {
+            LifespanSource::Configured => pb::LifespanSource::Configured,
+            LifespanSource::PortfolioChurn { .. } => pb::LifespanSource::PortfolioChurn,
+        }
+        .into(),
+        annual_churn_rate: match v.lifespan_source {
+            LifespanSource::Configured => 0.0,
+            LifespanSource::PortfolioChurn { annual_churn_milli } => {
+                f64::from(annual_churn_milli) / 1000.0
+            }
+        },
     }
 }
 

@@ -84,6 +84,9 @@ pub struct StoreConfig {
     pub rules: RelationshipRules,
     /// How customer lifetime value is projected.
     pub value_rules: ValueRules,
+    /// Whether the CLV lifespan is one over the portfolio's annual churn rate (measured in
+    /// the background, see [`crate::Store::value_rules`]) rather than `value_rules`' own.
+    pub lifespan_from_churn: bool,
 }
 
 impl StoreConfig {
@@ -97,7 +100,15 @@ impl StoreConfig {
             clock: Arc::new(SystemClock),
             rules: RelationshipRules::default(),
             value_rules: ValueRules::default(),
+            lifespan_from_churn: false,
         }
+    }
+
+    /// Derives the CLV lifespan from the portfolio's churn rate (the configured lifespan
+    /// stands in until the first measurement, and when churn says nothing).
+    pub fn clv_lifespan_from_churn(mut self, derive: bool) -> Self {
+        self.lifespan_from_churn = derive;
+        self
     }
 
     /// Sets how CLV is projected (checked when the store opens).

@@ -61,6 +61,7 @@ mod derived;
 mod durability;
 mod engine;
 mod keys;
+mod lifespan;
 mod verify_timeline;
 
 pub mod audit;

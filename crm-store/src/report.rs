@@ -5,7 +5,7 @@
 //! customer) is kept across customers.
 
 use crm_core::report::{PortfolioReport, ReportBuilder, ReportParams};
-use crm_core::{Customer, Violations};
+use crm_core::{Customer, ValueRules, Violations};
 
 use crate::error::{Result, StoreError};
 use crate::{Store, codec, keys};
@@ -16,7 +16,16 @@ impl Store {
     /// Errors: [`StoreError::Invalid`] (a period that ends before it starts, a currency that is
     /// not ISO 4217). A damaged record or entry is left out, logged and counted, like in a
     /// listing; `verify()` names it.
-    pub fn portfolio_report(&self, mut params: ReportParams) -> Result<PortfolioReport> {
+    pub fn portfolio_report(&self, params: ReportParams) -> Result<PortfolioReport> {
+        self.portfolio_report_with(params, &self.value_rules())
+    }
+
+    /// [`Store::portfolio_report`] with CLVs projected by `value_rules`.
+    pub(crate) fn portfolio_report_with(
+        &self,
+        mut params: ReportParams,
+        value_rules: &ValueRules,
+    ) -> Result<PortfolioReport> {
         let mut v = Violations::default();
         match crm_core::money::normalize_currency(&params.currency) {
             Ok(code) => params.currency = code,
@@ -28,7 +37,7 @@ impl Store {
         v.into_result(())?;
         let model = self.scoring_model();
         let config = &self.inner.config;
-        let mut builder = ReportBuilder::new(params, &config.rules, &model, &config.value_rules);
+        let mut builder = ReportBuilder::new(params, &config.rules, &model, value_rules);
         for item in self.inner.engine.scan_prefix(&[keys::CUSTOMER]) {
             let (key, value) = item?;
             let customer: Customer = match codec::decode(&value, &|| keys::describe(&key)) {

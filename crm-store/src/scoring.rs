@@ -147,7 +147,7 @@ impl Store {
             summary,
             &self.scoring_model(),
             &self.inner.config.rules,
-            &self.inner.config.value_rules,
+            &self.value_rules(),
             now,
         )
     }

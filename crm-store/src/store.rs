@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) rfm: Mutex<crate::scoring::RfmCache>,
     /// What the derived index was built with (changed under the writer lock).
     pub(crate) derived: Mutex<crate::derived::DerivedMeta>,
+    /// The CLV lifespan measured from churn, when the configuration derives it.
+    pub(crate) lifespan: Mutex<crate::lifespan::LifespanCache>,
 }
 
 impl Drop for Inner {
@@ -138,8 +140,17 @@ impl Store {
                 model: std::sync::RwLock::new(Arc::new(model)),
                 rfm: Mutex::default(),
                 derived: Mutex::new(derived),
+                lifespan: Mutex::default(),
             }),
         })
+    }
+
+    /// A handle on an open store, with the default origin.
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Store {
+        Store {
+            inner,
+            origin: Arc::new(Origin::default()),
+        }
     }
 
     /// A handle to the same store whose writes are audited as coming from `origin`.

@@ -22,8 +22,8 @@ use crm_core::Filter;
 use crm_core::report::ReportParams;
 use crm_core::timeline::{Purchase, Refund};
 use crm_core::{
-    CustomerData, CustomerId, CustomerKind, LifecycleStage, Money, Organization, Party, Person,
-    RelationshipStatus, Temperature,
+    CustomerData, CustomerId, CustomerKind, LifecycleStage, LifespanSource, Money, Organization,
+    Party, Person, RelationshipStatus, Temperature,
 };
 use crm_store::{EntryMeta, ListQuery, ManualClock, Store, StoreConfig};
 
@@ -267,4 +267,34 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
         ),
         (&r.by_kind, &r.by_stage, &r.by_status, &r.by_temperature)
     );
+
+    // With the CLV lifespan derived from churn. The year to 2026-07-01 starts on 2025-07-01
+    // with A (one purchase, 122 days ago: ACTIVE), B (NEW) and E (ACTIVE): 3 customers. At its
+    // end: A, C, F (B churned, E was lost): 3, of whom C and F are new in the year: 2.
+    // Retention = (3 - 2) / 3 = 1/3, churn = 2/3, lifespan = 1 / (2/3) = 1.5 years.
+    drop(store);
+    clock.set(t("2026-07-01"));
+    let config = StoreConfig::new(dir.path())
+        .clock(clock.clone())
+        .clv_lifespan_from_churn(true);
+    let store = Store::open_with(config).unwrap_or_else(|e| panic!("{e}"));
+    let rules = store
+        .refresh_clv_lifespan()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rules.lifespan_tenths, 15);
+    assert_eq!(
+        rules.lifespan_source,
+        LifespanSource::PortfolioChurn {
+            annual_churn_milli: 667
+        }
+    );
+    // C: 400000 net over 365 observed days: 400000 x 365 x 15 / (365 x 10) = 600000 (it was
+    // 1,200,000 at 3 years).
+    let customer = store.get_customer(c).unwrap_or_else(|e| panic!("{e}"));
+    let value = store
+        .insight(&customer)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .value;
+    assert_eq!(value[0].clv_minor, 600_000);
+    assert_eq!(value[0].lifespan_source, rules.lifespan_source);
 }

@@ -64,6 +64,11 @@ impl TestServer {
         TestServer::start_on(dir, store, |_| {}).await
     }
 
+    /// Starts a server on a store the test opened itself (with its own clock or rules).
+    pub async fn start_with_store(dir: TempDir, store: Store) -> TestServer {
+        TestServer::start_on(dir, store, |_| {}).await
+    }
+
     async fn start_on(
         dir: TempDir,
         store: Store,

@@ -72,6 +72,11 @@ struct ServeArgs {
     /// The expected customer lifespan in CLV, in years (0.1 to 100, one decimal).
     #[arg(long, env = "CRM_CLV_LIFESPAN_YEARS", default_value_t = 3.0)]
     clv_lifespan_years: f64,
+    /// Derive the CLV lifespan from the portfolio's churn: one over the churn rate of the
+    /// year to now, measured in the background at most hourly (--clv-lifespan-years stands in
+    /// until the first measurement, and when churn says nothing).
+    #[arg(long, env = "CRM_CLV_LIFESPAN_FROM_CHURN")]
+    clv_lifespan_from_churn: bool,
     /// Whether calls need an API key. Default: required, except on a loopback address.
     /// `disabled` is refused on a non-loopback address.
     #[arg(long, env = "CRM_AUTH", value_enum)]
@@ -241,7 +246,9 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         .rules(rules)
         .value_rules(crm_core::ValueRules {
             lifespan_tenths: lifespan_tenths as u32,
-        });
+            ..crm_core::ValueRules::default()
+        })
+        .clv_lifespan_from_churn(args.clv_lifespan_from_churn);
     let store = Store::open_with(store_config)
         .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
     let mut config = ServerConfig::new(&data_dir);

@@ -1,0 +1,127 @@
+//! The CLV lifespan derived from the portfolio's churn rate (when the configuration asks for
+//! it): one over the churn rate of the year that ends now, as the portfolio report measures it
+//! (`retention = (customers at end - new in the year) / customers at start`, churn = 1 -
+//! retention).
+//!
+//! Measuring it is a pass over every timeline, so it is not done on a read: the first read
+//! that finds no figure, or one older than [`LIFESPAN_FRESH_FOR`], starts the pass on a thread
+//! of its own and goes on with the figure it has (the configured lifespan until the first pass
+//! ends). Every value says which lifespan it used and where it came from.
+//! [`Store::refresh_clv_lifespan`] measures it at once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crm_core::ValueRules;
+use crm_core::report::ReportParams;
+
+use crate::Store;
+use crate::error::Result;
+
+/// How long a derived lifespan serves before it is measured again. The churn of a whole
+/// year barely moves in an hour.
+pub const LIFESPAN_FRESH_FOR: Duration = Duration::from_secs(3600);
+
+/// The derived lifespan and the state of its measurement.
+#[derive(Debug, Default)]
+pub(crate) struct LifespanCache {
+    /// The rules last measured, and when (by the host's clock and by the store's).
+    measured: Option<(Instant, DateTime<Utc>, ValueRules)>,
+    /// A pass is running.
+    measuring: bool,
+}
+
+impl Store {
+    /// How CLV is projected now: the configured rules, or, when the configuration derives the
+    /// lifespan from churn, the rules last measured (the configured ones until the first
+    /// measurement ends). A missing or old measurement starts a new one in the background.
+    pub fn value_rules(&self) -> ValueRules {
+        let configured = self.inner.config.value_rules;
+        if !self.inner.config.lifespan_from_churn {
+            return configured;
+        }
+        let mut cache = self
+            .inner
+            .lifespan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let current = cache.measured.map_or(configured, |(_, _, rules)| rules);
+        // Old by either clock: the store's may be a test's, or moved by an operator.
+        let now = self.now();
+        let stale = cache.measured.is_none_or(|(at, store_at, _)| {
+            at.elapsed() >= LIFESPAN_FRESH_FOR
+                || (now - store_at).abs()
+                    >= chrono::Duration::from_std(LIFESPAN_FRESH_FOR).unwrap_or_default()
+        });
+        if stale && !cache.measuring {
+            cache.measuring = true;
+            let weak = Arc::downgrade(&self.inner);
+            let spawned = std::thread::Builder::new()
+                .name("crm-clv-lifespan".into())
+                .spawn(move || {
+                    // The store may have closed meanwhile: then there is nothing to measure.
+                    if let Some(inner) = weak.upgrade() {
+                        let store = Store::from_inner(inner);
+                        if let Err(e) = store.refresh_clv_lifespan() {
+                            tracing::error!(error = %e, "measuring the CLV lifespan failed");
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                cache.measuring = false;
+                tracing::error!(error = %e, "cannot start measuring the CLV lifespan");
+            }
+        }
+        current
+    }
+
+    /// Measures the portfolio's churn over the year that ends now and, when the configuration
+    /// derives the CLV lifespan from it, uses it from now on. Returns the rules in force
+    /// afterwards: the configured ones if the year had no customers at its start, or lost
+    /// none of them.
+    ///
+    /// Errors: as [`Store::portfolio_report`] (reading the store).
+    pub fn refresh_clv_lifespan(&self) -> Result<ValueRules> {
+        let configured = self.inner.config.value_rules;
+        let now = self.now();
+        let outcome = self.measure_lifespan(configured, now);
+        let mut cache = self
+            .inner
+            .lifespan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cache.measuring = false;
+        let rules = outcome?;
+        if self.inner.config.lifespan_from_churn {
+            cache.measured = Some((Instant::now(), now, rules));
+            Ok(rules)
+        } else {
+            Ok(configured)
+        }
+    }
+
+    fn measure_lifespan(&self, configured: ValueRules, now: DateTime<Utc>) -> Result<ValueRules> {
+        let year_ago = now - chrono::Duration::days(365);
+        // The report needs a currency for its revenue figures; its churn figure counts
+        // customers, whatever they paid in.
+        let report = self.portfolio_report_with(
+            ReportParams {
+                as_of: now,
+                period_start: year_ago,
+                currency: "USD".into(),
+            },
+            &configured,
+        )?;
+        let rules = report
+            .churn_rate
+            .and_then(|churn| configured.with_churn(churn))
+            .unwrap_or(configured);
+        tracing::info!(
+            lifespan_tenths = rules.lifespan_tenths,
+            source = ?rules.lifespan_source,
+            "CLV lifespan measured"
+        );
+        Ok(rules)
+    }
+}
