@@ -84,6 +84,42 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
             store.list_customers(&scanned).map(drop).map_err(Into::into)
         })?,
     );
+    // Relationship status and lead temperature: from the derived index (brought up to date
+    // with the clock before each page), and the same filters as a one-armed OR, which no index
+    // serves (a scan evaluating every customer's insight).
+    for (name, filter) in [
+        ("status", "relationship_status = AT_RISK"),
+        ("temperature", "lead_temperature = HOT"),
+    ] {
+        let query = list(filter)?;
+        print(
+            &format!("filter_{name}_indexed_page"),
+            Sample::run(200, |_| {
+                store.list_customers(&query).map(drop).map_err(Into::into)
+            })?,
+        );
+        let scan = ListQuery {
+            filter: Filter::Or(vec![query.filter.clone()]),
+            ..query.clone()
+        };
+        print(
+            &format!("filter_{name}_scanned_page"),
+            Sample::run(50, |_| {
+                store.list_customers(&scan).map(drop).map_err(Into::into)
+            })?,
+        );
+    }
+    let counts = store.customer_counts()?;
+    eprintln!(
+        "by status {:?}; by temperature {:?}",
+        counts.by_status, counts.by_temperature
+    );
+    print(
+        "customer_counts",
+        Sample::run(20, |_| {
+            store.customer_counts().map(drop).map_err(Into::into)
+        })?,
+    );
     let queries = [
         "ayse",
         "yilmaz kaya",
@@ -128,6 +164,31 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
                 .count_segment_members(by_scan.id)
                 .map(drop)
                 .map_err(Into::into)
+        })?,
+    );
+    for (name, filter) in [
+        ("segment_count_stage", "lifecycle_stage = LOYALTY"),
+        ("segment_count_status", "relationship_status = AT_RISK"),
+    ] {
+        let kept = segment(name, filter)?;
+        print(
+            name,
+            Sample::run(20, |_| {
+                store
+                    .count_segment_members(kept.id)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?,
+        );
+    }
+    // A new scoring model: the next status or temperature query rebuilds the derived index.
+    let hot = list("lead_temperature = HOT")?;
+    print(
+        "derived_rebuild_after_model_change",
+        Sample::run(2, |_| {
+            let model = store.scoring_model().as_ref().clone();
+            store.replace_scoring_model(model, None)?;
+            store.list_customers(&hot).map(drop).map_err(Into::into)
         })?,
     );
     let params = ReportParams {

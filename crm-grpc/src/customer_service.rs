@@ -2,7 +2,7 @@
 //! thread, encode.
 
 use crm_core::{Customer, Filter, Insight, OrderBy, UpdateMask, Violations};
-use crm_store::{ListQuery, Origin, Store, StoreError};
+use crm_store::{CustomerPage, ListQuery, Origin, Store, StoreError};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, require};
@@ -212,11 +212,7 @@ impl CustomerService for CustomerApi {
                 page_token,
             };
             let response = blocking(self.store.clone(), Fields::Request, move |s| {
-                let page = s.list_customers(&query)?;
-                Ok(pb::ListCustomersResponse {
-                    customers: views(s, &page.customers)?,
-                    next_page_token: page.next_page_token,
-                })
+                Ok(list_response(s.list_customers_with_insights(&query)?))
             })
             .await?;
             Ok(Response::new(response))
@@ -305,12 +301,19 @@ impl CustomerService for CustomerApi {
     }
 }
 
-/// Customers as messages, each with what is derived about it now.
-pub(crate) fn views(s: &Store, customers: &[Customer]) -> Result<Vec<pb::Customer>, StoreError> {
-    customers
-        .iter()
-        .map(|c| Ok(customer_view(c, &s.insight(c)?)))
-        .collect()
+/// A page of customers as a message, each with what was derived about it when it was listed.
+pub(crate) fn list_response(
+    (page, insights): (CustomerPage, Vec<Insight>),
+) -> pb::ListCustomersResponse {
+    pb::ListCustomersResponse {
+        customers: page
+            .customers
+            .iter()
+            .zip(&insights)
+            .map(|(c, i)| customer_view(c, i))
+            .collect(),
+        next_page_token: page.next_page_token,
+    }
 }
 
 /// A customer with what is derived about it now.

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::require;
 use crate::call::{observe, request_id};
 use crate::convert::time_to_proto;
-use crate::customer_service::{blocking, non_empty, page_size, views};
+use crate::customer_service::{blocking, list_response, non_empty, page_size};
 use crate::keys::Role;
 use crate::pb;
 use crate::pb::segment_service_server::SegmentService;
@@ -226,11 +226,8 @@ impl SegmentService for SegmentApi {
                 let id = parse_id("id", &id)?;
                 let size = page_size(size)?;
                 let response = blocking(self.store.clone(), Fields::Request, move |s| {
-                    let page = s.list_segment_members(id, size, page_token)?;
-                    Ok(pb::ListCustomersResponse {
-                        customers: views(s, &page.customers)?,
-                        next_page_token: page.next_page_token,
-                    })
+                    let query = s.segment_members_query(id, size, page_token)?;
+                    Ok(list_response(s.list_customers_with_insights(&query)?))
                 })
                 .await?;
                 Ok(Response::new(response))

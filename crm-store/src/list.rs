@@ -15,8 +15,7 @@ use std::ops::Bound;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use crm_core::{Customer, Filter, IndexedTerm, OrderBy, OrderField, Violations};
+use crm_core::{Customer, Filter, IndexedTerm, Insight, OrderBy, OrderField, Violations};
 
 use crate::error::{Result, StoreError};
 use crate::{Store, codec, keys};
@@ -130,6 +129,21 @@ impl Store {
     /// Errors: [`StoreError::Invalid`] for a page token that is damaged or belongs to another
     /// filter or order; [`StoreError::Corrupt`] if a record on the way cannot be decoded.
     pub fn list_customers(&self, query: &ListQuery) -> Result<CustomerPage> {
+        self.page(query, false).map(|(page, _)| page)
+    }
+
+    /// [`Store::list_customers`], with what is derived about each customer (status, lead
+    /// score, value...) at the one instant the page's filter was evaluated at: a customer
+    /// listed as `relationship_status = AT_RISK` always comes with that status, and an insight
+    /// the filter needed is not derived a second time.
+    pub fn list_customers_with_insights(
+        &self,
+        query: &ListQuery,
+    ) -> Result<(CustomerPage, Vec<Insight>)> {
+        self.page(query, true)
+    }
+
+    fn page(&self, query: &ListQuery, derive: bool) -> Result<(CustomerPage, Vec<Insight>)> {
         let page_size = match query.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
@@ -151,6 +165,7 @@ impl Store {
         };
 
         let mut customers = Vec::new();
+        let mut insights = Vec::new();
         let mut last_key: Option<Vec<u8>> = None;
         let mut examined = 0;
         let mut entries = self.inner.engine.scan(start, end, descending);
@@ -158,10 +173,25 @@ impl Store {
             let (key, value) = entry?;
             last_key = Some(key.to_vec());
             examined += 1;
-            if let Some(c) = skip_damaged(self.resolve(&plan, &key, &value))?
-                && self.filter_matches(&query.filter, &c, now)?
-            {
-                customers.push(c);
+            if let Some(c) = skip_damaged(self.resolve(&plan, &key, &value))? {
+                let filter = &query.filter;
+                let insight = match filter.uses_insight() {
+                    true => Some(self.insight_for(filter, &c, now)?),
+                    false => None,
+                };
+                let matches = match &insight {
+                    Some(i) => filter.matches_insight(&c, i),
+                    None => filter.matches(&c),
+                };
+                if matches {
+                    if derive {
+                        insights.push(match insight {
+                            Some(i) => i,
+                            None => self.insight_for(filter, &c, now)?,
+                        });
+                    }
+                    customers.push(c);
+                }
             }
             if customers.len() == page_size || examined == MAX_EXAMINED_PER_PAGE {
                 break;
@@ -172,19 +202,11 @@ impl Store {
             Some(key) if more => encode_token(print, &key),
             _ => String::new(),
         };
-        Ok(CustomerPage {
+        let page = CustomerPage {
             customers,
             next_page_token,
-        })
-    }
-
-    /// Whether a customer matches a filter, deriving its insight only when the filter needs it.
-    fn filter_matches(&self, filter: &Filter, c: &Customer, now: DateTime<Utc>) -> Result<bool> {
-        if filter.uses_insight() {
-            Ok(filter.matches_insight(c, &self.insight_for(filter, c, now)?))
-        } else {
-            Ok(filter.matches(c))
-        }
+        };
+        Ok((page, insights))
     }
 
     /// The customer an entry of the walked sequence stands for, if it still stands for one.

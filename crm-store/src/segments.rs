@@ -205,7 +205,20 @@ impl Store {
         page_size: usize,
         page_token: String,
     ) -> Result<CustomerPage> {
-        self.list_customers(&ListQuery {
+        self.list_customers(&self.segment_members_query(id, page_size, page_token)?)
+    }
+
+    /// The listing of a segment's members: its filter, in `create_time` order (for
+    /// [`Store::list_customers_with_insights`]).
+    ///
+    /// Errors: [`StoreError::NotFound`] (no such segment).
+    pub fn segment_members_query(
+        &self,
+        id: SegmentId,
+        page_size: usize,
+        page_token: String,
+    ) -> Result<ListQuery> {
+        Ok(ListQuery {
             filter: self.segment_filter(id)?,
             page_size,
             page_token,

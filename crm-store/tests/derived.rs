@@ -136,6 +136,23 @@ fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
             .map(|(id, _)| *id)
             .collect();
         prop_assert_eq!(&indexed, &asked, "{}", text);
+        // Listed with their insights: each comes with the very value it was selected by.
+        let (page, insights) = store
+            .list_customers_with_insights(&ListQuery {
+                filter: filter.clone(),
+                page_size: 1000,
+                ..ListQuery::default()
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        prop_assert_eq!(page.customers.len(), insights.len());
+        prop_assert!(
+            insights.iter().all(
+                |i| text.ends_with(i.status.name()) && text.starts_with("rel")
+                    || text.ends_with(i.lead.temperature.name()) && text.starts_with("lead")
+            ),
+            "{}",
+            text
+        );
         // And the counts read off the index say as much.
         let counted = RelationshipStatus::ALL
             .iter()
