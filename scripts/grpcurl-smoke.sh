@@ -75,6 +75,11 @@ echo "$BADBUY" | grep -q 'purchase.amount.currency_code' || fail "bad currency: 
 SEG=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"VIPs in TR","filter":"tags:\"vip\" AND address.country = \"TR\""}}' | json 'd["id"]')
 [ "$(g crm.v1.SegmentService/CountSegmentMembers -d "{\"id\":\"$SEG\"}" | json 'd["count"]')" = 1 ] || fail "segment count"; pass "a segment counts its members"
 [ "$(g crm.v1.ReportService/GetPortfolioReport -d '{"currency_code":"TRY"}' | json 'd["revenue"]["amountMinor"]')" = 125000 ] || fail "report revenue"; pass "the portfolio report totals the revenue"
+[ "$(g crm.v1.CustomerService/ListCustomers -d '{"filter":"relationship_status = \"NEW\""}' | json 'len(d["customers"])')" = 1 ] || fail "status filter"; pass "a relationship_status filter finds the new customer"
+[ "$(g crm.v1.CustomerService/ListCustomers -d '{"filter":"lead_temperature = \"HOT\""}' | json 'len(d.get("customers", []))')" = 0 ] || fail "temperature filter"; pass "a lead_temperature filter finds no hot lead"
+COLD=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"Cold leads","filter":"lead_temperature = \"COLD\""}}' | json 'd["id"]')
+[ "$(g crm.v1.SegmentService/CountSegmentMembers -d "{\"id\":\"$COLD\"}" | json 'd["count"]')" = 1 ] || fail "cold count"; pass "a temperature segment counts from the derived index"
+[ "$(g crm.v1.CustomerService/GetCustomerValue -d "{\"id\":\"$ID\"}" | json 'd["values"][0]["lifespanSource"]')" = CONFIGURED ] || fail "value source"; pass "a value names where its lifespan came from"
 [ "$(g crm.v1.CustomerService/SearchCustomers -d '{"query":"lovelace"}' | json 'len(d["results"])')" = 1 ] || fail "search"; pass "search finds a customer by name"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
