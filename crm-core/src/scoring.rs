@@ -199,14 +199,19 @@ impl FitRule {
 }
 
 impl ScoringModel {
-    /// Scores a customer at `now` from its record and summary.
-    pub fn score(&self, c: &Customer, s: &Summary, now: DateTime<Utc>) -> LeadScore {
-        let fit: i64 = self
-            .fit_rules
+    /// The points of every fit rule the customer matches: the only part of a score that
+    /// depends on the customer's record.
+    pub fn fit(&self, c: &Customer) -> i64 {
+        self.fit_rules
             .iter()
             .filter(|r| r.matches(c))
             .map(|r| i64::from(r.points))
-            .sum();
+            .sum()
+    }
+
+    /// Scores a customer at `now` from its record and summary.
+    pub fn score(&self, c: &Customer, s: &Summary, now: DateTime<Utc>) -> LeadScore {
+        let fit = self.fit(c);
         let half_life_micros = f64::from(self.half_life_days.max(1)) * 86_400e6;
         let now_micros = now.timestamp_micros();
         let engagement: f64 = s

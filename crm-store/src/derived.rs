@@ -32,6 +32,7 @@ use crm_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::changes::LogRecord;
 use crate::engine::{Engine, WriteBatch};
 use crate::error::{Result, StoreError};
 use crate::list::{fingerprint_text, prefix_end};
@@ -40,6 +41,9 @@ use crate::{Store, codec, keys};
 
 /// Customers evaluated per batch by a sweep or a rebuild (writes wait between batches only).
 const CHUNK: usize = 2_000;
+
+/// How far a write's change-log time may lie from the instant it evaluated its customers at.
+const EVENT_SLACK: chrono::Duration = chrono::Duration::seconds(1);
 
 /// A customer's derived values, and until when they hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +63,15 @@ pub(crate) struct DerivedMeta {
     pub(crate) model_version: u64,
     /// The latest instant any entry was evaluated at.
     pub(crate) through: Option<DateTime<Utc>>,
+}
+
+/// The derived index's bookkeeping in memory.
+#[derive(Debug, Default)]
+pub(crate) struct DerivedTrack {
+    /// What the index was built with, and (exactly) the latest instant evaluated at.
+    pub(crate) meta: DerivedMeta,
+    /// `through` as last written to `Mderived`.
+    persisted_through: Option<DateTime<Utc>>,
 }
 
 fn rules_print(rules: &RelationshipRules) -> u64 {
@@ -97,26 +110,61 @@ fn state_keys(id: CustomerId, state: &DerivedState) -> Vec<Vec<u8>> {
 
 /// What the derived index was built with. A store without customers has nothing to build: its
 /// (empty) index is current from the start.
+///
+/// Writes do not rewrite `Mderived` (one key rewritten by every write is the costliest key
+/// there is): a write evaluates at the instant it started, and its change-log event carries a
+/// time within [`EVENT_SLACK`] of it (a create's is the millisecond of its id, read before the
+/// writer lock was taken), so the latest instant evaluated at is at most the later of
+/// `Mderived.through` and the change log's last event plus that slack. `Mderived` is written by
+/// sweeps and rebuilds (which no event records), and by a write whose clock went back (after
+/// which the log's last event is no longer the latest instant). The cost of the slack: a query
+/// less than a second (by the store's clock) after the last write before a restart rebuilds
+/// the index.
 pub(crate) fn load_meta(
     engine: &Engine,
     rules: &RelationshipRules,
     model: &ScoringModel,
-) -> Result<DerivedMeta> {
-    if let Some(bytes) = engine.get(keys::META_DERIVED)? {
-        return codec::decode(&bytes, &|| keys::describe(keys::META_DERIVED));
-    }
-    if engine.scan_prefix(&[keys::CUSTOMER]).next().is_some() {
-        return Ok(DerivedMeta::default());
-    }
-    let meta = DerivedMeta {
-        rules: rules_print(rules),
-        model_version: model.version,
-        through: None,
+) -> Result<DerivedTrack> {
+    let stored = match engine.get(keys::META_DERIVED)? {
+        Some(bytes) => Some(codec::decode::<DerivedMeta>(&bytes, &|| {
+            keys::describe(keys::META_DERIVED)
+        })?),
+        None => None,
     };
-    let mut batch = WriteBatch::default();
-    batch.put(keys::META_DERIVED, codec::encode(&meta)?);
-    engine.commit(batch)?;
-    Ok(meta)
+    let mut meta = match stored {
+        Some(meta) => meta,
+        None if engine.scan_prefix(&[keys::CUSTOMER]).next().is_some() => DerivedMeta::default(),
+        None => {
+            let meta = DerivedMeta {
+                rules: rules_print(rules),
+                model_version: model.version,
+                through: None,
+            };
+            let mut batch = WriteBatch::default();
+            batch.put(keys::META_DERIVED, codec::encode(&meta)?);
+            engine.commit(batch)?;
+            meta
+        }
+    };
+    let persisted_through = meta.through;
+    let tail = engine
+        .scan(
+            std::ops::Bound::Included(vec![keys::CHANGE]),
+            std::ops::Bound::Excluded(vec![keys::CHANGE + 1]),
+            true,
+        )
+        .next();
+    if let Some(item) = tail {
+        let (key, value) = item?;
+        let record: LogRecord = codec::decode(&value, &|| keys::describe(&key))?;
+        meta.through = meta
+            .through
+            .max(record.change.time.checked_add_signed(EVENT_SLACK));
+    }
+    Ok(DerivedTrack {
+        meta,
+        persisted_through,
+    })
 }
 
 /// Brings a format-1 store to format 2: adds the kind-and-stage counts. (The derived index is
@@ -143,15 +191,22 @@ pub(crate) fn migrate_from_v1(engine: &Engine) -> Result<()> {
 
 /// Evaluates, at `now`, the customers a write touched (or a sweep names), replacing their
 /// entries in the write's batch.
+///
+/// `sweep`: the evaluation is a sweep's or a rebuild's, at a query's instant (see
+/// [`load_meta`] for why that matters).
 pub(crate) fn refresh(
     w: &mut Write<'_>,
     touched: BTreeMap<CustomerId, Touched>,
     now: DateTime<Utc>,
+    sweep: bool,
 ) -> Result<()> {
     let store = w.store;
     let model = store.scoring_model();
     let rules = &store.inner.config.rules;
     for (id, t) in touched {
+        if !t.reevaluate {
+            continue;
+        }
         let states = || -> Result<(Option<DerivedState>, Option<DerivedState>)> {
             let customer = match t.customer {
                 Some(c) => c,
@@ -199,14 +254,18 @@ pub(crate) fn refresh(
             None => w.delete_raw(keys::of_customer(keys::DERIVED, id)),
         }
     }
-    let mut meta = store
+    let mut track = store
         .inner
         .derived
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if meta.through.is_none_or(|t| t < now) {
-        meta.through = Some(now);
-        w.put_raw(keys::META_DERIVED, codec::encode(&*meta)?);
+    let went_back = track.meta.through > Some(now);
+    if !went_back {
+        track.meta.through = Some(now);
+    }
+    if (sweep || went_back) && track.persisted_through != track.meta.through {
+        w.put_raw(keys::META_DERIVED, codec::encode(&track.meta)?);
+        track.persisted_through = track.meta.through;
     }
     Ok(())
 }
@@ -216,7 +275,12 @@ impl Store {
     /// evaluated with other rules or another model, or later than `now`; then evaluates again
     /// every customer whose entries expired by `now`.
     pub(crate) fn derived_index_at(&self, now: DateTime<Utc>) -> Result<()> {
-        let meta = *self.inner.derived.lock().unwrap_or_else(|e| e.into_inner());
+        let meta = self
+            .inner
+            .derived
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .meta;
         let rules = rules_print(&self.inner.config.rules);
         let model = self.scoring_model().version;
         if meta.rules != rules || meta.model_version != model || meta.through > Some(now) {
@@ -232,8 +296,8 @@ impl Store {
         // Everything is about to be evaluated at `now`: from here, `through` is `now` and
         // whatever later instant a write evaluates at.
         {
-            let mut meta = self.inner.derived.lock().unwrap_or_else(|e| e.into_inner());
-            meta.through = Some(now);
+            let mut track = self.inner.derived.lock().unwrap_or_else(|e| e.into_inner());
+            track.meta.through = Some(now);
         }
         let mut after = vec![keys::CUSTOMER];
         loop {
@@ -257,8 +321,8 @@ impl Store {
             after = last.clone();
             let done = ids.len() < CHUNK;
             self.write_with(false, |w| {
-                let touched = ids.iter().map(|(id, _)| (*id, Touched::default()));
-                refresh(w, touched.collect(), now)
+                let touched = ids.iter().map(|(id, _)| (*id, Touched::due()));
+                refresh(w, touched.collect(), now, true)
             })?;
             if done {
                 break;
@@ -267,15 +331,16 @@ impl Store {
         // Stale entries of customers gone meanwhile cannot remain: a delete removes its
         // customer's entries in its own batch.
         self.write_with(false, |w| {
-            let mut meta = w
+            let mut track = w
                 .store
                 .inner
                 .derived
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            meta.rules = rules;
-            meta.model_version = model;
-            w.put_raw(keys::META_DERIVED, codec::encode(&*meta)?);
+            track.meta.rules = rules;
+            track.meta.model_version = model;
+            w.put_raw(keys::META_DERIVED, codec::encode(&track.meta)?);
+            track.persisted_through = track.meta.through;
             Ok(())
         })
     }
@@ -307,7 +372,12 @@ impl Store {
                     w.delete_raw(key);
                 }
                 let touched = due.iter().filter_map(|key| keys::trailing_id(key));
-                refresh(w, touched.map(|id| (id, Touched::default())).collect(), now)
+                refresh(
+                    w,
+                    touched.map(|id| (id, Touched::due())).collect(),
+                    now,
+                    true,
+                )
             })?;
         }
     }
@@ -324,11 +394,12 @@ pub(crate) fn verify(
 ) -> Result<u64> {
     let engine = &store.inner.engine;
     let now = store.now();
-    let meta = *store
+    let meta = store
         .inner
         .derived
         .lock()
-        .unwrap_or_else(|e| e.into_inner());
+        .unwrap_or_else(|e| e.into_inner())
+        .meta;
     let rules = &store.inner.config.rules;
     let model = store.scoring_model();
     let built = meta.rules != 0;

@@ -46,7 +46,7 @@ pub(crate) struct Inner {
     /// The portfolio's RFM distribution per currency, with when it was computed.
     pub(crate) rfm: Mutex<crate::scoring::RfmCache>,
     /// What the derived index was built with (changed under the writer lock).
-    pub(crate) derived: Mutex<crate::derived::DerivedMeta>,
+    pub(crate) derived: Mutex<crate::derived::DerivedTrack>,
     /// The CLV lifespan measured from churn, when the configuration derives it.
     pub(crate) lifespan: Mutex<crate::lifespan::LifespanCache>,
 }
@@ -214,6 +214,7 @@ impl Store {
             entries: 0,
             touched: BTreeMap::new(),
             stage_counts: BTreeMap::new(),
+            started: self.now(),
         };
         let out = f(&mut w)?;
         w.finish_derived()?;
@@ -291,6 +292,9 @@ pub(crate) struct Write<'a> {
     pub(crate) touched: BTreeMap<CustomerId, Touched>,
     /// How this write changes the customer count of each kind and stage.
     stage_counts: BTreeMap<(CustomerKind, LifecycleStage), i64>,
+    /// When the write started: its customers' derived state is evaluated at this instant,
+    /// which is at or before every time the write records (its change-log event's included).
+    started: DateTime<Utc>,
 }
 
 /// What a write changed about one customer.
@@ -300,6 +304,21 @@ pub(crate) struct Touched {
     pub(crate) customer: Option<Option<Customer>>,
     /// The new summary, if the write stored it.
     pub(crate) summary: Option<Summary>,
+    /// Whether the customer's derived state may have changed: it was created or deleted, or
+    /// its summary or the record fields its lead score reads changed. (Status reads only the
+    /// summary; a score only the summary and the fit rules' fields. A state whose inputs did
+    /// not change still holds until its own instant.)
+    pub(crate) reevaluate: bool,
+}
+
+impl Touched {
+    /// A customer whose state must be evaluated again, with nothing known about it.
+    pub(crate) fn due() -> Touched {
+        Touched {
+            reevaluate: true,
+            ..Touched::default()
+        }
+    }
 }
 
 /// Low bits of a timeline entry id that number the entries of one write.
@@ -360,7 +379,16 @@ impl Write<'_> {
             Some(c) => self.batch.put(keys::customer(id), codec::encode(c)?),
             None => self.batch.delete(keys::customer(id)),
         }
-        self.touched.entry(id).or_default().customer = Some(new.cloned());
+        let inputs_changed = match (old, new) {
+            (Some(o), Some(n)) => {
+                let model = self.store.scoring_model();
+                model.fit(o) != model.fit(n)
+            }
+            _ => true,
+        };
+        let touched = self.touched.entry(id).or_default();
+        touched.customer = Some(new.cloned());
+        touched.reevaluate |= inputs_changed;
         let place = |c: &Customer| (c.kind(), c.data.lifecycle_stage);
         if old.map(place) != new.map(place) {
             if let Some(c) = old {
@@ -497,7 +525,9 @@ impl Write<'_> {
             keys::of_customer(keys::SUMMARY, id),
             codec::encode(summary)?,
         );
-        self.touched.entry(id).or_default().summary = Some(summary.clone());
+        let touched = self.touched.entry(id).or_default();
+        touched.summary = Some(summary.clone());
+        touched.reevaluate = true;
         Ok(())
     }
 
@@ -517,9 +547,8 @@ impl Write<'_> {
             }
         }
         if !self.touched.is_empty() {
-            let now = self.store.now();
             let touched = std::mem::take(&mut self.touched);
-            crate::derived::refresh(self, touched, now)?;
+            crate::derived::refresh(self, touched, self.started, false)?;
         }
         Ok(())
     }

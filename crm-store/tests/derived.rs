@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use crm_core::timeline::{Direction, Interaction, InteractionKind, Purchase};
 use crm_core::{
     CustomerData, CustomerId, Filter, Money, OrderBy, Party, Person, RelationshipStatus,
-    ScoringModel, Temperature,
+    ScoringModel, Temperature, UpdateMask,
 };
 use crm_store::{Durability, EntryMeta, ListQuery, ManualClock, Store, StoreConfig};
 use proptest::prelude::*;
@@ -36,6 +36,11 @@ enum Step {
     Delete {
         who: u8,
     },
+    /// The n-th customer's source becomes `referral` (a fit rule of the default model) or not.
+    Source {
+        who: u8,
+        referral: bool,
+    },
     /// Days pass.
     Wait {
         days: u16,
@@ -58,6 +63,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (any::<u8>(), 0u8..40).prop_map(|(who, back)| Step::Buy { who, back }),
         3 => (any::<u8>(), any::<bool>()).prop_map(|(who, meeting)| Step::Contact { who, meeting }),
         1 => any::<u8>().prop_map(|who| Step::Lose { who }),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(who, referral)| Step::Source { who, referral }),
         1 => any::<u8>().prop_map(|who| Step::Delete { who }),
         4 => (1u16..200).prop_map(|days| Step::Wait { days }),
         1 => (1u8..30).prop_map(|days| Step::Rewind { days }),
@@ -231,6 +237,18 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let Some(id) = pick(&ids, who) else { continue };
                 store
                     .mark_lost(id, "went elsewhere", EntryMeta::default())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            Step::Source { who, referral } => {
+                let Some(id) = pick(&ids, who) else { continue };
+                let mut patch = store
+                    .get_customer(id)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .data;
+                patch.source = referral.then(|| "referral".to_string());
+                let mask = UpdateMask::parse(&["source"]).unwrap_or_else(|e| panic!("{e}"));
+                store
+                    .update_customer(id, &patch, &mask, None)
                     .unwrap_or_else(|e| panic!("{e}"));
             }
             Step::Delete { who } => {
