@@ -101,6 +101,28 @@ pub(crate) fn evaluate(
     }
 }
 
+/// Whether the stored state may stay: the same values, named as holding until no later than
+/// the new evaluation says. Its instant is then early, never late: the sweep at that instant
+/// finds the same values and names the next one. Most timeline writes (a repeat purchase that
+/// moves every edge later, a contact with a cold lead) write nothing to the index this way.
+/// An expired state (a sweep's) must be replaced.
+fn still_holds(
+    old: Option<&DerivedState>,
+    new: Option<&DerivedState>,
+    now: DateTime<Utc>,
+) -> bool {
+    let (Some(old), Some(new)) = (old, new) else {
+        return false;
+    };
+    let sooner = match (old.until, new.until) {
+        (Some(a), _) if a <= now => false,
+        (Some(a), Some(b)) => a <= b,
+        (Some(_), None) => true,
+        (None, until) => until.is_none(),
+    };
+    old.status == new.status && old.temperature == new.temperature && sooner
+}
+
 /// The keys a customer's state stands for: its two index entries and its schedule entry.
 fn state_keys(id: CustomerId, state: &DerivedState) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = keys::derived_entries(id, state.status, state.temperature).into();
@@ -238,7 +260,7 @@ pub(crate) fn refresh(
             }
             Err(e) => return Err(e),
         };
-        if old == new {
+        if old == new || still_holds(old.as_ref(), new.as_ref(), now) {
             continue;
         }
         let old_keys = old.map(|s| state_keys(id, &s)).unwrap_or_default();
