@@ -12,7 +12,7 @@
 //! | `tags`, `emails` | `:` (has) | a tag / an address |
 //! | `owner`, `source`, `external_id`, `display_name`, `address.country` | `=` `!=` | text |
 //! | `organization_id` | `=` `!=` | a customer id |
-//! | `create_time`, `update_time` | all comparisons | an RFC 3339 time |
+//! | `create_time`, `update_time` | all comparisons | an RFC 3339 time, or a date (its first instant, UTC) |
 //! | `relationship_status` | `=` `!=` | `PROSPECT`, `NEW`, `ACTIVE`, `LOYAL`, `AT_RISK`, `CHURNED` |
 //! | `lead_temperature` | all comparisons (`COLD < WARM < HOT`) | a temperature |
 //! | `lead_score` | all comparisons | 0..=100 |
@@ -402,6 +402,11 @@ mod tests {
             r#"(owner = "zeynep" OR owner = 'mehmet') AND create_time >= "2026-01-01T00:00:00Z""#,
         );
         assert!(matches!(g, Filter::And(ref p) if matches!(p[0], Filter::Or(_))));
+        // A date is its first instant, in UTC.
+        assert_eq!(
+            parse(r#"create_time >= "2026-01-01""#),
+            parse(r#"create_time >= "2026-01-01T00:00:00Z""#)
+        );
         assert_eq!(parse("   "), Filter::All);
     }
 

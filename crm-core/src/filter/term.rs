@@ -38,10 +38,23 @@ pub(super) fn term(
             .parse::<u32>()
             .map_err(|_| bad_value(format!("{v:?} is not a whole number (0 to 4294967295)")))
     };
+    // An RFC 3339 date-time, or an RFC 3339 full-date meaning its first instant (UTC).
     let time = |v: &str| {
         DateTime::parse_from_rfc3339(v)
             .map(|t| t.to_utc())
-            .map_err(|_| bad_value("expected an RFC 3339 time like 2026-01-31T00:00:00Z".into()))
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc())
+            })
+            .ok_or_else(|| {
+                bad_value(
+                    "expected an RFC 3339 time like 2026-01-31T00:00:00Z or a date like 2026-01-31"
+                        .into(),
+                )
+            })
     };
     Ok(match field {
         "lifecycle_stage" => {
