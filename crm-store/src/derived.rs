@@ -106,11 +106,7 @@ pub(crate) fn evaluate(
 /// finds the same values and names the next one. Most timeline writes (a repeat purchase that
 /// moves every edge later, a contact with a cold lead) write nothing to the index this way.
 /// An expired state (a sweep's) must be replaced.
-fn still_holds(
-    old: Option<&DerivedState>,
-    new: Option<&DerivedState>,
-    now: DateTime<Utc>,
-) -> bool {
+fn still_holds(old: Option<&DerivedState>, new: Option<&DerivedState>, now: DateTime<Utc>) -> bool {
     let (Some(old), Some(new)) = (old, new) else {
         return false;
     };

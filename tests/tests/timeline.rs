@@ -213,7 +213,11 @@ async fn a_lead_warms_up_converts_becomes_loyal_and_churns() {
         status(&w.get(&lead.id).await),
         pb::RelationshipStatus::Loyal
     );
+    let loyal = r#"relationship_status = "LOYAL""#;
+    assert_eq!(list_all(&mut w.customers, loyal, "", 50).await.len(), 1);
+    // A year of silence: no write at all, and the status index follows the clock.
     w.clock.advance(Duration::days(365));
+    assert!(list_all(&mut w.customers, loyal, "", 50).await.is_empty());
     let silent = w.get(&lead.id).await;
     assert_eq!(status(&silent), pb::RelationshipStatus::Churned);
     let summary = silent.summary.unwrap_or_default();
