@@ -174,10 +174,19 @@ pub(crate) fn load_meta(
         .next();
     if let Some(item) = tail {
         let (key, value) = item?;
-        let record: LogRecord = codec::decode(&value, &|| keys::describe(&key))?;
-        meta.through = meta
-            .through
-            .max(record.change.time.checked_add_signed(EVENT_SLACK));
+        match codec::decode::<LogRecord>(&value, &|| keys::describe(&key)) {
+            Ok(record) => {
+                meta.through = meta
+                    .through
+                    .max(record.change.time.checked_add_signed(EVENT_SLACK));
+            }
+            // Without the last write's time the index cannot be trusted: rebuild it on first
+            // use (verify() names the damaged event).
+            Err(e) => {
+                tracing::error!(error = %e, "the derived index will be rebuilt");
+                meta.rules = 0;
+            }
+        }
     }
     Ok(DerivedTrack {
         meta,
@@ -191,7 +200,14 @@ pub(crate) fn migrate_from_v1(engine: &Engine) -> Result<()> {
     let mut counts: BTreeMap<(CustomerKind, LifecycleStage), u64> = BTreeMap::new();
     for item in engine.scan_prefix(&[keys::CUSTOMER]) {
         let (key, value) = item?;
-        let c: Customer = codec::decode(&value, &|| keys::describe(&key))?;
+        // A damaged record is left out (verify() names it, and its missing count).
+        let c: Customer = match codec::decode(&value, &|| keys::describe(&key)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "damaged record left out of the counts");
+                continue;
+            }
+        };
         *counts
             .entry((c.kind(), c.data.lifecycle_stage))
             .or_default() += 1;
