@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use crm_core::{
     CustomerKind, Filter, IndexedTerm, LifecycleStage, RelationshipStatus, Temperature,
 };
@@ -51,11 +52,29 @@ impl Store {
     /// How many customers there are now by kind, stage, status and temperature: a dozen key
     /// reads and a key-only walk of the derived index, never a read of the records.
     pub fn customer_counts(&self) -> Result<CustomerCounts> {
+        self.counts_at(self.now())
+    }
+
+    /// The counts as of `at`, if they say that: `at` no later than now and no earlier than
+    /// any write or evaluation so far (so every write the counts hold happened by `at`, and
+    /// the derived index can be brought to `at`). `None` for an instant in the past or the
+    /// future.
+    pub(crate) fn counts_as_of(&self, at: DateTime<Utc>) -> Result<Option<CustomerCounts>> {
+        let present = |store: &Store| at <= store.now() && store.derived_through() <= Some(at);
+        if !present(self) {
+            return Ok(None);
+        }
+        let counts = self.counts_at(at)?;
+        // A write that landed meanwhile (after `at`) would make them a mix.
+        Ok(present(self).then_some(counts))
+    }
+
+    fn counts_at(&self, at: DateTime<Utc>) -> Result<CustomerCounts> {
         let mut counts = CustomerCounts {
             by_kind_and_stage: self.kind_and_stage_counts()?,
             ..CustomerCounts::default()
         };
-        self.derived_index_at(self.now())?;
+        self.derived_index_at(at)?;
         for status in RelationshipStatus::ALL {
             let n = self.count_entries(&IndexedTerm::Status(status))?;
             if n > 0 {
@@ -128,5 +147,46 @@ impl Store {
                 .map(|(_, n)| n)
                 .sum(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use chrono::Duration;
+    use crm_core::{CustomerData, Party, Person};
+
+    use super::*;
+    use crate::{ManualClock, StoreConfig};
+
+    /// The kept counts speak for the present only: not for an instant before the last write,
+    /// nor for one ahead of the clock.
+    #[test]
+    fn kept_counts_answer_for_the_present_only() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_else(|| panic!("t"));
+        let clock = ManualClock::new(start);
+        let store = Store::open_with(StoreConfig::new(dir.path()).clock(clock.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let person = CustomerData::new(Party::Person(Person {
+            given_name: "Ada".into(),
+            ..Person::default()
+        }));
+        store
+            .create_customer(person, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        clock.advance(Duration::hours(1));
+        let now = store.now();
+        let counts = store.counts_as_of(now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(counts.map(|c| c.total()), Some(1));
+        let before = store
+            .counts_as_of(start - Duration::seconds(1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(before, None, "before the write");
+        let ahead = store
+            .counts_as_of(now + Duration::days(1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ahead, None, "ahead of the clock");
     }
 }

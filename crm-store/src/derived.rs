@@ -305,6 +305,16 @@ pub(crate) fn refresh(
 }
 
 impl Store {
+    /// The latest instant any derived state was evaluated at.
+    pub(crate) fn derived_through(&self) -> Option<DateTime<Utc>> {
+        self.inner
+            .derived
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .meta
+            .through
+    }
+
     /// Makes the derived index exact at `now` (see the module notes): rebuilds it if it was
     /// evaluated with other rules or another model, or later than `now`; then evaluates again
     /// every customer whose entries expired by `now`.

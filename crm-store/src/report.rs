@@ -58,11 +58,11 @@ impl Store {
             builder.add(&customer, &timeline);
         }
         let mut report = builder.finish();
-        // At the present, the counts by kind, stage, status and temperature are the ones the
-        // store keeps (in the write batch and the derived index); a past `as_of` needs the
-        // pass's own, which replay stage changes.
-        if report.params.as_of >= self.now() {
-            let counts = self.customer_counts()?;
+        // At the present (no write since `as_of`, which is not in the future), the counts by
+        // kind, stage, status and temperature are the ones the store keeps (in the write
+        // batch and the derived index); a past or future `as_of` needs the pass's own, which
+        // replay stage changes.
+        if let Some(counts) = self.counts_as_of(report.params.as_of)? {
             report.by_kind = counts.by_kind();
             report.by_stage = counts.by_stage();
             report.by_status = counts.by_status;
