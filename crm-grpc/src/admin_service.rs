@@ -74,6 +74,7 @@ impl AdminService for AdminApi {
                 newest_first,
                 page_size,
                 page_token,
+                configuration,
             } = request.into_inner();
             let mut v = Violations::default();
             let customer_id = match customer_id.trim() {
@@ -99,6 +100,7 @@ impl AdminService for AdminApi {
             v.into_result(()).map_err(invalid)?;
             let actor = Some(actor.trim().to_owned()).filter(|a| !a.is_empty());
             let query = AuditQuery {
+                configuration,
                 customer_id,
                 actor,
                 start_time,

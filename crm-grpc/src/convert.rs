@@ -436,9 +436,10 @@ pub fn audit_event_to_proto(e: &crm_store::AuditEvent) -> pb::AuditEvent {
         time: Some(time_to_proto(e.time)),
         actor: e.actor.clone(),
         operation: e.operation.clone(),
-        customer_id: e.customer_id.to_string(),
+        customer_id: e.customer_id.map(|id| id.to_string()).unwrap_or_default(),
         fields: e.fields.clone(),
         request_id: e.request_id.clone().unwrap_or_default(),
+        subject: e.subject.clone(),
     }
 }
 

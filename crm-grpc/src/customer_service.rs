@@ -2,7 +2,7 @@
 //! thread, encode.
 
 use crm_core::{Customer, Filter, Insight, OrderBy, UpdateMask, Violations};
-use crm_store::{CustomerPage, ListQuery, Origin, Store, StoreError};
+use crm_store::{CustomerPage, ListQuery, Store, StoreError};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, require};
@@ -53,10 +53,7 @@ impl CustomerApi {
 
     /// The store, with writes audited as the caller's.
     fn store_for(&self, caller: Caller, request_id: Option<String>) -> Store {
-        self.store.with_origin(Origin {
-            actor: caller.name,
-            request_id,
-        })
+        crate::timeline_service::store_for(&self.store, caller, request_id)
     }
 }
 

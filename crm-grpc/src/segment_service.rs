@@ -12,6 +12,7 @@ use crate::keys::Role;
 use crate::pb;
 use crate::pb::segment_service_server::SegmentService;
 use crate::status::{Fields, invalid};
+use crate::timeline_service::store_for;
 
 /// The segment service over a store.
 #[derive(Clone, Debug)]
@@ -67,17 +68,16 @@ impl SegmentService for SegmentApi {
         &self,
         request: Request<pb::CreateSegmentRequest>,
     ) -> Result<Response<pb::Segment>, Status> {
-        observe("CreateSegment", request_id(&request).as_deref(), async {
-            require(&request, Role::Writer)?;
+        let header_id = request_id(&request);
+        observe("CreateSegment", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let store = store_for(&self.store, caller, header_id);
             let pb::CreateSegmentRequest { segment } = request.into_inner();
             let Some(segment) = segment else {
                 return Err(invalid(Violations::one("segment", "is required")));
             };
             let data = segment_from_proto(segment);
-            let created = blocking(self.store.clone(), Fields::Request, move |s| {
-                s.create_segment(data)
-            })
-            .await?;
+            let created = blocking(store, Fields::Request, move |s| s.create_segment(data)).await?;
             Ok(Response::new(segment_to_proto(&created)))
         })
         .await
@@ -126,8 +126,10 @@ impl SegmentService for SegmentApi {
         &self,
         request: Request<pb::UpdateSegmentRequest>,
     ) -> Result<Response<pb::Segment>, Status> {
-        observe("UpdateSegment", request_id(&request).as_deref(), async {
-            require(&request, Role::Writer)?;
+        let header_id = request_id(&request);
+        observe("UpdateSegment", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let store = store_for(&self.store, caller, header_id);
             let pb::UpdateSegmentRequest {
                 segment,
                 update_mask,
@@ -158,7 +160,7 @@ impl SegmentService for SegmentApi {
                 )));
             }
             let patch = segment_from_proto(segment);
-            let updated = blocking(self.store.clone(), Fields::Request, move |s| {
+            let updated = blocking(store, Fields::Request, move |s| {
                 s.update_segment(id, patch, &mask, etag.as_deref())
             })
             .await?;
@@ -171,12 +173,14 @@ impl SegmentService for SegmentApi {
         &self,
         request: Request<pb::DeleteSegmentRequest>,
     ) -> Result<Response<pb::DeleteSegmentResponse>, Status> {
-        observe("DeleteSegment", request_id(&request).as_deref(), async {
-            require(&request, Role::Writer)?;
+        let header_id = request_id(&request);
+        observe("DeleteSegment", header_id.clone().as_deref(), async {
+            let caller = require(&request, Role::Writer)?;
+            let store = store_for(&self.store, caller, header_id);
             let pb::DeleteSegmentRequest { id, etag } = request.into_inner();
             let segment_id = parse_id("id", &id)?;
             let etag = non_empty(etag);
-            blocking(self.store.clone(), Fields::Request, move |s| {
+            blocking(store, Fields::Request, move |s| {
                 s.delete_segment(segment_id, etag.as_deref())
             })
             .await?;

@@ -1,5 +1,7 @@
 //! The audit trail: who changed which customer, how, and which fields (never the values), written
 //! in the same atomic batch as the change itself. Privacy law (GDPR, KVKK) asks for exactly this.
+//! Changes to the configuration (segments, the scoring model) have a trail of their own
+//! (`config_audit.rs`), listed the same way.
 
 use std::ops::Bound;
 
@@ -8,6 +10,7 @@ use crm_core::{CustomerId, Violations};
 use serde::{Deserialize, Serialize};
 
 use crate::changes::LogRecord;
+use crate::config_audit::ConfigRecord;
 use crate::error::{Result, StoreError};
 use crate::{Store, codec, keys};
 
@@ -40,10 +43,14 @@ pub struct AuditEvent {
     pub time: DateTime<Utc>,
     /// Who did it.
     pub actor: String,
-    /// The operation (`CreateCustomer`, `UpdateCustomer`, `DeleteCustomer`).
+    /// The operation (`CreateCustomer`, `UpdateCustomer`, `DeleteCustomer`, `CreateSegment`,
+    /// `UpdateScoringModel`...).
     pub operation: String,
-    /// The customer concerned.
-    pub customer_id: CustomerId,
+    /// The customer concerned; none for a configuration change.
+    pub customer_id: Option<CustomerId>,
+    /// What changed, for a person to read: `customer 1a2b...`, `segment 0000000000000001`,
+    /// `scoring model`.
+    pub subject: String,
     /// The field paths written (contract names), never their values.
     pub fields: Vec<String>,
     /// The caller's request id, if any.
@@ -53,7 +60,9 @@ pub struct AuditEvent {
 /// Which audit events to list.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
-    /// Only this customer's events (served from an index).
+    /// The configuration trail (segments, the scoring model) instead of the customers'.
+    pub configuration: bool,
+    /// Only this customer's events (served from an index; not with `configuration`).
     pub customer_id: Option<CustomerId>,
     /// Only this actor's events.
     pub actor: Option<String>,
@@ -94,9 +103,17 @@ impl Store {
                 ))
             })?),
         };
-        let prefix = match q.customer_id {
-            Some(id) => keys::audit_by_customer_prefix(id).to_vec(),
-            None => vec![keys::CHANGE],
+        if q.configuration && q.customer_id.is_some() {
+            return Err(Violations::one(
+                "customer_id",
+                "configuration changes concern no customer: leave it empty",
+            )
+            .into());
+        }
+        let prefix = match (q.configuration, q.customer_id) {
+            (true, _) => vec![keys::CONFIG_AUDIT],
+            (false, Some(id)) => keys::audit_by_customer_prefix(id).to_vec(),
+            (false, None) => vec![keys::CHANGE],
         };
         let key_at = |seq: u64| {
             let mut k = prefix.clone();
@@ -120,14 +137,19 @@ impl Store {
                 .unwrap_or(0);
             last = Some(seq);
             examined += 1;
-            let record: LogRecord = match q.customer_id {
-                Some(_) => match self.inner.engine.get(keys::change(seq))? {
-                    Some(bytes) => codec::decode(&bytes, &|| format!("audit {seq}"))?,
-                    None => continue,
-                },
-                None => codec::decode(&value, &|| format!("audit {seq}"))?,
+            let event = if q.configuration {
+                codec::decode::<ConfigRecord>(&value, &|| format!("configuration audit {seq}"))?
+                    .into_audit()
+            } else {
+                let record: LogRecord = match q.customer_id {
+                    Some(_) => match self.inner.engine.get(keys::change(seq))? {
+                        Some(bytes) => codec::decode(&bytes, &|| format!("audit {seq}"))?,
+                        None => continue,
+                    },
+                    None => codec::decode(&value, &|| format!("audit {seq}"))?,
+                };
+                record.into_audit()
             };
-            let event = record.into_audit();
             let wanted = q.actor.as_ref().is_none_or(|a| *a == event.actor)
                 && q.start_time.is_none_or(|t| event.time >= t)
                 && q.end_time.is_none_or(|t| event.time < t);

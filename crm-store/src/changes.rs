@@ -60,7 +60,8 @@ impl LogRecord {
             time: self.change.time,
             actor: self.actor,
             operation: self.operation,
-            customer_id: self.change.customer_id,
+            customer_id: Some(self.change.customer_id),
+            subject: format!("customer {}", self.change.customer_id),
             fields: self.change.fields,
             request_id: self.request_id,
         }

@@ -54,6 +54,9 @@ pub(crate) const DERIVED_DUE: u8 = b'z';
 /// `K kind stage` -> count: customers of a kind in a lifecycle stage.
 pub(crate) const STAGE_COUNT: u8 = b'K';
 
+/// `A seq` -> a configuration audit event (segments, the scoring model).
+pub(crate) const CONFIG_AUDIT: u8 = b'A';
+
 /// `M name` -> a store-wide value: the format version and the counters.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";
@@ -86,6 +89,12 @@ pub(crate) fn customer(id: CustomerId) -> [u8; 9] {
 
 pub(crate) fn change(seq: u64) -> [u8; 9] {
     let mut k = [CHANGE; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn config_audit(seq: u64) -> [u8; 9] {
+    let mut k = [CONFIG_AUDIT; 9];
     k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }

@@ -57,6 +57,7 @@
 //! `DESIGN.md` beside this crate states the key layout and the invariants.
 
 mod codec;
+mod config_audit;
 mod derived;
 mod durability;
 mod engine;

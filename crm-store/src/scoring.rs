@@ -60,6 +60,30 @@ impl Store {
             }
             model.version = current.version + 1;
             w.put_raw(keys::META_SCORING_MODEL, codec::encode(&model)?);
+            let fields = [
+                ("fit_rules", current.fit_rules != model.fit_rules),
+                (
+                    "engagement_points",
+                    current.engagement_points != model.engagement_points,
+                ),
+                (
+                    "half_life_days",
+                    current.half_life_days != model.half_life_days,
+                ),
+                (
+                    "warm_threshold",
+                    current.warm_threshold != model.warm_threshold,
+                ),
+                (
+                    "hot_threshold",
+                    current.hot_threshold != model.hot_threshold,
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(field, _)| field.to_owned())
+            .collect();
+            w.log_configuration("UpdateScoringModel", "scoring model".into(), fields)?;
             Ok(model)
         })?;
         let mut guard = self.inner.model.write().unwrap_or_else(|e| e.into_inner());

@@ -52,6 +52,9 @@ impl Store {
             w.put_raw(keys::META_LAST_SEGMENT, segment.id.0.to_be_bytes());
             w.put_raw(keys::segment(segment.id), codec::encode(&segment)?);
             w.put_raw(name, segment.id.0.to_be_bytes());
+            let blank = SegmentData::default();
+            let fields = changed_fields(&blank, &segment.data);
+            w.log_configuration("CreateSegment", subject(segment.id), fields)?;
             Ok(segment)
         })
     }
@@ -160,6 +163,7 @@ impl Store {
                 w.delete_raw(keys::segment_name(&old_name));
                 w.put_raw(key, id.0.to_be_bytes());
             }
+            let fields = changed_fields(&current.data, &data);
             let updated = Segment {
                 update_time: now.max(current.update_time),
                 version: current.version + 1,
@@ -167,6 +171,7 @@ impl Store {
                 ..current
             };
             w.put_raw(keys::segment(id), codec::encode(&updated)?);
+            w.log_configuration("UpdateSegment", subject(id), fields)?;
             Ok(updated)
         })
     }
@@ -186,7 +191,7 @@ impl Store {
             }
             w.delete_raw(keys::segment(id));
             w.delete_raw(keys::segment_name(&name_key(&current.data.name)));
-            Ok(())
+            w.log_configuration("DeleteSegment", subject(id), Vec::new())
         })
     }
 
@@ -251,6 +256,24 @@ impl Store {
             page_token = page.next_page_token;
         }
     }
+}
+
+/// How the audit trail names a segment.
+fn subject(id: SegmentId) -> String {
+    format!("segment {id}")
+}
+
+/// The fields of a segment that differ (contract names).
+fn changed_fields(before: &SegmentData, after: &SegmentData) -> Vec<String> {
+    [
+        ("name", before.name != after.name),
+        ("description", before.description != after.description),
+        ("filter", before.filter != after.filter),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(field, _)| field.to_owned())
+    .collect()
 }
 
 fn taken(name: &str, holder: &[u8]) -> StoreError {

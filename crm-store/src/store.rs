@@ -66,6 +66,8 @@ pub(crate) struct Counters {
     pub(crate) last_id: u64,
     /// The newest change-log sequence (the last `L` key: never persisted on its own).
     pub(crate) last_seq: u64,
+    /// The newest configuration audit sequence (the last `A` key).
+    pub(crate) last_config_seq: u64,
 }
 
 impl Store {
@@ -88,6 +90,7 @@ impl Store {
             Some(v) if v.as_ref() == [FORMAT_VERSION] => Counters {
                 last_id: read_counter(&engine, keys::META_LAST_ID)?,
                 last_seq: last_change(&engine)?,
+                last_config_seq: crate::config_audit::last_seq(&engine)?,
             },
             Some(v) => {
                 return Err(StoreError::UnsupportedFormat {
@@ -517,6 +520,12 @@ impl Write<'_> {
 
     pub(crate) fn put_raw(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.batch.put(key, value);
+    }
+
+    /// The sequence of a new configuration audit event.
+    pub(crate) fn next_config_seq(&mut self) -> u64 {
+        self.counters.last_config_seq += 1;
+        self.counters.last_config_seq
     }
 
     /// Writes a customer's summary.

@@ -27,6 +27,8 @@ pub struct VerifyReport {
     pub timeline_entries: u64,
     /// Segments checked.
     pub segments: u64,
+    /// Configuration audit events checked.
+    pub configuration_events: u64,
     /// Derived-index entries checked (relationship status, lead temperature, their schedule).
     pub derived_entries: u64,
     /// Every difference found, for a person to read; empty when the store is consistent.
@@ -215,6 +217,7 @@ impl Store {
         )?;
 
         report.segments = crate::segments::verify(engine, &mut report.problems)?;
+        report.configuration_events = crate::config_audit::verify(engine, &mut report.problems)?;
         report.derived_entries =
             crate::derived::verify(self, &customers, &damaged, &mut report.problems)?;
         for entry in engine.scan_prefix(&[keys::STAGE_COUNT]) {

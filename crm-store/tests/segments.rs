@@ -131,3 +131,116 @@ fn every_way_of_counting_gives_the_listing_s_length() {
     }
     clean(&store);
 }
+
+/// Who changed which segment and the scoring model, and which fields: the configuration trail,
+/// written with each change, listed like the customers' audit trail.
+#[test]
+fn configuration_changes_leave_a_trail() {
+    use crm_store::{AuditQuery, Origin};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let zeynep = store.with_origin(Origin {
+        actor: "zeynep".into(),
+        request_id: Some("req-7".into()),
+    });
+    let segment = zeynep
+        .create_segment(SegmentData {
+            name: "VIPs".into(),
+            description: String::new(),
+            filter: r#"tags:"vip""#.into(),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let patch = SegmentData {
+        description: "our best".into(),
+        ..segment.data.clone()
+    };
+    store
+        .update_segment(segment.id, patch, &["description".into()], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut model = store.scoring_model().as_ref().clone();
+    model.hot_threshold = 80;
+    store
+        .replace_scoring_model(model, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .delete_segment(segment.id, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let trail = store
+        .list_audit_events(&AuditQuery {
+            configuration: true,
+            ..AuditQuery::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .events;
+    let subject = format!("segment {}", segment.id);
+    let seen: Vec<(&str, &str, &str, Vec<&str>)> = trail
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.operation.as_str(),
+                e.subject.as_str(),
+                e.fields.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "zeynep",
+                "CreateSegment",
+                subject.as_str(),
+                vec!["name", "filter"]
+            ),
+            (
+                "library",
+                "UpdateSegment",
+                subject.as_str(),
+                vec!["description"]
+            ),
+            (
+                "library",
+                "UpdateScoringModel",
+                "scoring model",
+                vec!["hot_threshold"]
+            ),
+            ("library", "DeleteSegment", subject.as_str(), vec![]),
+        ]
+    );
+    assert_eq!(trail[0].request_id.as_deref(), Some("req-7"));
+    assert!(trail.iter().all(|e| e.customer_id.is_none()));
+    assert!(trail.windows(2).all(|w| w[0].seq < w[1].seq));
+    // The customers' trail is not mixed with it, and a customer filter makes no sense here.
+    let customers = store.list_audit_events(&AuditQuery::default());
+    assert_eq!(customers.map(|p| p.events.len()).ok(), Some(0));
+    let both = store.list_audit_events(&AuditQuery {
+        configuration: true,
+        customer_id: Some(crm_core::CustomerId(1)),
+        ..AuditQuery::default()
+    });
+    assert!(matches!(both, Err(StoreError::Invalid(_))));
+    // The sequence goes on after a restart.
+    drop(store);
+    drop(zeynep);
+    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create_segment(SegmentData {
+            name: "Again".into(),
+            description: String::new(),
+            filter: String::new(),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let trail = store
+        .list_audit_events(&AuditQuery {
+            configuration: true,
+            newest_first: true,
+            ..AuditQuery::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .events;
+    assert_eq!(trail.len(), 5);
+    assert_eq!(trail[0].seq, 5);
+    clean(&store);
+}

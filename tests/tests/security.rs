@@ -115,6 +115,47 @@ async fn keys_and_roles_decide_who_may_do_what_and_revocation_is_immediate() {
         ("shop-sync", "CreateCustomer")
     );
     assert_eq!(events[0].customer_id, created.id);
+    assert_eq!(events[0].subject, format!("customer {}", created.id));
+
+    // Configuration changes have their trail too: a segment saved by the writer.
+    let mut segments =
+        pb::segment_service_client::SegmentServiceClient::new(server.channel().await);
+    let segment = pb::CreateSegmentRequest {
+        segment: Some(pb::Segment {
+            name: "VIPs".into(),
+            filter: r#"tags:"vip""#.into(),
+            ..Default::default()
+        }),
+    };
+    let saved = segments
+        .create_segment(with_key(segment, &writer))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let configuration = pb::ListAuditEventsRequest {
+        configuration: true,
+        ..Default::default()
+    };
+    let changes = admin_client
+        .list_audit_events(with_key(configuration, &admin))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner()
+        .events;
+    let seen: Vec<(&str, &str, &str, &str)> = changes
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.operation.as_str(),
+                e.subject.as_str(),
+                e.customer_id.as_str(),
+            )
+        })
+        .collect();
+    let subject = format!("segment {}", saved.id);
+    assert_eq!(seen, [("shop-sync", "CreateSegment", subject.as_str(), "")]);
+    assert_eq!(changes[0].fields, ["name", "filter"]);
     let report = admin_client
         .verify_store(with_key(pb::VerifyStoreRequest {}, &admin))
         .await;
