@@ -98,4 +98,26 @@ pub use timeline::{TimelinePage, TimelineQuery};
 pub fn decode_customer_record(bytes: &[u8]) -> Result<crm_core::Customer> {
     codec::decode(bytes, &|| "record".into())
 }
+
+/// Decodes `bytes` as every kind of value the store keeps (customer, summary, timeline entry,
+/// change-log record, segment, scoring model, derived state, configuration event), and says how
+/// many decoded. For fuzzing: damaged input is an error for each, never a panic.
+#[doc(hidden)]
+pub fn decode_every_kind(bytes: &[u8]) -> usize {
+    let label = || "value".to_string();
+    [
+        codec::decode::<crm_core::Customer>(bytes, &label).is_ok(),
+        codec::decode::<crm_core::Summary>(bytes, &label).is_ok(),
+        codec::decode::<crm_core::TimelineEntry>(bytes, &label).is_ok(),
+        codec::decode::<changes::LogRecord>(bytes, &label).is_ok(),
+        codec::decode::<crm_core::Segment>(bytes, &label).is_ok(),
+        codec::decode::<crm_core::ScoringModel>(bytes, &label).is_ok(),
+        codec::decode::<derived::DerivedState>(bytes, &label).is_ok(),
+        codec::decode::<derived::DerivedMeta>(bytes, &label).is_ok(),
+        codec::decode::<config_audit::ConfigRecord>(bytes, &label).is_ok(),
+    ]
+    .into_iter()
+    .filter(|ok| *ok)
+    .count()
+}
 pub use verify::VerifyReport;
