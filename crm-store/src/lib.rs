@@ -63,6 +63,7 @@ mod durability;
 mod engine;
 mod keys;
 mod lifespan;
+mod verify_derived;
 mod verify_timeline;
 
 pub mod audit;

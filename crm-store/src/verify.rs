@@ -219,7 +219,7 @@ impl Store {
         report.segments = crate::segments::verify(engine, &mut report.problems)?;
         report.configuration_events = crate::config_audit::verify(engine, &mut report.problems)?;
         report.derived_entries =
-            crate::derived::verify(self, &customers, &damaged, &mut report.problems)?;
+            crate::verify_derived::verify(self, &customers, &damaged, &mut report.problems)?;
         for entry in engine.scan_prefix(&[keys::STAGE_COUNT]) {
             let (key, value) = entry?;
             let stored = keys::u64_value(&value);
