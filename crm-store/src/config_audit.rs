@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
 use crate::engine::Engine;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::store::Write;
 use crate::{codec, keys};
 
@@ -68,21 +68,7 @@ impl Write<'_> {
 
 /// The sequence of the newest configuration event (0 for none): the trail's own tail.
 pub(crate) fn last_seq(engine: &Engine) -> Result<u64> {
-    let start = std::ops::Bound::Included(vec![keys::CONFIG_AUDIT]);
-    let end = std::ops::Bound::Excluded(vec![keys::CONFIG_AUDIT + 1]);
-    match engine.scan(start, end, true).next() {
-        None => Ok(0),
-        Some(item) => {
-            let (key, _) = item?;
-            keys::trailing_id(&key)
-                .map(|seq| seq.0)
-                .filter(|_| key.len() == 9)
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: keys::describe(&key),
-                    detail: "a configuration audit key is not 9 bytes".into(),
-                })
-        }
-    }
+    crate::store::last_seq_in(engine, keys::CONFIG_AUDIT, "configuration audit")
 }
 
 /// Checks that every configuration event decodes and sits at its own, increasing sequence.

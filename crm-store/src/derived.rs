@@ -305,26 +305,25 @@ pub(crate) fn refresh(
 }
 
 impl Store {
-    /// The latest instant any derived state was evaluated at.
-    pub(crate) fn derived_through(&self) -> Option<DateTime<Utc>> {
+    /// What the derived index was built with, as it stands in memory.
+    pub(crate) fn derived_meta(&self) -> DerivedMeta {
         self.inner
             .derived
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .meta
-            .through
+    }
+
+    /// The latest instant any derived state was evaluated at.
+    pub(crate) fn derived_through(&self) -> Option<DateTime<Utc>> {
+        self.derived_meta().through
     }
 
     /// Makes the derived index exact at `now` (see the module notes): rebuilds it if it was
     /// evaluated with other rules or another model, or later than `now`; then evaluates again
     /// every customer whose entries expired by `now`.
     pub(crate) fn derived_index_at(&self, now: DateTime<Utc>) -> Result<()> {
-        let meta = self
-            .inner
-            .derived
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .meta;
+        let meta = self.derived_meta();
         let rules = rules_print(&self.inner.config.rules);
         let model = self.scoring_model().version;
         if meta.rules != rules || meta.model_version != model || meta.through > Some(now) {

@@ -254,8 +254,14 @@ impl Store {
 
 /// The sequence of the newest change-log event (0 for none).
 fn last_change(engine: &Engine) -> Result<u64> {
-    let start = std::ops::Bound::Included(vec![keys::CHANGE]);
-    let end = std::ops::Bound::Excluded(vec![keys::CHANGE + 1]);
+    last_seq_in(engine, keys::CHANGE, "change-log")
+}
+
+/// The sequence of the newest `family seq(8)` key (0 for none): a log's own tail, so its
+/// sequence needs no counter key rewritten by every write.
+pub(crate) fn last_seq_in(engine: &Engine, family: u8, what: &str) -> Result<u64> {
+    let start = std::ops::Bound::Included(vec![family]);
+    let end = std::ops::Bound::Excluded(vec![family + 1]);
     match engine.scan(start, end, true).next() {
         None => Ok(0),
         Some(item) => {
@@ -265,7 +271,7 @@ fn last_change(engine: &Engine) -> Result<u64> {
                 .filter(|_| key.len() == 9)
                 .ok_or_else(|| StoreError::Corrupt {
                     key: keys::describe(&key),
-                    detail: "a change-log key is not 9 bytes".into(),
+                    detail: format!("a {what} key is not 9 bytes"),
                 })
         }
     }

@@ -19,12 +19,7 @@ pub(crate) fn verify(
 ) -> Result<u64> {
     let engine = &store.inner.engine;
     let now = store.now();
-    let meta = store
-        .inner
-        .derived
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .meta;
+    let meta = store.derived_meta();
     let rules = &store.inner.config.rules;
     let model = store.scoring_model();
     let built = meta.rules != 0;
