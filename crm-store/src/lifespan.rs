@@ -102,7 +102,11 @@ impl Store {
     }
 
     fn measure_lifespan(&self, configured: ValueRules, now: DateTime<Utc>) -> Result<ValueRules> {
-        let year_ago = now - chrono::Duration::days(365);
+        // (A clock at chrono's lower bound has no year before it: then there is nothing to
+        // measure.)
+        let Some(year_ago) = now.checked_sub_signed(chrono::Duration::days(365)) else {
+            return Ok(configured);
+        };
         // The report needs a currency for its revenue figures; its churn figure counts
         // customers, whatever they paid in.
         let report = self.portfolio_report_with(
