@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use crm_core::Violations;
-use crm_store::StoreError;
+use crm_store::engine::EngineError;
+use crm_store::{Resource, StoreError, UniqueField};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -68,46 +69,32 @@ fn with_info(
     )
 }
 
-/// Maps every store error to its status, naming fields where they live in the request.
+/// Maps every store error to its status, naming fields where they live in the request. Every
+/// variant is named: a new one fails to compile here until it is mapped.
 pub fn from_store(fields: Fields, e: StoreError) -> Status {
     let message = e.to_string();
     match e {
         StoreError::Invalid(v) => invalid_in(fields, v),
-        StoreError::NotFound { what, key } => {
-            let (reason, resource) = match what {
-                "purchase" => ("PURCHASE_NOT_FOUND", "crm.v1.Purchase"),
-                "segment" => ("SEGMENT_NOT_FOUND", "crm.v1.Segment"),
-                _ => ("CUSTOMER_NOT_FOUND", "crm.v1.Customer"),
-            };
-            let mut details = ErrorDetails::with_error_info(
-                reason,
-                DOMAIN,
-                HashMap::from([
-                    ("lookup".to_owned(), what.to_owned()),
-                    ("key".to_owned(), key.clone()),
-                ]),
-            );
-            details.set_resource_info(resource, key, "", message.clone());
-            Status::with_error_details(Code::NotFound, message, details)
-        }
+        StoreError::NotFound(resource) => not_found(resource, message),
         StoreError::AlreadyExists {
             field,
             value,
             existing,
         } => {
-            let (reason, holder) = match field.as_str() {
-                "external_id" => ("EXTERNAL_ID_TAKEN", "existing_customer_id"),
-                "segment.name" => ("SEGMENT_NAME_TAKEN", "existing_segment_id"),
-                _ => ("EMAIL_TAKEN", "existing_customer_id"),
+            let (reason, holder) = match field {
+                UniqueField::ExternalId => ("EXTERNAL_ID_TAKEN", "existing_customer_id"),
+                UniqueField::SegmentName => ("SEGMENT_NAME_TAKEN", "existing_segment_id"),
+                UniqueField::Email { .. } => ("EMAIL_TAKEN", "existing_customer_id"),
+                UniqueField::Named(_) => ("ALREADY_EXISTS", "existing_id"),
             };
-            let path = fields.path(&field);
+            let path = fields.path(&field.to_string());
             let mut details = ErrorDetails::with_error_info(
                 reason,
                 DOMAIN,
                 HashMap::from([
                     ("field".to_owned(), path.clone()),
                     ("value".to_owned(), value.clone()),
-                    (holder.to_owned(), existing.to_string()),
+                    (holder.to_owned(), existing.clone()),
                 ]),
             );
             details.add_bad_request_violation(path.clone(), "already belongs to another customer");
@@ -123,23 +110,76 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
             "ETAG_MISMATCH",
             HashMap::from([("current_etag".to_owned(), current)]),
         ),
-        StoreError::FailedPrecondition { reason, .. } => {
-            with_info(Code::FailedPrecondition, message, reason, HashMap::new())
-        }
+        StoreError::FailedPrecondition(why) => with_info(
+            Code::FailedPrecondition,
+            message,
+            why.reason(),
+            HashMap::new(),
+        ),
         StoreError::Corrupt { key, .. } => with_info(
             Code::DataLoss,
             message,
             "DATA_CORRUPTED",
             HashMap::from([("key".to_owned(), key)]),
         ),
+        StoreError::Conflict => with_info(Code::Aborted, message, "CONFLICT", HashMap::new()),
         StoreError::Durability(_) => {
             with_info(Code::Unavailable, message, "NOT_DURABLE", HashMap::new())
         }
+        StoreError::Engine(engine) => engine_failure(engine, message),
         StoreError::Locked { .. }
         | StoreError::UnsupportedFormat { .. }
         | StoreError::Storage(_) => {
             with_info(Code::Internal, message, "STORAGE_FAILURE", HashMap::new())
         }
-        _ => with_info(Code::Internal, message, "INTERNAL", HashMap::new()),
     }
+}
+
+fn not_found(resource: Resource, message: String) -> Status {
+    let (reason, kind, lookup, key) = match resource {
+        Resource::Customer(id) => (
+            "CUSTOMER_NOT_FOUND",
+            "crm.v1.Customer",
+            "customer",
+            id.to_string(),
+        ),
+        Resource::Email(email) => ("CUSTOMER_NOT_FOUND", "crm.v1.Customer", "email", email),
+        Resource::ExternalId(ext) => ("CUSTOMER_NOT_FOUND", "crm.v1.Customer", "external_id", ext),
+        Resource::Segment(id) => (
+            "SEGMENT_NOT_FOUND",
+            "crm.v1.Segment",
+            "segment",
+            id.to_string(),
+        ),
+        Resource::Purchase { order_ref, .. } => (
+            "PURCHASE_NOT_FOUND",
+            "crm.v1.Purchase",
+            "purchase",
+            order_ref,
+        ),
+    };
+    let mut details = ErrorDetails::with_error_info(
+        reason,
+        DOMAIN,
+        HashMap::from([
+            ("lookup".to_owned(), lookup.to_owned()),
+            ("key".to_owned(), key.clone()),
+        ]),
+    );
+    details.set_resource_info(kind, key, "", message.clone());
+    Status::with_error_details(Code::NotFound, message, details)
+}
+
+/// An engine failure: a conflict that outlasted the retries can be retried by the caller; a
+/// disk or engine failure is the service's.
+fn engine_failure(e: EngineError, message: String) -> Status {
+    let (code, reason) = match e {
+        EngineError::Conflict => (Code::Aborted, "CONFLICT"),
+        EngineError::Locked { .. } | EngineError::Corrupt { .. } => {
+            (Code::Internal, "STORAGE_FAILURE")
+        }
+        EngineError::Io { .. } => (Code::Unavailable, "STORAGE_UNAVAILABLE"),
+        EngineError::Failed { .. } => (Code::Internal, "STORAGE_FAILURE"),
+    };
+    with_info(code, message, reason, HashMap::new())
 }

@@ -122,8 +122,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The change log records every write, in order.
     for event in store.changes(0, 10)? {
         println!(
-            "change #{}: {:?} {} v{}",
-            event.seq, event.kind, event.customer_id, event.version
+            "change #{}: {:?} {:?} {} v{}",
+            event.seq, event.kind, event.entity.kind, event.entity.id, event.version
         );
     }
 

@@ -1,39 +1,35 @@
 //! The one error type of the store, shaped by what a caller can do about each case.
 
-use crm_core::{CustomerId, Violations};
+use crm_core::{CustomerId, LifecycleStage, SegmentId, Violations};
 
-/// What can go wrong in a store call.
+use crate::engine::EngineError;
+
+/// What a store call can fail with.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+#[cfg_attr(not(feature = "exhaustive-errors"), non_exhaustive)]
 pub enum StoreError {
     /// The input is invalid; every violation names its field. Nothing was written.
     #[error(transparent)]
     Invalid(#[from] Violations),
 
-    /// The customer (or the email or external id looked up) does not exist.
-    #[error("{what} {key} not found")]
-    NotFound {
-        /// What was looked for (`customer`, `email`, `external_id`).
-        what: &'static str,
-        /// The key looked up.
-        key: String,
-    },
+    /// What was asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(Resource),
 
-    /// A unique field (`emails[i].address`, `external_id`) already belongs to another customer.
-    /// Nothing was written.
-    #[error("{field} {value:?} already belongs to customer {existing}")]
+    /// A unique field already belongs to another record. Nothing was written.
+    #[error("{field} {value:?} already belongs to {existing}")]
     AlreadyExists {
-        /// The field path in the request.
-        field: String,
-        /// The conflicting value.
+        /// The field of the request whose value is taken.
+        field: UniqueField,
+        /// The value.
         value: String,
-        /// The customer that has it.
-        existing: CustomerId,
+        /// The record that holds it (its id).
+        existing: String,
     },
 
-    /// The caller's etag is not the current one: someone else changed the customer first.
+    /// The caller's etag is not the current one: someone else changed the record first.
     /// Read it again and retry. Nothing was written.
-    #[error("etag {given:?} is stale: the customer is now at {current:?}")]
+    #[error("etag {given:?} is stale: the record is now at {current:?}")]
     Aborted {
         /// The etag the caller sent.
         given: String,
@@ -41,15 +37,9 @@ pub enum StoreError {
         current: String,
     },
 
-    /// The request is valid but the store's state does not allow it (for example deleting an
-    /// organization that people still belong to). Nothing was written.
-    #[error("{message}")]
-    FailedPrecondition {
-        /// A stable, machine-readable reason (`ORGANIZATION_HAS_MEMBERS`).
-        reason: &'static str,
-        /// What is wrong and what to do, for a person.
-        message: String,
-    },
+    /// The request is valid but the store's state does not allow it. Nothing was written.
+    #[error("{0}")]
+    FailedPrecondition(Precondition),
 
     /// Stored bytes could not be decoded: the record at `key` is damaged or of an unknown
     /// format version. Other records are unaffected.
@@ -77,21 +67,146 @@ pub enum StoreError {
         supported: u8,
     },
 
-    /// The write was applied but could not be made durable: the disk refused the flush. Treat
-    /// the outcome as unknown and check the disk.
+    /// The write kept conflicting with concurrent writes and was given up. Nothing was
+    /// written: run it again.
+    #[error("the write conflicted with concurrent writes; nothing was written, run it again")]
+    Conflict,
+
+    /// The write was committed but could not be made durable: the disk refused the flush.
+    /// Treat the outcome as unknown and check the disk.
     #[error("write applied but not made durable: {0}")]
     Durability(String),
 
-    /// The storage engine or the file system failed.
+    /// The storage engine failed.
+    #[error("storage engine failure: {0}")]
+    Engine(#[source] EngineError),
+
+    /// Something else around the engine failed (encoding, a thread that could not start).
     #[error("storage failure: {0}")]
     Storage(String),
 }
 
-impl StoreError {
-    pub(crate) fn not_found(what: &'static str, key: impl ToString) -> Self {
-        StoreError::NotFound {
-            what,
-            key: key.to_string(),
+impl From<EngineError> for StoreError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Conflict => StoreError::Conflict,
+            EngineError::Locked { path } => StoreError::Locked { path },
+            EngineError::Corrupt { detail } => StoreError::Corrupt {
+                key: "engine".into(),
+                detail,
+            },
+            other => StoreError::Engine(other),
+        }
+    }
+}
+
+impl crate::engine::TxFailure for StoreError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict)
+    }
+}
+
+/// What was not found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(not(feature = "exhaustive-errors"), non_exhaustive)]
+pub enum Resource {
+    /// A customer, by id.
+    #[error("customer {0}")]
+    Customer(CustomerId),
+    /// A customer, by email address.
+    #[error("email {0}")]
+    Email(String),
+    /// A customer, by external id.
+    #[error("external_id {0}")]
+    ExternalId(String),
+    /// A segment, by id.
+    #[error("segment {0}")]
+    Segment(SegmentId),
+    /// A customer's purchase, by order reference.
+    #[error("purchase {order_ref}")]
+    Purchase {
+        /// The customer.
+        customer: CustomerId,
+        /// The order reference.
+        order_ref: String,
+    },
+}
+
+/// A unique field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(not(feature = "exhaustive-errors"), non_exhaustive)]
+pub enum UniqueField {
+    /// A customer's email address (`emails[index].address`).
+    #[error("emails[{index}].address")]
+    Email {
+        /// Its place in the customer's emails.
+        index: usize,
+    },
+    /// A customer's external id.
+    #[error("external_id")]
+    ExternalId,
+    /// A segment's name.
+    #[error("segment.name")]
+    SegmentName,
+    /// A field of a family outside the store's own (named by the family).
+    #[error("{0}")]
+    Named(&'static str),
+}
+
+/// Why a valid request cannot be carried out in the store's current state.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(not(feature = "exhaustive-errors"), non_exhaustive)]
+pub enum Precondition {
+    /// An organization that people still belong to cannot be deleted.
+    #[error(
+        "organization {organization} still has {members} people; move or delete them first (filter: organization_id = \"{organization}\")"
+    )]
+    OrganizationHasMembers {
+        /// The organization.
+        organization: CustomerId,
+        /// How many people belong to it.
+        members: u64,
+    },
+    /// A backward lifecycle move needs a reason (and an update cannot give one).
+    #[error("{message}")]
+    BackwardStageMove {
+        /// Where the customer is.
+        from: LifecycleStage,
+        /// Where the move would take it.
+        to: LifecycleStage,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A request id was used before, for a write whose result is gone or was another.
+    #[error("{message}")]
+    RequestIdReused {
+        /// The request id.
+        request_id: String,
+        /// What it did before.
+        message: String,
+    },
+    /// A refund larger than what is left of the purchase.
+    #[error("order {order_ref} has {left} {currency} left to refund; {asked} asked")]
+    RefundExceedsPurchase {
+        /// The purchase's order reference.
+        order_ref: String,
+        /// What is left to refund, in minor units.
+        left: i64,
+        /// The currency.
+        currency: String,
+        /// What was asked, in minor units.
+        asked: i64,
+    },
+}
+
+impl Precondition {
+    /// A stable, machine-readable reason (`ORGANIZATION_HAS_MEMBERS`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Precondition::OrganizationHasMembers { .. } => "ORGANIZATION_HAS_MEMBERS",
+            Precondition::BackwardStageMove { .. } => "BACKWARD_STAGE_MOVE",
+            Precondition::RequestIdReused { .. } => "REQUEST_ID_REUSED",
+            Precondition::RefundExceedsPurchase { .. } => "REFUND_EXCEEDS_PURCHASE",
         }
     }
 }

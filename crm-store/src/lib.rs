@@ -35,69 +35,57 @@
 //! ```
 //!
 //! # Layout
-//! - [`store`]: the [`Store`] handle, opening, and the write path (one writer at a time, one
-//!   atomic batch per write, group commit).
-//! - [`customers`]: create, get, update, delete, look up.
-//! - [`list`]: filtered, ordered, paginated listing.
-//! - [`timeline`]: each customer's timeline and summary: storing, listing, deleting.
-//! - [`record`]: recording interactions, purchases, refunds, losses, qualifications, and
-//!   lifecycle moves, with the automatic moves they trigger.
-//! - [`report`]: the portfolio report, one streaming pass.
-//! - [`scoring`]: the lead-scoring model, and what is derived about a customer when read.
-//! - [`search`]: finding customers by words of their names, emails and phones.
+//! - [`engine`]: the engine contract (transactions, ranges, snapshots, sync), its sled adapter
+//!   (the only code that calls sled) and the conformance suite every engine passes.
+//! - `kv` (private but for [`kv::family`]): the key layout, the versioned value codec, and the
+//!   entity families with their keepers.
+//! - `write` (private): the write path (one transaction per write) and group commit.
+//! - [`store`]: the [`Store`] handle and opening.
+//! - [`customers`]: create, get, update, delete, look up; listing, search and kept counts.
+//! - [`timeline`]: each customer's timeline and summary; recording interactions, purchases,
+//!   refunds, losses, qualifications and lifecycle moves, with the automatic moves they trigger.
+//! - [`derived`]: what is derived about a customer as time passes: the lead-scoring model, the
+//!   derived index of status and temperature, the churn-derived CLV lifespan.
 //! - [`segments`]: saved filters; their members listed and counted as they are now.
-//! - [`changes`]: the change log.
-//! - [`audit`]: the audit trail: who changed which customer's which fields.
+//! - [`audit`]: the change log, the audit trail and the configuration trail.
+//! - [`report`]: the portfolio report, one streaming pass.
 //! - [`verify`]: the consistency check.
 //! - [`config`]: [`StoreConfig`], [`Durability`], [`Clock`].
 //! - [`error`]: the error type, [`StoreError`].
-//! - `engine` (private): every call into sled. `keys` (private): the key layout.
-//!   `codec` (private): the versioned record encoding. `durability` (private): group commit.
 //!
-//! `DESIGN.md` beside this crate states the key layout and the invariants.
+//! `DESIGN.md` beside this crate states the engine contract, the key layout and the invariants.
 
-mod codec;
-mod config_audit;
-mod derived;
-mod durability;
-mod engine;
-mod keys;
-mod lifespan;
-mod verify_derived;
-mod verify_timeline;
+pub mod engine;
+pub mod kv;
+mod write;
 
 pub mod audit;
-pub mod changes;
 pub mod config;
-pub mod counts;
 pub mod customers;
+pub mod derived;
 pub mod error;
-pub mod list;
-pub mod record;
 pub mod report;
-pub mod scoring;
-pub mod search;
 pub mod segments;
 pub mod store;
 pub mod timeline;
 pub mod verify;
 
+pub use audit::changes::{ChangeEvent, ChangeKind, EntityKind, EntityRef};
 pub use audit::{AuditEvent, AuditPage, AuditQuery, Origin};
-pub use changes::{ChangeEvent, ChangeKind};
 pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
-pub use counts::CustomerCounts;
-pub use error::{Result, StoreError};
-pub use list::{CustomerPage, ListQuery};
-pub use record::{EntryMeta, Recorded};
-pub use search::SearchPage;
+pub use customers::counts::CustomerCounts;
+pub use customers::list::{CustomerPage, ListQuery};
+pub use customers::search::SearchPage;
+pub use error::{Precondition, Resource, Result, StoreError, UniqueField};
 pub use segments::SegmentPage;
 pub use store::Store;
+pub use timeline::record::{EntryMeta, Recorded};
 pub use timeline::{TimelinePage, TimelineQuery};
 
 /// Decodes the bytes of a stored customer record (version byte and body), as the store does on
 /// every read. For tools and fuzzing: damaged input is an error, never a panic.
 pub fn decode_customer_record(bytes: &[u8]) -> Result<crm_core::Customer> {
-    codec::decode(bytes, &|| "record".into())
+    kv::codec::decode(bytes, &|| "record".into())
 }
 
 /// Decodes `bytes` as every kind of value the store keeps (customer, summary, timeline entry,
@@ -105,20 +93,20 @@ pub fn decode_customer_record(bytes: &[u8]) -> Result<crm_core::Customer> {
 /// many decoded. For fuzzing: damaged input is an error for each, never a panic.
 #[doc(hidden)]
 pub fn decode_every_kind(bytes: &[u8]) -> usize {
+    use kv::codec;
     let label = || "value".to_string();
     [
         codec::decode::<crm_core::Customer>(bytes, &label).is_ok(),
         codec::decode::<crm_core::Summary>(bytes, &label).is_ok(),
         codec::decode::<crm_core::TimelineEntry>(bytes, &label).is_ok(),
-        codec::decode::<changes::LogRecord>(bytes, &label).is_ok(),
+        codec::decode::<audit::changes::LogRecord>(bytes, &label).is_ok(),
         codec::decode::<crm_core::Segment>(bytes, &label).is_ok(),
         codec::decode::<crm_core::ScoringModel>(bytes, &label).is_ok(),
         codec::decode::<derived::DerivedState>(bytes, &label).is_ok(),
         codec::decode::<derived::DerivedMeta>(bytes, &label).is_ok(),
-        codec::decode::<config_audit::ConfigRecord>(bytes, &label).is_ok(),
+        codec::decode::<audit::config::ConfigRecord>(bytes, &label).is_ok(),
     ]
     .into_iter()
     .filter(|ok| *ok)
     .count()
 }
-pub use verify::VerifyReport;

@@ -47,13 +47,22 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
     };
     // Damage Ada's record bytes on disk (key layout from DESIGN.md: 'C' + id, big-endian).
     {
-        let db = sled::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let tree = db.open_tree("crm").unwrap_or_else(|e| panic!("{e}"));
+        use crm_store::engine::sled::{SledEngine, SledOptions};
+        use crm_store::engine::{Engine, EngineError, transact};
+        let engine = SledEngine::open(&SledOptions {
+            path: dir.path().to_path_buf(),
+            cache_bytes: 1 << 20,
+            flush_every_ms: None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         let mut key = vec![b'C'];
         key.extend_from_slice(&ada.id.0.to_be_bytes());
-        tree.insert(key, &[1u8, 0xff, 0xfe, 0x00][..])
-            .unwrap_or_else(|e| panic!("{e}"));
-        db.flush().unwrap_or_else(|e| panic!("{e}"));
+        transact(&engine, |tx| {
+            tx.put(&key, &[1u8, 0xff, 0xfe, 0x00]);
+            Ok::<_, EngineError>(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        engine.sync().unwrap_or_else(|e| panic!("{e}"));
     }
     let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(

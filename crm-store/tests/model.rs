@@ -152,7 +152,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         model.insert(c.id, c);
                     }
                     (Err(StoreError::AlreadyExists { existing, .. }), Some(owner)) => {
-                        prop_assert_eq!(existing, owner)
+                        prop_assert_eq!(existing, owner.to_string())
                     }
                     (got, taken) => {
                         prop_assert!(false, "create: got {:?}, email taken by {:?}", got, taken)

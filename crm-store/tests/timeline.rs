@@ -11,7 +11,9 @@ use crm_core::{
     CustomerData, CustomerId, EntryKind, Event, LeadStatus, LifecycleStage, Money, Organization,
     Party, RelationshipStatus, Summary, Temperature,
 };
-use crm_store::{EntryMeta, ManualClock, Store, StoreConfig, StoreError, TimelineQuery};
+use crm_store::{
+    EntryMeta, ManualClock, Precondition, Store, StoreConfig, StoreError, TimelineQuery,
+};
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
@@ -244,10 +246,9 @@ fn refunds_lower_totals_and_never_exceed_the_purchase() {
     assert!(
         matches!(
             too_much,
-            Err(StoreError::FailedPrecondition {
-                reason: "REFUND_EXCEEDS_PURCHASE",
-                ..
-            })
+            Err(StoreError::FailedPrecondition(
+                Precondition::RefundExceedsPurchase { left: 6_000, .. }
+            ))
         ),
         "{too_much:?}"
     );
@@ -333,10 +334,9 @@ fn bad_entries_change_nothing() {
     assert!(
         matches!(
             back,
-            Err(StoreError::FailedPrecondition {
-                reason: "BACKWARD_STAGE_MOVE",
-                ..
-            })
+            Err(StoreError::FailedPrecondition(
+                Precondition::BackwardStageMove { .. }
+            ))
         ),
         "{back:?}"
     );

@@ -336,7 +336,10 @@ async fn acknowledged_writes_survive_random_kill_9() {
         seqs.windows(2).all(|w| w[0] < w[1]),
         "change-log sequences keep increasing"
     );
-    assert_eq!(seqs.last().copied().unwrap_or(0), store.last_change_seq());
+    assert_eq!(
+        seqs.last().copied().unwrap_or(0),
+        store.last_change_seq().unwrap_or_else(|e| panic!("{e}"))
+    );
     println!(
         "crash harness: {cycles} kill cycles, {checked_total} acknowledged customer states (record, counter, purchases) checked, {} writes logged, 0 lost",
         seqs.len()

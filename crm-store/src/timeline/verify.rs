@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crm_core::timeline::Interaction;
 use crm_core::{CustomerId, Event, Summary, TimelineEntry};
 
-use crate::engine::Engine;
 use crate::error::Result;
+use crate::kv::Kv;
+use crate::kv::{codec, keys};
 use crate::timeline::OrderState;
-use crate::{codec, keys};
 
 /// What the timelines imply, built while reading them.
 #[derive(Default)]
@@ -24,7 +24,7 @@ struct Expected {
 /// Checks the timelines of `customers` (records that decode); `damaged` holds customers whose
 /// record does not decode, whose entries are not reported again. Returns entries checked.
 pub(crate) fn check(
-    engine: &Engine,
+    engine: &Kv,
     customers: &BTreeSet<CustomerId>,
     damaged: &BTreeSet<CustomerId>,
     last_seq: u64,
@@ -49,7 +49,7 @@ pub(crate) fn check(
                 keys::describe(&key)
             ));
         }
-        if entry.id.0 >> crate::store::ENTRY_BITS > last_seq {
+        if entry.id.0 >> crate::write::ENTRY_BITS > last_seq {
             problems.push(format!(
                 "timeline entry {} was written after the last change-log event {last_seq}",
                 entry.id.0
@@ -126,7 +126,7 @@ pub(crate) fn check(
     )?;
     for item in engine.scan_prefix(&[keys::ORDER]) {
         let (key, value) = item?;
-        let want = expected.orders.remove(key.as_ref());
+        let want = expected.orders.remove(key.as_slice());
         if keys::trailing_id(&key[..9]).is_some_and(|id| damaged.contains(&id)) {
             continue;
         }
@@ -150,7 +150,7 @@ pub(crate) fn check(
 }
 
 fn check_summaries(
-    engine: &Engine,
+    engine: &Kv,
     customers: &BTreeSet<CustomerId>,
     damaged: &BTreeSet<CustomerId>,
     timelines: &BTreeMap<CustomerId, Vec<TimelineEntry>>,
@@ -194,7 +194,7 @@ fn check_summaries(
 }
 
 fn check_set(
-    engine: &Engine,
+    engine: &Kv,
     family: u8,
     mut expected: BTreeSet<Vec<u8>>,
     damaged: &BTreeSet<CustomerId>,
@@ -203,7 +203,7 @@ fn check_set(
 ) -> Result<()> {
     for item in engine.scan_prefix(&[family]) {
         let (key, _) = item?;
-        if !expected.remove(key.as_ref())
+        if !expected.remove(key.as_slice())
             && !keys::trailing_id(&key[..key.len().min(9)]).is_some_and(|id| damaged.contains(&id))
         {
             problems.push(format!(

@@ -380,19 +380,23 @@ pub(crate) fn search_word(key: &[u8]) -> Option<&str> {
     std::str::from_utf8(body).ok()
 }
 
-/// Every unique-value key of a customer, each with the request field it comes from.
-pub(crate) fn unique_entries(c: &Customer) -> Vec<(Vec<u8>, String)> {
-    let mut keys: Vec<(Vec<u8>, String)> = c
-        .data
-        .emails
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (unique_email(&e.address), format!("emails[{i}].address")))
-        .collect();
-    if let Some(ext) = &c.data.external_id {
-        keys.push((unique_external_id(ext), "external_id".into()));
+/// The sequence in a `family seq(8)` key.
+pub(crate) fn seq_of(key: &[u8], what: &str) -> crate::Result<u64> {
+    trailing_id(key)
+        .map(|seq| seq.0)
+        .filter(|_| key.len() == 9)
+        .ok_or_else(|| crate::StoreError::Corrupt {
+            key: describe(key),
+            detail: format!("a {what} key is not 9 bytes"),
+        })
+}
+
+/// A value, printable: an id (8 bytes) as ids print, anything else as [`describe`] does.
+pub(crate) fn describe_value(value: &[u8]) -> String {
+    match u64_value(value) {
+        Some(id) if value.len() == 8 => CustomerId(id).to_string(),
+        _ => describe(value),
     }
-    keys
 }
 
 /// A key, printable for error messages and verify reports.

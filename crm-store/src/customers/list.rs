@@ -17,8 +17,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::{Customer, Filter, IndexedTerm, Insight, OrderBy, OrderField, Violations};
 
+use crate::Store;
 use crate::error::{Result, StoreError};
-use crate::{Store, codec, keys};
+use crate::kv::{codec, keys};
 
 /// Page size when the caller gives none.
 pub const DEFAULT_PAGE_SIZE: usize = 50;

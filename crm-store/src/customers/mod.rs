@@ -10,10 +10,16 @@ use crm_core::{
     validate_customer,
 };
 
-use crate::changes::ChangeKind;
-use crate::error::{Result, StoreError};
-use crate::store::Write;
-use crate::{Store, keys};
+pub mod counts;
+pub(crate) mod family;
+pub mod list;
+pub mod search;
+
+use crate::Store;
+use crate::audit::changes::ChangeKind;
+use crate::error::{Precondition, Resource, Result, StoreError};
+use crate::kv::keys;
+use crate::write::Write;
 
 /// Longest request id accepted (AIP-155), in bytes.
 pub const MAX_REQUEST_ID_BYTES: usize = 128;
@@ -45,9 +51,9 @@ impl Store {
             if let Some(rid) = request_id
                 && let Some(first) = w.get(keys::request(rid))?
             {
-                return replay(w.store, rid, &first);
+                return replay(w, rid, &first);
             }
-            let id = w.next_id(now);
+            let id = w.next_id(now)?;
             let create_time =
                 DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
                     .unwrap_or(now);
@@ -56,7 +62,7 @@ impl Store {
                 create_time,
                 update_time: create_time,
                 version: 1,
-                data,
+                data: data.clone(),
             };
             check_references(w, None, &customer)?;
             let blank = CustomerData::new(match customer.kind() {
@@ -83,7 +89,7 @@ impl Store {
     /// Reads a customer. Errors: [`StoreError::NotFound`], [`StoreError::Corrupt`].
     pub fn get_customer(&self, id: CustomerId) -> Result<Customer> {
         self.read_customer(id)?
-            .ok_or_else(|| StoreError::not_found("customer", id))
+            .ok_or(StoreError::NotFound(Resource::Customer(id)))
     }
 
     /// Updates the fields `mask` names from `patch` (AIP-134). With `etag`, the update happens
@@ -102,8 +108,8 @@ impl Store {
     ) -> Result<Customer> {
         let now = self.now();
         self.write(|w| {
-            let current = w.store.get_customer(id)?;
-            check_etag(&current, etag)?;
+            let current = w.existing_customer(id)?;
+            check_etag(&current.etag(), etag)?;
             let mut data = mask.apply(&current.data, patch)?;
             validate_customer(&mut data, now)?;
             if data == current.data {
@@ -111,12 +117,15 @@ impl Store {
             }
             check_manual_move(current.data.lifecycle_stage, data.lifecycle_stage, None).map_err(
                 |e| match e {
-                    MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
-                        reason: "BACKWARD_STAGE_MOVE",
-                        message: format!(
-                            "{e}: an update can only move the lifecycle stage forward"
-                        ),
-                    },
+                    MoveError::BackwardWithoutReason { from, to } => {
+                        StoreError::FailedPrecondition(Precondition::BackwardStageMove {
+                            from,
+                            to,
+                            message: format!(
+                                "{e}: an update can only move the lifecycle stage forward"
+                            ),
+                        })
+                    }
                 },
             )?;
             let fields = current
@@ -138,7 +147,7 @@ impl Store {
                 // Every move is on the timeline, also one made by an update.
                 let actor = w.store.origin().actor.clone();
                 let entry = TimelineEntry {
-                    id: w.next_entry(),
+                    id: w.next_entry()?,
                     customer_id: id,
                     occurred_at: now,
                     recorded_at: now,
@@ -152,7 +161,7 @@ impl Store {
                 };
                 w.put_raw(
                     keys::timeline(id, now, entry.id),
-                    crate::codec::encode(&entry)?,
+                    crate::kv::codec::encode(&entry)?,
                 );
             }
             Ok(updated)
@@ -165,17 +174,17 @@ impl Store {
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::FailedPrecondition`].
     pub fn delete_customer(&self, id: CustomerId, etag: Option<&str>) -> Result<()> {
         self.write(|w| {
-            let current = w.store.get_customer(id)?;
-            check_etag(&current, etag)?;
+            let current = w.existing_customer(id)?;
+            check_etag(&current.etag(), etag)?;
             if current.kind() == CustomerKind::Organization {
                 let members = w.members(id)?;
                 if members > 0 {
-                    return Err(StoreError::FailedPrecondition {
-                        reason: "ORGANIZATION_HAS_MEMBERS",
-                        message: format!(
-                            "organization {id} still has {members} people; move or delete them first (filter: organization_id = \"{id}\")"
-                        ),
-                    });
+                    return Err(StoreError::FailedPrecondition(
+                        Precondition::OrganizationHasMembers {
+                            organization: id,
+                            members,
+                        },
+                    ));
                 }
             }
             w.delete_timeline(id)?;
@@ -187,7 +196,10 @@ impl Store {
     /// Errors: [`StoreError::Invalid`] (not an address), [`StoreError::NotFound`].
     pub fn lookup_by_email(&self, email: &str) -> Result<Customer> {
         let address = normalize_email(email).map_err(|why| Violations::one("email", why))?;
-        self.lookup(&keys::unique_email(&address), "email", &address)
+        self.lookup(
+            &keys::unique_email(&address),
+            Resource::Email(address.clone()),
+        )
     }
 
     /// Finds the customer with an external id (exact match). Errors: [`StoreError::NotFound`].
@@ -196,12 +208,15 @@ impl Store {
         if trimmed.is_empty() {
             return Err(Violations::one("external_id", "is required").into());
         }
-        self.lookup(&keys::unique_external_id(trimmed), "external_id", trimmed)
+        self.lookup(
+            &keys::unique_external_id(trimmed),
+            Resource::ExternalId(trimmed.to_owned()),
+        )
     }
 
-    fn lookup(&self, key: &[u8], what: &'static str, value: &str) -> Result<Customer> {
+    fn lookup(&self, key: &[u8], what: Resource) -> Result<Customer> {
         let Some(owner) = self.inner.engine.get(key)? else {
-            return Err(StoreError::not_found(what, value));
+            return Err(StoreError::NotFound(what));
         };
         let id = keys::u64_value(&owner)
             .map(CustomerId)
@@ -210,7 +225,7 @@ impl Store {
                 detail: "a unique key does not hold a customer id".into(),
             })?;
         self.get_customer(id).map_err(|e| match e {
-            StoreError::NotFound { .. } => StoreError::not_found(what, value),
+            StoreError::NotFound(_) => StoreError::NotFound(what),
             other => other,
         })
     }
@@ -230,62 +245,41 @@ pub(crate) fn check_request_id(v: &mut Violations, rid: &str) {
     }
 }
 
-fn replay(store: &Store, rid: &str, first: &[u8]) -> Result<Customer> {
+fn replay(w: &mut Write<'_>, rid: &str, first: &[u8]) -> Result<Customer> {
     let id = keys::u64_value(first)
         .map(CustomerId)
         .ok_or_else(|| StoreError::Corrupt {
             key: keys::describe(&keys::request(rid)),
             detail: "a request entry does not hold a customer id".into(),
         })?;
-    store.get_customer(id).map_err(|e| match e {
-        StoreError::NotFound { .. } => StoreError::FailedPrecondition {
-            reason: "REQUEST_ID_REUSED",
+    w.customer(id)?.ok_or_else(|| {
+        StoreError::FailedPrecondition(Precondition::RequestIdReused {
+            request_id: rid.to_owned(),
             message: format!(
                 "request_id {rid:?} already created customer {id}, which has since been deleted"
             ),
-        },
-        other => other,
+        })
     })
 }
 
-pub(crate) fn check_etag(current: &Customer, etag: Option<&str>) -> Result<()> {
+/// An etag check (AIP-154): a given, non-empty etag must be the current one.
+pub(crate) fn check_etag(current: &str, etag: Option<&str>) -> Result<()> {
     match etag.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(given) if given != current.etag() => Err(StoreError::Aborted {
+        Some(given) if given != current => Err(StoreError::Aborted {
             given: given.to_owned(),
-            current: current.etag(),
+            current: current.to_owned(),
         }),
         _ => Ok(()),
     }
 }
 
-/// Unique values must be free (or already this customer's), and an organization reference
-/// must name an existing organization. Only what `before` did not already hold is checked.
-fn check_references(w: &Write<'_>, before: Option<&Customer>, c: &Customer) -> Result<()> {
-    let held: Vec<Vec<u8>> = before
-        .map(keys::unique_entries)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    for (key, field) in keys::unique_entries(c) {
-        if held.contains(&key) {
-            continue;
-        }
-        if let Some(owner) = w.get(&key)? {
-            let existing = keys::u64_value(&owner).map(CustomerId);
-            if existing != Some(c.id) {
-                return Err(StoreError::AlreadyExists {
-                    field,
-                    value: String::from_utf8_lossy(key.get(2..).unwrap_or_default()).into_owned(),
-                    existing: existing.unwrap_or(CustomerId(0)),
-                });
-            }
-        }
-    }
+/// An organization reference must name an existing organization (unique values are the
+/// family's to check). Only what `before` did not already hold is checked.
+fn check_references(w: &mut Write<'_>, before: Option<&Customer>, c: &Customer) -> Result<()> {
     if let Some(org) = c.data.organization_id
         && before.is_none_or(|b| b.data.organization_id != Some(org))
     {
-        let problem = match w.store.read_customer(org)? {
+        let problem = match w.customer(org)? {
             _ if org == c.id => Some("cannot name the customer itself"),
             None => Some("no customer has this id"),
             Some(o) if o.kind() != CustomerKind::Organization => {

@@ -3,16 +3,20 @@
 //! Changes to the configuration (segments, the scoring model) have a trail of their own
 //! (`config_audit.rs`), listed the same way.
 
+pub mod changes;
+pub(crate) mod config;
+
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use crm_core::{CustomerId, Violations};
 use serde::{Deserialize, Serialize};
 
-use crate::changes::LogRecord;
-use crate::config_audit::ConfigRecord;
+use crate::Store;
+use crate::audit::changes::LogRecord;
+use crate::audit::config::ConfigRecord;
 use crate::error::{Result, StoreError};
-use crate::{Store, codec, keys};
+use crate::kv::{Kv, codec, keys};
 
 /// Who is writing: carried by a [`Store`] handle (see [`Store::with_origin`]) into every audit
 /// record its writes produce.
@@ -91,8 +95,8 @@ impl Store {
     /// Lists audit events, oldest (or newest) first.
     pub fn list_audit_events(&self, q: &AuditQuery) -> Result<AuditPage> {
         let page_size = match q.page_size {
-            0 => crate::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::list::MAX_PAGE_SIZE),
+            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
         };
         let after: Option<u64> = match q.page_token.as_str() {
             "" => None,
@@ -156,7 +160,9 @@ impl Store {
             if wanted {
                 events.push(event);
             }
-            if events.len() == page_size || examined == crate::list::MAX_EXAMINED_PER_PAGE {
+            if events.len() == page_size
+                || examined == crate::customers::list::MAX_EXAMINED_PER_PAGE
+            {
                 break;
             }
         }
@@ -169,5 +175,15 @@ impl Store {
             events,
             next_page_token,
         })
+    }
+}
+
+/// The sequence of the newest committed `family seq(8)` key (0 for none): a log's own tail.
+pub(crate) fn tail_seq(kv: &Kv, family: u8, what: &str) -> Result<u64> {
+    let start = Bound::Included(vec![family]);
+    let end = Bound::Excluded(vec![family + 1]);
+    match kv.scan(start, end, true).next() {
+        None => Ok(0),
+        Some(item) => keys::seq_of(&item?.0, what),
     }
 }

@@ -1,17 +1,16 @@
-//! The record codec: the only place that knows how values are serialized.
+//! The value codec: the only place that knows how values are serialized.
 //!
-//! Every stored value is one format-version byte followed by the bincode 2 encoding (standard
-//! config: little-endian varints) of its serde form. bincode is not self-describing: a change to
-//! a stored type must bump the version and keep a decoder for every older one. The golden-bytes
-//! test below fails when the encoding of today's types changes.
+//! Every stored value is its type's version byte followed by the bincode 2 encoding (standard
+//! config: little-endian varints) of its serde form. Each stored type says which version it
+//! writes ([`Stored::VERSION`]) and how to read the versions before it ([`Stored::upgrade`]):
+//! bincode is not self-describing, so a change to a stored type bumps that type's version and
+//! keeps a decoder for the old one. The golden-bytes test below fails when the encoding of
+//! today's types changes.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, StoreError};
-
-/// The version byte of values written by this build.
-pub(crate) const VALUE_V1: u8 = 1;
 
 /// Decoding refuses to allocate more than this for one value (damaged length prefixes).
 const LIMIT: usize = 16 * 1024 * 1024;
@@ -24,31 +23,63 @@ fn config() -> bincode::config::Configuration<
     bincode::config::standard().with_limit::<LIMIT>()
 }
 
-/// Encodes a value with its version byte.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut out = vec![VALUE_V1];
-    let body = bincode::serde::encode_to_vec(value, config())
-        .map_err(|e| StoreError::Storage(format!("cannot encode a record: {e}")))?;
-    out.extend_from_slice(&body);
+/// A type the store keeps as a value, with the version of its encoding.
+pub trait Stored: Serialize + DeserializeOwned {
+    /// The version byte this build writes for the type.
+    const VERSION: u8 = 1;
+
+    /// Reads a value written under an older `version` of the type (`body` is after the
+    /// version byte): `None` for a version this build does not know.
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        let _ = (version, body);
+        None
+    }
+}
+
+/// Decodes the bincode body of a value of type `T` (any version's type): all of it, or an error.
+pub(crate) fn body<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let (value, used) = bincode::serde::decode_from_slice(body, config())
+        .map_err(|e| format!("undecodable value: {e}"))?;
+    if used != body.len() {
+        return Err(format!("{} trailing bytes", body.len() - used));
+    }
+    Ok(value)
+}
+
+/// Encodes a value with its type's version byte.
+pub(crate) fn encode<T: Stored>(value: &T) -> Result<Vec<u8>> {
+    let mut out = vec![T::VERSION];
+    bincode::serde::encode_into_std_write(value, &mut out, config())
+        .map_err(|e| StoreError::Storage(format!("cannot encode a value: {e}")))?;
     Ok(out)
 }
 
-/// Decodes a value written by [`encode`]; `key` names it in errors.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], key: &dyn Fn() -> String) -> Result<T> {
+/// Decodes a value written by [`encode`] (by this build or an older one); `key` names it in
+/// errors.
+pub(crate) fn decode<T: Stored>(bytes: &[u8], key: &dyn Fn() -> String) -> Result<T> {
     let corrupt = |detail: String| StoreError::Corrupt { key: key(), detail };
     match bytes.split_first() {
-        Some((&VALUE_V1, body)) => {
-            let (value, used) = bincode::serde::decode_from_slice(body, config())
-                .map_err(|e| corrupt(format!("undecodable value: {e}")))?;
-            if used != body.len() {
-                return Err(corrupt(format!("{} trailing bytes", body.len() - used)));
-            }
-            Ok(value)
-        }
-        Some((v, _)) => Err(corrupt(format!("unknown value version {v}"))),
+        Some((&v, rest)) if v == T::VERSION => body(rest).map_err(corrupt),
+        Some((&v, rest)) => match T::upgrade(v, rest) {
+            Some(decoded) => decoded.map_err(corrupt),
+            None => Err(corrupt(format!("unknown value version {v}"))),
+        },
         None => Err(corrupt("empty value".into())),
     }
 }
+
+/// The store's own types and the domain's, each at version 1 unless it says otherwise.
+macro_rules! stored_v1 {
+    ($($t:ty),* $(,)?) => { $(impl Stored for $t {})* };
+}
+
+stored_v1!(
+    crm_core::Customer,
+    crm_core::Summary,
+    crm_core::TimelineEntry,
+    crm_core::Segment,
+    crm_core::ScoringModel,
+);
 
 #[cfg(test)]
 mod tests {

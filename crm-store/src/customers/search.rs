@@ -11,9 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::search::query_words;
 use crm_core::{Customer, CustomerId, Violations};
 
+use crate::Store;
+use crate::customers::list::{fingerprint_text, prefix_end};
 use crate::error::Result;
-use crate::list::{fingerprint_text, prefix_end};
-use crate::{Store, keys};
+use crate::kv::keys;
 
 /// Most matching customers a query ranks (pages walk through these).
 pub const MAX_SEARCH_RESULTS: usize = 1000;
@@ -46,8 +47,8 @@ impl Store {
             );
         }
         let page_size = match page_size {
-            0 => crate::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::list::MAX_PAGE_SIZE),
+            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
         };
         let print = fingerprint_text(&format!("search|{words:?}"));
         let offset = decode_offset(page_token, print)?;

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use crm_core::report::{RfmDistribution, rfm_inputs};
 use crm_core::{Customer, CustomerId, Filter, Insight, ScoringModel, Summary};
 
-use crate::engine::Engine;
-use crate::error::{Result, StoreError};
-use crate::{Store, codec, keys};
+use crate::Store;
+use crate::error::Result;
+use crate::kv::Kv;
+use crate::kv::{codec, keys};
 
 /// How long an RFM distribution serves filters before it is computed again.
 const RFM_FRESH_FOR: Duration = Duration::from_secs(60);
@@ -20,7 +21,7 @@ const RFM_FRESH_FOR: Duration = Duration::from_secs(60);
 pub(crate) type RfmCache = BTreeMap<String, (Instant, Arc<RfmDistribution>)>;
 
 /// The stored model, or the default one for a store that never replaced it.
-pub(crate) fn load_model(engine: &Engine) -> Result<ScoringModel> {
+pub(crate) fn load_model(engine: &Kv) -> Result<ScoringModel> {
     match engine.get(keys::META_SCORING_MODEL)? {
         Some(bytes) => codec::decode(&bytes, &|| keys::describe(keys::META_SCORING_MODEL)),
         None => Ok(ScoringModel::default()),
@@ -48,16 +49,13 @@ impl Store {
         let model = self.write(|w| {
             // Read from disk, not the cache: a replacement that just committed may not have
             // reached the cache yet.
-            let current = load_model(&w.store.inner.engine)?;
-            let current_etag = format!("v{}", current.version);
-            if let Some(given) = etag.map(str::trim).filter(|e| !e.is_empty())
-                && given != current_etag
-            {
-                return Err(StoreError::Aborted {
-                    given: given.to_owned(),
-                    current: current_etag,
-                });
-            }
+            let current: ScoringModel = w
+                .read(keys::META_SCORING_MODEL, &|| {
+                    keys::describe(keys::META_SCORING_MODEL)
+                })?
+                .unwrap_or_default();
+            crate::customers::check_etag(&format!("v{}", current.version), etag)?;
+            let mut model = model.clone();
             model.version = current.version + 1;
             w.put_raw(keys::META_SCORING_MODEL, codec::encode(&model)?);
             let fields = [

@@ -23,6 +23,10 @@
 //! entries that can always be derived again, so they do not wait for the disk: a crash loses at
 //! most some of that work, which the next query redoes.
 
+pub(crate) mod lifespan;
+pub(crate) mod scoring;
+pub(crate) mod verify;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -32,12 +36,13 @@ use crm_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::changes::LogRecord;
-use crate::engine::{Engine, WriteBatch};
+use crate::Store;
+use crate::audit::changes::LogRecord;
+use crate::customers::list::{fingerprint_text, prefix_end};
 use crate::error::{Result, StoreError};
-use crate::list::{fingerprint_text, prefix_end};
-use crate::store::{Touched, Write};
-use crate::{Store, codec, keys};
+use crate::kv::Kv;
+use crate::kv::{codec, keys};
+use crate::write::{Touched, Write};
 
 /// Customers evaluated per batch by a sweep or a rebuild (writes wait between batches only).
 const CHUNK: usize = 2_000;
@@ -64,6 +69,9 @@ pub(crate) struct DerivedMeta {
     /// The latest instant any entry was evaluated at.
     pub(crate) through: Option<DateTime<Utc>>,
 }
+
+impl crate::kv::codec::Stored for DerivedState {}
+impl crate::kv::codec::Stored for DerivedMeta {}
 
 /// The derived index's bookkeeping in memory.
 #[derive(Debug, Default)]
@@ -139,7 +147,7 @@ pub(crate) fn state_keys(id: CustomerId, state: &DerivedState) -> Vec<Vec<u8>> {
 /// less than a second (by the store's clock) after the last write before a restart rebuilds
 /// the index.
 pub(crate) fn load_meta(
-    engine: &Engine,
+    engine: &Kv,
     rules: &RelationshipRules,
     model: &ScoringModel,
 ) -> Result<DerivedTrack> {
@@ -158,9 +166,11 @@ pub(crate) fn load_meta(
                 model_version: model.version,
                 through: None,
             };
-            let mut batch = WriteBatch::default();
-            batch.put(keys::META_DERIVED, codec::encode(&meta)?);
-            engine.commit(batch)?;
+            let bytes = codec::encode(&meta)?;
+            engine.transact(|tx| {
+                tx.put(keys::META_DERIVED, &bytes);
+                Ok(())
+            })?;
             meta
         }
     };
@@ -196,7 +206,7 @@ pub(crate) fn load_meta(
 
 /// Brings a format-1 store to format 2: adds the kind-and-stage counts. (The derived index is
 /// built by the first query that needs it.)
-pub(crate) fn migrate_from_v1(engine: &Engine) -> Result<()> {
+pub(crate) fn migrate_from_v1(engine: &Kv) -> Result<()> {
     let mut counts: BTreeMap<(CustomerKind, LifecycleStage), u64> = BTreeMap::new();
     for item in engine.scan_prefix(&[keys::CUSTOMER]) {
         let (key, value) = item?;
@@ -212,13 +222,14 @@ pub(crate) fn migrate_from_v1(engine: &Engine) -> Result<()> {
             .entry((c.kind(), c.data.lifecycle_stage))
             .or_default() += 1;
     }
-    let mut batch = WriteBatch::default();
-    for ((kind, stage), n) in counts {
-        batch.put(keys::stage_count(kind, stage), n.to_be_bytes());
-    }
-    batch.put(keys::META_FORMAT, [crate::store::FORMAT_VERSION]);
-    engine.commit(batch)?;
-    engine.flush()?;
+    engine.transact(|tx| {
+        for ((kind, stage), n) in &counts {
+            tx.put(&keys::stage_count(*kind, *stage), &n.to_be_bytes());
+        }
+        tx.put(keys::META_FORMAT, &[crate::store::FORMAT_VERSION]);
+        Ok(())
+    })?;
+    engine.engine().sync()?;
     tracing::info!("data directory migrated from format 1 to 2");
     Ok(())
 }
@@ -462,7 +473,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             // Take it back to format 1: drop what format 2 added.
             let engine = &store.inner.engine;
-            let mut batch = WriteBatch::default();
+            let mut doomed = Vec::new();
             for family in [
                 keys::STAGE_COUNT,
                 keys::DERIVED,
@@ -470,13 +481,19 @@ mod tests {
                 keys::DERIVED_DUE,
             ] {
                 for item in engine.scan_prefix(&[family]) {
-                    let (key, _) = item.unwrap_or_else(|e| panic!("{e}"));
-                    batch.delete(key);
+                    doomed.push(item.unwrap_or_else(|e| panic!("{e}")).0);
                 }
             }
-            batch.delete(keys::META_DERIVED);
-            batch.put(keys::META_FORMAT, [1]);
-            engine.commit(batch).unwrap_or_else(|e| panic!("{e}"));
+            engine
+                .transact(|tx| {
+                    for key in &doomed {
+                        tx.delete(key);
+                    }
+                    tx.delete(keys::META_DERIVED);
+                    tx.put(keys::META_FORMAT, &[1]);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let store = Store::open_with(config()).unwrap_or_else(|e| panic!("{e}"));
         let count = |kind, stage| {

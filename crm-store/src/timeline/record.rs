@@ -20,11 +20,12 @@ use crm_core::timeline::{
 use crm_core::validate::{MAX_ID_CHARS, check_text};
 use crm_core::{Customer, CustomerId, Event, LifecycleStage, TimelineEntry, Violations};
 
+use crate::Store;
 use crate::customers::check_request_id;
-use crate::error::{Result, StoreError};
-use crate::store::Write;
+use crate::error::{Precondition, Resource, Result, StoreError};
+use crate::kv::keys;
 use crate::timeline::{OrderState, Subject};
-use crate::{Store, keys};
+use crate::write::Write;
 
 /// Who and when, for a recorded entry.
 #[derive(Clone, Debug, Default)]
@@ -77,31 +78,36 @@ impl Store {
     }
 
     /// A repeat of a request id already used for a timeline write: the first call's entry.
-    fn replay(&self, w: &Write<'_>, id: CustomerId, rid: Option<&str>) -> Result<Option<Recorded>> {
+    fn replay(
+        &self,
+        w: &mut Write<'_>,
+        id: CustomerId,
+        rid: Option<&str>,
+    ) -> Result<Option<Recorded>> {
         let Some(rid) = rid else { return Ok(None) };
         let Some(key) = w.get(keys::entry_request(rid))? else {
             return Ok(None);
         };
-        let entry = self
-            .read_entry(&key)
-            .map_err(|_| StoreError::FailedPrecondition {
-                reason: "REQUEST_ID_REUSED",
-                message: format!(
-                    "request_id {rid:?} was used for an entry that has since been deleted"
-                ),
-            })?;
+        let reused = |message: String| {
+            StoreError::FailedPrecondition(Precondition::RequestIdReused {
+                request_id: rid.to_owned(),
+                message,
+            })
+        };
+        let entry = w.entry(&key).map_err(|_| {
+            reused(format!(
+                "request_id {rid:?} was used for an entry that has since been deleted"
+            ))
+        })?;
         if entry.customer_id != id {
-            return Err(StoreError::FailedPrecondition {
-                reason: "REQUEST_ID_REUSED",
-                message: format!(
-                    "request_id {rid:?} was used for customer {}",
-                    entry.customer_id
-                ),
-            });
+            return Err(reused(format!(
+                "request_id {rid:?} was used for customer {}",
+                entry.customer_id
+            )));
         }
         Ok(Some(Recorded {
             entry,
-            customer: self.get_customer(id)?,
+            customer: w.existing_customer(id)?,
             duplicate: true,
         }))
     }
@@ -128,18 +134,18 @@ impl Store {
                     .into());
                 }
                 Some(r) => {
-                    if w.store.read_customer(r)?.is_none() {
+                    if w.customer(r)?.is_none() {
                         return Err(Violations::one(
                             "interaction.referred_customer_id",
                             "no customer has this id",
                         )
                         .into());
                     }
-                    w.store.summary(r)?.purchase_count > 0
+                    w.summary(r)?.purchase_count > 0
                 }
                 None => false,
             };
-            let entry = w.append(s, m.at, &m.actor, Event::Interaction(interaction))?;
+            let entry = w.append(s, m.at, &m.actor, Event::Interaction(interaction.clone()))?;
             if let (true, Some(r)) = (referred_converted, referred) {
                 w.append(s, m.at, "crm", Event::ReferralConverted { referred: r })?;
             }
@@ -169,11 +175,11 @@ impl Store {
             if let Some(bytes) = w.get(&order_key)? {
                 let first = OrderState::from_bytes(&order_key, &bytes)?;
                 let key = keys::timeline(id, first.occurred_at, first.entry);
-                return Ok(Outcome::Repeat(w.store.read_entry(&key)?));
+                return Ok(Outcome::Repeat(w.entry(&key)?));
             }
             let first_purchase = s.summary.purchase_count == 0;
             let order_ref = purchase.order_ref.clone();
-            let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase))?;
+            let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase.clone()))?;
             if first_purchase {
                 w.append(s, m.at, "crm", Event::Converted { order_ref })?;
                 credit_referrers(w, id, m.at)?;
@@ -207,11 +213,14 @@ impl Store {
         self.record(id, &m, "RecordRefund", |w, s| {
             let order_key = keys::order(id, &refund.order_ref);
             let Some(bytes) = w.get(&order_key)? else {
-                return Err(StoreError::not_found("purchase", &refund.order_ref));
+                return Err(StoreError::NotFound(Resource::Purchase {
+                    customer: id,
+                    order_ref: refund.order_ref.clone(),
+                }));
             };
             let mut order = OrderState::from_bytes(&order_key, &bytes)?;
             let key = keys::timeline(id, order.occurred_at, order.entry);
-            let Event::Purchase(purchase) = w.store.read_entry(&key)?.event else {
+            let Event::Purchase(purchase) = w.entry(&key)?.event else {
                 return Err(StoreError::Corrupt {
                     key: keys::describe(&order_key),
                     detail: "an order key points to an entry that is not a purchase".into(),
@@ -236,13 +245,14 @@ impl Store {
                 .amount_minor
                 .saturating_sub(order.refunded_minor);
             if refund.amount.amount_minor > left {
-                return Err(StoreError::FailedPrecondition {
-                    reason: "REFUND_EXCEEDS_PURCHASE",
-                    message: format!(
-                        "order {} has {left} {} left to refund; {} asked",
-                        refund.order_ref, purchase.amount.currency, refund.amount.amount_minor
-                    ),
-                });
+                return Err(StoreError::FailedPrecondition(
+                    Precondition::RefundExceedsPurchase {
+                        order_ref: refund.order_ref.clone(),
+                        left,
+                        currency: purchase.amount.currency.clone(),
+                        asked: refund.amount.amount_minor,
+                    },
+                ));
             }
             order.refunded_minor += refund.amount.amount_minor;
             w.put_raw(&order_key, order.to_bytes());
@@ -250,7 +260,7 @@ impl Store {
                 s,
                 m.at,
                 &m.actor,
-                Event::Refund(refund),
+                Event::Refund(refund.clone()),
             )?))
         })
     }
@@ -272,13 +282,16 @@ impl Store {
         let now = self.now();
         self.write(|w| {
             let mut s = w.subject(id)?;
-            crate::customers::check_etag(&s.customer, etag)?;
+            crate::customers::check_etag(&s.customer.etag(), etag)?;
             check_manual_move(s.customer.data.lifecycle_stage, to, Some(&reason)).map_err(|e| {
                 match e {
-                    MoveError::BackwardWithoutReason { .. } => StoreError::FailedPrecondition {
-                        reason: "BACKWARD_STAGE_MOVE",
-                        message: format!("{e}: give a reason"),
-                    },
+                    MoveError::BackwardWithoutReason { from, to } => {
+                        StoreError::FailedPrecondition(Precondition::BackwardStageMove {
+                            from,
+                            to,
+                            message: format!("{e}: give a reason"),
+                        })
+                    }
                 }
             })?;
             if s.customer.data.lifecycle_stage == to {
@@ -302,7 +315,9 @@ impl Store {
                 s,
                 m.at,
                 &m.actor,
-                Event::Lost { reason },
+                Event::Lost {
+                    reason: reason.clone(),
+                },
             )?))
         })
     }
@@ -322,7 +337,12 @@ impl Store {
         let m = self.checked(validate_reason(&mut reason, !qualified), "", meta)?;
         let verdict = Event::Qualification(Qualification { qualified, reason });
         self.record(id, &m, "QualifyLead", |w, s| {
-            Ok(Outcome::New(w.append(s, m.at, &m.actor, verdict)?))
+            Ok(Outcome::New(w.append(
+                s,
+                m.at,
+                &m.actor,
+                verdict.clone(),
+            )?))
         })
     }
 
@@ -351,7 +371,7 @@ impl Store {
         id: CustomerId,
         m: &Meta,
         operation: &str,
-        body: impl FnOnce(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
+        mut body: impl FnMut(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
     ) -> Result<Recorded> {
         self.write(|w| {
             if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
@@ -414,17 +434,11 @@ fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()>
 /// A customer made its first purchase: everyone who referred it made a converted referral.
 fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) -> Result<()> {
     let mut referrers = std::collections::BTreeSet::new();
-    for item in w
-        .store
-        .inner
-        .engine
-        .scan_prefix(&keys::of_customer(keys::REFERRAL, referred))
-    {
-        let (key, _) = item?;
+    for (key, _) in w.scan_prefix(&keys::of_customer(keys::REFERRAL, referred))? {
         referrers.extend(keys::referrer_of(&key));
     }
     for referrer in referrers {
-        if w.store.read_customer(referrer)?.is_none() {
+        if w.customer(referrer)?.is_none() {
             continue;
         }
         let mut s = w.subject(referrer)?;
@@ -435,22 +449,24 @@ fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) 
     Ok(())
 }
 
-/// The times of the customer's purchases within `window` of `at` either side, `at` included.
+/// The times of the customer's purchases within `window` of `at` either side, the one this write
+/// just recorded at `at` included (the write reads its own keys).
 fn purchases_near(
-    w: &Write<'_>,
+    w: &mut Write<'_>,
     id: CustomerId,
     at: DateTime<Utc>,
     window: chrono::Duration,
 ) -> Result<Vec<DateTime<Utc>>> {
     let low = keys::purchase_time_from(id, at - window);
     let high = keys::purchase_time_from(id, at + window);
-    let mut times = vec![at];
-    for item in w.store.inner.engine.scan(
+    let mut times = Vec::new();
+    let near = w.scan(
         std::ops::Bound::Included(low),
         std::ops::Bound::Included(high),
         false,
-    ) {
-        let (key, _) = item?;
+        usize::MAX,
+    )?;
+    for (key, _) in near {
         times.extend(keys::purchase_time_of(&key));
     }
     Ok(times)

@@ -9,8 +9,9 @@ use crm_core::{
     CustomerKind, Filter, IndexedTerm, LifecycleStage, RelationshipStatus, Temperature,
 };
 
+use crate::Store;
 use crate::error::Result;
-use crate::{Store, keys};
+use crate::kv::keys;
 
 /// How many customers there are now, by what the store can count without reading records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,10 +95,9 @@ impl Store {
         let mut out = BTreeMap::new();
         for kind in CustomerKind::ALL {
             for stage in LifecycleStage::ALL {
-                let n = crate::store::read_counter(
-                    &self.inner.engine,
-                    &keys::stage_count(kind, stage),
-                )?;
+                let key = keys::stage_count(kind, stage);
+                let n =
+                    crate::kv::family::count_value(&key, self.inner.engine.get(key)?.as_deref())?;
                 if n > 0 {
                     out.insert((kind, stage), n);
                 }

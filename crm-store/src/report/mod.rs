@@ -7,8 +7,9 @@
 use crm_core::report::{PortfolioReport, ReportBuilder, ReportParams};
 use crm_core::{Customer, ValueRules, Violations};
 
+use crate::Store;
 use crate::error::{Result, StoreError};
-use crate::{Store, codec, keys};
+use crate::kv::{codec, keys};
 
 impl Store {
     /// The portfolio as of `params.as_of`, over the period from `params.period_start`.

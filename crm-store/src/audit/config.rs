@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::store::Write;
-use crate::{codec, keys};
+use crate::kv::codec::Stored;
+use crate::kv::family::{Family, Kept};
+use crate::kv::keys;
+use crate::write::Write;
 
 /// What the configuration trail stores for one change (`A seq`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +51,7 @@ impl Write<'_> {
         subject: String,
         fields: Vec<String>,
     ) -> Result<()> {
-        let seq = self.next_config_seq();
+        let seq = self.tail_seq(keys::CONFIG_AUDIT, "configuration audit")? + 1;
         let origin = self.store.origin();
         let record = ConfigRecord {
             seq,
@@ -61,27 +62,28 @@ impl Write<'_> {
             fields,
             request_id: origin.request_id.clone(),
         };
-        self.put_raw(keys::config_audit(seq), codec::encode(&record)?);
-        Ok(())
+        self.put_record::<ConfigTrail>(None, Some(&record))
     }
 }
 
-/// The sequence of the newest configuration event (0 for none): the trail's own tail.
-pub(crate) fn last_seq(engine: &Engine) -> Result<u64> {
-    crate::store::last_seq_in(engine, keys::CONFIG_AUDIT, "configuration audit")
-}
+impl Stored for ConfigRecord {}
 
-/// Checks that every configuration event decodes and sits at its own, increasing sequence.
-pub(crate) fn verify(engine: &Engine, problems: &mut Vec<String>) -> Result<u64> {
-    let mut checked = 0;
-    for item in engine.scan_prefix(&[keys::CONFIG_AUDIT]) {
-        let (key, value) = item?;
-        checked += 1;
-        match codec::decode::<ConfigRecord>(&value, &|| keys::describe(&key)) {
-            Ok(r) if keys::config_audit(r.seq) == key.as_ref() => {}
-            Ok(r) => problems.push(format!("configuration event {} is out of place", r.seq)),
-            Err(e) => problems.push(e.to_string()),
-        }
+/// The configuration trail as a family: events that imply nothing else.
+#[derive(Debug)]
+pub(crate) struct ConfigTrail;
+
+impl Family for ConfigTrail {
+    type Record = ConfigRecord;
+    const NAME: &'static str = "configuration trail";
+    const PREFIX: &'static [u8] = &[keys::CONFIG_AUDIT];
+
+    fn key(record: &ConfigRecord) -> Vec<u8> {
+        keys::config_audit(record.seq).to_vec()
     }
-    Ok(checked)
+
+    fn keep(_: &ConfigRecord, _: &mut Kept) {}
+
+    fn kept_prefixes() -> Vec<Vec<u8>> {
+        Vec::new()
+    }
 }

@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 
 use crm_core::CustomerId;
 
+use crate::Store;
 use crate::derived::{DerivedState, evaluate, rules_print, state_keys};
 use crate::error::Result;
-use crate::{Store, codec, keys};
+use crate::kv::{codec, keys};
 
 /// Checks the derived index: every customer has a state, every entry stands for a state, and
 /// (when the index was built with the rules and model in force) every state that has not
@@ -74,7 +75,7 @@ pub(crate) fn verify(
             let (key, _) = item?;
             checked += 1;
             let of_damaged = keys::trailing_id(&key).is_some_and(|id| damaged.contains(&id));
-            if !expected.remove(key.as_ref()) && !of_damaged {
+            if !expected.remove(key.as_slice()) && !of_damaged {
                 problems.push(format!(
                     "derived entry {} stands for no state",
                     keys::describe(&key)

@@ -1,6 +1,9 @@
 //! Timelines: storing entries with the summary, the order and purchase-time keys and the
 //! referral keys they imply, in the writing batch; listing them; deleting them with their
-//! customer. The public calls that record entries are in [`crate::record`].
+//! customer. The public calls that record entries are in [`crate::timeline::record`].
+
+pub mod record;
+pub(crate) mod verify;
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -12,11 +15,12 @@ use crm_core::{
     Violations,
 };
 
-use crate::changes::ChangeKind;
+use crate::Store;
+use crate::audit::changes::ChangeKind;
+use crate::customers::list::{decode_token, encode_token, fingerprint_text, prefix_end};
 use crate::error::{Result, StoreError};
-use crate::list::{decode_token, encode_token, fingerprint_text, prefix_end};
-use crate::store::Write;
-use crate::{Store, codec, keys};
+use crate::kv::{codec, keys};
+use crate::write::Write;
 
 /// Which entries of a timeline to list.
 #[derive(Clone, Debug, Default)]
@@ -92,11 +96,11 @@ pub(crate) struct Subject {
 
 impl Write<'_> {
     /// Reads a customer and its summary to write to. Errors: [`StoreError::NotFound`].
-    pub(crate) fn subject(&self, id: CustomerId) -> Result<Subject> {
-        let customer = self.store.get_customer(id)?;
+    pub(crate) fn subject(&mut self, id: CustomerId) -> Result<Subject> {
+        let customer = self.existing_customer(id)?;
         Ok(Subject {
             before: customer.clone(),
-            summary: self.store.summary(id)?,
+            summary: self.summary(id)?,
             customer,
             summary_changed: false,
             fields: BTreeSet::new(),
@@ -112,7 +116,7 @@ impl Write<'_> {
         event: Event,
     ) -> Result<TimelineEntry> {
         let entry = TimelineEntry {
-            id: self.next_entry(),
+            id: self.next_entry()?,
             customer_id: s.customer.id,
             occurred_at,
             recorded_at: self.store.now(),
@@ -157,6 +161,18 @@ impl Write<'_> {
             _ => {}
         }
         Ok(entry)
+    }
+
+    /// Writes a customer's summary, and marks the customer for the derived index.
+    pub(crate) fn put_summary(&mut self, id: CustomerId, summary: &Summary) -> Result<()> {
+        self.put_raw(
+            keys::of_customer(keys::SUMMARY, id),
+            codec::encode(summary)?,
+        );
+        let touched = self.touched.entry(id).or_default();
+        touched.summary = Some(summary.clone());
+        touched.reevaluate = true;
+        Ok(())
     }
 
     /// Moves the subject's lifecycle stage, with a stage-change entry.
@@ -228,10 +244,8 @@ impl Write<'_> {
     /// Deletes a customer's timeline, summary, order and purchase-time keys, and the referral
     /// keys it made or is named in.
     pub(crate) fn delete_timeline(&mut self, id: CustomerId) -> Result<()> {
-        let engine = &self.store.inner.engine;
         let mut doomed = Vec::new();
-        for item in engine.scan_prefix(&keys::of_customer(keys::TIMELINE, id)) {
-            let (key, value) = item?;
+        for (key, value) in self.scan_prefix(&keys::of_customer(keys::TIMELINE, id))? {
             // A damaged entry is deleted all the same; only its referral key could be missed,
             // and verify() would name that.
             if let Ok(TimelineEntry {
@@ -246,11 +260,11 @@ impl Write<'_> {
             {
                 doomed.push(keys::referral(referred, id, entry));
             }
-            doomed.push(key.to_vec());
+            doomed.push(key);
         }
         for family in [keys::ORDER, keys::PURCHASE_TIME, keys::REFERRAL] {
-            for item in engine.scan_prefix(&keys::of_customer(family, id)) {
-                doomed.push(item?.0.to_vec());
+            for (key, _) in self.scan_prefix(&keys::of_customer(family, id))? {
+                doomed.push(key);
             }
         }
         doomed.push(keys::of_customer(keys::SUMMARY, id).to_vec());
@@ -277,8 +291,8 @@ impl Store {
         }
         self.get_customer(id)?;
         let page_size = match query.page_size {
-            0 => crate::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::list::MAX_PAGE_SIZE),
+            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
         };
         let prefix = keys::of_customer(keys::TIMELINE, id).to_vec();
         let kinds: BTreeSet<EntryKind> = query.kinds.iter().copied().collect();
@@ -314,7 +328,9 @@ impl Store {
             if kinds.is_empty() || kinds.contains(&entry.event.kind()) {
                 entries.push(entry);
             }
-            if entries.len() == page_size || examined == crate::list::MAX_EXAMINED_PER_PAGE {
+            if entries.len() == page_size
+                || examined == crate::customers::list::MAX_EXAMINED_PER_PAGE
+            {
                 break;
             }
         }
@@ -326,17 +342,6 @@ impl Store {
                 _ => String::new(),
             },
         })
-    }
-
-    /// Reads the timeline entry at a key.
-    pub(crate) fn read_entry(&self, key: &[u8]) -> Result<TimelineEntry> {
-        match self.inner.engine.get(key)? {
-            Some(bytes) => codec::decode(&bytes, &|| keys::describe(key)),
-            None => Err(StoreError::Corrupt {
-                key: keys::describe(key),
-                detail: "a key points to a timeline entry that is not there".into(),
-            }),
-        }
     }
 
     /// Every timeline entry of a customer, in time order (for verify and tests).

@@ -4,12 +4,18 @@
 
 use std::ops::Bound;
 
-use crm_core::segment::{name_key, validate_segment};
-use crm_core::{CustomerId, Filter, Segment, SegmentData, SegmentId, Violations};
+use crm_core::segment::validate_segment;
+use crm_core::{Filter, Segment, SegmentData, SegmentId, Violations};
 
-use crate::error::{Result, StoreError};
-use crate::list::{CustomerPage, ListQuery};
-use crate::{Store, codec, keys};
+pub(crate) mod family;
+
+use crate::Store;
+use crate::customers::check_etag;
+use crate::customers::list::{CustomerPage, ListQuery};
+use crate::error::{Resource, Result, StoreError};
+use crate::kv::{codec, keys};
+use crate::write::Write;
+use family::Segments;
 
 /// One page of segments.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,24 +40,16 @@ impl Store {
         validate_segment(&mut data).map_err(invalid)?;
         let now = self.now();
         self.write(|w| {
-            let name = keys::segment_name(&name_key(&data.name));
-            if let Some(holder) = w.get(&name)? {
-                return Err(taken(&data.name, &holder));
-            }
-            let last = match w.get(keys::META_LAST_SEGMENT)? {
-                Some(v) => keys::u64_value(&v).unwrap_or(0),
-                None => 0,
-            };
+            let last = w.count(keys::META_LAST_SEGMENT)?;
             let segment = Segment {
                 id: SegmentId(last + 1),
                 create_time: now,
                 update_time: now,
                 version: 1,
-                data,
+                data: data.clone(),
             };
             w.put_raw(keys::META_LAST_SEGMENT, segment.id.0.to_be_bytes());
-            w.put_raw(keys::segment(segment.id), codec::encode(&segment)?);
-            w.put_raw(name, segment.id.0.to_be_bytes());
+            w.put_record::<Segments>(None, Some(&segment))?;
             let blank = SegmentData::default();
             let fields = changed_fields(&blank, &segment.data);
             w.log_configuration("CreateSegment", subject(segment.id), fields)?;
@@ -63,15 +61,15 @@ impl Store {
     pub fn get_segment(&self, id: SegmentId) -> Result<Segment> {
         match self.inner.engine.get(keys::segment(id))? {
             Some(bytes) => codec::decode(&bytes, &|| format!("segment {id}")),
-            None => Err(StoreError::not_found("segment", id)),
+            None => Err(StoreError::NotFound(Resource::Segment(id))),
         }
     }
 
     /// Lists segments in creation order, `page_size` at a time (0: 50; at most 1000).
     pub fn list_segments(&self, page_size: usize, page_token: &str) -> Result<SegmentPage> {
         let page_size = match page_size {
-            0 => crate::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::list::MAX_PAGE_SIZE),
+            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
         };
         let start = match page_token {
             "" => Bound::Included(vec![keys::SEGMENT]),
@@ -129,15 +127,8 @@ impl Store {
         v.into_result(())?;
         let now = self.now();
         self.write(|w| {
-            let current = w.store.get_segment(id)?;
-            if let Some(given) = etag.map(str::trim).filter(|e| !e.is_empty())
-                && given != current.etag()
-            {
-                return Err(StoreError::Aborted {
-                    given: given.to_owned(),
-                    current: current.etag(),
-                });
-            }
+            let current = existing(w, id)?;
+            check_etag(&current.etag(), etag)?;
             let all = mask.is_empty();
             let wants = |f: &str| all || mask.iter().any(|m| m == f);
             let mut data = current.data.clone();
@@ -154,23 +145,14 @@ impl Store {
             if data == current.data {
                 return Ok(current);
             }
-            let (old_name, new_name) = (name_key(&current.data.name), name_key(&data.name));
-            if old_name != new_name {
-                let key = keys::segment_name(&new_name);
-                if let Some(holder) = w.get(&key)? {
-                    return Err(taken(&data.name, &holder));
-                }
-                w.delete_raw(keys::segment_name(&old_name));
-                w.put_raw(key, id.0.to_be_bytes());
-            }
             let fields = changed_fields(&current.data, &data);
             let updated = Segment {
                 update_time: now.max(current.update_time),
                 version: current.version + 1,
                 data,
-                ..current
+                ..current.clone()
             };
-            w.put_raw(keys::segment(id), codec::encode(&updated)?);
+            w.put_record::<Segments>(Some(&current), Some(&updated))?;
             w.log_configuration("UpdateSegment", subject(id), fields)?;
             Ok(updated)
         })
@@ -180,17 +162,9 @@ impl Store {
     /// [`StoreError::Aborted`].
     pub fn delete_segment(&self, id: SegmentId, etag: Option<&str>) -> Result<()> {
         self.write(|w| {
-            let current = w.store.get_segment(id)?;
-            if let Some(given) = etag.map(str::trim).filter(|e| !e.is_empty())
-                && given != current.etag()
-            {
-                return Err(StoreError::Aborted {
-                    given: given.to_owned(),
-                    current: current.etag(),
-                });
-            }
-            w.delete_raw(keys::segment(id));
-            w.delete_raw(keys::segment_name(&name_key(&current.data.name)));
+            let current = existing(w, id)?;
+            check_etag(&current.etag(), etag)?;
+            w.put_record::<Segments>(Some(&current), None)?;
             w.log_configuration("DeleteSegment", subject(id), Vec::new())
         })
     }
@@ -245,7 +219,7 @@ impl Store {
         loop {
             let page = self.list_customers(&ListQuery {
                 filter: filter.clone(),
-                page_size: crate::list::MAX_PAGE_SIZE,
+                page_size: crate::customers::list::MAX_PAGE_SIZE,
                 page_token,
                 ..ListQuery::default()
             })?;
@@ -276,57 +250,28 @@ fn changed_fields(before: &SegmentData, after: &SegmentData) -> Vec<String> {
     .collect()
 }
 
-fn taken(name: &str, holder: &[u8]) -> StoreError {
-    StoreError::AlreadyExists {
-        field: "segment.name".into(),
-        value: name.to_owned(),
-        existing: CustomerId(keys::u64_value(holder).unwrap_or(0)),
-    }
+/// A segment as a write sees it, which must exist.
+fn existing(w: &mut Write<'_>, id: SegmentId) -> Result<Segment> {
+    w.read(&keys::segment(id), &|| format!("segment {id}"))?
+        .ok_or(StoreError::NotFound(Resource::Segment(id)))
 }
 
-/// The segment part of `Store::verify`: every segment decodes and sits at its id, the id
-/// counter is at or above every id, and the name keys are exactly one per segment, pointing
-/// to it. Returns the segments checked.
-pub(crate) fn verify(engine: &crate::engine::Engine, problems: &mut Vec<String>) -> Result<u64> {
-    let mut names = std::collections::BTreeMap::new();
-    let mut count = 0;
+/// The part of `Store::verify` the family does not state: the id counter is at or above every
+/// segment's id.
+pub(crate) fn verify_counter(kv: &crate::kv::Kv, problems: &mut Vec<String>) -> Result<()> {
     let mut highest = 0;
-    for item in engine.scan_prefix(&[keys::SEGMENT]) {
-        let (key, value) = item?;
-        count += 1;
-        match codec::decode::<Segment>(&value, &|| keys::describe(&key)) {
-            Ok(s) if key.as_ref() == keys::segment(s.id) => {
-                highest = highest.max(s.id.0);
-                names.insert(keys::segment_name(&name_key(&s.data.name)), s.id.0);
-            }
-            Ok(s) => problems.push(format!("segment {} is out of place", s.id)),
-            Err(e) => problems.push(e.to_string()),
-        }
+    for item in kv.scan_prefix(&[keys::SEGMENT]) {
+        let (key, _) = item?;
+        highest = highest.max(keys::trailing_id(&key).map_or(0, |id| id.0));
     }
-    let counter = match engine.get(keys::META_LAST_SEGMENT)? {
-        Some(v) => keys::u64_value(&v).unwrap_or(0),
-        None => 0,
-    };
+    let counter = kv
+        .get(keys::META_LAST_SEGMENT)?
+        .and_then(|v| keys::u64_value(&v))
+        .unwrap_or(0);
     if highest > counter {
         problems.push(format!(
             "segment id {highest} is above the segment counter {counter}"
         ));
     }
-    for item in engine.scan_prefix(&[keys::SEGMENT_NAME]) {
-        let (key, value) = item?;
-        match names.remove(key.as_ref()) {
-            Some(id) if keys::u64_value(&value) == Some(id) => {}
-            _ => problems.push(format!(
-                "segment name key {} has no matching segment",
-                keys::describe(&key)
-            )),
-        }
-    }
-    for missing in names.keys() {
-        problems.push(format!(
-            "segment name key {} is missing",
-            keys::describe(missing)
-        ));
-    }
-    Ok(count)
+    Ok(())
 }

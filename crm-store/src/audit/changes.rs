@@ -1,0 +1,217 @@
+//! The change log: one event per write, numbered by a sequence that only grows and follows
+//! commit order. It is written in the same batch as the change it describes, so a reader that
+//! follows it misses nothing and sees nothing that did not happen.
+
+use chrono::{DateTime, Utc};
+use crm_core::CustomerId;
+use serde::{Deserialize, Serialize};
+
+use crate::Store;
+use crate::error::Result;
+use crate::kv::codec::{self, Stored};
+use crate::kv::family::{Family, Kept};
+use crate::kv::keys;
+
+/// What a write did to a customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeKind {
+    /// The customer was created.
+    Created,
+    /// The customer was changed.
+    Updated,
+    /// The customer was deleted.
+    Deleted,
+    /// Entries were added to the customer's timeline (its summary changed with them, and its
+    /// lifecycle stage when a rule moved it).
+    Recorded,
+}
+
+/// What kind of thing a change event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EntityKind {
+    /// A customer (person or organization).
+    Customer,
+    /// A saved segment.
+    Segment,
+}
+
+/// The thing a change event is about: its kind and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntityRef {
+    /// What kind of thing.
+    pub kind: EntityKind,
+    /// Its id (a customer's or a segment's `u64`).
+    pub id: u64,
+}
+
+impl EntityRef {
+    /// A customer.
+    pub fn customer(id: CustomerId) -> EntityRef {
+        EntityRef {
+            kind: EntityKind::Customer,
+            id: id.0,
+        }
+    }
+}
+
+/// One entry of the change log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    /// Position in the log: larger means later; gaps never happen within one store.
+    pub seq: u64,
+    /// When the change happened.
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    pub time: DateTime<Utc>,
+    /// What changed.
+    pub entity: EntityRef,
+    /// The customer the change belongs to, where there is one (the entity itself for a
+    /// customer).
+    pub customer_id: Option<CustomerId>,
+    /// Created, updated, deleted or recorded.
+    pub kind: ChangeKind,
+    /// The entity's version after the change (the deleted version for a delete).
+    pub version: u64,
+    /// The top-level fields written (contract names): those set, for a create; those changed,
+    /// for an update; none for a delete.
+    pub fields: Vec<String>,
+}
+
+/// What the change log stores for one write (`L seq`): the change, and who made it, which the
+/// audit trail reads. One key serves both, so a write pays for one log key, not two.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LogRecord {
+    pub(crate) change: ChangeEvent,
+    pub(crate) actor: String,
+    pub(crate) operation: String,
+    pub(crate) request_id: Option<String>,
+}
+
+/// Version 2 names the entity; version 1 (the first release) was about customers only.
+impl Stored for LogRecord {
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        (version == 1).then(|| {
+            codec::body::<v1::LogRecord>(body).map(|old| LogRecord {
+                change: ChangeEvent {
+                    seq: old.change.seq,
+                    time: old.change.time,
+                    entity: EntityRef::customer(old.change.customer_id),
+                    customer_id: Some(old.change.customer_id),
+                    kind: old.change.kind,
+                    version: old.change.version,
+                    fields: old.change.fields,
+                },
+                actor: old.actor,
+                operation: old.operation,
+                request_id: old.request_id,
+            })
+        })
+    }
+}
+
+/// The change log as written by format 2's first release (value version 1).
+mod v1 {
+    use chrono::{DateTime, Utc};
+    use crm_core::CustomerId;
+    use serde::Deserialize;
+
+    use super::ChangeKind;
+
+    #[derive(Deserialize)]
+    pub(super) struct ChangeEvent {
+        pub(super) seq: u64,
+        #[serde(with = "chrono::serde::ts_microseconds")]
+        pub(super) time: DateTime<Utc>,
+        pub(super) customer_id: CustomerId,
+        pub(super) kind: ChangeKind,
+        pub(super) version: u64,
+        pub(super) fields: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct LogRecord {
+        pub(super) change: ChangeEvent,
+        pub(super) actor: String,
+        pub(super) operation: String,
+        pub(super) request_id: Option<String>,
+    }
+}
+
+/// The change log as a family: each event keeps its customer's audit index entry
+/// (`a customer seq`).
+#[derive(Debug)]
+pub(crate) struct ChangeLog;
+
+impl Family for ChangeLog {
+    type Record = LogRecord;
+    const NAME: &'static str = "change log";
+    const PREFIX: &'static [u8] = &[keys::CHANGE];
+
+    fn key(record: &LogRecord) -> Vec<u8> {
+        keys::change(record.change.seq).to_vec()
+    }
+
+    fn keep(record: &LogRecord, kept: &mut Kept) {
+        if let Some(customer) = record.change.customer_id {
+            kept.index(keys::audit_by_customer(customer, record.change.seq), []);
+        }
+    }
+
+    fn kept_prefixes() -> Vec<Vec<u8>> {
+        vec![vec![keys::AUDIT_BY_CUSTOMER]]
+    }
+
+    fn owner_of(key: &[u8], _value: &[u8]) -> Option<Vec<u8>> {
+        let seq = u64::from_be_bytes(key.get(key.len().checked_sub(8)?..)?.try_into().ok()?);
+        Some(keys::change(seq).to_vec())
+    }
+}
+
+impl LogRecord {
+    /// The record as an audit event.
+    pub(crate) fn into_audit(self) -> crate::AuditEvent {
+        crate::AuditEvent {
+            seq: self.change.seq,
+            time: self.change.time,
+            actor: self.actor,
+            operation: self.operation,
+            customer_id: self.change.customer_id,
+            subject: match self.change.entity.kind {
+                EntityKind::Customer => format!("customer {}", CustomerId(self.change.entity.id)),
+                EntityKind::Segment => {
+                    format!("segment {}", crm_core::SegmentId(self.change.entity.id))
+                }
+            },
+            fields: self.change.fields,
+            request_id: self.request_id,
+        }
+    }
+}
+
+impl Store {
+    /// Up to `limit` change-log events with a sequence above `after`, oldest first.
+    pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeEvent>> {
+        let start = keys::change(after.saturating_add(1)).to_vec();
+        let end = vec![keys::CHANGE + 1];
+        self.inner
+            .engine
+            .scan(
+                std::ops::Bound::Included(start),
+                std::ops::Bound::Excluded(end),
+                false,
+            )
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item?;
+                codec::decode::<LogRecord>(&value, &|| keys::describe(&key)).map(|r| r.change)
+            })
+            .collect()
+    }
+
+    /// The sequence of the newest change-log event (0 for an empty store).
+    pub fn last_change_seq(&self) -> Result<u64> {
+        crate::audit::tail_seq(&self.inner.engine, keys::CHANGE, "change-log")
+    }
+}

@@ -1,0 +1,238 @@
+//! The engine contract: what crm needs from a storage engine, and nothing more.
+//!
+//! An engine is an ordered byte-key space with
+//! - committed reads: [`Engine::get`] and bounded [`Engine::range`] scans, forward and reverse,
+//!   each read seeing only whole transactions;
+//! - read snapshots ([`Engine::snapshot`]): every read through one snapshot sees the same
+//!   committed state;
+//! - write transactions ([`Engine::transact_once`]): every read a transaction makes sees the
+//!   committed state plus its own writes; its puts and deletes become visible together, to
+//!   readers and to crash recovery, or not at all. A commit that would break serializability
+//!   fails with [`EngineError::Conflict`], and the caller runs the transaction again
+//!   ([`transact`] does);
+//! - durability on demand ([`Engine::sync`]): once it returns, every transaction committed
+//!   before the call survives a crash of the process, of the operating system and a power loss.
+//!
+//! Ids, sequences and counters are kept in the key space and allocated inside transactions, never
+//! in process memory, so several processes can share an engine that allows it.
+//!
+//! Engines: [`sled`] (the default, embedded). Every engine passes [`conformance`].
+
+use std::fmt::Debug;
+use std::ops::Bound;
+
+pub mod conformance;
+mod overlay;
+pub mod sled;
+
+pub use overlay::Overlay;
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// The keys from `.0` to `.1`.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Entries in key order (or reversed), each read or an engine failure.
+pub type Entries<'a> = Box<dyn Iterator<Item = Result<Entry, EngineError>> + Send + 'a>;
+
+/// What an engine call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[cfg_attr(not(feature = "exhaustive-errors"), non_exhaustive)]
+pub enum EngineError {
+    /// The transaction conflicted with a concurrent one and was not committed: run it again.
+    #[error("the transaction conflicted with a concurrent one; run it again")]
+    Conflict,
+    /// Another process holds the data directory.
+    #[error("the data directory {path} is in use by another process")]
+    Locked {
+        /// The data directory.
+        path: String,
+    },
+    /// The engine found damaged data of its own (not a crm value that does not decode).
+    #[error("the storage engine found damaged data: {detail}")]
+    Corrupt {
+        /// What and where.
+        detail: String,
+    },
+    /// The file system failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the engine was doing.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other failure of the engine, with the engine's own error.
+    #[error("the storage engine failed: {source}")]
+    Failed {
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Reads: committed state, or a transaction's view of it.
+pub trait Reader {
+    /// The value of `key`.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+    /// The entries in `range`, in key order or reversed.
+    fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_>;
+}
+
+/// A write transaction: reads see the committed state and the transaction's own writes.
+pub trait Tx: Reader {
+    /// Sets `key` to `value`.
+    fn put(&mut self, key: &[u8], value: &[u8]);
+    /// Removes `key` (nothing happens if it is absent).
+    fn delete(&mut self, key: &[u8]);
+}
+
+/// What a transaction function tells the engine: commit what was written, or drop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Commit the writes.
+    Commit,
+    /// Write nothing.
+    Abort,
+}
+
+/// Counters an engine keeps about itself, for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Transactions committed with at least one write.
+    pub commits: u64,
+    /// Completed [`Engine::sync`] calls that reached the disk (fsync).
+    pub syncs: u64,
+    /// How many of the `commits` the last completed sync covered: every commit numbered up to
+    /// this one was on disk (fsynced) when it returned.
+    pub synced_commits: u64,
+}
+
+/// A storage engine (see the module documentation for the contract).
+pub trait Engine: Send + Sync + Debug {
+    /// The engine's name, for messages (`sled`).
+    fn name(&self) -> &'static str;
+
+    /// Whether the engine held data before it was opened (as opposed to being created now).
+    fn existed(&self) -> bool;
+
+    /// The committed value of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// The committed entries in `range`, in key order or reversed.
+    fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_>;
+
+    /// A view in which every read sees the same committed state. Hold it briefly: an engine may
+    /// delay commits while it is open.
+    fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError>;
+
+    /// Runs `f` once in a new transaction, and commits its writes if it says
+    /// [`Decision::Commit`]. Returns what `f` decided, or [`EngineError::Conflict`] when the
+    /// commit conflicted with another transaction (nothing was written: run it again). `f` may
+    /// run again after a conflict, so it must have no effect outside the transaction.
+    fn transact_once(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Decision,
+    ) -> Result<Decision, EngineError>;
+
+    /// Makes every transaction committed before the call durable (see the module docs).
+    fn sync(&self) -> Result<(), EngineError>;
+
+    /// Bytes the engine's files take.
+    fn size_on_disk(&self) -> Result<u64, EngineError>;
+
+    /// The engine's counters.
+    fn stats(&self) -> EngineStats;
+}
+
+/// An error a transaction function can fail with, which may say that the engine conflicted.
+pub trait TxFailure: From<EngineError> {
+    /// Whether the transaction should run again: a conflict, not a decision of the function.
+    fn is_conflict(&self) -> bool;
+}
+
+impl TxFailure for EngineError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, EngineError::Conflict)
+    }
+}
+
+/// How many times [`transact`] runs a transaction that keeps conflicting.
+pub const MAX_ATTEMPTS: u32 = 64;
+
+/// Runs `f` in a transaction until it commits or fails for a reason other than a conflict: an
+/// error from `f` aborts the transaction (nothing is written) and is returned. Conflicts are
+/// retried with a short, growing pause, at most [`MAX_ATTEMPTS`] times.
+pub fn transact<T, E: TxFailure>(
+    engine: &dyn Engine,
+    mut f: impl FnMut(&mut dyn Tx) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut outcome: Option<Result<T, E>> = None;
+        let run = engine.transact_once(&mut |tx| {
+            let result = f(tx);
+            let decision = if result.is_ok() {
+                Decision::Commit
+            } else {
+                Decision::Abort
+            };
+            outcome = Some(result);
+            decision
+        });
+        let retry = match (run, outcome) {
+            (Ok(_), Some(result)) => match result {
+                Err(e) if e.is_conflict() => e,
+                done => return done,
+            },
+            (Ok(_), None) => {
+                return Err(E::from(EngineError::Failed {
+                    source: "the engine committed without running the transaction".into(),
+                }));
+            }
+            (Err(e), _) if e.is_conflict() => E::from(e),
+            (Err(e), _) => return Err(E::from(e)),
+        };
+        if attempt >= MAX_ATTEMPTS {
+            return Err(retry);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(
+            50 * u64::from(attempt.min(20)),
+        ));
+    }
+}
+
+/// The keys that start with `prefix`.
+pub fn prefix_range(prefix: &[u8]) -> KeyRange {
+    (Bound::Included(prefix.to_vec()), prefix_end(prefix))
+}
+
+/// The first key after every key that starts with `prefix` (unbounded for an all-`0xff` one).
+pub fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
+
+/// Whether `key` lies in `range`.
+pub fn contains(range: &KeyRange, key: &[u8]) -> bool {
+    let above = match &range.0 {
+        Bound::Included(s) => key >= s.as_slice(),
+        Bound::Excluded(s) => key > s.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match &range.1 {
+        Bound::Included(e) => key <= e.as_slice(),
+        Bound::Excluded(e) => key < e.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}

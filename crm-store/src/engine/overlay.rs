@@ -1,0 +1,103 @@
+//! A transaction's own writes, laid over the committed state so that its reads see them.
+//! Engines that buffer writes until commit (sled's batch, PostgreSQL's one statement per commit)
+//! share it.
+
+use std::collections::BTreeMap;
+use std::iter::Peekable;
+
+use super::{EngineError, Entries, Entry, KeyRange};
+
+/// The writes of one transaction: `Some(value)` puts, `None` deletes.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Overlay {
+    /// Records a put.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+    }
+
+    /// Records a delete.
+    pub fn delete(&mut self, key: &[u8]) {
+        self.writes.insert(key.to_vec(), None);
+    }
+
+    /// What the transaction wrote to `key`: `None` if nothing (read the committed value),
+    /// `Some(None)` if it deleted it.
+    pub fn get(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.writes.get(key).cloned()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// How many keys were written.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// The writes, in key order.
+    pub fn into_writes(self) -> impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)> {
+        self.writes.into_iter()
+    }
+
+    /// The committed entries `base` (of `range`, in the given direction) with this
+    /// transaction's writes applied.
+    pub fn merge<'a>(&'a self, base: Entries<'a>, range: KeyRange, reverse: bool) -> Entries<'a> {
+        let mine = self.writes.range(range);
+        let mine: Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + Send + 'a> =
+            if reverse {
+                Box::new(mine.rev())
+            } else {
+                Box::new(mine)
+            };
+        Box::new(Merge {
+            base: base.peekable(),
+            mine: mine.peekable(),
+            reverse,
+        })
+    }
+}
+
+type Mine<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + Send + 'a>;
+
+struct Merge<'a> {
+    base: Peekable<Entries<'a>>,
+    mine: Peekable<Mine<'a>>,
+    reverse: bool,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<Entry, EngineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_mine = match (self.base.peek(), self.mine.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) => return self.base.next(),
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(Ok((bk, _))), Some((mk, _))) => {
+                    if bk.as_slice() == mk.as_slice() {
+                        self.base.next(); // shadowed by the transaction's write
+                        true
+                    } else {
+                        (mk.as_slice() < bk.as_slice()) != self.reverse
+                    }
+                }
+            };
+            if !take_mine {
+                return self.base.next();
+            }
+            match self.mine.next() {
+                Some((k, Some(v))) => return Some(Ok((k.clone(), v.clone()))),
+                Some((_, None)) => continue, // deleted by the transaction
+                None => return None,
+            }
+        }
+    }
+}
