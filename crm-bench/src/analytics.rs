@@ -25,7 +25,7 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
     let started = Instant::now();
     let mut ids = Vec::with_capacity(customers as usize);
     for n in 0..customers {
-        ids.push(store.create_customer(data::customer_data(n), None)?.id);
+        ids.push(store.customers().create(data::customer_data(n), None)?.id);
     }
     let now = Utc::now();
     let mut rng = Rng(42);
@@ -41,7 +41,7 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
                     amount: Money::new("TRY", 1_000 + rng.below(100_000) as i64),
                     line_items: Vec::new(),
                 };
-                store.record_purchase(*id, purchase, meta)?;
+                store.timeline().record_purchase(*id, purchase, meta)?;
             } else {
                 let interaction = Interaction {
                     kind: InteractionKind::ALL[rng.below(9) as usize],
@@ -52,7 +52,9 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
                     nps_score: None,
                     referred_customer_id: None,
                 };
-                store.record_interaction(*id, interaction, meta)?;
+                store
+                    .timeline()
+                    .record_interaction(*id, interaction, meta)?;
             }
         }
     }
@@ -74,14 +76,22 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
     print(
         "filter_indexed_page",
         Sample::run(200, |_| {
-            store.list_customers(&indexed).map(drop).map_err(Into::into)
+            store
+                .customers()
+                .list(&indexed)
+                .map(drop)
+                .map_err(Into::into)
         })?,
     );
     let scanned = list(r#"attributes.plan = "gold" AND summary.purchase_count >= 2"#)?;
     print(
         "filter_scanned_page",
         Sample::run(50, |_| {
-            store.list_customers(&scanned).map(drop).map_err(Into::into)
+            store
+                .customers()
+                .list(&scanned)
+                .map(drop)
+                .map_err(Into::into)
         })?,
     );
     // Relationship status and lead temperature: from the derived index (brought up to date
@@ -95,7 +105,7 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         print(
             &format!("filter_{name}_indexed_page"),
             Sample::run(200, |_| {
-                store.list_customers(&query).map(drop).map_err(Into::into)
+                store.customers().list(&query).map(drop).map_err(Into::into)
             })?,
         );
         let scan = ListQuery {
@@ -105,11 +115,11 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         print(
             &format!("filter_{name}_scanned_page"),
             Sample::run(50, |_| {
-                store.list_customers(&scan).map(drop).map_err(Into::into)
+                store.customers().list(&scan).map(drop).map_err(Into::into)
             })?,
         );
     }
-    let counts = store.customer_counts()?;
+    let counts = store.customers().counts()?;
     eprintln!(
         "by status {:?}; by temperature {:?}",
         counts.by_status, counts.by_temperature
@@ -117,7 +127,7 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
     print(
         "customer_counts",
         Sample::run(20, |_| {
-            store.customer_counts().map(drop).map_err(Into::into)
+            store.customers().counts().map(drop).map_err(Into::into)
         })?,
     );
     let queries = [
@@ -131,13 +141,14 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         "search",
         Sample::run(500, |i| {
             store
-                .search_customers(queries[i as usize % queries.len()], 20, "")
+                .customers()
+                .search(queries[i as usize % queries.len()], 20, "")
                 .map(drop)
                 .map_err(Into::into)
         })?,
     );
     let segment = |name: &str, filter: &str| {
-        store.create_segment(SegmentData {
+        store.segments().create(SegmentData {
             name: name.into(),
             description: String::new(),
             filter: filter.into(),
@@ -148,7 +159,8 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         "segment_count_indexed",
         Sample::run(5, |_| {
             store
-                .count_segment_members(by_index.id)
+                .segments()
+                .count(by_index.id)
                 .map(drop)
                 .map_err(Into::into)
         })?,
@@ -161,7 +173,8 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         "segment_count_scanned",
         Sample::run(3, |_| {
             store
-                .count_segment_members(by_scan.id)
+                .segments()
+                .count(by_scan.id)
                 .map(drop)
                 .map_err(Into::into)
         })?,
@@ -175,7 +188,8 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
             name,
             Sample::run(20, |_| {
                 store
-                    .count_segment_members(kept.id)
+                    .segments()
+                    .count(kept.id)
                     .map(drop)
                     .map_err(Into::into)
             })?,
@@ -186,9 +200,9 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
     print(
         "derived_rebuild_after_model_change",
         Sample::run(2, |_| {
-            let model = store.scoring_model().as_ref().clone();
-            store.replace_scoring_model(model, None)?;
-            store.list_customers(&hot).map(drop).map_err(Into::into)
+            let model = store.insights().scoring_model().as_ref().clone();
+            store.insights().replace_scoring_model(model, None)?;
+            store.customers().list(&hot).map(drop).map_err(Into::into)
         })?,
     );
     let params = ReportParams {
@@ -200,7 +214,8 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         "portfolio_report",
         Sample::run(2, |_| {
             store
-                .portfolio_report(params.clone())
+                .reports()
+                .portfolio(params.clone())
                 .map(drop)
                 .map_err(Into::into)
         })?,

@@ -10,14 +10,11 @@ use crm_store::Store;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::admin_service::AdminApi;
-use crate::auth::{AuthMode, Authenticator};
-use crate::customer_service::CustomerApi;
+use crate::auth::AuthMode;
 use crate::keys::KeyRing;
-use crate::lifecycle_service::LifecycleApi;
+use crate::layer::CallLayer;
 use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
@@ -25,9 +22,12 @@ use crate::pb::lifecycle_service_server::LifecycleServiceServer;
 use crate::pb::report_service_server::ReportServiceServer;
 use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::timeline_service_server::TimelineServiceServer;
-use crate::report_service::ReportApi;
-use crate::segment_service::SegmentApi;
-use crate::timeline_service::TimelineApi;
+use crate::services::admin::AdminApi;
+use crate::services::customers::CustomerApi;
+use crate::services::lifecycle::LifecycleApi;
+use crate::services::reports::ReportApi;
+use crate::services::segments::SegmentApi;
+use crate::services::timeline::TimelineApi;
 
 /// The default largest request message: 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -149,7 +149,6 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let auth = Authenticator::new(config.auth, Arc::clone(&config.keys));
     let customers = CustomerServiceServer::new(CustomerApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let admin = AdminServiceServer::new(AdminApi::new(store.clone(), Arc::clone(&config.keys)))
@@ -180,15 +179,16 @@ pub async fn serve(
         .layer(tower::util::MapResponseLayer::new(
             oversize_is_resource_exhausted,
         ))
+        .layer(CallLayer::new(config.auth, Arc::clone(&config.keys)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(customers, auth.clone()))
-        .add_service(InterceptedService::new(timeline, auth.clone()))
-        .add_service(InterceptedService::new(lifecycle, auth.clone()))
-        .add_service(InterceptedService::new(segments, auth.clone()))
-        .add_service(InterceptedService::new(reports, auth.clone()))
-        .add_service(InterceptedService::new(admin, auth))
+        .add_service(customers)
+        .add_service(timeline)
+        .add_service(lifecycle)
+        .add_service(segments)
+        .add_service(reports)
+        .add_service(admin)
         .serve_with_incoming_shutdown(no_delay(listener), shutdown)
         .await?;
 

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&path)?;
 
     // A company and a person who works there. Input is normalized and validated on the way in.
-    let acme = store.create_customer(
+    let acme = store.customers().create(
         CustomerData::new(Party::Organization(Organization {
             legal_name: "Acme Gıda A.Ş.".into(),
             industry: "food".into(),
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     ayse.organization_id = Some(acme.id);
     ayse.tags = vec!["VIP".into()];
-    let ayse = store.create_customer(ayse, Some("signup-form-7f3a"))?;
+    let ayse = store.customers().create(ayse, Some("signup-form-7f3a"))?;
     println!(
         "created {} ({}) etag {}",
         ayse.data.display_name,
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         label: String::new(),
         primary: false,
     });
-    if let Err(StoreError::Invalid(violations)) = store.create_customer(bad, None) {
+    if let Err(StoreError::Invalid(violations)) = store.customers().create(bad, None) {
         for v in violations.0 {
             println!("refused: {}: {}", v.field, v.description);
         }
@@ -71,7 +71,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     patch.lifecycle_stage = LifecycleStage::Consideration;
     patch.owner = Some("zeynep".into());
     let mask = UpdateMask::parse(&["lifecycle_stage", "owner"])?;
-    let ayse = store.update_customer(ayse.id, &patch, &mask, Some(&ayse.etag()))?;
+    let ayse = store
+        .customers()
+        .update(ayse.id, &patch, &mask, Some(&ayse.etag()))?;
     println!(
         "{} is now in {} (etag {})",
         ayse.data.display_name,
@@ -80,9 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Look up and list, served from indexes.
-    let found = store.lookup_by_email("AYSE@acme.com.tr")?;
+    let found = store.customers().lookup_by_email("AYSE@acme.com.tr")?;
     println!("lookup by email found {}", found.id);
-    let page = store.list_customers(&ListQuery {
+    let page = store.customers().list(&ListQuery {
         filter: Filter::parse(r#"tags:"vip" AND address.country = "TR""#)?,
         order_by: OrderBy::parse("display_name")?,
         ..ListQuery::default()
@@ -96,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A purchase on the timeline: the summary adds it up, the lifecycle moves by itself.
-    let bought = store.record_purchase(
+    let bought = store.timeline().record_purchase(
         ayse.id,
         crm_core::timeline::Purchase {
             order_ref: "SO-1001".into(),
@@ -105,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         crm_store::EntryMeta::default(),
     )?;
-    let insight = store.insight(&bought.customer)?;
+    let insight = store.insights().insight(&bought.customer)?;
     println!(
         "after SO-1001: stage {}, status {}, lead score {} ({}), net {} TRY minor units",
         bought.customer.data.lifecycle_stage.name(),
@@ -120,7 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The change log records every write, in order.
-    for event in store.changes(0, 10)? {
+    for event in store.audit().changes(0, 10)? {
         println!(
             "change #{}: {:?} {:?} {} v{}",
             event.seq, event.kind, event.entity.kind, event.entity.id, event.version

@@ -19,13 +19,13 @@
 //! }));
 //! ada.emails.push(Email { address: "Ada@Example.com".into(), label: "work".into(), primary: true });
 //! ada.tags = vec!["VIP".into()];
-//! let created = store.create_customer(ada, None)?;
+//! let created = store.customers().create(ada, None)?;
 //!
-//! let found = store.lookup_by_email("ada@example.COM")?;
+//! let found = store.customers().lookup_by_email("ada@example.COM")?;
 //! assert_eq!(found.id, created.id);
 //! assert_eq!(found.data.tags, vec!["vip"]);
 //!
-//! let page = store.list_customers(&ListQuery {
+//! let page = store.customers().list(&ListQuery {
 //!     filter: crm_core::Filter::parse(r#"tags:"vip""#)?,
 //!     ..ListQuery::default()
 //! })?;

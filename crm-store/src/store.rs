@@ -15,6 +15,34 @@ use crate::kv::family::Registered;
 use crate::kv::{Kv, codec, keys};
 use crate::write::group::GroupCommit;
 
+/// Declares a domain's handle: `Store::$method()` returns it, and it reads the store's shared
+/// parts through `Deref`.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $method:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name<'a> {
+            store: &'a $crate::Store,
+        }
+
+        impl $crate::Store {
+            $(#[$doc])*
+            pub fn $method(&self) -> $name<'_> {
+                $name { store: self }
+            }
+        }
+
+        impl std::ops::Deref for $name<'_> {
+            type Target = $crate::Store;
+
+            fn deref(&self) -> &$crate::Store {
+                self.store
+            }
+        }
+    };
+}
+pub(crate) use handle;
+
 /// The on-disk format this build reads and writes (see DESIGN.md).
 pub const FORMAT_VERSION: u8 = 2;
 

@@ -53,7 +53,7 @@ fn all(store: &Store, filter: &str, order: &str, page_size: usize) -> Vec<Custom
         page_token: String::new(),
     };
     loop {
-        let page = ok(store.list_customers(&query));
+        let page = ok(store.customers().list(&query));
         ids.extend(page.customers.iter().map(|c| c.id));
         if page.next_page_token.is_empty() {
             return ids;
@@ -65,18 +65,21 @@ fn all(store: &Store, filter: &str, order: &str, page_size: usize) -> Vec<Custom
 #[test]
 fn a_customer_lives_and_dies_with_its_indexes() {
     let (_dir, store) = open();
-    let acme = ok(store.create_customer(org("Acme A.Ş."), None));
+    let acme = ok(store.customers().create(org("Acme A.Ş."), None));
     let mut ada = person("Ada", "ADA@acme.com.tr");
     ada.organization_id = Some(acme.id);
     ada.tags = vec!["VIP".into()];
-    let ada = ok(store.create_customer(ada, None));
+    let ada = ok(store.customers().create(ada, None));
     assert_eq!(ada.version, 1);
     assert_eq!(ada.etag(), "v1");
-    assert_eq!(ok(store.lookup_by_email("ada@ACME.com.tr")).id, ada.id);
+    assert_eq!(
+        ok(store.customers().lookup_by_email("ada@ACME.com.tr")).id,
+        ada.id
+    );
 
     // The organization cannot go while Ada works there.
     assert!(matches!(
-        store.delete_customer(acme.id, None),
+        store.customers().delete(acme.id, None),
         Err(StoreError::FailedPrecondition { .. })
     ));
 
@@ -85,7 +88,7 @@ fn a_customer_lives_and_dies_with_its_indexes() {
     patch.lifecycle_stage = LifecycleStage::Loyalty;
     patch.tags = vec!["champion".into()];
     let mask = ok(UpdateMask::parse(&["lifecycle_stage", "tags"]).map_err(StoreError::from));
-    let updated = ok(store.update_customer(ada.id, &patch, &mask, Some("v1")));
+    let updated = ok(store.customers().update(ada.id, &patch, &mask, Some("v1")));
     assert_eq!(updated.version, 2);
     assert_eq!(updated.data.emails, ada.data.emails);
     assert_eq!(
@@ -104,34 +107,34 @@ fn a_customer_lives_and_dies_with_its_indexes() {
 
     // A stale etag changes nothing; going backward needs a reason the update cannot give.
     assert!(matches!(
-        store.update_customer(ada.id, &patch, &mask, Some("v1")),
+        store.customers().update(ada.id, &patch, &mask, Some("v1")),
         Err(StoreError::Aborted { .. })
     ));
     patch.lifecycle_stage = LifecycleStage::Awareness;
     let stage = ok(UpdateMask::parse(&["lifecycle_stage"]).map_err(StoreError::from));
     assert!(matches!(
-        store.update_customer(ada.id, &patch, &stage, None),
+        store.customers().update(ada.id, &patch, &stage, None),
         Err(StoreError::FailedPrecondition { .. })
     ));
-    assert_eq!(ok(store.get_customer(ada.id)), updated);
+    assert_eq!(ok(store.customers().get(ada.id)), updated);
 
-    ok(store.delete_customer(ada.id, Some("v2")));
+    ok(store.customers().delete(ada.id, Some("v2")));
     assert!(matches!(
-        store.get_customer(ada.id),
+        store.customers().get(ada.id),
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.lookup_by_email("ada@acme.com.tr"),
+        store.customers().lookup_by_email("ada@acme.com.tr"),
         Err(StoreError::NotFound { .. })
     ));
-    ok(store.delete_customer(acme.id, None));
+    ok(store.customers().delete(acme.id, None));
     let report = ok(store.verify());
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(
         (report.customers, report.index_entries, report.unique_keys),
         (0, 0, 0)
     );
-    let kinds: Vec<_> = ok(store.changes(0, 100))
+    let kinds: Vec<_> = ok(store.audit().changes(0, 100))
         .into_iter()
         .map(|e| e.kind)
         .collect();
@@ -146,7 +149,9 @@ fn an_email_belongs_to_one_customer_even_under_contention() {
             .map(|i| {
                 let store = store.clone();
                 s.spawn(move || {
-                    store.create_customer(person(&format!("P{i}"), "same@example.com"), None)
+                    store
+                        .customers()
+                        .create(person(&format!("P{i}"), "same@example.com"), None)
                 })
             })
             .collect();
@@ -169,8 +174,12 @@ fn an_email_belongs_to_one_customer_even_under_contention() {
 #[test]
 fn a_request_id_creates_once() {
     let (_dir, store) = open();
-    let first = ok(store.create_customer(person("Ada", "a@x.io"), Some("req-1")));
-    let again = ok(store.create_customer(person("Ada", "a@x.io"), Some("req-1")));
+    let first = ok(store
+        .customers()
+        .create(person("Ada", "a@x.io"), Some("req-1")));
+    let again = ok(store
+        .customers()
+        .create(person("Ada", "a@x.io"), Some("req-1")));
     assert_eq!(first, again);
     assert_eq!(all(&store, "", "", 0).len(), 1);
 }
@@ -183,7 +192,7 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
     for i in 0..230 {
         let mut c = person(&format!("{} {i:03}", names[i % 5]), "");
         c.lifecycle_stage = LifecycleStage::ALL[i % 3];
-        created.push(ok(store.create_customer(c, None)));
+        created.push(ok(store.customers().create(c, None)));
     }
     let ids: Vec<CustomerId> = created.iter().map(|c| c.id).collect();
     assert_eq!(all(&store, "", "", 7), ids);
@@ -214,9 +223,9 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
         ..ListQuery::default()
     };
     loop {
-        let page = ok(store.list_customers(&query));
+        let page = ok(store.customers().list(&query));
         seen.extend(page.customers.iter().map(|c| c.id));
-        ok(store.create_customer(person("latecomer", ""), None));
+        ok(store.customers().create(person("latecomer", ""), None));
         if page.next_page_token.is_empty() {
             break;
         }
@@ -230,7 +239,7 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
     );
 
     // A token belongs to its query.
-    let first = ok(store.list_customers(&ListQuery {
+    let first = ok(store.customers().list(&ListQuery {
         page_size: 5,
         ..ListQuery::default()
     }));
@@ -240,7 +249,7 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
         ..ListQuery::default()
     };
     assert!(matches!(
-        store.list_customers(&other),
+        store.customers().list(&other),
         Err(StoreError::Invalid(_))
     ));
     let junk = ListQuery {
@@ -248,7 +257,7 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
         ..ListQuery::default()
     };
     assert!(matches!(
-        store.list_customers(&junk),
+        store.customers().list(&junk),
         Err(StoreError::Invalid(_))
     ));
 }
@@ -258,13 +267,15 @@ fn everything_is_still_there_after_reopening() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (id, seq) = {
         let store = ok(Store::open(dir.path()));
-        let c = ok(store.create_customer(person("Ada", "ada@x.io"), Some("r")));
-        (c.id, ok(store.last_change_seq()))
+        let c = ok(store
+            .customers()
+            .create(person("Ada", "ada@x.io"), Some("r")));
+        (c.id, ok(store.audit().last_change_seq()))
     };
     let store = ok(Store::open(dir.path()));
-    assert_eq!(ok(store.get_customer(id)).data.display_name, "Ada");
-    assert_eq!(ok(store.last_change_seq()), seq);
-    let next = ok(store.create_customer(person("Grace", ""), None));
+    assert_eq!(ok(store.customers().get(id)).data.display_name, "Ada");
+    assert_eq!(ok(store.audit().last_change_seq()), seq);
+    let next = ok(store.customers().create(person("Grace", ""), None));
     assert!(next.id > id, "ids keep growing across restarts");
     assert!(ok(store.verify()).is_clean());
     // A second opener of the same directory is told clearly.
@@ -285,7 +296,7 @@ fn the_store_is_shareable_across_threads() {
             let store = Arc::clone(&store);
             s.spawn(move || {
                 for i in 0..25 {
-                    ok(store.create_customer(
+                    ok(store.customers().create(
                         person(&format!("t{t}-{i}"), &format!("t{t}-{i}@x.io")),
                         None,
                     ));
@@ -304,15 +315,15 @@ fn every_write_leaves_an_audit_record_of_who_changed_which_fields() {
         actor: "key:ops".into(),
         request_id: Some("req-9".into()),
     });
-    let ada = ok(ops.create_customer(person("Ada", "ada@x.io"), None));
+    let ada = ok(ops.customers().create(person("Ada", "ada@x.io"), None));
     let mut patch = person("", "");
     patch.owner = Some("zeynep".into());
     let mask = ok(UpdateMask::parse(&["owner"]).map_err(StoreError::from));
-    ok(store.update_customer(ada.id, &patch, &mask, None));
-    let grace = ok(store.create_customer(person("Grace", ""), None));
-    ok(ops.delete_customer(ada.id, None));
+    ok(store.customers().update(ada.id, &patch, &mask, None));
+    let grace = ok(store.customers().create(person("Grace", ""), None));
+    ok(ops.customers().delete(ada.id, None));
 
-    let all = ok(store.list_audit_events(&AuditQuery::default())).events;
+    let all = ok(store.audit().events(&AuditQuery::default())).events;
     let seen: Vec<(&str, &str, Vec<String>)> = all
         .iter()
         .map(|e| (e.actor.as_str(), e.operation.as_str(), e.fields.clone()))
@@ -343,7 +354,7 @@ fn every_write_leaves_an_audit_record_of_who_changed_which_fields() {
         page_size: 2,
         ..AuditQuery::default()
     };
-    let first = ok(store.list_audit_events(&of_ada));
+    let first = ok(store.audit().events(&of_ada));
     assert_eq!(
         first
             .events
@@ -352,7 +363,7 @@ fn every_write_leaves_an_audit_record_of_who_changed_which_fields() {
             .collect::<Vec<_>>(),
         ["DeleteCustomer", "UpdateCustomer"]
     );
-    let rest = ok(store.list_audit_events(&AuditQuery {
+    let rest = ok(store.audit().events(&AuditQuery {
         page_token: first.next_page_token,
         ..of_ada
     }));
@@ -362,9 +373,9 @@ fn every_write_leaves_an_audit_record_of_who_changed_which_fields() {
         actor: Some("key:ops".into()),
         ..AuditQuery::default()
     };
-    assert_eq!(ok(store.list_audit_events(&by_ops)).events.len(), 2);
+    assert_eq!(ok(store.audit().events(&by_ops)).events.len(), 2);
     assert!(
-        ok(store.list_audit_events(&AuditQuery {
+        ok(store.audit().events(&AuditQuery {
             customer_id: Some(grace.id),
             ..AuditQuery::default()
         }))

@@ -16,7 +16,8 @@ fn a_garbage_engine_file_is_refused_not_treated_as_an_empty_store() {
             ..Person::default()
         }));
         store
-            .create_customer(c, None)
+            .customers()
+            .create(c, None)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let db = dir.path().join("db");
@@ -40,7 +41,8 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
                 ..Person::default()
             }));
             store
-                .create_customer(c, None)
+                .customers()
+                .create(c, None)
                 .unwrap_or_else(|e| panic!("{e}"))
         };
         (make("Ada"), make("Grace"))
@@ -66,12 +68,13 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
     }
     let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(
-        store.get_customer(ada.id),
+        store.customers().get(ada.id),
         Err(StoreError::Corrupt { .. })
     ));
-    assert_eq!(store.get_customer(grace.id).ok(), Some(grace.clone()));
+    assert_eq!(store.customers().get(grace.id).ok(), Some(grace.clone()));
     let listed = store
-        .list_customers(&crm_store::ListQuery::default())
+        .customers()
+        .list(&crm_store::ListQuery::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listed.customers, vec![grace.clone()]);
     // The derived index brings every other customer up to date around the damaged one.
@@ -80,7 +83,7 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
         ..Default::default()
     };
     assert_eq!(
-        store.list_customers(&prospects).map(|p| p.customers).ok(),
+        store.customers().list(&prospects).map(|p| p.customers).ok(),
         Some(vec![grace.clone()])
     );
     let by_name = crm_store::ListQuery {
@@ -88,7 +91,7 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
         ..Default::default()
     };
     assert_eq!(
-        store.list_customers(&by_name).map(|p| p.customers).ok(),
+        store.customers().list(&by_name).map(|p| p.customers).ok(),
         Some(vec![grace])
     );
     let report = store.verify().unwrap_or_else(|e| panic!("{e}"));

@@ -93,7 +93,8 @@ fn walk(store: &Store, filter: &Filter) -> Vec<CustomerId> {
     let mut ids = Vec::new();
     loop {
         let page = store
-            .list_customers(&query)
+            .customers()
+            .list(&query)
             .unwrap_or_else(|e| panic!("list {filter:?}: {e}"));
         ids.extend(page.customers.iter().map(|c| c.id));
         if page.next_page_token.is_empty() {
@@ -117,11 +118,17 @@ fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
     let insights: Vec<_> = ids
         .iter()
         .map(|id| {
-            let c = store.get_customer(*id).unwrap_or_else(|e| panic!("{e}"));
-            (c.id, store.insight(&c).unwrap_or_else(|e| panic!("{e}")))
+            let c = store.customers().get(*id).unwrap_or_else(|e| panic!("{e}"));
+            (
+                c.id,
+                store
+                    .insights()
+                    .insight(&c)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
         })
         .collect();
-    let counts = store.customer_counts().unwrap_or_else(|e| panic!("{e}"));
+    let counts = store.customers().counts().unwrap_or_else(|e| panic!("{e}"));
     for text in filters {
         let filter = Filter::parse(&text).unwrap_or_else(|e| panic!("{e}"));
         let indexed = walk(store, &filter);
@@ -144,7 +151,8 @@ fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
         prop_assert_eq!(&indexed, &asked, "{}", text);
         // Listed with their insights: each comes with the very value it was selected by.
         let (page, insights) = store
-            .list_customers_with_insights(&ListQuery {
+            .customers()
+            .list_with_insights(&ListQuery {
                 filter: filter.clone(),
                 page_size: 1000,
                 ..ListQuery::default()
@@ -193,7 +201,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     given_name: format!("P{}", ids.len()),
                     ..Person::default()
                 }));
-                let c = store.create_customer(data, None);
+                let c = store.customers().create(data, None);
                 ids.push(c.unwrap_or_else(|e| panic!("{e}")).id);
             }
             Step::Buy { who, back } => {
@@ -211,7 +219,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     ..EntryMeta::default()
                 };
                 // A purchase before the customer existed is refused; that is fine here.
-                let _ = store.record_purchase(id, purchase, meta);
+                let _ = store.timeline().record_purchase(id, purchase, meta);
             }
             Step::Contact { who, meeting } => {
                 let Some(id) = pick(&ids, who) else { continue };
@@ -230,31 +238,36 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     referred_customer_id: None,
                 };
                 store
+                    .timeline()
                     .record_interaction(id, contact, EntryMeta::default())
                     .unwrap_or_else(|e| panic!("{e}"));
             }
             Step::Lose { who } => {
                 let Some(id) = pick(&ids, who) else { continue };
                 store
+                    .timeline()
                     .mark_lost(id, "went elsewhere", EntryMeta::default())
                     .unwrap_or_else(|e| panic!("{e}"));
             }
             Step::Source { who, referral } => {
                 let Some(id) = pick(&ids, who) else { continue };
                 let mut patch = store
-                    .get_customer(id)
+                    .customers()
+                    .get(id)
                     .unwrap_or_else(|e| panic!("{e}"))
                     .data;
                 patch.source = referral.then(|| "referral".to_string());
                 let mask = UpdateMask::parse(&["source"]).unwrap_or_else(|e| panic!("{e}"));
                 store
-                    .update_customer(id, &patch, &mask, None)
+                    .customers()
+                    .update(id, &patch, &mask, None)
                     .unwrap_or_else(|e| panic!("{e}"));
             }
             Step::Delete { who } => {
                 let Some(id) = pick(&ids, who) else { continue };
                 store
-                    .delete_customer(id, None)
+                    .customers()
+                    .delete(id, None)
                     .unwrap_or_else(|e| panic!("{e}"));
                 ids.retain(|x| *x != id);
             }
@@ -267,6 +280,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     ..ScoringModel::default()
                 };
                 store
+                    .insights()
                     .replace_scoring_model(model, None)
                     .unwrap_or_else(|e| panic!("{e}"));
             }

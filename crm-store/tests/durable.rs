@@ -24,7 +24,8 @@ fn a_durable_write_returns_only_after_an_fsync_covered_it() {
     for i in 0..20 {
         let before = store.engine_stats();
         store
-            .create_customer(person(&format!("Ada {i}")), None)
+            .customers()
+            .create(person(&format!("Ada {i}")), None)
             .unwrap_or_else(|e| panic!("{e}"));
         let after = store.engine_stats();
         // Alone, this write's commit is the newest: the fsync must have covered it.
@@ -52,7 +53,8 @@ fn sixteen_writers_share_fsyncs_and_each_is_covered_before_it_returns() {
                 for i in 0..25 {
                     let before = store.engine_stats().commits;
                     store
-                        .create_customer(person(&format!("W{w} {i}")), None)
+                        .customers()
+                        .create(person(&format!("W{w} {i}")), None)
                         .unwrap_or_else(|e| panic!("{e}"));
                     let synced = store.engine_stats().synced_commits;
                     // This write's commit came after `before`; an fsync covered it.
@@ -85,7 +87,8 @@ fn a_relaxed_write_does_not_wait_for_an_fsync() {
     let before = store.engine_stats();
     for i in 0..10 {
         store
-            .create_customer(person(&format!("Grace {i}")), None)
+            .customers()
+            .create(person(&format!("Grace {i}")), None)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let after = store.engine_stats();

@@ -80,7 +80,8 @@ fn walk(store: &Store, filter: &Filter, order: OrderBy, page_size: usize) -> Vec
     let mut ids = Vec::new();
     loop {
         let page = store
-            .list_customers(&query)
+            .customers()
+            .list(&query)
             .unwrap_or_else(|e| panic!("list: {e}"));
         ids.extend(page.customers.iter().map(|c| c.id));
         if page.next_page_token.is_empty() {
@@ -146,7 +147,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 data.tags = tags.iter().map(|t| format!("t{t}")).collect();
                 data.owner = owner.map(|o| format!("o{o}"));
                 let taken = e.and_then(|n| email_owner(&model, &email(n)));
-                match (store.create_customer(data, None), taken) {
+                match (store.customers().create(data, None), taken) {
                     (Ok(c), None) => {
                         prop_assert!(model.keys().all(|id| *id < c.id), "ids grow");
                         model.insert(c.id, c);
@@ -190,7 +191,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .and_then(|n| email_owner(&model, &email(n)))
                     .filter(|id| *id != current.id);
                 let backward = patch.lifecycle_stage < current.data.lifecycle_stage;
-                match store.update_customer(current.id, &patch, &mask, Some(&current.etag())) {
+                match store
+                    .customers()
+                    .update(current.id, &patch, &mask, Some(&current.etag()))
+                {
                     Ok(c) => {
                         prop_assert!(taken.is_none() && !backward);
                         let mut tags = patch.tags.clone();
@@ -216,10 +220,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     continue;
                 };
                 store
-                    .delete_customer(id, None)
+                    .customers()
+                    .delete(id, None)
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 model.remove(&id);
-                let gone = matches!(store.get_customer(id), Err(StoreError::NotFound { .. }));
+                let gone = matches!(store.customers().get(id), Err(StoreError::NotFound { .. }));
                 prop_assert!(gone, "a deleted customer is still readable");
             }
             Op::List {
@@ -246,18 +251,23 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
     }
     for (id, c) in &model {
-        let stored = store.get_customer(*id).ok();
+        let stored = store.customers().get(*id).ok();
         prop_assert_eq!(stored.as_ref(), Some(c));
         for e in &c.data.emails {
             prop_assert_eq!(
-                store.lookup_by_email(&e.address).ok().map(|x| x.id),
+                store
+                    .customers()
+                    .lookup_by_email(&e.address)
+                    .ok()
+                    .map(|x| x.id),
                 Some(*id)
             );
         }
     }
     // The counts kept in the write batch agree with the model.
     let counts = store
-        .customer_counts()
+        .customers()
+        .counts()
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut by_stage = BTreeMap::new();
     for c in model.values() {

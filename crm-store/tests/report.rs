@@ -44,6 +44,7 @@ fn buy(store: &Store, id: CustomerId, n: usize, day: &str, amount: i64) {
         ..EntryMeta::default()
     };
     store
+        .timeline()
         .record_purchase(id, purchase, meta)
         .unwrap_or_else(|e| panic!("{day}: {e}"));
 }
@@ -62,7 +63,8 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     };
     let create = |data| {
         store
-            .create_customer(data, None)
+            .customers()
+            .create(data, None)
             .unwrap_or_else(|e| panic!("{e}"))
             .id
     };
@@ -97,6 +99,7 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
         ..EntryMeta::default()
     };
     store
+        .timeline()
         .mark_lost(e, "switched to a competitor", lost_on)
         .unwrap_or_else(|e| panic!("{e}"));
     buy(&store, f, 0, "2026-06-15", 10_000);
@@ -110,11 +113,13 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
         ..EntryMeta::default()
     };
     store
+        .timeline()
         .record_refund(f, refund, refunded_on)
         .unwrap_or_else(|e| panic!("{e}"));
 
     let r = store
-        .portfolio_report(ReportParams {
+        .reports()
+        .portfolio(ReportParams {
             as_of: t("2026-07-01"),
             period_start: t("2026-01-01"),
             currency: "try".into(),
@@ -232,7 +237,8 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     // The same groups and values filter a listing (the store's clock stands at 2026-07-01).
     let listed = |filter: &str| -> Vec<CustomerId> {
         store
-            .list_customers(&ListQuery {
+            .customers()
+            .list(&ListQuery {
                 filter: Filter::parse(filter).unwrap_or_else(|e| panic!("{e}")),
                 ..ListQuery::default()
             })
@@ -251,12 +257,13 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     // Asked about the present, the report's counts are the ones the store keeps (write-batch
     // counts, derived index); asked about a past instant, they come from its pass. A day later,
     // the report as of 2026-07-01 is a report about the past: the same counts.
-    let counts = store.customer_counts().unwrap_or_else(|e| panic!("{e}"));
+    let counts = store.customers().counts().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(counts.total(), 6);
     assert_eq!(counts.by_stage(), r.by_stage);
     clock.set(t("2026-07-02"));
     let past = store
-        .portfolio_report(r.params.clone())
+        .reports()
+        .portfolio(r.params.clone())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (
@@ -279,6 +286,7 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
         .clv_lifespan_from_churn(true);
     let store = Store::open_with(config).unwrap_or_else(|e| panic!("{e}"));
     let rules = store
+        .insights()
         .refresh_clv_lifespan()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rules.lifespan_tenths, 15);
@@ -290,8 +298,9 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     );
     // C: 400000 net over 365 observed days: 400000 x 365 x 15 / (365 x 10) = 600000 (it was
     // 1,200,000 at 3 years).
-    let customer = store.get_customer(c).unwrap_or_else(|e| panic!("{e}"));
+    let customer = store.customers().get(c).unwrap_or_else(|e| panic!("{e}"));
     let value = store
+        .insights()
         .insight(&customer)
         .unwrap_or_else(|e| panic!("{e}"))
         .value;

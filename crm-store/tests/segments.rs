@@ -21,21 +21,24 @@ fn segments_keep_their_names_unique_and_verify_clean() {
         filter: "kind = PERSON".into(),
     };
     let vips = store
-        .create_segment(data("VIPs"))
+        .segments()
+        .create(data("VIPs"))
         .unwrap_or_else(|e| panic!("{e}"));
     let _hot = store
-        .create_segment(data("Hot leads"))
+        .segments()
+        .create(data("Hot leads"))
         .unwrap_or_else(|e| panic!("{e}"));
     clean(&store);
     assert_eq!(store.verify().map(|r| r.segments).ok(), Some(2));
 
-    let taken = store.create_segment(data("  vips "));
+    let taken = store.segments().create(data("  vips "));
     assert!(
         matches!(taken, Err(StoreError::AlreadyExists { .. })),
         "{taken:?}"
     );
     let renamed = store
-        .update_segment(vips.id, data("Top customers"), &["name".into()], Some("v1"))
+        .segments()
+        .update(vips.id, data("Top customers"), &["name".into()], Some("v1"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (renamed.data.name.as_str(), renamed.version),
@@ -43,12 +46,13 @@ fn segments_keep_their_names_unique_and_verify_clean() {
     );
     // The old name is free again; the new one is taken.
     store
-        .create_segment(data("VIPs"))
+        .segments()
+        .create(data("VIPs"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.create_segment(data("top customers")).is_err());
+    assert!(store.segments().create(data("top customers")).is_err());
     clean(&store);
 
-    let bad = store.update_segment(
+    let bad = store.segments().update(
         vips.id,
         SegmentData {
             filter: "kind = ROBOT".into(),
@@ -62,15 +66,16 @@ fn segments_keep_their_names_unique_and_verify_clean() {
         other => panic!("a bad filter: {other:?}"),
     }
     store
-        .delete_segment(vips.id, Some("v2"))
+        .segments()
+        .delete(vips.id, Some("v2"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(
-        store.get_segment(vips.id),
+        store.segments().get(vips.id),
         Err(StoreError::NotFound { .. })
     ));
     clean(&store);
     assert_eq!(
-        store.list_segments(0, "").map(|p| p.segments.len()).ok(),
+        store.segments().list(0, "").map(|p| p.segments.len()).ok(),
         Some(2)
     );
 }
@@ -97,7 +102,8 @@ fn every_way_of_counting_gives_the_listing_s_length() {
         let mut data = CustomerData::new(party);
         data.lifecycle_stage = LifecycleStage::ALL[i % 3];
         store
-            .create_customer(data, None)
+            .customers()
+            .create(data, None)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let filters = [
@@ -113,18 +119,20 @@ fn every_way_of_counting_gives_the_listing_s_length() {
     ];
     for (n, filter) in filters.into_iter().enumerate() {
         let segment = store
-            .create_segment(SegmentData {
+            .segments()
+            .create(SegmentData {
                 name: format!("s{n}"),
                 description: String::new(),
                 filter: filter.into(),
             })
             .unwrap_or_else(|e| panic!("{filter}: {e}"));
         let members = store
-            .list_segment_members(segment.id, 1000, String::new())
+            .segments()
+            .members(segment.id, 1000, String::new())
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(members.next_page_token.is_empty());
         assert_eq!(
-            store.count_segment_members(segment.id).ok(),
+            store.segments().count(segment.id).ok(),
             Some(members.customers.len() as u64),
             "{filter}"
         );
@@ -144,7 +152,8 @@ fn configuration_changes_leave_a_trail() {
         request_id: Some("req-7".into()),
     });
     let segment = zeynep
-        .create_segment(SegmentData {
+        .segments()
+        .create(SegmentData {
             name: "VIPs".into(),
             description: String::new(),
             filter: r#"tags:"vip""#.into(),
@@ -155,19 +164,23 @@ fn configuration_changes_leave_a_trail() {
         ..segment.data.clone()
     };
     store
-        .update_segment(segment.id, patch, &["description".into()], None)
+        .segments()
+        .update(segment.id, patch, &["description".into()], None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut model = store.scoring_model().as_ref().clone();
+    let mut model = store.insights().scoring_model().as_ref().clone();
     model.hot_threshold = 80;
     store
+        .insights()
         .replace_scoring_model(model, None)
         .unwrap_or_else(|e| panic!("{e}"));
     store
-        .delete_segment(segment.id, None)
+        .segments()
+        .delete(segment.id, None)
         .unwrap_or_else(|e| panic!("{e}"));
 
     let trail = store
-        .list_audit_events(&AuditQuery {
+        .audit()
+        .events(&AuditQuery {
             configuration: true,
             ..AuditQuery::default()
         })
@@ -213,9 +226,9 @@ fn configuration_changes_leave_a_trail() {
     assert!(trail.iter().all(|e| e.customer_id.is_none()));
     assert!(trail.windows(2).all(|w| w[0].seq < w[1].seq));
     // The customers' trail is not mixed with it, and a customer filter makes no sense here.
-    let customers = store.list_audit_events(&AuditQuery::default());
+    let customers = store.audit().events(&AuditQuery::default());
     assert_eq!(customers.map(|p| p.events.len()).ok(), Some(0));
-    let both = store.list_audit_events(&AuditQuery {
+    let both = store.audit().events(&AuditQuery {
         configuration: true,
         customer_id: Some(crm_core::CustomerId(1)),
         ..AuditQuery::default()
@@ -226,14 +239,16 @@ fn configuration_changes_leave_a_trail() {
     drop(zeynep);
     let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     store
-        .create_segment(SegmentData {
+        .segments()
+        .create(SegmentData {
             name: "Again".into(),
             description: String::new(),
             filter: String::new(),
         })
         .unwrap_or_else(|e| panic!("{e}"));
     let trail = store
-        .list_audit_events(&AuditQuery {
+        .audit()
+        .events(&AuditQuery {
             configuration: true,
             newest_first: true,
             ..AuditQuery::default()

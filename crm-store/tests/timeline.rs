@@ -36,7 +36,8 @@ fn org(store: &Store, name: &str) -> CustomerId {
         ..Organization::default()
     }));
     store
-        .create_customer(data, None)
+        .customers()
+        .create(data, None)
         .unwrap_or_else(|e| panic!("create: {e}"))
         .id
 }
@@ -73,9 +74,12 @@ fn at(t: DateTime<Utc>) -> EntryMeta {
 }
 
 fn check(store: &Store, id: CustomerId) {
-    let entries = store.timeline_entries(id).unwrap_or_else(|e| panic!("{e}"));
+    let entries = store
+        .timeline()
+        .entries(id)
+        .unwrap_or_else(|e| panic!("{e}"));
     let recomputed = Summary::from_entries(&entries).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.summary(id).ok(), Some(recomputed));
+    assert_eq!(store.timeline().summary(id).ok(), Some(recomputed));
     let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_clean(), "{:?}", report.problems);
 }
@@ -84,8 +88,11 @@ fn status(
     store: &Store,
     id: CustomerId,
 ) -> (RelationshipStatus, Temperature, LeadStatus, LifecycleStage) {
-    let c = store.get_customer(id).unwrap_or_else(|e| panic!("{e}"));
-    let i = store.insight(&c).unwrap_or_else(|e| panic!("{e}"));
+    let c = store.customers().get(id).unwrap_or_else(|e| panic!("{e}"));
+    let i = store
+        .insights()
+        .insight(&c)
+        .unwrap_or_else(|e| panic!("{e}"));
     (
         i.status,
         i.lead.temperature,
@@ -107,6 +114,7 @@ fn a_lead_warms_up_converts_becomes_loyal_and_churns() {
         InteractionKind::Call,
     ] {
         store
+            .timeline()
             .record_interaction(acme, contact(kind), EntryMeta::default())
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -126,6 +134,7 @@ fn a_lead_warms_up_converts_becomes_loyal_and_churns() {
     check(&store, acme);
 
     let first = store
+        .timeline()
         .record_purchase(acme, order("SO-1", 150_000), EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!first.duplicate);
@@ -135,16 +144,25 @@ fn a_lead_warms_up_converts_becomes_loyal_and_churns() {
     );
     assert_eq!(status(&store, acme).2, LeadStatus::Converted);
     let again = store
+        .timeline()
         .record_purchase(acme, order("SO-1", 150_000), EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(again.duplicate);
     assert_eq!(again.entry, first.entry);
-    assert_eq!(store.summary(acme).map(|s| s.purchase_count).ok(), Some(1));
+    assert_eq!(
+        store
+            .timeline()
+            .summary(acme)
+            .map(|s| s.purchase_count)
+            .ok(),
+        Some(1)
+    );
     assert_eq!(status(&store, acme).0, RelationshipStatus::New);
 
     for n in 2..=4 {
         clock.advance(Duration::days(30));
         let r = store
+            .timeline()
             .record_purchase(
                 acme,
                 order(&format!("SO-{n}"), 50_000),
@@ -170,7 +188,8 @@ fn a_lead_warms_up_converts_becomes_loyal_and_churns() {
     assert_eq!(status(&store, acme).0, RelationshipStatus::Churned);
 
     let stages: Vec<(LifecycleStage, LifecycleStage, bool)> = store
-        .list_timeline(&TimelineQuery {
+        .timeline()
+        .list(&TimelineQuery {
             customer_id: Some(acme),
             kinds: vec![EntryKind::StageChange],
             ..TimelineQuery::default()
@@ -204,6 +223,7 @@ fn backdated_purchases_give_the_summary_of_in_order_arrival() {
     let days = [10, 50, 120, 300];
     for (i, d) in days.iter().enumerate() {
         store
+            .timeline()
             .record_purchase(
                 in_order,
                 order(&format!("o{i}"), 1000 * (i as i64 + 1)),
@@ -213,6 +233,7 @@ fn backdated_purchases_give_the_summary_of_in_order_arrival() {
     }
     for (i, d) in days.iter().enumerate().rev() {
         store
+            .timeline()
             .record_purchase(
                 backdated,
                 order(&format!("o{i}"), 1000 * (i as i64 + 1)),
@@ -220,8 +241,11 @@ fn backdated_purchases_give_the_summary_of_in_order_arrival() {
             )
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    assert_eq!(store.summary(in_order).ok(), store.summary(backdated).ok());
-    let s = store.summary(in_order).unwrap_or_default();
+    assert_eq!(
+        store.timeline().summary(in_order).ok(),
+        store.timeline().summary(backdated).ok()
+    );
+    let s = store.timeline().summary(in_order).unwrap_or_default();
     assert_eq!(s.totals["TRY"].purchased_minor, 10_000);
     assert_eq!(s.mean_purchase_interval(), Some(Duration::days(290) / 3));
     check(&store, backdated);
@@ -232,6 +256,7 @@ fn refunds_lower_totals_and_never_exceed_the_purchase() {
     let (_dir, store, _clock) = open();
     let acme = org(&store, "Acme");
     store
+        .timeline()
         .record_purchase(acme, order("SO-9", 10_000), EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let refund = |amount, currency: &str| Refund {
@@ -240,9 +265,12 @@ fn refunds_lower_totals_and_never_exceed_the_purchase() {
         reason: "damaged".into(),
     };
     store
+        .timeline()
         .record_refund(acme, refund(4_000, "TRY"), EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let too_much = store.record_refund(acme, refund(6_001, "TRY"), EntryMeta::default());
+    let too_much = store
+        .timeline()
+        .record_refund(acme, refund(6_001, "TRY"), EntryMeta::default());
     assert!(
         matches!(
             too_much,
@@ -252,7 +280,10 @@ fn refunds_lower_totals_and_never_exceed_the_purchase() {
         ),
         "{too_much:?}"
     );
-    match store.record_refund(acme, refund(1, "EUR"), EntryMeta::default()) {
+    match store
+        .timeline()
+        .record_refund(acme, refund(1, "EUR"), EntryMeta::default())
+    {
         Err(StoreError::Invalid(v)) => assert_eq!(v.0[0].field, "refund.amount.currency_code"),
         other => panic!("a refund in another currency: {other:?}"),
     }
@@ -261,10 +292,12 @@ fn refunds_lower_totals_and_never_exceed_the_purchase() {
         ..refund(1, "TRY")
     };
     assert!(matches!(
-        store.record_refund(acme, unknown, EntryMeta::default()),
+        store
+            .timeline()
+            .record_refund(acme, unknown, EntryMeta::default()),
         Err(StoreError::NotFound { .. })
     ));
-    let s = store.summary(acme).unwrap_or_default();
+    let s = store.timeline().summary(acme).unwrap_or_default();
     assert_eq!(s.totals["TRY"].net_minor(), 6_000);
     check(&store, acme);
 }
@@ -277,10 +310,12 @@ fn a_converted_referral_and_a_promoter_make_advocates_and_delete_cleans_up() {
     let mut referral = contact(InteractionKind::Referral);
     referral.referred_customer_id = Some(referred);
     store
+        .timeline()
         .record_interaction(referrer, referral, EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status(&store, referrer).3, LifecycleStage::Awareness);
     store
+        .timeline()
         .record_purchase(referred, order("R-1", 100), EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status(&store, referrer).3, LifecycleStage::Advocacy);
@@ -289,20 +324,24 @@ fn a_converted_referral_and_a_promoter_make_advocates_and_delete_cleans_up() {
     let mut survey = contact(InteractionKind::Email);
     survey.nps_score = Some(10);
     let r = store
+        .timeline()
         .record_interaction(fan, survey, EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.customer.data.lifecycle_stage, LifecycleStage::Advocacy);
     check(&store, fan);
 
     store
-        .delete_customer(referred, None)
+        .customers()
+        .delete(referred, None)
         .unwrap_or_else(|e| panic!("{e}"));
     store
-        .delete_customer(referrer, None)
+        .customers()
+        .delete(referrer, None)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         store
-            .timeline_entries(referrer)
+            .timeline()
+            .entries(referrer)
             .unwrap_or_default()
             .is_empty()
     );
@@ -316,21 +355,30 @@ fn bad_entries_change_nothing() {
     let before = store.verify().map(|r| r.timeline_entries).ok();
     let future = at(clock_now(&clock) + Duration::minutes(6));
     assert!(matches!(
-        store.record_interaction(acme, contact(InteractionKind::Call), future),
+        store
+            .timeline()
+            .record_interaction(acme, contact(InteractionKind::Call), future),
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
-        store.record_purchase(acme, order("x", -5), EntryMeta::default()),
+        store
+            .timeline()
+            .record_purchase(acme, order("x", -5), EntryMeta::default()),
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
-        store.record_purchase(CustomerId(7), order("x", 5), EntryMeta::default()),
+        store
+            .timeline()
+            .record_purchase(CustomerId(7), order("x", 5), EntryMeta::default()),
         Err(StoreError::NotFound { .. })
     ));
     store
-        .change_lifecycle_stage(acme, LifecycleStage::Loyalty, "", None)
+        .timeline()
+        .change_stage(acme, LifecycleStage::Loyalty, "", None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let back = store.change_lifecycle_stage(acme, LifecycleStage::Purchase, " ", None);
+    let back = store
+        .timeline()
+        .change_stage(acme, LifecycleStage::Purchase, " ", None);
     assert!(
         matches!(
             back,
@@ -388,12 +436,13 @@ mod arrival_order {
                         Direction::Inbound
                     };
                     i.nps_score = *nps;
-                    store.record_interaction(id, i, meta).map(drop)
+                    store.timeline().record_interaction(id, i, meta).map(drop)
                 }
                 Op::Buy(amount) => store
+                    .timeline()
                     .record_purchase(id, order(&format!("o{n}"), *amount), meta)
                     .map(drop),
-                Op::Lost => store.mark_lost(id, "gone", meta).map(drop),
+                Op::Lost => store.timeline().mark_lost(id, "gone", meta).map(drop),
             };
             result.unwrap_or_else(|e| panic!("{op:?}: {e}"));
         }
@@ -425,10 +474,10 @@ mod arrival_order {
                 shuffled.swap(i, (x % (i as u64 + 1)) as usize);
             }
             apply(&store, b, &shuffled);
-            let summary_a = store.summary(a).unwrap_or_else(|e| panic!("{e}"));
-            let summary_b = store.summary(b).ok();
+            let summary_a = store.timeline().summary(a).unwrap_or_else(|e| panic!("{e}"));
+            let summary_b = store.timeline().summary(b).ok();
             prop_assert_eq!(Some(summary_a.clone()), summary_b);
-            let entries = store.timeline_entries(a).unwrap_or_else(|e| panic!("{e}"));
+            let entries = store.timeline().entries(a).unwrap_or_else(|e| panic!("{e}"));
             prop_assert_eq!(Summary::from_entries(&entries).ok(), Some(summary_a));
             let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
             prop_assert!(report.is_clean(), "{:?}", report.problems);

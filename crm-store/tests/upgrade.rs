@@ -34,15 +34,20 @@ fn the_previous_release_s_data_opens_reads_and_verifies() {
     );
 
     let ada = store
+        .customers()
         .lookup_by_email("ada@example.com")
         .unwrap_or_else(|e| panic!("{e}"));
     let by_external_id = store
+        .customers()
         .lookup_by_external_id("ext-ada")
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(by_external_id.id, ada.id);
 
     // Old change-log records come back naming their entity: the customer they were about.
-    let changes = store.changes(0, 100).unwrap_or_else(|e| panic!("{e}"));
+    let changes = store
+        .audit()
+        .changes(0, 100)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(changes.len(), 6);
     assert_eq!(changes[0].entity, EntityRef::customer(ada.id));
     assert_eq!(changes[0].customer_id, Some(ada.id));
@@ -59,7 +64,8 @@ fn the_previous_release_s_data_opens_reads_and_verifies() {
         .customer_id
         .unwrap_or_else(|| panic!("no customer"));
     let page = store
-        .list_timeline(&TimelineQuery {
+        .timeline()
+        .list(&TimelineQuery {
             customer_id: Some(grace),
             ..TimelineQuery::default()
         })
@@ -74,7 +80,10 @@ fn the_previous_release_s_data_opens_reads_and_verifies() {
             .iter()
             .any(|e| matches!(e.event, Event::Refund(_)))
     );
-    let summary = store.summary(grace).unwrap_or_else(|e| panic!("{e}"));
+    let summary = store
+        .timeline()
+        .summary(grace)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary.purchase_count, 1);
     assert_eq!(
         summary.totals.get("TRY").map(|t| t.net_minor()),
@@ -83,7 +92,8 @@ fn the_previous_release_s_data_opens_reads_and_verifies() {
 
     // New writes continue the old log without a gap, in the new record version.
     let next = store
-        .create_customer(
+        .customers()
+        .create(
             crm_core::CustomerData::new(crm_core::Party::Person(crm_core::Person {
                 given_name: "Linus".into(),
                 ..crm_core::Person::default()
@@ -91,7 +101,10 @@ fn the_previous_release_s_data_opens_reads_and_verifies() {
             None,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-    let latest = store.changes(6, 10).unwrap_or_else(|e| panic!("{e}"));
+    let latest = store
+        .audit()
+        .changes(6, 10)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].seq, 7);
     assert_eq!(latest[0].entity, EntityRef::customer(next.id));

@@ -18,7 +18,7 @@ fn store() -> &'static Store {
                     given_name: format!("P{i}"),
                     ..Person::default()
                 }));
-                let _ = store.create_customer(c, None);
+                let _ = store.customers().create(c, None);
             }
             (dir, store)
         })
@@ -34,7 +34,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 page_size: 3,
                 ..ListQuery::default()
             };
-            let _ = store().list_customers(&query);
+            let _ = store().customers().list(&query);
         }
     }
 });

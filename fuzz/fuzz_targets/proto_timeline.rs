@@ -3,7 +3,7 @@
 #![no_main]
 use crm_core::timeline::{validate_interaction, validate_purchase, validate_refund};
 use crm_core::{CustomerId, EntryId, Event, Summary, TimelineEntry};
-use crm_grpc::convert_timeline as convert;
+use crm_grpc::convert as convert;
 use crm_grpc::pb;
 use prost::Message;
 

@@ -327,6 +327,7 @@ async fn acknowledged_writes_survive_random_kill_9() {
     let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_clean(), "{:?}", report.problems);
     let seqs: Vec<u64> = store
+        .audit()
         .changes(0, usize::MAX)
         .unwrap_or_else(|e| panic!("{e}"))
         .iter()
@@ -338,7 +339,10 @@ async fn acknowledged_writes_survive_random_kill_9() {
     );
     assert_eq!(
         seqs.last().copied().unwrap_or(0),
-        store.last_change_seq().unwrap_or_else(|e| panic!("{e}"))
+        store
+            .audit()
+            .last_change_seq()
+            .unwrap_or_else(|e| panic!("{e}"))
     );
     println!(
         "crash harness: {cycles} kill cycles, {checked_total} acknowledged customer states (record, counter, purchases) checked, {} writes logged, 0 lost",

@@ -90,7 +90,7 @@ fn sigterm_finishes_cleanly_with_exit_0() {
     // Even in relaxed mode, a clean shutdown flushed the write.
     let store = open_store(dir.path());
     let id = created.id.parse().unwrap_or_else(|e| panic!("{e}"));
-    assert!(store.get_customer(id).is_ok());
+    assert!(store.customers().get(id).is_ok());
 }
 
 #[test]

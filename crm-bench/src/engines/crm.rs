@@ -62,7 +62,7 @@ impl Engine for Crm {
         let store = self.store()?;
         let mut ids = Vec::with_capacity(n as usize);
         for i in 0..n {
-            ids.push(store.create_customer(data::customer_data(i), None)?.id);
+            ids.push(store.customers().create(data::customer_data(i), None)?.id);
         }
         *self.ids.write().unwrap_or_else(|e| e.into_inner()) = ids;
         store.flush()?;
@@ -71,22 +71,23 @@ impl Engine for Crm {
 
     fn create(&self, n: u64) -> Result<()> {
         self.store()?
-            .create_customer(data::customer_data(n), None)?;
+            .customers()
+            .create(data::customer_data(n), None)?;
         Ok(())
     }
 
     fn get(&self, n: u64) -> Result<()> {
-        self.store()?.get_customer(self.id(n))?;
+        self.store()?.customers().get(self.id(n))?;
         Ok(())
     }
 
     fn lookup(&self, n: u64) -> Result<()> {
-        self.store()?.lookup_by_email(&data::email(n))?;
+        self.store()?.customers().lookup_by_email(&data::email(n))?;
         Ok(())
     }
 
     fn list_stage(&self, stage: u8) -> Result<()> {
-        let page = self.store()?.list_customers(&ListQuery {
+        let page = self.store()?.customers().list(&ListQuery {
             filter: self.filters[stage as usize % 6].clone(),
             page_size: 50,
             ..ListQuery::default()
@@ -100,7 +101,8 @@ impl Engine for Crm {
         patch.owner = Some(format!("owner{}", i % 20 + 100));
         patch.attributes.insert("plan".into(), format!("plan{i}"));
         self.store()?
-            .update_customer(self.id(n), &patch, &self.mask, None)?;
+            .customers()
+            .update(self.id(n), &patch, &self.mask, None)?;
         Ok(())
     }
 
@@ -111,6 +113,7 @@ impl Engine for Crm {
             line_items: Vec::new(),
         };
         self.store()?
+            .timeline()
             .record_purchase(self.id(n), purchase, EntryMeta::default())?;
         Ok(())
     }

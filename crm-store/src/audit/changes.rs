@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crm_core::CustomerId;
 use serde::{Deserialize, Serialize};
 
-use crate::Store;
+use crate::audit::Audit;
 use crate::error::Result;
 use crate::kv::codec::{self, Stored};
 use crate::kv::family::{Family, Kept};
@@ -190,7 +190,7 @@ impl LogRecord {
     }
 }
 
-impl Store {
+impl Audit<'_> {
     /// Up to `limit` change-log events with a sequence above `after`, oldest first.
     pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeEvent>> {
         let start = keys::change(after.saturating_add(1)).to_vec();

@@ -12,11 +12,16 @@ use chrono::{DateTime, Utc};
 use crm_core::{CustomerId, Violations};
 use serde::{Deserialize, Serialize};
 
-use crate::Store;
 use crate::audit::changes::LogRecord;
 use crate::audit::config::ConfigRecord;
 use crate::error::{Result, StoreError};
 use crate::kv::{Kv, codec, keys};
+
+crate::store::handle!(
+    /// The change log and the audit trail.
+    Audit,
+    audit
+);
 
 /// Who is writing: carried by a [`Store`] handle (see [`Store::with_origin`]) into every audit
 /// record its writes produce.
@@ -91,9 +96,19 @@ pub struct AuditPage {
     pub next_page_token: String,
 }
 
-impl Store {
+/// The sequence of the newest committed `family seq(8)` key (0 for none): a log's own tail.
+pub(crate) fn tail_seq(kv: &Kv, family: u8, what: &str) -> Result<u64> {
+    let start = Bound::Included(vec![family]);
+    let end = Bound::Excluded(vec![family + 1]);
+    match kv.scan(start, end, true).next() {
+        None => Ok(0),
+        Some(item) => keys::seq_of(&item?.0, what),
+    }
+}
+
+impl Audit<'_> {
     /// Lists audit events, oldest (or newest) first.
-    pub fn list_audit_events(&self, q: &AuditQuery) -> Result<AuditPage> {
+    pub fn events(&self, q: &AuditQuery) -> Result<AuditPage> {
         let page_size = match q.page_size {
             0 => crate::customers::list::DEFAULT_PAGE_SIZE,
             n => n.min(crate::customers::list::MAX_PAGE_SIZE),
@@ -175,15 +190,5 @@ impl Store {
             events,
             next_page_token,
         })
-    }
-}
-
-/// The sequence of the newest committed `family seq(8)` key (0 for none): a log's own tail.
-pub(crate) fn tail_seq(kv: &Kv, family: u8, what: &str) -> Result<u64> {
-    let start = Bound::Included(vec![family]);
-    let end = Bound::Excluded(vec![family + 1]);
-    match kv.scan(start, end, true).next() {
-        None => Ok(0),
-        Some(item) => keys::seq_of(&item?.0, what),
     }
 }

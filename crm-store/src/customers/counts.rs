@@ -10,6 +10,7 @@ use crm_core::{
 };
 
 use crate::Store;
+use crate::customers::Customers;
 use crate::error::Result;
 use crate::kv::keys;
 
@@ -50,12 +51,6 @@ impl CustomerCounts {
 }
 
 impl Store {
-    /// How many customers there are now by kind, stage, status and temperature: a dozen key
-    /// reads and a key-only walk of the derived index, never a read of the records.
-    pub fn customer_counts(&self) -> Result<CustomerCounts> {
-        self.counts_at(self.now())
-    }
-
     /// The counts as of `at`, if they say that: `at` no later than now and no earlier than
     /// any write or evaluation so far (so every write the counts hold happened by `at`, and
     /// the derived index can be brought to `at`). `None` for an instant in the past or the
@@ -150,6 +145,14 @@ impl Store {
     }
 }
 
+impl Customers<'_> {
+    /// How many customers there are now by kind, stage, status and temperature: a dozen key
+    /// reads and a key-only walk of the derived index, never a read of the records.
+    pub fn counts(&self) -> Result<CustomerCounts> {
+        self.counts_at(self.now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::panic)]
@@ -174,7 +177,8 @@ mod tests {
             ..Person::default()
         }));
         store
-            .create_customer(person, None)
+            .customers()
+            .create(person, None)
             .unwrap_or_else(|e| panic!("{e}"));
         clock.advance(Duration::hours(1));
         let now = store.now();

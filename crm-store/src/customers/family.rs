@@ -12,9 +12,9 @@ use crate::write::Write;
 
 /// The customer family.
 #[derive(Debug)]
-pub(crate) struct Customers;
+pub(crate) struct CustomerFamily;
 
-impl Family for Customers {
+impl Family for CustomerFamily {
     type Record = Customer;
     const NAME: &'static str = "customer";
     const PREFIX: &'static [u8] = &[keys::CUSTOMER];
@@ -110,10 +110,10 @@ impl Write<'_> {
             return Ok(());
         };
         let id = subject.id;
-        self.put_record::<Customers>(old, new)?;
+        self.put_record::<CustomerFamily>(old, new)?;
         let inputs_changed = match (old, new) {
             (Some(o), Some(n)) => {
-                let model = self.store.scoring_model();
+                let model = self.store.insights().scoring_model();
                 model.fit(o) != model.fit(n)
             }
             _ => true,

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::{Customer, Filter, IndexedTerm, Insight, OrderBy, OrderField, Violations};
 
 use crate::Store;
+use crate::customers::Customers;
 use crate::error::{Result, StoreError};
 use crate::kv::{codec, keys};
 
@@ -125,25 +126,6 @@ fn bad_token(why: &str) -> StoreError {
 }
 
 impl Store {
-    /// Lists one page of customers.
-    ///
-    /// Errors: [`StoreError::Invalid`] for a page token that is damaged or belongs to another
-    /// filter or order; [`StoreError::Corrupt`] if a record on the way cannot be decoded.
-    pub fn list_customers(&self, query: &ListQuery) -> Result<CustomerPage> {
-        self.page(query, false).map(|(page, _)| page)
-    }
-
-    /// [`Store::list_customers`], with what is derived about each customer (status, lead
-    /// score, value...) at the one instant the page's filter was evaluated at: a customer
-    /// listed as `relationship_status = AT_RISK` always comes with that status, and an insight
-    /// the filter needed is not derived a second time.
-    pub fn list_customers_with_insights(
-        &self,
-        query: &ListQuery,
-    ) -> Result<(CustomerPage, Vec<Insight>)> {
-        self.page(query, true)
-    }
-
     fn page(&self, query: &ListQuery, derive: bool) -> Result<(CustomerPage, Vec<Insight>)> {
         let page_size = match query.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -273,4 +255,22 @@ pub(crate) fn decode_token(token: &str, print: u64, prefix: &[u8]) -> Result<Opt
         ));
     }
     Ok(Some(key.to_vec()))
+}
+
+impl Customers<'_> {
+    /// Lists one page of customers.
+    ///
+    /// Errors: [`StoreError::Invalid`] for a page token that is damaged or belongs to another
+    /// filter or order; [`StoreError::Corrupt`] if a record on the way cannot be decoded.
+    pub fn list(&self, query: &ListQuery) -> Result<CustomerPage> {
+        self.page(query, false).map(|(page, _)| page)
+    }
+
+    /// [`Store::list_customers`], with what is derived about each customer (status, lead
+    /// score, value...) at the one instant the page's filter was evaluated at: a customer
+    /// listed as `relationship_status = AT_RISK` always comes with that status, and an insight
+    /// the filter needed is not derived a second time.
+    pub fn list_with_insights(&self, query: &ListQuery) -> Result<(CustomerPage, Vec<Insight>)> {
+        self.page(query, true)
+    }
 }

@@ -21,10 +21,97 @@ use crate::error::{Precondition, Resource, Result, StoreError};
 use crate::kv::keys;
 use crate::write::Write;
 
+crate::store::handle!(
+    /// Customers: create, read, update, delete, look up, list, search and count them.
+    Customers,
+    customers
+);
+
 /// Longest request id accepted (AIP-155), in bytes.
 pub const MAX_REQUEST_ID_BYTES: usize = 128;
 
 impl Store {
+    fn lookup(&self, key: &[u8], what: Resource) -> Result<Customer> {
+        let Some(owner) = self.inner.engine.get(key)? else {
+            return Err(StoreError::NotFound(what));
+        };
+        let id = keys::u64_value(&owner)
+            .map(CustomerId)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: keys::describe(key),
+                detail: "a unique key does not hold a customer id".into(),
+            })?;
+        self.customers().get(id).map_err(|e| match e {
+            StoreError::NotFound(_) => StoreError::NotFound(what),
+            other => other,
+        })
+    }
+}
+
+pub(crate) fn check_request_id(v: &mut Violations, rid: &str) {
+    if rid.is_empty()
+        || rid.len() > MAX_REQUEST_ID_BYTES
+        || !rid.bytes().all(|b| b.is_ascii_graphic())
+    {
+        v.add(
+            "request_id",
+            format!(
+                "must be 1 to {MAX_REQUEST_ID_BYTES} printable ASCII characters (a UUID is best)"
+            ),
+        );
+    }
+}
+
+fn replay(w: &mut Write<'_>, rid: &str, first: &[u8]) -> Result<Customer> {
+    let id = keys::u64_value(first)
+        .map(CustomerId)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: keys::describe(&keys::request(rid)),
+            detail: "a request entry does not hold a customer id".into(),
+        })?;
+    w.customer(id)?.ok_or_else(|| {
+        StoreError::FailedPrecondition(Precondition::RequestIdReused {
+            request_id: rid.to_owned(),
+            message: format!(
+                "request_id {rid:?} already created customer {id}, which has since been deleted"
+            ),
+        })
+    })
+}
+
+/// An etag check (AIP-154): a given, non-empty etag must be the current one.
+pub(crate) fn check_etag(current: &str, etag: Option<&str>) -> Result<()> {
+    match etag.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(given) if given != current => Err(StoreError::Aborted {
+            given: given.to_owned(),
+            current: current.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// An organization reference must name an existing organization (unique values are the
+/// family's to check). Only what `before` did not already hold is checked.
+fn check_references(w: &mut Write<'_>, before: Option<&Customer>, c: &Customer) -> Result<()> {
+    if let Some(org) = c.data.organization_id
+        && before.is_none_or(|b| b.data.organization_id != Some(org))
+    {
+        let problem = match w.customer(org)? {
+            _ if org == c.id => Some("cannot name the customer itself"),
+            None => Some("no customer has this id"),
+            Some(o) if o.kind() != CustomerKind::Organization => {
+                Some("names a person, not an organization")
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = problem {
+            return Err(Violations::one("organization_id", why).into());
+        }
+    }
+    Ok(())
+}
+
+impl Customers<'_> {
     /// Creates a customer from validated, normalized `data` and returns it with its id, times
     /// and etag.
     ///
@@ -33,11 +120,7 @@ impl Store {
     ///
     /// Errors: [`StoreError::Invalid`] (every bad field), [`StoreError::AlreadyExists`] (an email
     /// or the external id belongs to another customer).
-    pub fn create_customer(
-        &self,
-        mut data: CustomerData,
-        request_id: Option<&str>,
-    ) -> Result<Customer> {
+    pub fn create(&self, mut data: CustomerData, request_id: Option<&str>) -> Result<Customer> {
         let now = self.now();
         let mut v = match validate_customer(&mut data, now) {
             Ok(()) => Violations::default(),
@@ -87,7 +170,7 @@ impl Store {
     }
 
     /// Reads a customer. Errors: [`StoreError::NotFound`], [`StoreError::Corrupt`].
-    pub fn get_customer(&self, id: CustomerId) -> Result<Customer> {
+    pub fn get(&self, id: CustomerId) -> Result<Customer> {
         self.read_customer(id)?
             .ok_or(StoreError::NotFound(Resource::Customer(id)))
     }
@@ -99,7 +182,7 @@ impl Store {
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`] (stale etag),
     /// [`StoreError::Invalid`], [`StoreError::AlreadyExists`], [`StoreError::FailedPrecondition`]
     /// (a backward lifecycle move, which needs a reason).
-    pub fn update_customer(
+    pub fn update(
         &self,
         id: CustomerId,
         patch: &CustomerData,
@@ -172,7 +255,7 @@ impl Store {
     /// still at that version. An organization that people belong to cannot be deleted.
     ///
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::FailedPrecondition`].
-    pub fn delete_customer(&self, id: CustomerId, etag: Option<&str>) -> Result<()> {
+    pub fn delete(&self, id: CustomerId, etag: Option<&str>) -> Result<()> {
         self.write(|w| {
             let current = w.existing_customer(id)?;
             check_etag(&current.etag(), etag)?;
@@ -213,83 +296,4 @@ impl Store {
             Resource::ExternalId(trimmed.to_owned()),
         )
     }
-
-    fn lookup(&self, key: &[u8], what: Resource) -> Result<Customer> {
-        let Some(owner) = self.inner.engine.get(key)? else {
-            return Err(StoreError::NotFound(what));
-        };
-        let id = keys::u64_value(&owner)
-            .map(CustomerId)
-            .ok_or_else(|| StoreError::Corrupt {
-                key: keys::describe(key),
-                detail: "a unique key does not hold a customer id".into(),
-            })?;
-        self.get_customer(id).map_err(|e| match e {
-            StoreError::NotFound(_) => StoreError::NotFound(what),
-            other => other,
-        })
-    }
-}
-
-pub(crate) fn check_request_id(v: &mut Violations, rid: &str) {
-    if rid.is_empty()
-        || rid.len() > MAX_REQUEST_ID_BYTES
-        || !rid.bytes().all(|b| b.is_ascii_graphic())
-    {
-        v.add(
-            "request_id",
-            format!(
-                "must be 1 to {MAX_REQUEST_ID_BYTES} printable ASCII characters (a UUID is best)"
-            ),
-        );
-    }
-}
-
-fn replay(w: &mut Write<'_>, rid: &str, first: &[u8]) -> Result<Customer> {
-    let id = keys::u64_value(first)
-        .map(CustomerId)
-        .ok_or_else(|| StoreError::Corrupt {
-            key: keys::describe(&keys::request(rid)),
-            detail: "a request entry does not hold a customer id".into(),
-        })?;
-    w.customer(id)?.ok_or_else(|| {
-        StoreError::FailedPrecondition(Precondition::RequestIdReused {
-            request_id: rid.to_owned(),
-            message: format!(
-                "request_id {rid:?} already created customer {id}, which has since been deleted"
-            ),
-        })
-    })
-}
-
-/// An etag check (AIP-154): a given, non-empty etag must be the current one.
-pub(crate) fn check_etag(current: &str, etag: Option<&str>) -> Result<()> {
-    match etag.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(given) if given != current => Err(StoreError::Aborted {
-            given: given.to_owned(),
-            current: current.to_owned(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// An organization reference must name an existing organization (unique values are the
-/// family's to check). Only what `before` did not already hold is checked.
-fn check_references(w: &mut Write<'_>, before: Option<&Customer>, c: &Customer) -> Result<()> {
-    if let Some(org) = c.data.organization_id
-        && before.is_none_or(|b| b.data.organization_id != Some(org))
-    {
-        let problem = match w.customer(org)? {
-            _ if org == c.id => Some("cannot name the customer itself"),
-            None => Some("no customer has this id"),
-            Some(o) if o.kind() != CustomerKind::Organization => {
-                Some("names a person, not an organization")
-            }
-            Some(_) => None,
-        };
-        if let Some(why) = problem {
-            return Err(Violations::one("organization_id", why).into());
-        }
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::search::query_words;
 use crm_core::{Customer, CustomerId, Violations};
 
-use crate::Store;
+use crate::customers::Customers;
 use crate::customers::list::{fingerprint_text, prefix_end};
 use crate::error::Result;
 use crate::kv::keys;
@@ -31,15 +31,38 @@ pub struct SearchPage {
     pub next_page_token: String,
 }
 
-impl Store {
+fn encode_offset(print: u64, offset: usize) -> String {
+    let mut raw = print.to_be_bytes().to_vec();
+    raw.extend_from_slice(&(offset as u64).to_be_bytes());
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_offset(token: &str, print: u64) -> Result<usize> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    let bad = || {
+        Violations::one(
+            "page_token",
+            "is not a token this service issued for this query",
+        )
+    };
+    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
+    let (head, tail) = raw.split_at_checked(8).ok_or_else(bad)?;
+    if head != print.to_be_bytes() || tail.len() != 8 {
+        return Err(bad().into());
+    }
+    let offset = u64::from_be_bytes(tail.try_into().map_err(|_| bad())?);
+    usize::try_from(offset)
+        .ok()
+        .filter(|o| *o <= MAX_SEARCH_RESULTS)
+        .ok_or_else(|| bad().into())
+}
+
+impl Customers<'_> {
     /// Finds customers whose names, emails or phones contain every word of `query`, ignoring
     /// case and diacritics. Errors: [`crate::StoreError::Invalid`] (an empty query, a bad token).
-    pub fn search_customers(
-        &self,
-        query: &str,
-        page_size: usize,
-        page_token: &str,
-    ) -> Result<SearchPage> {
+    pub fn search(&self, query: &str, page_size: usize, page_token: &str) -> Result<SearchPage> {
         let words = query_words(query);
         if words.is_empty() {
             return Err(
@@ -109,32 +132,4 @@ impl Store {
             next_page_token,
         })
     }
-}
-
-fn encode_offset(print: u64, offset: usize) -> String {
-    let mut raw = print.to_be_bytes().to_vec();
-    raw.extend_from_slice(&(offset as u64).to_be_bytes());
-    URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_offset(token: &str, print: u64) -> Result<usize> {
-    if token.is_empty() {
-        return Ok(0);
-    }
-    let bad = || {
-        Violations::one(
-            "page_token",
-            "is not a token this service issued for this query",
-        )
-    };
-    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
-    let (head, tail) = raw.split_at_checked(8).ok_or_else(bad)?;
-    if head != print.to_be_bytes() || tail.len() != 8 {
-        return Err(bad().into());
-    }
-    let offset = u64::from_be_bytes(tail.try_into().map_err(|_| bad())?);
-    usize::try_from(offset)
-        .ok()
-        .filter(|o| *o <= MAX_SEARCH_RESULTS)
-        .ok_or_else(|| bad().into())
 }

@@ -17,6 +17,7 @@ use crm_core::ValueRules;
 use crm_core::report::ReportParams;
 
 use crate::Store;
+use crate::derived::Insights;
 use crate::error::Result;
 
 /// How long a derived lifespan serves before it is measured again. The churn of a whole
@@ -33,6 +34,36 @@ pub(crate) struct LifespanCache {
 }
 
 impl Store {
+    fn measure_lifespan(&self, configured: ValueRules, now: DateTime<Utc>) -> Result<ValueRules> {
+        // (A clock at chrono's lower bound has no year before it: then there is nothing to
+        // measure.)
+        let Some(year_ago) = now.checked_sub_signed(chrono::Duration::days(365)) else {
+            return Ok(configured);
+        };
+        // The report needs a currency for its revenue figures; its churn figure counts
+        // customers, whatever they paid in.
+        let report = self.portfolio_report_with(
+            ReportParams {
+                as_of: now,
+                period_start: year_ago,
+                currency: "USD".into(),
+            },
+            &configured,
+        )?;
+        let rules = report
+            .churn_rate
+            .and_then(|churn| configured.with_churn(churn))
+            .unwrap_or(configured);
+        tracing::info!(
+            lifespan_tenths = rules.lifespan_tenths,
+            source = ?rules.lifespan_source,
+            "CLV lifespan measured"
+        );
+        Ok(rules)
+    }
+}
+
+impl Insights<'_> {
     /// How CLV is projected now: the configured rules, or, when the configuration derives the
     /// lifespan from churn, the rules last measured (the configured ones until the first
     /// measurement ends). A missing or old measurement starts a new one in the background.
@@ -63,7 +94,7 @@ impl Store {
                     // The store may have closed meanwhile: then there is nothing to measure.
                     if let Some(inner) = weak.upgrade() {
                         let store = Store::from_inner(inner);
-                        if let Err(e) = store.refresh_clv_lifespan() {
+                        if let Err(e) = store.insights().refresh_clv_lifespan() {
                             tracing::error!(error = %e, "measuring the CLV lifespan failed");
                         }
                     }
@@ -99,33 +130,5 @@ impl Store {
         } else {
             Ok(configured)
         }
-    }
-
-    fn measure_lifespan(&self, configured: ValueRules, now: DateTime<Utc>) -> Result<ValueRules> {
-        // (A clock at chrono's lower bound has no year before it: then there is nothing to
-        // measure.)
-        let Some(year_ago) = now.checked_sub_signed(chrono::Duration::days(365)) else {
-            return Ok(configured);
-        };
-        // The report needs a currency for its revenue figures; its churn figure counts
-        // customers, whatever they paid in.
-        let report = self.portfolio_report_with(
-            ReportParams {
-                as_of: now,
-                period_start: year_ago,
-                currency: "USD".into(),
-            },
-            &configured,
-        )?;
-        let rules = report
-            .churn_rate
-            .and_then(|churn| configured.with_churn(churn))
-            .unwrap_or(configured);
-        tracing::info!(
-            lifespan_tenths = rules.lifespan_tenths,
-            source = ?rules.lifespan_source,
-            "CLV lifespan measured"
-        );
-        Ok(rules)
     }
 }

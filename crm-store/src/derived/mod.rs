@@ -44,6 +44,12 @@ use crate::kv::Kv;
 use crate::kv::{codec, keys};
 use crate::write::{Touched, Write};
 
+crate::store::handle!(
+    /// What is derived about customers: the lead-scoring model, insights (status, score, value), RFM, the CLV lifespan.
+    Insights,
+    insights
+);
+
 /// Customers evaluated per batch by a sweep or a rebuild (writes wait between batches only).
 const CHUNK: usize = 2_000;
 
@@ -246,7 +252,7 @@ pub(crate) fn refresh(
     sweep: bool,
 ) -> Result<()> {
     let store = w.store;
-    let model = store.scoring_model();
+    let model = store.insights().scoring_model();
     let rules = &store.inner.config.rules;
     for (id, t) in touched {
         if !t.reevaluate {
@@ -255,17 +261,16 @@ pub(crate) fn refresh(
         let states = || -> Result<(Option<DerivedState>, Option<DerivedState>)> {
             let customer = match t.customer {
                 Some(c) => c,
-                None => store.read_customer(id)?,
+                None => w.customer(id)?,
             };
-            let old = match w.get(keys::of_customer(keys::DERIVED, id))? {
-                Some(bytes) => Some(codec::decode(&bytes, &|| format!("derived state of {id}"))?),
-                None => None,
-            };
+            let old = w.read(&keys::of_customer(keys::DERIVED, id), &|| {
+                format!("derived state of {id}")
+            })?;
             let new = match &customer {
                 Some(c) => {
                     let summary = match t.summary {
                         Some(s) => s,
-                        None => store.summary(id)?,
+                        None => w.summary(id)?,
                     };
                     Some(evaluate(c, &summary, &model, rules, now))
                 }
@@ -336,7 +341,7 @@ impl Store {
     pub(crate) fn derived_index_at(&self, now: DateTime<Utc>) -> Result<()> {
         let meta = self.derived_meta();
         let rules = rules_print(&self.inner.config.rules);
-        let model = self.scoring_model().version;
+        let model = self.insights().scoring_model().version;
         if meta.rules != rules || meta.model_version != model || meta.through > Some(now) {
             self.rebuild_derived(now, rules, model)?;
         }
@@ -461,7 +466,8 @@ mod tests {
                 }));
                 data.lifecycle_stage = LifecycleStage::ALL[i % 2];
                 store
-                    .create_customer(data, None)
+                    .customers()
+                    .create(data, None)
                     .unwrap_or_else(|e| panic!("{e}"));
             }
             let org = CustomerData::new(Party::Organization(Organization {
@@ -469,7 +475,8 @@ mod tests {
                 ..Organization::default()
             }));
             store
-                .create_customer(org, None)
+                .customers()
+                .create(org, None)
                 .unwrap_or_else(|e| panic!("{e}"));
             // Take it back to format 1: drop what format 2 added.
             let engine = &store.inner.engine;
@@ -518,7 +525,8 @@ mod tests {
             ..crate::ListQuery::default()
         };
         let page = store
-            .list_customers(&prospects)
+            .customers()
+            .list(&prospects)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(page.customers.len(), 6);
         let report = store.verify().unwrap_or_else(|e| panic!("{e}"));

@@ -10,9 +10,11 @@ use crm_core::report::{RfmDistribution, rfm_inputs};
 use crm_core::{Customer, CustomerId, Filter, Insight, ScoringModel, Summary};
 
 use crate::Store;
+use crate::derived::Insights;
 use crate::error::Result;
 use crate::kv::Kv;
 use crate::kv::{codec, keys};
+use crate::timeline::Timeline;
 
 /// How long an RFM distribution serves filters before it is computed again.
 const RFM_FRESH_FOR: Duration = Duration::from_secs(60);
@@ -29,6 +31,43 @@ pub(crate) fn load_model(engine: &Kv) -> Result<ScoringModel> {
 }
 
 impl Store {
+    /// What a filter needs to know about a customer: its insight, with its RFM group (in its
+    /// main currency) when the filter names `rfm_group`.
+    pub(crate) fn insight_for(
+        &self,
+        filter: &Filter,
+        customer: &Customer,
+        now: DateTime<Utc>,
+    ) -> Result<Insight> {
+        let summary = self.timeline().summary(customer.id)?;
+        let mut insight = self.insight_at(customer, summary, now);
+        if filter.uses_rfm()
+            && let Some(currency) = insight.main_value().map(|v| v.currency.clone())
+        {
+            let distribution = self.insights().rfm_distribution(&currency)?;
+            insight.rfm_group = rfm_inputs(&insight.summary, &currency, now)
+                .map(|inputs| distribution.group(inputs));
+        }
+        Ok(insight)
+    }
+
+    pub(crate) fn insight_with(&self, customer: &Customer, summary: Summary) -> Insight {
+        self.insight_at(customer, summary, self.now())
+    }
+
+    fn insight_at(&self, customer: &Customer, summary: Summary, now: DateTime<Utc>) -> Insight {
+        Insight::derive(
+            customer,
+            summary,
+            &self.insights().scoring_model(),
+            &self.inner.config.rules,
+            &self.insights().value_rules(),
+            now,
+        )
+    }
+}
+
+impl Insights<'_> {
     /// The lead-scoring model in force.
     pub fn scoring_model(&self) -> Arc<ScoringModel> {
         let guard = self.inner.model.read().unwrap_or_else(|e| e.into_inner());
@@ -92,40 +131,11 @@ impl Store {
         Ok(model)
     }
 
-    /// A customer's summary (empty for a customer with no timeline).
-    pub fn summary(&self, id: CustomerId) -> Result<Summary> {
-        let key = keys::of_customer(keys::SUMMARY, id);
-        match self.inner.engine.get(key)? {
-            Some(bytes) => codec::decode(&bytes, &|| format!("summary of {id}")),
-            None => Ok(Summary::default()),
-        }
-    }
-
     /// What is derived about a customer now: summary, relationship status, lead score and
     /// state, under the model in force and the store's rules.
     pub fn insight(&self, customer: &Customer) -> Result<Insight> {
-        let summary = self.summary(customer.id)?;
+        let summary = self.timeline().summary(customer.id)?;
         Ok(self.insight_with(customer, summary))
-    }
-
-    /// What a filter needs to know about a customer: its insight, with its RFM group (in its
-    /// main currency) when the filter names `rfm_group`.
-    pub(crate) fn insight_for(
-        &self,
-        filter: &Filter,
-        customer: &Customer,
-        now: DateTime<Utc>,
-    ) -> Result<Insight> {
-        let summary = self.summary(customer.id)?;
-        let mut insight = self.insight_at(customer, summary, now);
-        if filter.uses_rfm()
-            && let Some(currency) = insight.main_value().map(|v| v.currency.clone())
-        {
-            let distribution = self.rfm_distribution(&currency)?;
-            insight.rfm_group = rfm_inputs(&insight.summary, &currency, now)
-                .map(|inputs| distribution.group(inputs));
-        }
-        Ok(insight)
     }
 
     /// The portfolio's RFM distribution in `currency`: one pass over the summaries, reused for
@@ -158,19 +168,15 @@ impl Store {
         );
         Ok(distribution)
     }
+}
 
-    pub(crate) fn insight_with(&self, customer: &Customer, summary: Summary) -> Insight {
-        self.insight_at(customer, summary, self.now())
-    }
-
-    fn insight_at(&self, customer: &Customer, summary: Summary, now: DateTime<Utc>) -> Insight {
-        Insight::derive(
-            customer,
-            summary,
-            &self.scoring_model(),
-            &self.inner.config.rules,
-            &self.value_rules(),
-            now,
-        )
+impl Timeline<'_> {
+    /// A customer's summary (empty for a customer with no timeline).
+    pub fn summary(&self, id: CustomerId) -> Result<Summary> {
+        let key = keys::of_customer(keys::SUMMARY, id);
+        match self.inner.engine.get(key)? {
+            Some(bytes) => codec::decode(&bytes, &|| format!("summary of {id}")),
+            None => Ok(Summary::default()),
+        }
     }
 }

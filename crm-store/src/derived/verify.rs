@@ -22,7 +22,7 @@ pub(crate) fn verify(
     let now = store.now();
     let meta = store.derived_meta();
     let rules = &store.inner.config.rules;
-    let model = store.scoring_model();
+    let model = store.insights().scoring_model();
     let built = meta.rules != 0;
     let current = meta.rules == rules_print(rules)
         && meta.model_version == model.version
@@ -55,7 +55,7 @@ pub(crate) fn verify(
             && state.until.is_none_or(|u| u > now)
             && let Some(c) = store.read_customer(id)?
         {
-            let fresh = evaluate(&c, &store.summary(id)?, &model, rules, now);
+            let fresh = evaluate(&c, &store.timeline().summary(id)?, &model, rules, now);
             if (fresh.status, fresh.temperature) != (state.status, state.temperature) {
                 problems.push(format!(
                     "derived state of {id} says {:?}/{:?} until {:?}, but it is {:?}/{:?}",

@@ -49,12 +49,11 @@ impl Overlay {
     /// transaction's writes applied.
     pub fn merge<'a>(&'a self, base: Entries<'a>, range: KeyRange, reverse: bool) -> Entries<'a> {
         let mine = self.writes.range(range);
-        let mine: Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + Send + 'a> =
-            if reverse {
-                Box::new(mine.rev())
-            } else {
-                Box::new(mine)
-            };
+        let mine: Mine<'a> = if reverse {
+            Box::new(mine.rev())
+        } else {
+            Box::new(mine)
+        };
         Box::new(Merge {
             base: base.peekable(),
             mine: mine.peekable(),

@@ -161,8 +161,8 @@ impl<F: Family> Registered for Of<F> {
 /// Every family of the store. A domain adds its family here.
 pub(crate) fn registered() -> Vec<Arc<dyn Registered>> {
     vec![
-        of::<crate::customers::family::Customers>(),
-        of::<crate::segments::family::Segments>(),
+        of::<crate::customers::family::CustomerFamily>(),
+        of::<crate::segments::family::SegmentFamily>(),
         of::<crate::audit::changes::ChangeLog>(),
         of::<crate::audit::config::ConfigTrail>(),
     ]

@@ -11,16 +11,13 @@ use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::kv::{codec, keys};
 
-impl Store {
-    /// The portfolio as of `params.as_of`, over the period from `params.period_start`.
-    ///
-    /// Errors: [`StoreError::Invalid`] (a period that ends before it starts, a currency that is
-    /// not ISO 4217). A damaged record or entry is left out, logged and counted, like in a
-    /// listing; `verify()` names it.
-    pub fn portfolio_report(&self, params: ReportParams) -> Result<PortfolioReport> {
-        self.portfolio_report_with(params, &self.value_rules())
-    }
+crate::store::handle!(
+    /// Reports over the whole portfolio.
+    Reports,
+    reports
+);
 
+impl Store {
     /// [`Store::portfolio_report`] with CLVs projected by `value_rules`.
     pub(crate) fn portfolio_report_with(
         &self,
@@ -36,7 +33,7 @@ impl Store {
             v.add("period", "starts after as_of");
         }
         v.into_result(())?;
-        let model = self.scoring_model();
+        let model = self.insights().scoring_model();
         let config = &self.inner.config;
         let mut builder = ReportBuilder::new(params, &config.rules, &model, value_rules);
         for item in self.inner.engine.scan_prefix(&[keys::CUSTOMER]) {
@@ -48,7 +45,7 @@ impl Store {
                     continue;
                 }
             };
-            let timeline = match self.timeline_entries(customer.id) {
+            let timeline = match self.timeline().entries(customer.id) {
                 Ok(entries) => entries,
                 Err(e @ StoreError::Corrupt { .. }) => {
                     skipped(&e);
@@ -76,4 +73,15 @@ impl Store {
 fn skipped(e: &StoreError) {
     tracing::error!(error = %e, "damaged data left out of a portfolio report");
     metrics::counter!("crm_damaged_records_skipped_total").increment(1);
+}
+
+impl Reports<'_> {
+    /// The portfolio as of `params.as_of`, over the period from `params.period_start`.
+    ///
+    /// Errors: [`StoreError::Invalid`] (a period that ends before it starts, a currency that is
+    /// not ISO 4217). A damaged record or entry is left out, logged and counted, like in a
+    /// listing; `verify()` names it.
+    pub fn portfolio(&self, params: ReportParams) -> Result<PortfolioReport> {
+        self.portfolio_report_with(params, &self.insights().value_rules())
+    }
 }

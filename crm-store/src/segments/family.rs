@@ -1,4 +1,4 @@
-//! Segments as a family: the segment (`G id`) and its name, unique case-insensitively (`H name`).
+//! SegmentFamily as a family: the segment (`G id`) and its name, unique case-insensitively (`H name`).
 
 use crm_core::Segment;
 use crm_core::segment::name_key;
@@ -9,9 +9,9 @@ use crate::kv::keys;
 
 /// The segment family.
 #[derive(Debug)]
-pub(crate) struct Segments;
+pub(crate) struct SegmentFamily;
 
-impl Family for Segments {
+impl Family for SegmentFamily {
     type Record = Segment;
     const NAME: &'static str = "segment";
     const PREFIX: &'static [u8] = &[keys::SEGMENT];

@@ -15,7 +15,13 @@ use crate::customers::list::{CustomerPage, ListQuery};
 use crate::error::{Resource, Result, StoreError};
 use crate::kv::{codec, keys};
 use crate::write::Write;
-use family::Segments;
+use family::SegmentFamily;
+
+crate::store::handle!(
+    /// Segments: saved filters, their members listed and counted as they are now.
+    Segments,
+    segments
+);
 
 /// One page of segments.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,201 +40,12 @@ fn invalid(v: Violations) -> StoreError {
 }
 
 impl Store {
-    /// Saves a segment. Errors: [`StoreError::Invalid`] (no name, a filter that does not parse),
-    /// [`StoreError::AlreadyExists`] (the name, case-insensitively).
-    pub fn create_segment(&self, mut data: SegmentData) -> Result<Segment> {
-        validate_segment(&mut data).map_err(invalid)?;
-        let now = self.now();
-        self.write(|w| {
-            let last = w.count(keys::META_LAST_SEGMENT)?;
-            let segment = Segment {
-                id: SegmentId(last + 1),
-                create_time: now,
-                update_time: now,
-                version: 1,
-                data: data.clone(),
-            };
-            w.put_raw(keys::META_LAST_SEGMENT, segment.id.0.to_be_bytes());
-            w.put_record::<Segments>(None, Some(&segment))?;
-            let blank = SegmentData::default();
-            let fields = changed_fields(&blank, &segment.data);
-            w.log_configuration("CreateSegment", subject(segment.id), fields)?;
-            Ok(segment)
-        })
-    }
-
-    /// Reads a segment. Errors: [`StoreError::NotFound`].
-    pub fn get_segment(&self, id: SegmentId) -> Result<Segment> {
-        match self.inner.engine.get(keys::segment(id))? {
-            Some(bytes) => codec::decode(&bytes, &|| format!("segment {id}")),
-            None => Err(StoreError::NotFound(Resource::Segment(id))),
-        }
-    }
-
-    /// Lists segments in creation order, `page_size` at a time (0: 50; at most 1000).
-    pub fn list_segments(&self, page_size: usize, page_token: &str) -> Result<SegmentPage> {
-        let page_size = match page_size {
-            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
-        };
-        let start = match page_token {
-            "" => Bound::Included(vec![keys::SEGMENT]),
-            t => {
-                let after: SegmentId = t.parse().map_err(|_| {
-                    Violations::one("page_token", "is not a token this service issued")
-                })?;
-                Bound::Excluded(keys::segment(after).to_vec())
-            }
-        };
-        let mut segments = Vec::new();
-        let mut scan =
-            self.inner
-                .engine
-                .scan(start, Bound::Excluded(vec![keys::SEGMENT + 1]), false);
-        for item in scan.by_ref() {
-            let (key, value) = item?;
-            segments.push(codec::decode::<Segment>(&value, &|| keys::describe(&key))?);
-            if segments.len() == page_size {
-                break;
-            }
-        }
-        let more = segments.len() == page_size && scan.next().is_some();
-        let next_page_token = match segments.last() {
-            Some(s) if more => s.id.to_string(),
-            _ => String::new(),
-        };
-        Ok(SegmentPage {
-            segments,
-            next_page_token,
-        })
-    }
-
-    /// Updates the fields `mask` names (`name`, `description`, `filter`; empty: all three) from
-    /// `patch`; with `etag`, only if the segment is still at that version.
-    ///
-    /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::Invalid`],
-    /// [`StoreError::AlreadyExists`].
-    pub fn update_segment(
-        &self,
-        id: SegmentId,
-        patch: SegmentData,
-        mask: &[String],
-        etag: Option<&str>,
-    ) -> Result<Segment> {
-        let mut v = Violations::default();
-        for path in mask {
-            if !SEGMENT_FIELDS.contains(&path.as_str()) {
-                v.add(
-                    "update_mask",
-                    format!("{path:?} is not a field of a segment (name, description, filter)"),
-                );
-            }
-        }
-        v.into_result(())?;
-        let now = self.now();
-        self.write(|w| {
-            let current = existing(w, id)?;
-            check_etag(&current.etag(), etag)?;
-            let all = mask.is_empty();
-            let wants = |f: &str| all || mask.iter().any(|m| m == f);
-            let mut data = current.data.clone();
-            if wants("name") {
-                data.name = patch.name.clone();
-            }
-            if wants("description") {
-                data.description = patch.description.clone();
-            }
-            if wants("filter") {
-                data.filter = patch.filter.clone();
-            }
-            validate_segment(&mut data).map_err(invalid)?;
-            if data == current.data {
-                return Ok(current);
-            }
-            let fields = changed_fields(&current.data, &data);
-            let updated = Segment {
-                update_time: now.max(current.update_time),
-                version: current.version + 1,
-                data,
-                ..current.clone()
-            };
-            w.put_record::<Segments>(Some(&current), Some(&updated))?;
-            w.log_configuration("UpdateSegment", subject(id), fields)?;
-            Ok(updated)
-        })
-    }
-
-    /// Deletes a segment (never its members). Errors: [`StoreError::NotFound`],
-    /// [`StoreError::Aborted`].
-    pub fn delete_segment(&self, id: SegmentId, etag: Option<&str>) -> Result<()> {
-        self.write(|w| {
-            let current = existing(w, id)?;
-            check_etag(&current.etag(), etag)?;
-            w.put_record::<Segments>(Some(&current), None)?;
-            w.log_configuration("DeleteSegment", subject(id), Vec::new())
-        })
-    }
-
     fn segment_filter(&self, id: SegmentId) -> Result<Filter> {
-        let segment = self.get_segment(id)?;
+        let segment = self.segments().get(id)?;
         Filter::parse(&segment.data.filter).map_err(|e| StoreError::Corrupt {
             key: format!("segment {id}"),
             detail: format!("its stored filter no longer parses: {e}"),
         })
-    }
-
-    /// One page of a segment's members: exactly `ListCustomers` with the segment's filter.
-    pub fn list_segment_members(
-        &self,
-        id: SegmentId,
-        page_size: usize,
-        page_token: String,
-    ) -> Result<CustomerPage> {
-        self.list_customers(&self.segment_members_query(id, page_size, page_token)?)
-    }
-
-    /// The listing of a segment's members: its filter, in `create_time` order (for
-    /// [`Store::list_customers_with_insights`]).
-    ///
-    /// Errors: [`StoreError::NotFound`] (no such segment).
-    pub fn segment_members_query(
-        &self,
-        id: SegmentId,
-        page_size: usize,
-        page_token: String,
-    ) -> Result<ListQuery> {
-        Ok(ListQuery {
-            filter: self.segment_filter(id)?,
-            page_size,
-            page_token,
-            ..ListQuery::default()
-        })
-    }
-
-    /// How many customers the segment's filter matches now. A filter of equalities on kind
-    /// and stage (or none) is answered from the counts kept in the write batch, one equality
-    /// on relationship status or lead temperature from the derived index; any other filter by
-    /// one streaming pass over the customers its best index names (all of them without one).
-    pub fn count_segment_members(&self, id: SegmentId) -> Result<u64> {
-        let filter = self.segment_filter(id)?;
-        if let Some(n) = self.count_without_records(&filter)? {
-            return Ok(n);
-        }
-        let mut count = 0;
-        let mut page_token = String::new();
-        loop {
-            let page = self.list_customers(&ListQuery {
-                filter: filter.clone(),
-                page_size: crate::customers::list::MAX_PAGE_SIZE,
-                page_token,
-                ..ListQuery::default()
-            })?;
-            count += page.customers.len() as u64;
-            if page.next_page_token.is_empty() {
-                return Ok(count);
-            }
-            page_token = page.next_page_token;
-        }
     }
 }
 
@@ -274,4 +91,196 @@ pub(crate) fn verify_counter(kv: &crate::kv::Kv, problems: &mut Vec<String>) -> 
         ));
     }
     Ok(())
+}
+
+impl Segments<'_> {
+    /// Saves a segment. Errors: [`StoreError::Invalid`] (no name, a filter that does not parse),
+    /// [`StoreError::AlreadyExists`] (the name, case-insensitively).
+    pub fn create(&self, mut data: SegmentData) -> Result<Segment> {
+        validate_segment(&mut data).map_err(invalid)?;
+        let now = self.now();
+        self.write(|w| {
+            let last = w.count(keys::META_LAST_SEGMENT)?;
+            let segment = Segment {
+                id: SegmentId(last + 1),
+                create_time: now,
+                update_time: now,
+                version: 1,
+                data: data.clone(),
+            };
+            w.put_raw(keys::META_LAST_SEGMENT, segment.id.0.to_be_bytes());
+            w.put_record::<SegmentFamily>(None, Some(&segment))?;
+            let blank = SegmentData::default();
+            let fields = changed_fields(&blank, &segment.data);
+            w.log_configuration("CreateSegment", subject(segment.id), fields)?;
+            Ok(segment)
+        })
+    }
+
+    /// Reads a segment. Errors: [`StoreError::NotFound`].
+    pub fn get(&self, id: SegmentId) -> Result<Segment> {
+        match self.inner.engine.get(keys::segment(id))? {
+            Some(bytes) => codec::decode(&bytes, &|| format!("segment {id}")),
+            None => Err(StoreError::NotFound(Resource::Segment(id))),
+        }
+    }
+
+    /// Lists segments in creation order, `page_size` at a time (0: 50; at most 1000).
+    pub fn list(&self, page_size: usize, page_token: &str) -> Result<SegmentPage> {
+        let page_size = match page_size {
+            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
+            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
+        };
+        let start = match page_token {
+            "" => Bound::Included(vec![keys::SEGMENT]),
+            t => {
+                let after: SegmentId = t.parse().map_err(|_| {
+                    Violations::one("page_token", "is not a token this service issued")
+                })?;
+                Bound::Excluded(keys::segment(after).to_vec())
+            }
+        };
+        let mut segments = Vec::new();
+        let mut scan =
+            self.inner
+                .engine
+                .scan(start, Bound::Excluded(vec![keys::SEGMENT + 1]), false);
+        for item in scan.by_ref() {
+            let (key, value) = item?;
+            segments.push(codec::decode::<Segment>(&value, &|| keys::describe(&key))?);
+            if segments.len() == page_size {
+                break;
+            }
+        }
+        let more = segments.len() == page_size && scan.next().is_some();
+        let next_page_token = match segments.last() {
+            Some(s) if more => s.id.to_string(),
+            _ => String::new(),
+        };
+        Ok(SegmentPage {
+            segments,
+            next_page_token,
+        })
+    }
+
+    /// Updates the fields `mask` names (`name`, `description`, `filter`; empty: all three) from
+    /// `patch`; with `etag`, only if the segment is still at that version.
+    ///
+    /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::Invalid`],
+    /// [`StoreError::AlreadyExists`].
+    pub fn update(
+        &self,
+        id: SegmentId,
+        patch: SegmentData,
+        mask: &[String],
+        etag: Option<&str>,
+    ) -> Result<Segment> {
+        let mut v = Violations::default();
+        for path in mask {
+            if !SEGMENT_FIELDS.contains(&path.as_str()) {
+                v.add(
+                    "update_mask",
+                    format!("{path:?} is not a field of a segment (name, description, filter)"),
+                );
+            }
+        }
+        v.into_result(())?;
+        let now = self.now();
+        self.write(|w| {
+            let current = existing(w, id)?;
+            check_etag(&current.etag(), etag)?;
+            let all = mask.is_empty();
+            let wants = |f: &str| all || mask.iter().any(|m| m == f);
+            let mut data = current.data.clone();
+            if wants("name") {
+                data.name = patch.name.clone();
+            }
+            if wants("description") {
+                data.description = patch.description.clone();
+            }
+            if wants("filter") {
+                data.filter = patch.filter.clone();
+            }
+            validate_segment(&mut data).map_err(invalid)?;
+            if data == current.data {
+                return Ok(current);
+            }
+            let fields = changed_fields(&current.data, &data);
+            let updated = Segment {
+                update_time: now.max(current.update_time),
+                version: current.version + 1,
+                data,
+                ..current.clone()
+            };
+            w.put_record::<SegmentFamily>(Some(&current), Some(&updated))?;
+            w.log_configuration("UpdateSegment", subject(id), fields)?;
+            Ok(updated)
+        })
+    }
+
+    /// Deletes a segment (never its members). Errors: [`StoreError::NotFound`],
+    /// [`StoreError::Aborted`].
+    pub fn delete(&self, id: SegmentId, etag: Option<&str>) -> Result<()> {
+        self.write(|w| {
+            let current = existing(w, id)?;
+            check_etag(&current.etag(), etag)?;
+            w.put_record::<SegmentFamily>(Some(&current), None)?;
+            w.log_configuration("DeleteSegment", subject(id), Vec::new())
+        })
+    }
+
+    /// One page of a segment's members: exactly `ListCustomers` with the segment's filter.
+    pub fn members(
+        &self,
+        id: SegmentId,
+        page_size: usize,
+        page_token: String,
+    ) -> Result<CustomerPage> {
+        self.customers()
+            .list(&self.segments().members_query(id, page_size, page_token)?)
+    }
+
+    /// The listing of a segment's members: its filter, in `create_time` order (for
+    /// [`Store::list_customers_with_insights`]).
+    ///
+    /// Errors: [`StoreError::NotFound`] (no such segment).
+    pub fn members_query(
+        &self,
+        id: SegmentId,
+        page_size: usize,
+        page_token: String,
+    ) -> Result<ListQuery> {
+        Ok(ListQuery {
+            filter: self.segment_filter(id)?,
+            page_size,
+            page_token,
+            ..ListQuery::default()
+        })
+    }
+
+    /// How many customers the segment's filter matches now. A filter of equalities on kind
+    /// and stage (or none) is answered from the counts kept in the write batch, one equality
+    /// on relationship status or lead temperature from the derived index; any other filter by
+    /// one streaming pass over the customers its best index names (all of them without one).
+    pub fn count(&self, id: SegmentId) -> Result<u64> {
+        let filter = self.segment_filter(id)?;
+        if let Some(n) = self.count_without_records(&filter)? {
+            return Ok(n);
+        }
+        let mut count = 0;
+        let mut page_token = String::new();
+        loop {
+            let page = self.customers().list(&ListQuery {
+                filter: filter.clone(),
+                page_size: crate::customers::list::MAX_PAGE_SIZE,
+                page_token,
+                ..ListQuery::default()
+            })?;
+            count += page.customers.len() as u64;
+            if page.next_page_token.is_empty() {
+                return Ok(count);
+            }
+            page_token = page.next_page_token;
+        }
+    }
 }

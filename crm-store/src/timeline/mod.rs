@@ -15,12 +15,17 @@ use crm_core::{
     Violations,
 };
 
-use crate::Store;
 use crate::audit::changes::ChangeKind;
 use crate::customers::list::{decode_token, encode_token, fingerprint_text, prefix_end};
 use crate::error::{Result, StoreError};
 use crate::kv::{codec, keys};
 use crate::write::Write;
+
+crate::store::handle!(
+    /// Customers' timelines: recording interactions, purchases, refunds, stage moves, losses and qualifications; listing entries; summaries.
+    Timeline,
+    timeline
+);
 
 /// Which entries of a timeline to list.
 #[derive(Clone, Debug, Default)]
@@ -275,12 +280,12 @@ impl Write<'_> {
     }
 }
 
-impl Store {
+impl Timeline<'_> {
     /// Lists one page of a customer's timeline, in time order (or newest first).
     ///
     /// Errors: [`StoreError::NotFound`] (no such customer), [`StoreError::Invalid`] (a bad page
     /// token, or a time range that ends before it starts).
-    pub fn list_timeline(&self, query: &TimelineQuery) -> Result<TimelinePage> {
+    pub fn list(&self, query: &TimelineQuery) -> Result<TimelinePage> {
         let Some(id) = query.customer_id else {
             return Err(Violations::one("customer_id", "is required").into());
         };
@@ -289,7 +294,7 @@ impl Store {
         {
             return Err(Violations::one("end_time", "is before start_time").into());
         }
-        self.get_customer(id)?;
+        self.customers().get(id)?;
         let page_size = match query.page_size {
             0 => crate::customers::list::DEFAULT_PAGE_SIZE,
             n => n.min(crate::customers::list::MAX_PAGE_SIZE),
@@ -345,7 +350,7 @@ impl Store {
     }
 
     /// Every timeline entry of a customer, in time order (for verify and tests).
-    pub fn timeline_entries(&self, id: CustomerId) -> Result<Vec<TimelineEntry>> {
+    pub fn entries(&self, id: CustomerId) -> Result<Vec<TimelineEntry>> {
         self.inner
             .engine
             .scan_prefix(&keys::of_customer(keys::TIMELINE, id))

@@ -24,6 +24,7 @@ use crate::Store;
 use crate::customers::check_request_id;
 use crate::error::{Precondition, Resource, Result, StoreError};
 use crate::kv::keys;
+use crate::timeline::Timeline;
 use crate::timeline::{OrderState, Subject};
 use crate::write::Write;
 
@@ -112,6 +113,133 @@ impl Store {
         }))
     }
 
+    /// The checked meta of a write whose entity was validated as `entity` (its violations
+    /// named under `prefix`, none when empty): every violation of both, or the meta.
+    fn checked(
+        &self,
+        entity: std::result::Result<(), Violations>,
+        prefix: &str,
+        meta: EntryMeta,
+    ) -> Result<Meta> {
+        let mut v = match entity {
+            Ok(()) => Violations::default(),
+            Err(e) if prefix.is_empty() => e,
+            Err(e) => e.prefixed(prefix),
+        };
+        let m = self.meta(meta, &mut v);
+        v.into_result(m).map_err(Into::into)
+    }
+
+    /// One timeline write: a repeated request id returns the first entry; otherwise `body`
+    /// appends to the customer's timeline (or finds the write is a repeat), then the request id
+    /// is remembered and the customer's record, summary and change log are written.
+    fn record(
+        &self,
+        id: CustomerId,
+        m: &Meta,
+        operation: &str,
+        mut body: impl FnMut(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
+    ) -> Result<Recorded> {
+        self.write(|w| {
+            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
+                return Ok(first);
+            }
+            let mut s = w.subject(id)?;
+            match body(w, &mut s)? {
+                Outcome::Repeat(entry) => Ok(Recorded {
+                    entry,
+                    customer: s.customer,
+                    duplicate: true,
+                }),
+                Outcome::New(entry) => {
+                    remember(w, m.request_id.as_deref(), &entry);
+                    let customer = w.finish(s, operation)?;
+                    Ok(Recorded {
+                        entry,
+                        customer,
+                        duplicate: false,
+                    })
+                }
+            }
+        })
+    }
+}
+
+/// What a timeline write's body did.
+enum Outcome {
+    /// Appended this entry.
+    New(TimelineEntry),
+    /// Found the write already done (a known order): this is the first entry.
+    Repeat(TimelineEntry),
+}
+
+/// Keeps the request id of a timeline write, pointing at its entry.
+fn remember(w: &mut Write<'_>, request_id: Option<&str>, entry: &TimelineEntry) {
+    if let Some(rid) = request_id {
+        w.put_raw(
+            keys::entry_request(rid),
+            keys::timeline(entry.customer_id, entry.occurred_at, entry.id),
+        );
+    }
+}
+
+/// An advocate moves to ADVOCACY.
+fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()> {
+    if s.summary.advocate_since.is_some() {
+        w.move_forward(
+            s,
+            Some((
+                LifecycleStage::Advocacy,
+                "a converted referral or a promoter signal",
+            )),
+            at,
+        )?;
+    }
+    Ok(())
+}
+
+/// A customer made its first purchase: everyone who referred it made a converted referral.
+fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) -> Result<()> {
+    let mut referrers = std::collections::BTreeSet::new();
+    for (key, _) in w.scan_prefix(&keys::of_customer(keys::REFERRAL, referred))? {
+        referrers.extend(keys::referrer_of(&key));
+    }
+    for referrer in referrers {
+        if w.customer(referrer)?.is_none() {
+            continue;
+        }
+        let mut s = w.subject(referrer)?;
+        w.append(&mut s, at, "crm", Event::ReferralConverted { referred })?;
+        advocacy(w, &mut s, at)?;
+        w.finish(s, "RecordPurchase")?;
+    }
+    Ok(())
+}
+
+/// The times of the customer's purchases within `window` of `at` either side, the one this write
+/// just recorded at `at` included (the write reads its own keys).
+fn purchases_near(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    at: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<Vec<DateTime<Utc>>> {
+    let low = keys::purchase_time_from(id, at - window);
+    let high = keys::purchase_time_from(id, at + window);
+    let mut times = Vec::new();
+    let near = w.scan(
+        std::ops::Bound::Included(low),
+        std::ops::Bound::Included(high),
+        false,
+        usize::MAX,
+    )?;
+    for (key, _) in near {
+        times.extend(keys::purchase_time_of(&key));
+    }
+    Ok(times)
+}
+
+impl Timeline<'_> {
     /// Records a contact with a customer.
     ///
     /// Errors: [`StoreError::Invalid`] (every bad field; a referral of an unknown customer or of
@@ -270,7 +398,7 @@ impl Store {
     ///
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`],
     /// [`StoreError::FailedPrecondition`] (backward without a reason).
-    pub fn change_lifecycle_stage(
+    pub fn change_stage(
         &self,
         id: CustomerId,
         to: LifecycleStage,
@@ -345,129 +473,4 @@ impl Store {
             )?))
         })
     }
-
-    /// The checked meta of a write whose entity was validated as `entity` (its violations
-    /// named under `prefix`, none when empty): every violation of both, or the meta.
-    fn checked(
-        &self,
-        entity: std::result::Result<(), Violations>,
-        prefix: &str,
-        meta: EntryMeta,
-    ) -> Result<Meta> {
-        let mut v = match entity {
-            Ok(()) => Violations::default(),
-            Err(e) if prefix.is_empty() => e,
-            Err(e) => e.prefixed(prefix),
-        };
-        let m = self.meta(meta, &mut v);
-        v.into_result(m).map_err(Into::into)
-    }
-
-    /// One timeline write: a repeated request id returns the first entry; otherwise `body`
-    /// appends to the customer's timeline (or finds the write is a repeat), then the request id
-    /// is remembered and the customer's record, summary and change log are written.
-    fn record(
-        &self,
-        id: CustomerId,
-        m: &Meta,
-        operation: &str,
-        mut body: impl FnMut(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
-    ) -> Result<Recorded> {
-        self.write(|w| {
-            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
-                return Ok(first);
-            }
-            let mut s = w.subject(id)?;
-            match body(w, &mut s)? {
-                Outcome::Repeat(entry) => Ok(Recorded {
-                    entry,
-                    customer: s.customer,
-                    duplicate: true,
-                }),
-                Outcome::New(entry) => {
-                    remember(w, m.request_id.as_deref(), &entry);
-                    let customer = w.finish(s, operation)?;
-                    Ok(Recorded {
-                        entry,
-                        customer,
-                        duplicate: false,
-                    })
-                }
-            }
-        })
-    }
-}
-
-/// What a timeline write's body did.
-enum Outcome {
-    /// Appended this entry.
-    New(TimelineEntry),
-    /// Found the write already done (a known order): this is the first entry.
-    Repeat(TimelineEntry),
-}
-
-/// Keeps the request id of a timeline write, pointing at its entry.
-fn remember(w: &mut Write<'_>, request_id: Option<&str>, entry: &TimelineEntry) {
-    if let Some(rid) = request_id {
-        w.put_raw(
-            keys::entry_request(rid),
-            keys::timeline(entry.customer_id, entry.occurred_at, entry.id),
-        );
-    }
-}
-
-/// An advocate moves to ADVOCACY.
-fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()> {
-    if s.summary.advocate_since.is_some() {
-        w.move_forward(
-            s,
-            Some((
-                LifecycleStage::Advocacy,
-                "a converted referral or a promoter signal",
-            )),
-            at,
-        )?;
-    }
-    Ok(())
-}
-
-/// A customer made its first purchase: everyone who referred it made a converted referral.
-fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) -> Result<()> {
-    let mut referrers = std::collections::BTreeSet::new();
-    for (key, _) in w.scan_prefix(&keys::of_customer(keys::REFERRAL, referred))? {
-        referrers.extend(keys::referrer_of(&key));
-    }
-    for referrer in referrers {
-        if w.customer(referrer)?.is_none() {
-            continue;
-        }
-        let mut s = w.subject(referrer)?;
-        w.append(&mut s, at, "crm", Event::ReferralConverted { referred })?;
-        advocacy(w, &mut s, at)?;
-        w.finish(s, "RecordPurchase")?;
-    }
-    Ok(())
-}
-
-/// The times of the customer's purchases within `window` of `at` either side, the one this write
-/// just recorded at `at` included (the write reads its own keys).
-fn purchases_near(
-    w: &mut Write<'_>,
-    id: CustomerId,
-    at: DateTime<Utc>,
-    window: chrono::Duration,
-) -> Result<Vec<DateTime<Utc>>> {
-    let low = keys::purchase_time_from(id, at - window);
-    let high = keys::purchase_time_from(id, at + window);
-    let mut times = Vec::new();
-    let near = w.scan(
-        std::ops::Bound::Included(low),
-        std::ops::Bound::Included(high),
-        false,
-        usize::MAX,
-    )?;
-    for (key, _) in near {
-        times.extend(keys::purchase_time_of(&key));
-    }
-    Ok(times)
 }

@@ -9,11 +9,11 @@ use crm_core::{CustomerId, CustomerKind};
 use crate::Store;
 use crate::audit::changes::ChangeLog;
 use crate::audit::config::ConfigTrail;
-use crate::customers::family::Customers;
+use crate::customers::family::CustomerFamily;
 use crate::error::Result;
 use crate::kv::family::{self, Family};
 use crate::kv::{Kv, codec, keys};
-use crate::segments::family::Segments;
+use crate::segments::family::SegmentFamily;
 
 /// What [`Store::verify`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct VerifyReport {
     pub audit_events: u64,
     /// Timeline entries checked (each summary is recomputed from its timeline).
     pub timeline_entries: u64,
-    /// Segments checked.
+    /// SegmentFamily checked.
     pub segments: u64,
     /// Configuration audit events checked.
     pub configuration_events: u64,
@@ -62,12 +62,16 @@ impl Store {
         let problems = &mut report.problems;
         let families = family::verify(kv, &self.inner.families, problems)?;
         let records = |name: &str| families.records.get(name).copied().unwrap_or(0);
-        report.customers = records(Customers::NAME);
+        report.customers = records(CustomerFamily::NAME);
         report.changes = records(ChangeLog::NAME);
         report.audit_events = report.changes;
-        report.segments = records(Segments::NAME);
+        report.segments = records(SegmentFamily::NAME);
         report.configuration_events = records(ConfigTrail::NAME);
-        report.index_entries = families.entries.get(Customers::NAME).copied().unwrap_or(0);
+        report.index_entries = families
+            .entries
+            .get(CustomerFamily::NAME)
+            .copied()
+            .unwrap_or(0);
         report.unique_keys = families.uniques;
 
         let (customers, damaged) = customers_check(kv, problems)?;

@@ -1,5 +1,4 @@
-//! Conversions between `crm.v1` messages and `crm-core` types: customers, audit, keys (the
-//! timeline's and the scoring model's are in [`crate::convert_timeline`]).
+//! Customers between `crm.v1` messages and `crm-core` types.
 //!
 //! Input conversions destructure every field of the message, so adding a field to the contract
 //! without deciding what it means here does not compile. Field paths in violations are relative
@@ -7,33 +6,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::{
-    Address, Consent, ConsentDecision, Customer, CustomerData, CustomerId, CustomerKind, Email,
-    Gender, IncomeBand, LifecycleStage, Organization, Party, Person, Phone, Violations,
+    Address, Consent, ConsentDecision, Customer, CustomerData, CustomerKind, Email, Gender,
+    IncomeBand, LifecycleStage, Organization, Party, Person, Phone, Violations,
 };
-use prost_types::Timestamp;
 
+use super::{parse_id, time_from_proto, time_to_proto};
 use crate::pb;
-
-/// A `google.protobuf.Timestamp` as a time, if it is a valid one.
-pub fn time_from_proto(t: &Timestamp) -> Option<DateTime<Utc>> {
-    let nanos = u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000)?;
-    DateTime::from_timestamp(t.seconds, nanos)
-}
-
-/// A time as a `google.protobuf.Timestamp`.
-pub fn time_to_proto(t: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// Parses a customer id, naming `field` in the violation.
-pub fn parse_id(field: &str, text: &str) -> Result<CustomerId, Violations> {
-    text.trim()
-        .parse()
-        .map_err(|e: crm_core::customer::InvalidCustomerId| Violations::one(field, e.to_string()))
-}
 
 /// The writable fields of a `Customer` message as domain data. Output-only fields are ignored.
 /// `now` stands in for consent decisions sent without a time.
@@ -426,48 +404,5 @@ pub fn customer_to_proto(c: &Customer) -> pb::Customer {
         lead_temperature: 0,
         lead_status: 0,
         value: Vec::new(),
-    }
-}
-
-/// An audit event as a message.
-pub fn audit_event_to_proto(e: &crm_store::AuditEvent) -> pb::AuditEvent {
-    pb::AuditEvent {
-        seq: e.seq,
-        time: Some(time_to_proto(e.time)),
-        actor: e.actor.clone(),
-        operation: e.operation.clone(),
-        customer_id: e.customer_id.map(|id| id.to_string()).unwrap_or_default(),
-        fields: e.fields.clone(),
-        request_id: e.request_id.clone().unwrap_or_default(),
-        subject: e.subject.clone(),
-    }
-}
-
-/// A role as its contract value.
-pub fn role_to_proto(role: crate::keys::Role) -> pb::Role {
-    match role {
-        crate::keys::Role::Reader => pb::Role::Reader,
-        crate::keys::Role::Writer => pb::Role::Writer,
-        crate::keys::Role::Admin => pb::Role::Admin,
-    }
-}
-
-/// A contract role value as a role, if it names one.
-pub fn role_from_proto(role: i32) -> Option<crate::keys::Role> {
-    match pb::Role::try_from(role).ok()? {
-        pb::Role::Unspecified => None,
-        pb::Role::Reader => Some(crate::keys::Role::Reader),
-        pb::Role::Writer => Some(crate::keys::Role::Writer),
-        pb::Role::Admin => Some(crate::keys::Role::Admin),
-    }
-}
-
-/// An API key record (never its secret) as a message.
-pub fn api_key_to_proto(k: &crate::keys::KeyRecord) -> pb::ApiKey {
-    pb::ApiKey {
-        name: k.name.clone(),
-        role: role_to_proto(k.role) as i32,
-        create_time: Some(time_to_proto(k.created)),
-        revoke_time: k.revoked.map(time_to_proto),
     }
 }

@@ -1,0 +1,183 @@
+//! `crm.v1.AdminService`: the audit trail, API keys and the consistency check. Admin role only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crm_core::Violations;
+use crm_store::{AuditQuery, Store};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::convert::{
+    api_key_to_proto, audit_event_to_proto, parse_id, role_from_proto, time_from_proto,
+};
+use crate::keys::{KeyError, KeyRing};
+use crate::pb;
+use crate::pb::admin_service_server::AdminService;
+use crate::services::common::blocking;
+use crate::status::{DOMAIN, Fields, invalid};
+
+/// The admin service over a store and its key ring.
+#[derive(Clone, Debug)]
+pub struct AdminApi {
+    store: Store,
+    keys: Arc<KeyRing>,
+}
+
+impl AdminApi {
+    /// Serves `store` and `keys`.
+    pub fn new(store: Store, keys: Arc<KeyRing>) -> Self {
+        AdminApi { store, keys }
+    }
+}
+
+fn key_status(e: KeyError) -> Status {
+    let (code, reason) = match &e {
+        KeyError::BadName => return invalid(Violations::one("name", e.to_string())),
+        KeyError::Exists(_) => (Code::AlreadyExists, "KEY_NAME_TAKEN"),
+        KeyError::NotFound(_) => (Code::NotFound, "KEY_NOT_FOUND"),
+        KeyError::Io { .. } => (Code::Internal, "KEY_FILE_FAILURE"),
+    };
+    Status::with_error_details(
+        code,
+        e.to_string(),
+        ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()),
+    )
+}
+
+/// Key-file work touches the disk: do it off the async threads.
+async fn on_keys<T: Send + 'static>(
+    keys: Arc<KeyRing>,
+    f: impl FnOnce(&KeyRing) -> Result<T, KeyError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(move || f(&keys))
+        .await
+        .map_err(|e| Status::internal(format!("the request's worker failed: {e}")))?
+        .map_err(key_status)
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let pb::ListAuditEventsRequest {
+            customer_id,
+            actor,
+            start_time,
+            end_time,
+            newest_first,
+            page_size,
+            page_token,
+            configuration,
+        } = request.into_inner();
+        let mut v = Violations::default();
+        let customer_id = match customer_id.trim() {
+            "" => None,
+            text => parse_id("customer_id", text)
+                .map_err(|e| v.0.extend(e.0))
+                .ok(),
+        };
+        let mut time = |field: &str, t: Option<prost_types::Timestamp>| {
+            t.and_then(|t| {
+                time_from_proto(&t).or_else(|| {
+                    v.add(field, "is not a valid timestamp");
+                    None
+                })
+            })
+        };
+        let start_time = time("start_time", start_time);
+        let end_time = time("end_time", end_time);
+        let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
+            v.add("page_size", "must not be negative");
+            0
+        });
+        v.into_result(()).map_err(invalid)?;
+        let actor = Some(actor.trim().to_owned()).filter(|a| !a.is_empty());
+        let query = AuditQuery {
+            configuration,
+            customer_id,
+            actor,
+            start_time,
+            end_time,
+            newest_first,
+            page_size,
+            page_token,
+        };
+        let page = blocking(self.store.clone(), Fields::Request, move |s| {
+            s.audit().events(&query)
+        })
+        .await?;
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: page.events.iter().map(audit_event_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn verify_store(
+        &self,
+        _request: Request<pb::VerifyStoreRequest>,
+    ) -> Result<Response<pb::VerifyStoreResponse>, Status> {
+        let report = blocking(self.store.clone(), Fields::Request, |s| s.verify()).await?;
+        Ok(Response::new(pb::VerifyStoreResponse {
+            clean: report.is_clean(),
+            customers: report.customers,
+            index_entries: report.index_entries,
+            unique_keys: report.unique_keys,
+            changes: report.changes,
+            audit_events: report.audit_events,
+            problems: report.problems,
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let pb::CreateApiKeyRequest { name, role } = request.into_inner();
+        let role = role_from_proto(role)
+            .ok_or_else(|| invalid(Violations::one("role", "must be READER, WRITER or ADMIN")))?;
+        let (secret, record) = on_keys(self.keys.clone(), move |keys| {
+            let secret = keys.create(&name, role)?;
+            let record = keys
+                .list()?
+                .into_iter()
+                .find(|k| k.name == name)
+                .ok_or(KeyError::NotFound(name))?;
+            Ok((secret, record))
+        })
+        .await?;
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            key: Some(api_key_to_proto(&record)),
+            secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        _request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let keys = on_keys(self.keys.clone(), |keys| keys.list()).await?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            keys: keys.iter().map(api_key_to_proto).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let pb::RevokeApiKeyRequest { name } = request.into_inner();
+        let record = on_keys(self.keys.clone(), move |keys| {
+            keys.revoke(&name)?;
+            keys.list()?
+                .into_iter()
+                .rev()
+                .find(|k| k.name == name)
+                .ok_or(KeyError::NotFound(name))
+        })
+        .await?;
+        Ok(Response::new(api_key_to_proto(&record)))
+    }
+}

@@ -1,0 +1,116 @@
+//! What the services share (qdrant's `*_common.rs`): running store calls, audited stores, page
+//! sizes, and the parts of a timeline write that the timeline and lifecycle services both take.
+
+use crm_core::{Insight, Violations};
+use crm_store::{CustomerPage, EntryMeta, Origin, Recorded, Store, StoreError};
+use tonic::{Response, Status};
+
+use crate::convert::{customer_view, entry_to_proto, parse_id, time_from_proto};
+use crate::layer::Caller;
+use crate::pb;
+use crate::status::{Fields, from_store, invalid};
+
+/// Runs a store call on the blocking pool (store calls may wait for a disk flush).
+pub(crate) async fn blocking<T, F>(store: Store, fields: Fields, call: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || call(&store)).await {
+        Ok(result) => result.map_err(|e| from_store(fields, e)),
+        Err(e) => Err(Status::internal(format!(
+            "the request's worker failed: {e}"
+        ))),
+    }
+}
+
+/// Runs a point read (a few key lookups, no flush to wait for) on the calling task: the
+/// hand-off to the blocking pool would cost more than the read. A read that misses the cache
+/// waits for the disk on this worker; listings, scans and writes go through [`blocking`].
+pub(crate) fn point_read<T>(
+    store: &Store,
+    fields: Fields,
+    call: impl FnOnce(&Store) -> Result<T, StoreError>,
+) -> Result<T, Status> {
+    call(store).map_err(|e| from_store(fields, e))
+}
+
+/// A page size from the request: 0 and above as given; negative is INVALID_ARGUMENT.
+pub(crate) fn page_size(n: i32) -> Result<usize, Status> {
+    usize::try_from(n).map_err(|_| invalid(Violations::one("page_size", "must not be negative")))
+}
+
+/// A trimmed text, or `None` when blank.
+pub(crate) fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    if t.is_empty() {
+        None
+    } else {
+        Some(t.to_owned())
+    }
+}
+
+/// A page of customers as a message, each with what was derived about it when it was listed.
+pub(crate) fn list_response(
+    (page, insights): (CustomerPage, Vec<Insight>),
+) -> pb::ListCustomersResponse {
+    pb::ListCustomersResponse {
+        customers: page
+            .customers
+            .iter()
+            .zip(&insights)
+            .map(|(c, i)| customer_view(c, i))
+            .collect(),
+        next_page_token: page.next_page_token,
+    }
+}
+
+/// The store, with writes audited as the caller's (and the request id).
+pub(crate) fn audited(store: &Store, caller: Caller, request_id: Option<String>) -> Store {
+    store.with_origin(Origin {
+        actor: caller.name,
+        request_id,
+    })
+}
+
+/// The common fields of a timeline write, checked: customer id, time, actor, request id.
+pub(crate) fn entry_meta(
+    v: &mut Violations,
+    customer_id: &str,
+    occurred_at: Option<prost_types::Timestamp>,
+    actor: String,
+    request_id: String,
+) -> (crm_core::CustomerId, EntryMeta) {
+    let id = parse_id("customer_id", customer_id)
+        .map_err(|e| v.0.extend(e.0))
+        .unwrap_or(crm_core::CustomerId(0));
+    let occurred_at = occurred_at.and_then(|t| {
+        time_from_proto(&t).or_else(|| {
+            v.add("occurred_at", "is not a valid time");
+            None
+        })
+    });
+    let meta = EntryMeta {
+        occurred_at,
+        actor: Some(actor).filter(|a| !a.trim().is_empty()),
+        request_id: Some(request_id).filter(|r| !r.trim().is_empty()),
+    };
+    (id, meta)
+}
+
+/// A timeline write's result as a response, the customer with what is derived about it.
+pub(crate) async fn respond(
+    store: Store,
+    recorded: Recorded,
+) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+    let customer = recorded.customer.clone();
+    let insight = blocking(store, Fields::Request, move |s| {
+        s.insights().insight(&customer)
+    })
+    .await?;
+    Ok(Response::new(pb::TimelineWriteResponse {
+        entry: Some(entry_to_proto(&recorded.entry)),
+        customer: Some(customer_view(&recorded.customer, &insight)),
+        duplicate: recorded.duplicate,
+    }))
+}

@@ -1,0 +1,244 @@
+//! `crm.v1.CustomerService`: check the caller's role, decode, call the store on a blocking
+//! thread, encode.
+
+use crm_core::{Customer, Filter, Insight, OrderBy, UpdateMask, Violations};
+use crm_store::{ListQuery, Store, StoreError};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{customer_from_proto, implicit_mask, parse_id};
+use crate::convert::{customer_view, value_to_proto};
+use crate::layer::Call;
+use crate::pb;
+use crate::pb::customer_service_server::CustomerService;
+use crate::services::common::{audited, blocking, list_response, non_empty, page_size, point_read};
+use crate::status::{Fields, invalid, invalid_in};
+
+/// The customer service over a store.
+#[derive(Clone, Debug)]
+pub struct CustomerApi {
+    store: Store,
+}
+
+impl CustomerApi {
+    /// Serves `store`.
+    pub fn new(store: Store) -> Self {
+        CustomerApi { store }
+    }
+}
+
+fn required_customer(c: Option<pb::Customer>) -> Result<pb::Customer, Status> {
+    c.ok_or_else(|| invalid(Violations::one("customer", "is required")))
+}
+
+#[tonic::async_trait]
+impl CustomerService for CustomerApi {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let header_id = Call::of(&request)?.request_id;
+        let caller = Call::of(&request)?.caller;
+        let pb::CreateCustomerRequest {
+            customer,
+            request_id,
+        } = request.into_inner();
+        let data = customer_from_proto(required_customer(customer)?, chrono::Utc::now())
+            .map_err(|v| invalid_in(Fields::InCustomer, v))?;
+        let request_id = non_empty(request_id);
+        let store = audited(&self.store, caller, request_id.clone().or(header_id));
+        let created = blocking(store, Fields::InCustomer, move |s| {
+            with_insight(s, s.customers().create(data, request_id.as_deref())?)
+        })
+        .await?;
+        Ok(Response::new(view(&created)))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let pb::GetCustomerRequest { id } = request.into_inner();
+        let id = parse_id("id", &id).map_err(invalid)?;
+        let customer = point_read(&self.store, Fields::Request, |s| {
+            with_insight(s, s.customers().get(id)?)
+        })?;
+        Ok(Response::new(view(&customer)))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let header_id = Call::of(&request)?.request_id;
+        let caller = Call::of(&request)?.caller;
+        let pb::UpdateCustomerRequest {
+            customer,
+            update_mask,
+            etag,
+        } = request.into_inner();
+        let customer = required_customer(customer)?;
+        let id = parse_id("customer.id", &customer.id).map_err(invalid)?;
+        let etag = non_empty(etag).or_else(|| non_empty(customer.etag.clone()));
+        let paths = match update_mask {
+            Some(mask) if !mask.paths.is_empty() => mask.paths,
+            _ => implicit_mask(&customer),
+        };
+        let stage_unset = customer.lifecycle_stage == 0;
+        let mut mask = UpdateMask::parse(&paths).map_err(|v| invalid_in(Fields::InCustomer, v))?;
+        if stage_unset {
+            mask = mask.keep_lifecycle_stage();
+        }
+        let patch = customer_from_proto_for_update(customer)?;
+        let store = audited(&self.store, caller, header_id);
+        let updated = blocking(store, Fields::InCustomer, move |s| {
+            with_insight(s, s.customers().update(id, &patch, &mask, etag.as_deref())?)
+        })
+        .await?;
+        Ok(Response::new(view(&updated)))
+    }
+
+    async fn delete_customer(
+        &self,
+        request: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::DeleteCustomerResponse>, Status> {
+        let header_id = Call::of(&request)?.request_id;
+        let caller = Call::of(&request)?.caller;
+        let pb::DeleteCustomerRequest { id, etag } = request.into_inner();
+        let customer_id = parse_id("id", &id).map_err(invalid)?;
+        let etag = non_empty(etag);
+        let store = audited(&self.store, caller, header_id);
+        blocking(store, Fields::Request, move |s| {
+            s.customers().delete(customer_id, etag.as_deref())
+        })
+        .await?;
+        Ok(Response::new(pb::DeleteCustomerResponse {
+            id: customer_id.to_string(),
+        }))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let pb::ListCustomersRequest {
+            page_size,
+            page_token,
+            filter,
+            order_by,
+        } = request.into_inner();
+        let mut v = Violations::default();
+        let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
+            v.add("page_size", "must not be negative");
+            0
+        });
+        let filter = Filter::parse(&filter).unwrap_or_else(|e| {
+            v.add("filter", e.to_string());
+            Filter::All
+        });
+        let order_by = OrderBy::parse(&order_by).unwrap_or_else(|e| {
+            v.0.extend(e.0);
+            OrderBy::default()
+        });
+        v.into_result(()).map_err(invalid)?;
+        let query = ListQuery {
+            filter,
+            order_by,
+            page_size,
+            page_token,
+        };
+        let response = blocking(self.store.clone(), Fields::Request, move |s| {
+            Ok(list_response(s.customers().list_with_insights(&query)?))
+        })
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn search_customers(
+        &self,
+        request: Request<pb::SearchCustomersRequest>,
+    ) -> Result<Response<pb::SearchCustomersResponse>, Status> {
+        let pb::SearchCustomersRequest {
+            query,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let page_size = self::page_size(page_size)?;
+        let response = blocking(self.store.clone(), Fields::Request, move |s| {
+            let page = s.customers().search(&query, page_size, &page_token)?;
+            let results = page
+                .results
+                .iter()
+                .map(|(c, score)| {
+                    Ok(pb::SearchResult {
+                        customer: Some(customer_view(c, &s.insights().insight(c)?)),
+                        score: i32::try_from(*score).unwrap_or(i32::MAX),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(pb::SearchCustomersResponse {
+                results,
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_customer_value(
+        &self,
+        request: Request<pb::GetCustomerValueRequest>,
+    ) -> Result<Response<pb::GetCustomerValueResponse>, Status> {
+        let pb::GetCustomerValueRequest { id } = request.into_inner();
+        let id = parse_id("id", &id).map_err(invalid)?;
+        let (customer, insight) = point_read(&self.store, Fields::Request, |s| {
+            with_insight(s, s.customers().get(id)?)
+        })?;
+        Ok(Response::new(pb::GetCustomerValueResponse {
+            customer_id: customer.id.to_string(),
+            values: insight.value.iter().map(value_to_proto).collect(),
+        }))
+    }
+
+    async fn lookup_customer(
+        &self,
+        request: Request<pb::LookupCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let pb::LookupCustomerRequest { key } = request.into_inner();
+        let store = self.store.clone();
+        let customer = match key {
+            Some(pb::lookup_customer_request::Key::Email(email)) => {
+                point_read(&store, Fields::Request, |s| {
+                    with_insight(s, s.customers().lookup_by_email(&email)?)
+                })?
+            }
+            Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
+                point_read(&store, Fields::Request, |s| {
+                    with_insight(s, s.customers().lookup_by_external_id(&ext)?)
+                })?
+            }
+            None => return Err(invalid(Violations::one("key", "set email or external_id"))),
+        };
+        Ok(Response::new(view(&customer)))
+    }
+}
+
+/// A customer with what is derived about it now.
+fn with_insight(s: &Store, c: Customer) -> Result<(Customer, Insight), StoreError> {
+    let insight = s.insights().insight(&c)?;
+    Ok((c, insight))
+}
+
+fn view((c, i): &(Customer, Insight)) -> pb::Customer {
+    customer_view(c, i)
+}
+
+/// An update's patch: like a create's customer, except that a missing party is allowed (the
+/// mask decides which fields matter; absent ones read as empty).
+fn customer_from_proto_for_update(
+    mut customer: pb::Customer,
+) -> Result<crm_core::CustomerData, Status> {
+    if customer.party.is_none() {
+        customer.party = Some(pb::customer::Party::Person(pb::Person::default()));
+    }
+    customer_from_proto(customer, chrono::Utc::now()).map_err(|v| invalid_in(Fields::InCustomer, v))
+}

@@ -1,0 +1,110 @@
+//! One file per `crm.v1` service, and what they share ([`common`]). The role each method needs
+//! is stated here once, in [`ROLES`]; the [`crate::layer`] enforces it before a handler runs.
+
+pub mod admin;
+pub(crate) mod common;
+pub mod customers;
+pub mod lifecycle;
+pub mod reports;
+pub mod segments;
+pub mod timeline;
+
+use crate::keys::Role;
+
+/// Every method of crm's services with the role it needs (the README's role table).
+pub const ROLES: &[(&str, &str, Role)] = &[
+    ("CustomerService", "CreateCustomer", Role::Writer),
+    ("CustomerService", "GetCustomer", Role::Reader),
+    ("CustomerService", "UpdateCustomer", Role::Writer),
+    ("CustomerService", "DeleteCustomer", Role::Writer),
+    ("CustomerService", "ListCustomers", Role::Reader),
+    ("CustomerService", "SearchCustomers", Role::Reader),
+    ("CustomerService", "GetCustomerValue", Role::Reader),
+    ("CustomerService", "LookupCustomer", Role::Reader),
+    ("TimelineService", "RecordInteraction", Role::Writer),
+    ("TimelineService", "RecordPurchase", Role::Writer),
+    ("TimelineService", "RecordRefund", Role::Writer),
+    ("TimelineService", "ListTimeline", Role::Reader),
+    ("LifecycleService", "ChangeLifecycleStage", Role::Writer),
+    ("LifecycleService", "MarkLost", Role::Writer),
+    ("LifecycleService", "QualifyLead", Role::Writer),
+    ("LifecycleService", "GetScoringModel", Role::Reader),
+    ("LifecycleService", "UpdateScoringModel", Role::Admin),
+    ("SegmentService", "CreateSegment", Role::Writer),
+    ("SegmentService", "GetSegment", Role::Reader),
+    ("SegmentService", "ListSegments", Role::Reader),
+    ("SegmentService", "UpdateSegment", Role::Writer),
+    ("SegmentService", "DeleteSegment", Role::Writer),
+    ("SegmentService", "CountSegmentMembers", Role::Reader),
+    ("SegmentService", "ListSegmentMembers", Role::Reader),
+    ("ReportService", "GetPortfolioReport", Role::Reader),
+    ("AdminService", "ListAuditEvents", Role::Admin),
+    ("AdminService", "VerifyStore", Role::Admin),
+    ("AdminService", "CreateApiKey", Role::Admin),
+    ("AdminService", "ListApiKeys", Role::Admin),
+    ("AdminService", "RevokeApiKey", Role::Admin),
+];
+
+/// The package of crm's services.
+const PACKAGE: &str = "crm.v1.";
+
+/// The service (without its package) and method a gRPC path names, for crm's services only
+/// (`/crm.v1.CustomerService/GetCustomer`).
+pub fn method_of(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    Some((service.strip_prefix(PACKAGE)?, method))
+}
+
+/// The role a method needs. A method of crm's that is not in [`ROLES`] needs the admin role
+/// (the table is checked against the contract by a test, so that cannot happen silently).
+pub fn required_role(service: &str, method: &str) -> Option<Role> {
+    let known = ROLES
+        .iter()
+        .find(|(s, m, _)| *s == service && *m == method)
+        .map(|(_, _, role)| *role);
+    Some(known.unwrap_or(Role::Admin))
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    /// Every method of every crm.v1 service in the contract has a role, and every role names a
+    /// method that exists.
+    #[test]
+    fn the_role_table_covers_the_contract_exactly() {
+        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET)
+            .unwrap_or_default();
+        let mut contract: Vec<(String, String)> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "crm.v1")
+            .flat_map(|f| f.service.iter())
+            .flat_map(|s| {
+                s.method
+                    .iter()
+                    .map(|m| (s.name().to_owned(), m.name().to_owned()))
+            })
+            .collect();
+        let mut table: Vec<(String, String)> = ROLES
+            .iter()
+            .map(|(s, m, _)| ((*s).to_owned(), (*m).to_owned()))
+            .collect();
+        contract.sort();
+        table.sort();
+        assert!(!contract.is_empty());
+        assert_eq!(table, contract);
+    }
+
+    #[test]
+    fn paths_name_their_service_and_method() {
+        assert_eq!(
+            method_of("/crm.v1.CustomerService/GetCustomer"),
+            Some(("CustomerService", "GetCustomer"))
+        );
+        assert_eq!(method_of("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(method_of("garbage"), None);
+    }
+}

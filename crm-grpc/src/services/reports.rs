@@ -1,0 +1,80 @@
+//! `crm.v1.ReportService`: the portfolio report.
+
+use chrono::Duration;
+use crm_core::Violations;
+use crm_core::report::ReportParams;
+use crm_store::Store;
+use tonic::{Request, Response, Status};
+
+use crate::convert::{report_to_proto, time_from_proto};
+use crate::pb;
+use crate::pb::report_service_server::ReportService;
+use crate::services::common::blocking;
+use crate::status::{Fields, invalid};
+
+/// The report service over a store.
+#[derive(Clone, Debug)]
+pub struct ReportApi {
+    store: Store,
+}
+
+impl ReportApi {
+    /// Serves `store`.
+    pub fn new(store: Store) -> Self {
+        ReportApi { store }
+    }
+}
+
+#[tonic::async_trait]
+impl ReportService for ReportApi {
+    async fn get_portfolio_report(
+        &self,
+        request: Request<pb::GetPortfolioReportRequest>,
+    ) -> Result<Response<pb::PortfolioReport>, Status> {
+        let pb::GetPortfolioReportRequest {
+            as_of,
+            period,
+            period_start,
+            currency_code,
+        } = request.into_inner();
+        let mut v = Violations::default();
+        // Report times are kept between 1970 and 9999, so the period and window
+        // arithmetic can never leave chrono's range.
+        let mut time = |t: Option<prost_types::Timestamp>, field: &str| {
+            t.and_then(|t| {
+                time_from_proto(&t)
+                    .filter(|t| (0..=253_402_300_799).contains(&t.timestamp()))
+                    .or_else(|| {
+                        v.add(field, "must be a time from 1970 to 9999");
+                        None
+                    })
+            })
+        };
+        // "Now" is the store's clock, as for every time the store assigns.
+        let as_of = time(as_of, "as_of").unwrap_or_else(|| self.store.config().clock.now());
+        let explicit_start = time(period_start, "period_start");
+        let days = match pb::ReportPeriod::try_from(period) {
+            Ok(pb::ReportPeriod::PeriodMonth) => 30,
+            Ok(pb::ReportPeriod::PeriodQuarter) => 91,
+            Ok(pb::ReportPeriod::PeriodYear | pb::ReportPeriod::Unspecified) => 365,
+            Err(_) => {
+                v.add(
+                    "period",
+                    "must be PERIOD_MONTH, PERIOD_QUARTER or PERIOD_YEAR",
+                );
+                365
+            }
+        };
+        v.into_result(()).map_err(invalid)?;
+        let params = ReportParams {
+            as_of,
+            period_start: explicit_start.unwrap_or(as_of - Duration::days(days)),
+            currency: currency_code,
+        };
+        let report = blocking(self.store.clone(), Fields::Request, move |s| {
+            s.reports().portfolio(params)
+        })
+        .await?;
+        Ok(Response::new(report_to_proto(&report)))
+    }
+}
