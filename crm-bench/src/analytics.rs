@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use chrono::{Duration, Utc};
 use crm_core::report::ReportParams;
-use crm_core::timeline::{Direction, Interaction, Purchase};
+use crm_core::timeline::{Interaction, Purchase};
 use crm_core::{Filter, InteractionKind, Money, SegmentData};
 use crm_store::{Durability, EntryMeta, ListQuery, Store, StoreConfig};
 
@@ -43,15 +43,8 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
                 };
                 store.timeline().record_purchase(*id, purchase, meta)?;
             } else {
-                let interaction = Interaction {
-                    kind: InteractionKind::ALL[rng.below(9) as usize],
-                    direction: Direction::Inbound,
-                    subject: "bench".into(),
-                    body: String::new(),
-                    channel: "web".into(),
-                    nps_score: None,
-                    referred_customer_id: None,
-                };
+                let kind = InteractionKind::ALL[rng.below(9) as usize];
+                let interaction = Interaction::inbound(kind, "bench", "web");
                 store
                     .timeline()
                     .record_interaction(*id, interaction, meta)?;

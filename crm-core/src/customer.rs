@@ -106,6 +106,22 @@ pub struct CustomerData {
 }
 
 impl CustomerData {
+    /// A person known by a given name only, with every other field empty.
+    pub fn person(given_name: impl Into<String>) -> CustomerData {
+        CustomerData::new(Party::Person(Person {
+            given_name: given_name.into(),
+            ..Person::default()
+        }))
+    }
+
+    /// An organization known by its legal name only, with every other field empty.
+    pub fn organization(legal_name: impl Into<String>) -> CustomerData {
+        CustomerData::new(Party::Organization(Organization {
+            legal_name: legal_name.into(),
+            ..Organization::default()
+        }))
+    }
+
     /// A customer with just a party and every other field empty.
     pub fn new(party: Party) -> Self {
         CustomerData {

@@ -202,6 +202,19 @@ pub struct Interaction {
 }
 
 impl Interaction {
+    /// An inbound contact of `kind` about `subject`, through `channel`, with nothing else said.
+    pub fn inbound(kind: InteractionKind, subject: impl Into<String>, channel: &str) -> Self {
+        Interaction {
+            kind,
+            direction: Direction::Inbound,
+            subject: subject.into(),
+            body: String::new(),
+            channel: channel.to_owned(),
+            nps_score: None,
+            referred_customer_id: None,
+        }
+    }
+
     /// Whether this contact shows the customer's own interest: inbound, or a two-way
     /// conversation. Only these count toward lead engagement.
     pub fn is_engagement(&self) -> bool {
@@ -456,13 +469,8 @@ mod tests {
     #[test]
     fn a_referral_names_the_referred_customer() {
         let mut i = Interaction {
-            kind: InteractionKind::Referral,
-            direction: Direction::Inbound,
-            subject: String::new(),
-            body: String::new(),
-            channel: String::new(),
             nps_score: Some(11),
-            referred_customer_id: None,
+            ..Interaction::inbound(InteractionKind::Referral, "", "")
         };
         let v = validate_interaction(&mut i).err().unwrap_or_default();
         let fields: Vec<_> = v.0.iter().map(|x| x.field.as_str()).collect();

@@ -3,20 +3,16 @@
 // Helpers outside #[test] functions fail the test by panicking, as tests do.
 #![allow(clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crm_core::{
-    CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, Organization, Party, Person,
-    UpdateMask,
-};
+use crm_core::{CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, UpdateMask};
 use crm_store::{AuditQuery, ListQuery, Origin, Store, StoreError, UniqueField};
 
 fn person(given: &str, email: &str) -> CustomerData {
-    let mut c = CustomerData::new(Party::Person(Person {
-        given_name: given.into(),
-        ..Person::default()
-    }));
+    let mut c = CustomerData::person(given);
     if !email.is_empty() {
         c.emails.push(Email {
             address: email.into(),
@@ -28,15 +24,12 @@ fn person(given: &str, email: &str) -> CustomerData {
 }
 
 fn org(name: &str) -> CustomerData {
-    CustomerData::new(Party::Organization(Organization {
-        legal_name: name.into(),
-        ..Organization::default()
-    }))
+    CustomerData::organization(name)
 }
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("open: {e}"));
+    let store = support::open_in(dir.path());
     (dir, store)
 }
 
@@ -266,13 +259,13 @@ fn pages_visit_everyone_once_in_every_order_while_others_arrive() {
 fn everything_is_still_there_after_reopening() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (id, seq) = {
-        let store = ok(Store::open(dir.path()));
+        let store = support::open_in(dir.path());
         let c = ok(store
             .customers()
             .create(person("Ada", "ada@x.io"), Some("r")));
         (c.id, ok(store.audit().last_change_seq()))
     };
-    let store = ok(Store::open(dir.path()));
+    let store = support::open_in(dir.path());
     assert_eq!(ok(store.customers().get(id)).data.display_name, "Ada");
     assert_eq!(ok(store.audit().last_change_seq()), seq);
     let next = ok(store.customers().create(person("Grace", ""), None));

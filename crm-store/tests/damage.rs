@@ -3,7 +3,7 @@
 // Helpers and setup fail the test by panicking, as tests do.
 #![allow(clippy::panic)]
 
-use crm_core::{CustomerData, Party, Person};
+use crm_core::CustomerData;
 use crm_store::{Store, StoreError};
 
 #[test]
@@ -11,10 +11,7 @@ fn a_garbage_engine_file_is_refused_not_treated_as_an_empty_store() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     {
         let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let c = CustomerData::new(Party::Person(Person {
-            given_name: "Ada".into(),
-            ..Person::default()
-        }));
+        let c = CustomerData::person("Ada");
         store
             .customers()
             .create(c, None)
@@ -36,10 +33,7 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
     let (ada, grace) = {
         let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let make = |name: &str| {
-            let c = CustomerData::new(Party::Person(Person {
-                given_name: name.into(),
-                ..Person::default()
-            }));
+            let c = CustomerData::person(name);
             store
                 .customers()
                 .create(c, None)

@@ -6,13 +6,15 @@
 
 #![allow(clippy::panic)]
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use crm_core::timeline::{Direction, Interaction, InteractionKind, Purchase};
+use crm_core::timeline::{Interaction, InteractionKind, Purchase};
 use crm_core::{
-    CustomerData, CustomerId, Filter, Money, OrderBy, Party, Person, RelationshipStatus,
-    ScoringModel, Temperature, UpdateMask,
+    CustomerData, CustomerId, Filter, Money, OrderBy, RelationshipStatus, ScoringModel,
+    Temperature, UpdateMask,
 };
 use crm_store::{Durability, EntryMeta, ListQuery, ManualClock, Store, StoreConfig};
 use proptest::prelude::*;
@@ -80,28 +82,7 @@ fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
     let config = StoreConfig::new(dir)
         .durability(Durability::Relaxed)
         .clock(clock.clone());
-    Store::open_with(config).unwrap_or_else(|e| panic!("open: {e}"))
-}
-
-fn walk(store: &Store, filter: &Filter) -> Vec<CustomerId> {
-    let mut query = ListQuery {
-        filter: filter.clone(),
-        order_by: OrderBy::default(),
-        page_size: 3,
-        page_token: String::new(),
-    };
-    let mut ids = Vec::new();
-    loop {
-        let page = store
-            .customers()
-            .list(&query)
-            .unwrap_or_else(|e| panic!("list {filter:?}: {e}"));
-        ids.extend(page.customers.iter().map(|c| c.id));
-        if page.next_page_token.is_empty() {
-            return ids;
-        }
-        query.page_token = page.next_page_token;
-    }
+    support::open(config)
 }
 
 /// Every status and temperature filter: served by the index, by a scan, and by asking each
@@ -131,8 +112,13 @@ fn check(store: &Store, ids: &[CustomerId]) -> Result<(), TestCaseError> {
     let counts = store.customers().counts().unwrap_or_else(|e| panic!("{e}"));
     for text in filters {
         let filter = Filter::parse(&text).unwrap_or_else(|e| panic!("{e}"));
-        let indexed = walk(store, &filter);
-        let scanned = walk(store, &Filter::Or(vec![filter.clone()]));
+        let indexed = support::walk(store, &filter, OrderBy::default(), 3);
+        let scanned = support::walk(
+            store,
+            &Filter::Or(vec![filter.clone()]),
+            OrderBy::default(),
+            3,
+        );
         prop_assert_eq!(&indexed, &scanned, "{}", text);
         let asked: Vec<CustomerId> = insights
             .iter()
@@ -197,10 +183,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     for step in steps {
         match step {
             Step::Create => {
-                let data = CustomerData::new(Party::Person(Person {
-                    given_name: format!("P{}", ids.len()),
-                    ..Person::default()
-                }));
+                let data = CustomerData::person(format!("P{}", ids.len()));
                 let c = store.customers().create(data, None);
                 ids.push(c.unwrap_or_else(|e| panic!("{e}")).id);
             }
@@ -228,15 +211,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 } else {
                     InteractionKind::DemoRequest
                 };
-                let contact = Interaction {
-                    kind,
-                    direction: Direction::Inbound,
-                    subject: "hello".into(),
-                    body: String::new(),
-                    channel: "web".into(),
-                    nps_score: None,
-                    referred_customer_id: None,
-                };
+                let contact = Interaction::inbound(kind, "hello", "web");
                 store
                     .timeline()
                     .record_interaction(id, contact, EntryMeta::default())

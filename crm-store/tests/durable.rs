@@ -7,14 +7,11 @@
 
 use std::sync::Arc;
 
-use crm_core::{CustomerData, Party, Person};
+use crm_core::CustomerData;
 use crm_store::{Durability, Store, StoreConfig};
 
 fn person(name: &str) -> CustomerData {
-    CustomerData::new(Party::Person(Person {
-        given_name: name.into(),
-        ..Person::default()
-    }))
+    CustomerData::person(name)
 }
 
 #[test]

@@ -4,13 +4,14 @@
 // Helpers fail the test by panicking, as tests do.
 #![allow(clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use crm_core::{
-    Customer, CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, Party, Person,
-    UpdateMask,
+    Customer, CustomerData, CustomerId, Email, Filter, LifecycleStage, OrderBy, UpdateMask,
 };
-use crm_store::{Durability, ListQuery, Store, StoreConfig, StoreError};
+use crm_store::{Durability, StoreConfig, StoreError};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -70,27 +71,6 @@ fn email(n: u8) -> String {
     format!("user{n}@example.com")
 }
 
-fn walk(store: &Store, filter: &Filter, order: OrderBy, page_size: usize) -> Vec<CustomerId> {
-    let mut query = ListQuery {
-        filter: filter.clone(),
-        order_by: order,
-        page_size,
-        page_token: String::new(),
-    };
-    let mut ids = Vec::new();
-    loop {
-        let page = store
-            .customers()
-            .list(&query)
-            .unwrap_or_else(|e| panic!("list: {e}"));
-        ids.extend(page.customers.iter().map(|c| c.id));
-        if page.next_page_token.is_empty() {
-            return ids;
-        }
-        query.page_token = page.next_page_token;
-    }
-}
-
 fn expected(
     model: &BTreeMap<CustomerId, Customer>,
     filter: &Filter,
@@ -110,10 +90,21 @@ fn expected(
     matching.into_iter().map(|c| c.id).collect()
 }
 
+/// The emails of a customer with email number `n` (none without).
+fn emails(n: Option<u8>) -> Vec<Email> {
+    n.map(|n| {
+        vec![Email {
+            address: email(n),
+            label: String::new(),
+            primary: true,
+        }]
+    })
+    .unwrap_or_default()
+}
+
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let store = Store::open_with(StoreConfig::new(dir.path()).durability(Durability::Relaxed))
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let store = support::open(StoreConfig::new(dir.path()).durability(Durability::Relaxed));
     let mut model: BTreeMap<CustomerId, Customer> = BTreeMap::new();
     let email_owner = |model: &BTreeMap<CustomerId, Customer>, e: &str| {
         model
@@ -130,19 +121,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 tags,
                 owner,
             } => {
-                let mut data = CustomerData::new(Party::Person(Person {
-                    given_name: format!("N{name}"),
-                    ..Person::default()
-                }));
-                data.emails = e
-                    .map(|n| {
-                        vec![Email {
-                            address: email(n),
-                            label: String::new(),
-                            primary: true,
-                        }]
-                    })
-                    .unwrap_or_default();
+                let mut data = CustomerData::person(format!("N{name}"));
+                data.emails = emails(e);
                 data.lifecycle_stage = LifecycleStage::ALL[usize::from(stage)];
                 data.tags = tags.iter().map(|t| format!("t{t}")).collect();
                 data.owner = owner.map(|o| format!("o{o}"));
@@ -176,15 +156,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let mut patch = current.data.clone();
                 patch.lifecycle_stage = LifecycleStage::ALL[usize::from(stage)];
                 patch.tags = tags.iter().map(|t| format!("t{t}")).collect();
-                patch.emails = e
-                    .map(|n| {
-                        vec![Email {
-                            address: email(n),
-                            label: String::new(),
-                            primary: true,
-                        }]
-                    })
-                    .unwrap_or_default();
+                patch.emails = emails(e);
                 let mask = UpdateMask::parse(&["lifecycle_stage", "tags", "emails"])
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let taken = e
@@ -236,11 +208,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let o = OrderBy::parse(ORDERS[usize::from(order)])
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                let indexed = walk(&store, &f, o, usize::from(page_size));
+                let indexed = support::walk(&store, &f, o, usize::from(page_size));
                 prop_assert_eq!(&indexed, &expected(&model, &f, o));
                 // The same filter as a one-armed OR, which no index serves: the store's full
                 // scan must return the same customers in the same order as its indexed plan.
-                let scanned = walk(
+                let scanned = support::walk(
                     &store,
                     &Filter::Or(vec![f.clone()]),
                     o,

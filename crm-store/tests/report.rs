@@ -17,13 +17,15 @@
 
 #![allow(clippy::panic)]
 
+mod support;
+
 use chrono::{DateTime, Utc};
 use crm_core::Filter;
 use crm_core::report::ReportParams;
 use crm_core::timeline::{Purchase, Refund};
 use crm_core::{
-    CustomerData, CustomerId, CustomerKind, LifecycleStage, LifespanSource, Money, Organization,
-    Party, Person, RelationshipStatus, Temperature,
+    CustomerData, CustomerId, CustomerKind, LifecycleStage, LifespanSource, Money,
+    RelationshipStatus, Temperature,
 };
 use crm_store::{EntryMeta, ListQuery, ManualClock, Store, StoreConfig};
 
@@ -53,14 +55,8 @@ fn buy(store: &Store, id: CustomerId, n: usize, day: &str, amount: i64) {
 fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(t("2025-01-01"));
-    let store = Store::open_with(StoreConfig::new(dir.path()).clock(clock.clone()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let person = |name: &str| {
-        CustomerData::new(Party::Person(Person {
-            given_name: name.into(),
-            ..Person::default()
-        }))
-    };
+    let store = support::open(StoreConfig::new(dir.path()).clock(clock.clone()));
+    let person = |name: &str| CustomerData::person(name);
     let create = |data| {
         store
             .customers()
@@ -72,10 +68,7 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     let b = create(person("B"));
     let c = create(person("C"));
     let _d = create(person("D"));
-    let e = create(CustomerData::new(Party::Organization(Organization {
-        legal_name: "E".into(),
-        ..Organization::default()
-    })));
+    let e = create(CustomerData::organization("E"));
     let f = create(person("F"));
     clock.set(t("2026-07-01"));
     for (n, day) in [
@@ -284,7 +277,7 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     let config = StoreConfig::new(dir.path())
         .clock(clock.clone())
         .clv_lifespan_from_churn(true);
-    let store = Store::open_with(config).unwrap_or_else(|e| panic!("{e}"));
+    let store = support::open(config);
     let rules = store
         .insights()
         .refresh_clv_lifespan()

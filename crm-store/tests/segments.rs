@@ -3,6 +3,8 @@
 
 #![allow(clippy::panic)]
 
+mod support;
+
 use crm_core::SegmentData;
 use crm_store::{Store, StoreError};
 
@@ -14,7 +16,7 @@ fn clean(store: &Store) {
 #[test]
 fn segments_keep_their_names_unique_and_verify_clean() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let store = support::open_in(dir.path());
     let data = |name: &str| SegmentData {
         name: name.into(),
         description: "who they are".into(),
@@ -86,7 +88,7 @@ fn segments_keep_their_names_unique_and_verify_clean() {
 fn every_way_of_counting_gives_the_listing_s_length() {
     use crm_core::{CustomerData, LifecycleStage, Organization, Party, Person};
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let store = support::open_in(dir.path());
     for i in 0..9 {
         let party = if i % 3 == 0 {
             Party::Organization(Organization {
@@ -146,7 +148,7 @@ fn every_way_of_counting_gives_the_listing_s_length() {
 fn configuration_changes_leave_a_trail() {
     use crm_store::{AuditQuery, Origin};
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let store = support::open_in(dir.path());
     let zeynep = store.with_origin(Origin {
         actor: "zeynep".into(),
         request_id: Some("req-7".into()),
@@ -237,7 +239,7 @@ fn configuration_changes_leave_a_trail() {
     // The sequence goes on after a restart.
     drop(store);
     drop(zeynep);
-    let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let store = support::open_in(dir.path());
     store
         .segments()
         .create(SegmentData {

@@ -3,6 +3,8 @@
 
 #![allow(clippy::panic)]
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -24,8 +26,7 @@ fn start() -> DateTime<Utc> {
 fn open() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let clock = ManualClock::new(start());
-    let store = Store::open_with(StoreConfig::new(dir.path()).clock(clock.clone()))
-        .unwrap_or_else(|e| panic!("open: {e}"));
+    let store = support::open(StoreConfig::new(dir.path()).clock(clock.clone()));
     (dir, store, clock)
 }
 
@@ -43,15 +44,7 @@ fn org(store: &Store, name: &str) -> CustomerId {
 }
 
 fn contact(kind: InteractionKind) -> Interaction {
-    Interaction {
-        kind,
-        direction: Direction::Inbound,
-        subject: format!("{kind:?}"),
-        body: String::new(),
-        channel: "web".into(),
-        nps_score: None,
-        referred_customer_id: None,
-    }
+    Interaction::inbound(kind, format!("{kind:?}"), "web")
 }
 
 fn order(order_ref: &str, amount: i64) -> Purchase {

@@ -221,6 +221,32 @@ pub fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+/// The refusal of a call that had to be refused with `code` and the `ErrorInfo` reason `why`.
+pub fn refused<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    why: &str,
+) -> tonic::Status {
+    match result {
+        Err(status) => {
+            assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (code, why),
+                "{status:?}"
+            );
+            status
+        }
+        Ok(answer) => panic!("expected {code:?} {why}, the call was accepted: {answer:?}"),
+    }
+}
+
+/// A time from its RFC 3339 text.
+pub fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
 /// Every customer, walking all pages of a list.
 pub async fn list_all(
     client: &mut Client,

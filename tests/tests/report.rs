@@ -2,7 +2,7 @@
 //! and a report asked without a currency refused precisely. (The figures themselves are
 //! checked against hand-computed answers in crm-store/tests/report.rs.)
 
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use crm_store::ManualClock;
 use crm_tests::*;
 use pb::report_service_client::ReportServiceClient;
@@ -11,9 +11,7 @@ use tonic::Code;
 
 #[tokio::test]
 async fn a_dashboard_reads_the_portfolio() {
-    let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-        .map(|t| t.to_utc())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let start = at("2026-01-01T00:00:00Z");
     let clock = ManualClock::new(start);
     let server = TestServer::start_with_clock(clock.clone()).await;
     let mut customers = server.client().await;

@@ -21,9 +21,7 @@ struct World {
 }
 
 fn day_one() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T10:00:00Z")
-        .map(|t| t.to_utc())
-        .unwrap_or_else(|e| panic!("{e}"))
+    at("2026-03-02T10:00:00Z")
 }
 
 async fn world() -> World {
@@ -331,13 +329,7 @@ async fn bad_timeline_input_gets_its_code_and_changes_nothing() {
             ..Default::default()
         })
         .await;
-    let refund = refund
-        .err()
-        .unwrap_or_else(|| panic!("an over-refund was accepted"));
-    assert_eq!(
-        (refund.code(), reason(&refund).as_str()),
-        (Code::FailedPrecondition, "REFUND_EXCEEDS_PURCHASE")
-    );
+    refused(refund, Code::FailedPrecondition, "REFUND_EXCEEDS_PURCHASE");
 
     let backward = w
         .lifecycle
@@ -347,13 +339,7 @@ async fn bad_timeline_input_gets_its_code_and_changes_nothing() {
             ..Default::default()
         })
         .await;
-    let backward = backward
-        .err()
-        .unwrap_or_else(|| panic!("a backward move without reason was accepted"));
-    assert_eq!(
-        (backward.code(), reason(&backward).as_str()),
-        (Code::FailedPrecondition, "BACKWARD_STAGE_MOVE")
-    );
+    refused(backward, Code::FailedPrecondition, "BACKWARD_STAGE_MOVE");
 
     let no_kind = w
         .timeline

@@ -8,9 +8,7 @@ use pb::timeline_service_client::TimelineServiceClient;
 
 #[tokio::test]
 async fn a_regular_customer_is_worth_what_the_domain_says() {
-    let start = DateTime::parse_from_rfc3339("2023-01-01T09:00:00Z")
-        .map(|t| t.to_utc())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let start = at("2023-01-01T09:00:00Z");
     let clock = ManualClock::new(start);
     let server = TestServer::start_with_clock(clock.clone()).await;
     let mut customers = server.client().await;
@@ -87,9 +85,7 @@ async fn a_regular_customer_is_worth_what_the_domain_says() {
 /// customer is expected to stay one year.
 #[tokio::test]
 async fn the_lifespan_can_come_from_the_portfolio_s_churn() {
-    let start = DateTime::parse_from_rfc3339("2024-01-01T09:00:00Z")
-        .map(|t| t.to_utc())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let start = at("2024-01-01T09:00:00Z");
     let clock = ManualClock::new(start);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = crm_store::StoreConfig::new(dir.path())

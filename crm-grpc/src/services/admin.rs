@@ -8,13 +8,11 @@ use crm_store::{AuditQuery, Store};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::convert::{
-    api_key_to_proto, audit_event_to_proto, parse_id, role_from_proto, time_from_proto,
-};
+use crate::convert::{api_key_to_proto, audit_event_to_proto, parse_id, role_from_proto};
 use crate::keys::{KeyError, KeyRing};
 use crate::pb;
 use crate::pb::admin_service_server::AdminService;
-use crate::services::common::blocking;
+use crate::services::common::{blocking, page_size_in, time_in};
 use crate::status::{DOMAIN, Fields, invalid};
 
 /// The admin service over a store and its key ring.
@@ -79,20 +77,9 @@ impl AdminService for AdminApi {
                 .map_err(|e| v.0.extend(e.0))
                 .ok(),
         };
-        let mut time = |field: &str, t: Option<prost_types::Timestamp>| {
-            t.and_then(|t| {
-                time_from_proto(&t).or_else(|| {
-                    v.add(field, "is not a valid timestamp");
-                    None
-                })
-            })
-        };
-        let start_time = time("start_time", start_time);
-        let end_time = time("end_time", end_time);
-        let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
-            v.add("page_size", "must not be negative");
-            0
-        });
+        let start_time = time_in(&mut v, "start_time", start_time);
+        let end_time = time_in(&mut v, "end_time", end_time);
+        let page_size = page_size_in(&mut v, page_size);
         v.into_result(()).map_err(invalid)?;
         let actor = Some(actor.trim().to_owned()).filter(|a| !a.is_empty());
         let query = AuditQuery {

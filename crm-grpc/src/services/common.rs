@@ -65,6 +65,28 @@ pub(crate) fn list_response(
     }
 }
 
+/// A time from the request, or `None`; an invalid one is a violation of `field`.
+pub(crate) fn time_in(
+    v: &mut Violations,
+    field: &str,
+    t: Option<prost_types::Timestamp>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = t?;
+    let time = time_from_proto(&t);
+    if time.is_none() {
+        v.add(field, "is not a valid time");
+    }
+    time
+}
+
+/// A page size from the request (0 and above as given); a negative one is a violation.
+pub(crate) fn page_size_in(v: &mut Violations, n: i32) -> usize {
+    usize::try_from(n).unwrap_or_else(|_| {
+        v.add("page_size", "must not be negative");
+        0
+    })
+}
+
 /// The store, with writes audited as the caller's (and the request id).
 pub(crate) fn audited(store: &Store, caller: Caller, request_id: Option<String>) -> Store {
     store.with_origin(Origin {
@@ -84,12 +106,7 @@ pub(crate) fn entry_meta(
     let id = parse_id("customer_id", customer_id)
         .map_err(|e| v.0.extend(e.0))
         .unwrap_or(crm_core::CustomerId(0));
-    let occurred_at = occurred_at.and_then(|t| {
-        time_from_proto(&t).or_else(|| {
-            v.add("occurred_at", "is not a valid time");
-            None
-        })
-    });
+    let occurred_at = time_in(v, "occurred_at", occurred_at);
     let meta = EntryMeta {
         occurred_at,
         actor: Some(actor).filter(|a| !a.trim().is_empty()),

@@ -1,18 +1,19 @@
 //! `crm.v1.TimelineService`: record interactions, purchases and refunds; list timelines.
 
-use crm_core::Violations;
+use crm_core::timeline::{Interaction, Purchase, Refund};
+use crm_core::{CustomerId, Violations};
 use crm_store::{EntryMeta, Recorded, Store, StoreError, TimelineQuery};
 use tonic::{Request, Response, Status};
 
+use crate::convert::parse_id;
 use crate::convert::{
     entry_kind_from_proto, entry_to_proto, interaction_from_proto, purchase_from_proto,
     refund_from_proto,
 };
-use crate::convert::{parse_id, time_from_proto};
-use crate::layer::{Call, Caller};
+use crate::layer::Call;
 use crate::pb;
 use crate::pb::timeline_service_server::TimelineService;
-use crate::services::common::{audited, blocking, entry_meta, respond};
+use crate::services::common::{audited, blocking, entry_meta, page_size_in, respond, time_in};
 use crate::status::{Fields, invalid};
 
 /// The timeline service over a store.
@@ -28,47 +29,100 @@ impl TimelineApi {
     }
 }
 
-fn required<T>(v: &mut Violations, field: &str, x: Option<T>) -> Option<T> {
-    if x.is_none() {
-        v.add(field, "is required");
-    }
-    x
+/// A timeline write request: the customer, what it records (converted, or its violations),
+/// and the entry's meta fields.
+trait RecordRequest {
+    /// What the request records.
+    type Entity: Send + 'static;
+    /// The request's field that carries it.
+    const FIELD: &'static str;
+    /// The request taken apart.
+    fn into_parts(self) -> Parts<Self::Entity>;
 }
 
-/// A converted message, or its violations (named under `prefix`) added to `v`.
-fn converted<T>(v: &mut Violations, prefix: &str, r: Result<T, Violations>) -> Option<T> {
-    r.map_err(|e| v.0.extend(e.prefixed(prefix).0)).ok()
+/// Customer id, the recorded thing, `occurred_at`, actor, request id.
+type Parts<T> = (
+    String,
+    Option<Result<T, Violations>>,
+    Option<prost_types::Timestamp>,
+    String,
+    String,
+);
+
+/// Implements [`RecordRequest`] for a request message whose `$field` converts with `$convert`.
+macro_rules! record_request {
+    ($request:ty, $field:ident, $entity:ty, $convert:path) => {
+        impl RecordRequest for $request {
+            type Entity = $entity;
+            const FIELD: &'static str = stringify!($field);
+
+            fn into_parts(self) -> Parts<$entity> {
+                let Self {
+                    customer_id,
+                    $field,
+                    occurred_at,
+                    actor,
+                    request_id,
+                } = self;
+                (
+                    customer_id,
+                    $field.map($convert),
+                    occurred_at,
+                    actor,
+                    request_id,
+                )
+            }
+        }
+    };
 }
 
-/// A decoded timeline write: who asks, the violations found so far, and the entry's meta.
-struct Write {
-    caller: Caller,
-    header_id: Option<String>,
-    v: Violations,
-    meta: EntryMeta,
-}
+record_request!(
+    pb::RecordInteractionRequest,
+    interaction,
+    Interaction,
+    interaction_from_proto
+);
+record_request!(
+    pb::RecordPurchaseRequest,
+    purchase,
+    Purchase,
+    purchase_from_proto
+);
+record_request!(pb::RecordRefundRequest, refund, Refund, refund_from_proto);
 
 impl TimelineApi {
-    /// Refuses the write if anything was invalid (`entity` is `None` only then); otherwise
-    /// runs `call` on the blocking pool with the caller's audited store and answers with the
-    /// entry and the customer.
-    async fn record<T: Send + 'static>(
+    /// One timeline write: checks the request (every violation at once), runs `call` on the
+    /// blocking pool with the caller's audited store, and answers with the entry and the
+    /// customer.
+    async fn record<R: RecordRequest>(
         &self,
-        w: Write,
-        entity: Option<T>,
-        call: impl FnOnce(&Store, T, EntryMeta) -> Result<Recorded, StoreError> + Send + 'static,
+        request: Request<R>,
+        call: impl FnOnce(&Store, CustomerId, R::Entity, EntryMeta) -> Result<Recorded, StoreError>
+        + Send
+        + 'static,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        let Write {
+        let Call {
             caller,
-            header_id,
-            v,
-            meta,
-        } = w;
-        v.into_result(()).map_err(invalid)?;
-        let entity = entity.ok_or_else(|| invalid(Violations::one("request", "is incomplete")))?;
+            request_id: header_id,
+        } = Call::of(&request)?;
+        let (customer_id, entity, occurred_at, actor, request_id) =
+            request.into_inner().into_parts();
+        let mut v = Violations::default();
+        let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
+        let entity = match entity {
+            None => {
+                v.add(R::FIELD, "is required");
+                None
+            }
+            Some(converted) => converted
+                .map_err(|e| v.0.extend(e.prefixed(R::FIELD).0))
+                .ok(),
+        };
+        let entity = v.into_result(entity).map_err(invalid)?;
+        let entity = entity.ok_or_else(|| invalid(Violations::one(R::FIELD, "is required")))?;
         let store = audited(&self.store, caller, meta.request_id.clone().or(header_id));
         let recorded = blocking(store.clone(), Fields::Request, move |s| {
-            call(s, entity, meta)
+            call(s, id, entity, meta)
         })
         .await?;
         respond(store, recorded).await
@@ -81,27 +135,8 @@ impl TimelineService for TimelineApi {
         &self,
         request: Request<pb::RecordInteractionRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        let header_id = Call::of(&request)?.request_id;
-        let caller = Call::of(&request)?.caller;
-        let pb::RecordInteractionRequest {
-            customer_id,
-            interaction,
-            occurred_at,
-            actor,
-            request_id,
-        } = request.into_inner();
-        let mut v = Violations::default();
-        let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
-        let interaction = required(&mut v, "interaction", interaction)
-            .and_then(|i| converted(&mut v, "interaction", interaction_from_proto(i)));
-        let write = Write {
-            caller,
-            header_id,
-            v,
-            meta,
-        };
-        self.record(write, interaction, move |s, i, meta| {
-            s.timeline().record_interaction(id, i, meta)
+        self.record(request, |s, id, interaction, meta| {
+            s.timeline().record_interaction(id, interaction, meta)
         })
         .await
     }
@@ -110,27 +145,8 @@ impl TimelineService for TimelineApi {
         &self,
         request: Request<pb::RecordPurchaseRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        let header_id = Call::of(&request)?.request_id;
-        let caller = Call::of(&request)?.caller;
-        let pb::RecordPurchaseRequest {
-            customer_id,
-            purchase,
-            occurred_at,
-            actor,
-            request_id,
-        } = request.into_inner();
-        let mut v = Violations::default();
-        let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
-        let purchase = required(&mut v, "purchase", purchase)
-            .and_then(|p| converted(&mut v, "purchase", purchase_from_proto(p)));
-        let write = Write {
-            caller,
-            header_id,
-            v,
-            meta,
-        };
-        self.record(write, purchase, move |s, p, meta| {
-            s.timeline().record_purchase(id, p, meta)
+        self.record(request, |s, id, purchase, meta| {
+            s.timeline().record_purchase(id, purchase, meta)
         })
         .await
     }
@@ -139,27 +155,8 @@ impl TimelineService for TimelineApi {
         &self,
         request: Request<pb::RecordRefundRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        let header_id = Call::of(&request)?.request_id;
-        let caller = Call::of(&request)?.caller;
-        let pb::RecordRefundRequest {
-            customer_id,
-            refund,
-            occurred_at,
-            actor,
-            request_id,
-        } = request.into_inner();
-        let mut v = Violations::default();
-        let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
-        let refund = required(&mut v, "refund", refund)
-            .and_then(|r| converted(&mut v, "refund", refund_from_proto(r)));
-        let write = Write {
-            caller,
-            header_id,
-            v,
-            meta,
-        };
-        self.record(write, refund, move |s, r, meta| {
-            s.timeline().record_refund(id, r, meta)
+        self.record(request, |s, id, refund, meta| {
+            s.timeline().record_refund(id, refund, meta)
         })
         .await
     }
@@ -188,19 +185,9 @@ impl TimelineService for TimelineApi {
                 None => v.add(format!("kinds[{n}]"), "is not a timeline entry kind"),
             }
         }
-        let mut time = |t: Option<prost_types::Timestamp>, field: &str| {
-            t.and_then(|t| {
-                time_from_proto(&t).or_else(|| {
-                    v.add(field, "is not a valid time");
-                    None
-                })
-            })
-        };
-        let (start_time, end_time) = (time(start_time, "start_time"), time(end_time, "end_time"));
-        let page_size = usize::try_from(page_size).unwrap_or_else(|_| {
-            v.add("page_size", "must not be negative");
-            0
-        });
+        let start_time = time_in(&mut v, "start_time", start_time);
+        let end_time = time_in(&mut v, "end_time", end_time);
+        let page_size = page_size_in(&mut v, page_size);
         v.into_result(()).map_err(invalid)?;
         let query = TimelineQuery {
             customer_id: id,

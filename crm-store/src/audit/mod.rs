@@ -109,10 +109,7 @@ pub(crate) fn tail_seq(kv: &Kv, family: u8, what: &str) -> Result<u64> {
 impl Audit<'_> {
     /// Lists audit events, oldest (or newest) first.
     pub fn events(&self, q: &AuditQuery) -> Result<AuditPage> {
-        let page_size = match q.page_size {
-            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
-        };
+        let page_size = crate::customers::list::page_size(q.page_size);
         let after: Option<u64> = match q.page_token.as_str() {
             "" => None,
             t => Some(t.parse().map_err(|_| {

@@ -158,7 +158,7 @@ mod tests {
     #![allow(clippy::panic)]
 
     use chrono::Duration;
-    use crm_core::{CustomerData, Party, Person};
+    use crm_core::CustomerData;
 
     use super::*;
     use crate::{ManualClock, StoreConfig};
@@ -172,10 +172,7 @@ mod tests {
         let clock = ManualClock::new(start);
         let store = Store::open_with(StoreConfig::new(dir.path()).clock(clock.clone()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let person = CustomerData::new(Party::Person(Person {
-            given_name: "Ada".into(),
-            ..Person::default()
-        }));
+        let person = CustomerData::person("Ada");
         store
             .customers()
             .create(person, None)

@@ -26,6 +26,14 @@ use crate::kv::{codec, keys};
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Largest page; larger requests are served this many.
 pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// A requested page size as served: 0 means [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`].
+pub(crate) fn page_size(requested: usize) -> usize {
+    match requested {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    }
+}
 /// A page stops after examining this many entries, even if not full, and returns a token to
 /// go on: a filter that matches rarely cannot make one call scan the whole store.
 pub const MAX_EXAMINED_PER_PAGE: usize = 20_000;
@@ -127,10 +135,7 @@ fn bad_token(why: &str) -> StoreError {
 
 impl Store {
     fn page(&self, query: &ListQuery, derive: bool) -> Result<(CustomerPage, Vec<Insight>)> {
-        let page_size = match query.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
+        let page_size = page_size(query.page_size);
         let plan = Plan::choose(&query.filter, query.order_by);
         let prefix = plan.prefix();
         // The page is evaluated at one instant; the derived index is made exact for it first.

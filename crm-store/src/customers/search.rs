@@ -69,10 +69,7 @@ impl Customers<'_> {
                 Violations::one("query", "give at least one word, name, email or phone").into(),
             );
         }
-        let page_size = match page_size {
-            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
-        };
+        let page_size = crate::customers::list::page_size(page_size);
         let print = fingerprint_text(&format!("search|{words:?}"));
         let offset = decode_offset(page_token, print)?;
         // Per customer, the sum over the query's words of the best match (2 whole, 1 prefix);

@@ -446,7 +446,7 @@ impl Store {
 mod tests {
     #![allow(clippy::panic)]
 
-    use crm_core::{CustomerData, LifecycleStage, Organization, Party, Person};
+    use crm_core::{CustomerData, LifecycleStage};
 
     use super::*;
     use crate::StoreConfig;
@@ -460,20 +460,14 @@ mod tests {
         {
             let store = Store::open_with(config()).unwrap_or_else(|e| panic!("{e}"));
             for i in 0..5 {
-                let mut data = CustomerData::new(Party::Person(Person {
-                    given_name: format!("P{i}"),
-                    ..Person::default()
-                }));
+                let mut data = CustomerData::person(format!("P{i}"));
                 data.lifecycle_stage = LifecycleStage::ALL[i % 2];
                 store
                     .customers()
                     .create(data, None)
                     .unwrap_or_else(|e| panic!("{e}"));
             }
-            let org = CustomerData::new(Party::Organization(Organization {
-                legal_name: "Acme".into(),
-                ..Organization::default()
-            }));
+            let org = CustomerData::organization("Acme");
             store
                 .customers()
                 .create(org, None)

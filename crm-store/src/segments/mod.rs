@@ -127,10 +127,7 @@ impl Segments<'_> {
 
     /// Lists segments in creation order, `page_size` at a time (0: 50; at most 1000).
     pub fn list(&self, page_size: usize, page_token: &str) -> Result<SegmentPage> {
-        let page_size = match page_size {
-            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
-        };
+        let page_size = crate::customers::list::page_size(page_size);
         let start = match page_token {
             "" => Bound::Included(vec![keys::SEGMENT]),
             t => {

@@ -295,10 +295,7 @@ impl Timeline<'_> {
             return Err(Violations::one("end_time", "is before start_time").into());
         }
         self.customers().get(id)?;
-        let page_size = match query.page_size {
-            0 => crate::customers::list::DEFAULT_PAGE_SIZE,
-            n => n.min(crate::customers::list::MAX_PAGE_SIZE),
-        };
+        let page_size = crate::customers::list::page_size(query.page_size);
         let prefix = keys::of_customer(keys::TIMELINE, id).to_vec();
         let kinds: BTreeSet<EntryKind> = query.kinds.iter().copied().collect();
         let print = fingerprint_text(&format!(

@@ -282,18 +282,21 @@ impl<'a> Write<'a> {
         }
     }
 
+    /// The change-log sequence before this write, read from the log's tail on first use.
+    fn floor_seq(&mut self) -> Result<u64> {
+        if let Some(floor) = self.floor_seq {
+            return Ok(floor);
+        }
+        let floor = self.tail_seq(keys::CHANGE, "change-log")?;
+        self.floor_seq = Some(floor);
+        self.last_seq = floor;
+        Ok(floor)
+    }
+
     /// The next change-log sequence: one past the log's tail, so gap-free in commit order.
     pub(crate) fn next_seq(&mut self) -> Result<u64> {
-        let floor = match self.floor_seq {
-            Some(floor) => floor,
-            None => {
-                let floor = self.tail_seq(keys::CHANGE, "change-log")?;
-                self.floor_seq = Some(floor);
-                self.last_seq = floor;
-                floor
-            }
-        };
-        self.last_seq = self.last_seq.max(floor) + 1;
+        self.floor_seq()?;
+        self.last_seq += 1;
         Ok(self.last_seq)
     }
 
@@ -301,15 +304,7 @@ impl<'a> Write<'a> {
     /// bits, the entry's number within the write in the low [`ENTRY_BITS`]. Unique without a
     /// counter of its own: every write that adds entries logs at least one event.
     pub(crate) fn next_entry(&mut self) -> Result<EntryId> {
-        let floor = match self.floor_seq {
-            Some(floor) => floor,
-            None => {
-                let floor = self.tail_seq(keys::CHANGE, "change-log")?;
-                self.floor_seq = Some(floor);
-                self.last_seq = floor;
-                floor
-            }
-        };
+        let floor = self.floor_seq()?;
         let id = ((floor + 1) << ENTRY_BITS) | self.entries;
         self.entries += 1;
         Ok(EntryId(id))

@@ -1,0 +1,49 @@
+//! What the store's test stories share: opening a store on the engine under test, and walking
+//! every page of a listing.
+//!
+//! The stories are written against the engine contract: `open` puts the store on the engine
+//! `CRM_TEST_ENGINE` names (`sled`, the default). An engine this build does not know fails the
+//! test rather than skipping it.
+
+// Not every story uses every helper; helpers fail the test by panicking.
+#![allow(dead_code, clippy::panic)]
+
+use crm_core::{CustomerId, Filter, OrderBy};
+use crm_store::{ListQuery, Store, StoreConfig};
+
+/// Opens a store with `config` on the engine under test.
+pub fn open(config: StoreConfig) -> Store {
+    let engine = std::env::var("CRM_TEST_ENGINE").unwrap_or_else(|_| "sled".into());
+    let opened = match engine.as_str() {
+        "sled" => Store::open_with(config),
+        other => panic!("CRM_TEST_ENGINE={other}: this build has no such engine"),
+    };
+    opened.unwrap_or_else(|e| panic!("open on {engine}: {e}"))
+}
+
+/// Opens a store in `dir` with the default configuration on the engine under test.
+pub fn open_in(dir: &std::path::Path) -> Store {
+    open(StoreConfig::new(dir))
+}
+
+/// Every customer a listing returns, page by page, in order.
+pub fn walk(store: &Store, filter: &Filter, order: OrderBy, page_size: usize) -> Vec<CustomerId> {
+    let mut query = ListQuery {
+        filter: filter.clone(),
+        order_by: order,
+        page_size,
+        page_token: String::new(),
+    };
+    let mut ids = Vec::new();
+    loop {
+        let page = store
+            .customers()
+            .list(&query)
+            .unwrap_or_else(|e| panic!("list {filter:?}: {e}"));
+        ids.extend(page.customers.iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        query.page_token = page.next_page_token;
+    }
+}
