@@ -314,10 +314,25 @@ pub(crate) fn refresh(
         track.meta.through = Some(now);
     }
     if (sweep || went_back) && track.persisted_through != track.meta.through {
-        w.put_raw(keys::META_DERIVED, codec::encode(&track.meta)?);
-        track.persisted_through = track.meta.through;
+        let meta = track.meta;
+        drop(track);
+        w.put_raw(keys::META_DERIVED, codec::encode(&meta)?);
+        w.committed.derived = Some(meta);
     }
     Ok(())
+}
+
+/// A write committed `Mderived` as `meta`: what the index was built with is now that, and
+/// `meta.through` is what the store holds.
+pub(crate) fn persisted(store: &Store, meta: DerivedMeta) {
+    let mut track = store
+        .inner
+        .derived
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    track.meta.rules = meta.rules;
+    track.meta.model_version = meta.model_version;
+    track.persisted_through = meta.through;
 }
 
 impl Store {
@@ -390,16 +405,13 @@ impl Store {
         // Stale entries of customers gone meanwhile cannot remain: a delete removes its
         // customer's entries in its own batch.
         self.write_with(false, |w| {
-            let mut track = w
-                .store
-                .inner
-                .derived
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            track.meta.rules = rules;
-            track.meta.model_version = model;
-            w.put_raw(keys::META_DERIVED, codec::encode(&track.meta)?);
-            track.persisted_through = track.meta.through;
+            let meta = DerivedMeta {
+                rules,
+                model_version: model,
+                ..w.store.derived_meta()
+            };
+            w.put_raw(keys::META_DERIVED, codec::encode(&meta)?);
+            w.committed.derived = Some(meta);
             Ok(())
         })
     }

@@ -123,11 +123,6 @@ impl Insights<'_> {
             w.log_configuration("UpdateScoringModel", "scoring model".into(), fields)?;
             Ok(model)
         })?;
-        let mut guard = self.inner.model.write().unwrap_or_else(|e| e.into_inner());
-        // Two replacements can finish in either order: the cache keeps the newest.
-        if guard.version < model.version {
-            *guard = Arc::new(model.clone());
-        }
         Ok(model)
     }
 

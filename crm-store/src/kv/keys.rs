@@ -57,6 +57,8 @@ pub(crate) const STAGE_COUNT: u8 = b'K';
 /// `A seq` -> a configuration audit event (segments, the scoring model).
 pub(crate) const CONFIG_AUDIT: u8 = b'A';
 
+/// The first byte of every store-wide value (`M name`).
+pub(crate) const META: u8 = b'M';
 /// `M name` -> a store-wide value: the format version and the counters.
 pub(crate) const META_FORMAT: &[u8] = b"Mformat";
 pub(crate) const META_LAST_ID: &[u8] = b"Mlast_id";

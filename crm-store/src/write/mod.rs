@@ -40,28 +40,44 @@ impl Store {
         durable: bool,
         mut f: impl FnMut(&mut Write<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut wrote = false;
+        let mut committed = Committed::default();
         let started = self.now();
         let out = crate::engine::transact(self.inner.engine.engine(), |tx| {
             let mut w = Write::new(self, tx, started);
             let out = f(&mut w)?;
             w.apply_kept()?;
-            wrote = w.writes > 0;
+            committed = w.committed;
             Ok::<_, StoreError>(out)
         })?;
-        if wrote && let Some(group) = self.inner.group.as_ref().filter(|_| durable) {
+        // What this process caches follows what was committed, never what was attempted.
+        self.caches_follow(&committed);
+        if committed.writes > 0
+            && let Some(group) = self.inner.group.as_ref().filter(|_| durable)
+        {
             group.wait()?;
         }
         Ok(out)
     }
 }
 
+/// What a write committed that caches in this process follow: how many keys it wrote, the
+/// store-wide values (`M` keys) among them, and values to publish once it is committed.
+#[derive(Debug, Default)]
+pub(crate) struct Committed {
+    /// Keys put or deleted.
+    pub(crate) writes: usize,
+    /// The `M` keys written (the scoring model, the derived index's meta, counters).
+    pub(crate) meta: Vec<Vec<u8>>,
+    /// The derived index's meta as this write persisted it, if it did.
+    pub(crate) derived: Option<crate::derived::DerivedMeta>,
+}
+
 /// One write in progress: reads and writes through its transaction.
 pub(crate) struct Write<'a> {
     pub(crate) store: &'a Store,
     tx: &'a mut dyn Tx,
-    /// Keys put or deleted so far.
-    writes: usize,
+    /// What the write will have committed.
+    pub(crate) committed: Committed,
     /// The change-log sequence before this write, once read.
     floor_seq: Option<u64>,
     /// The newest change-log sequence this write took.
@@ -102,12 +118,34 @@ impl Touched {
     }
 }
 
+impl Store {
+    /// Brings this process's caches in line with a committed write: a new scoring model is
+    /// read back from the store, the derived index's persisted meta is recorded.
+    fn caches_follow(&self, committed: &Committed) {
+        if committed.meta.iter().any(|k| k == keys::META_SCORING_MODEL) {
+            match crate::derived::scoring::load_model(&self.inner.engine) {
+                Ok(model) => {
+                    let mut cached = self.inner.model.write().unwrap_or_else(|e| e.into_inner());
+                    // Two replacements can commit in either order: the cache keeps the newest.
+                    if cached.version < model.version {
+                        *cached = std::sync::Arc::new(model);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read the committed scoring model"),
+            }
+        }
+        if let Some(meta) = committed.derived {
+            crate::derived::persisted(self, meta);
+        }
+    }
+}
+
 impl<'a> Write<'a> {
     fn new(store: &'a Store, tx: &'a mut dyn Tx, started: DateTime<Utc>) -> Write<'a> {
         Write {
             store,
             tx,
-            writes: 0,
+            committed: Committed::default(),
             floor_seq: None,
             last_seq: 0,
             entries: 0,
@@ -146,12 +184,19 @@ impl<'a> Write<'a> {
 
     pub(crate) fn put_raw(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.tx.put(key.as_ref(), value.as_ref());
-        self.writes += 1;
+        self.wrote(key.as_ref());
     }
 
     pub(crate) fn delete_raw(&mut self, key: impl AsRef<[u8]>) {
         self.tx.delete(key.as_ref());
-        self.writes += 1;
+        self.wrote(key.as_ref());
+    }
+
+    fn wrote(&mut self, key: &[u8]) {
+        self.committed.writes += 1;
+        if key.first() == Some(&keys::META) {
+            self.committed.meta.push(key.to_vec());
+        }
     }
 
     /// Reads and decodes a value.
