@@ -8,13 +8,22 @@ use tonic::Code;
 /// Overwrites a customer's stored bytes (key layout from crm-store/DESIGN.md: 'C' + id).
 fn damage_record(dir: &std::path::Path, id: &str) {
     let id = u64::from_str_radix(id, 16).unwrap_or_else(|e| panic!("{e}"));
-    let db = sled::open(dir).unwrap_or_else(|e| panic!("{e}"));
-    let tree = db.open_tree("crm").unwrap_or_else(|e| panic!("{e}"));
+    use crm_store::engine::sled::{SledEngine, SledOptions};
+    use crm_store::engine::{Engine, EngineError, transact};
+    let engine = SledEngine::open(&SledOptions {
+        path: dir.to_path_buf(),
+        cache_bytes: 1 << 20,
+        flush_every_ms: None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut key = vec![b'C'];
     key.extend_from_slice(&id.to_be_bytes());
-    tree.insert(key, &[1u8, 0xff, 0xfe, 0xfd, 0x00][..])
-        .unwrap_or_else(|e| panic!("{e}"));
-    db.flush().unwrap_or_else(|e| panic!("{e}"));
+    transact(&engine, |tx| {
+        tx.put(&key, &[1u8, 0xff, 0xfe, 0xfd, 0x00]);
+        Ok::<_, EngineError>(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    engine.sync().unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

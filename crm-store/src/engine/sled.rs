@@ -5,14 +5,15 @@
 //!   state plus its own writes ([`Overlay`]), and its writes are applied with one
 //!   `Tree::apply_batch`, atomic for readers and for crash recovery. Serial transactions never
 //!   conflict, so the ids and sequences allocated in them are gap-free and in commit order.
-//! - Snapshots hold a read lock that commits take for the microseconds of `apply_batch`.
+//! - A snapshot holds the writer mutex: no transaction commits while it is open (snapshots are
+//!   for short, consistent multi-key reads such as `verify`; committed reads need none).
 //! - [`Engine::sync`] is `Db::flush` followed by `fsync` of the log file: sled's own flush
 //!   writes with `sync_file_range`, which survives a killed process but not a power loss.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overlay, Reader, Tx};
 
@@ -37,9 +38,8 @@ pub struct SledEngine {
     /// The log file, fsynced after every flush.
     log: File,
     existed: bool,
+    /// Held by the transaction running and by open snapshots.
     writer: Mutex<()>,
-    /// Taken for reading by snapshots, for writing by a commit while it applies.
-    visible: RwLock<()>,
     commits: AtomicU64,
     syncs: AtomicU64,
     synced_commits: AtomicU64,
@@ -111,16 +111,11 @@ impl SledEngine {
             log,
             existed,
             writer: Mutex::new(()),
-            visible: RwLock::new(()),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             synced_commits: AtomicU64::new(0),
             syncing: Mutex::new(()),
         })
-    }
-
-    fn visible(&self) -> RwLockReadGuard<'_, ()> {
-        self.visible.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -144,10 +139,10 @@ fn get_in(tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>
     tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(failed)
 }
 
-/// Reads through a snapshot: the read lock keeps commits out while it is held.
+/// Reads through a snapshot: the writer mutex keeps commits out while it is held.
 struct SledSnapshot<'a> {
     tree: &'a sled::Tree,
-    _visible: RwLockReadGuard<'a, ()>,
+    _writer: MutexGuard<'a, ()>,
 }
 
 impl Reader for SledSnapshot<'_> {
@@ -213,7 +208,7 @@ impl Engine for SledEngine {
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
         Ok(Box::new(SledSnapshot {
             tree: &self.tree,
-            _visible: self.visible(),
+            _writer: lock(&self.writer),
         }))
     }
 
@@ -237,10 +232,7 @@ impl Engine for SledEngine {
                 None => batch.remove(key),
             }
         }
-        {
-            let _apply = self.visible.write().unwrap_or_else(|e| e.into_inner());
-            self.tree.apply_batch(batch).map_err(failed)?;
-        }
+        self.tree.apply_batch(batch).map_err(failed)?;
         self.commits.fetch_add(1, Ordering::SeqCst);
         Ok(decision)
     }

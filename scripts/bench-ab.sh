@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Interleaved A/B runs of crm-libbench (engine crm) for two builds, with raw sled and SQLite once
+# per size as peers, then the medians side by side (scripts/ab-report.py).
+#
+#   OLD=/path/to/old/crm-libbench NEW=target/release/crm-libbench OUT=bench/kernel-ab.jsonl \
+#     SIZES="10000 100000" RUNS=3 bash scripts/bench-ab.sh
+#
+# Build OLD from the commit before the change (git worktree add ../old REV; cargo build
+# --release -p crm-bench --features compare --bin crm-libbench there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${OLD:?the old build's crm-libbench}" "${NEW:?the new build's crm-libbench}"
+OUT=${OUT:-bench/ab.jsonl}
+SIZES=${SIZES:-"10000 100000"}
+RUNS=${RUNS:-3}
+: > "$OUT"
+tagged() { sed "s/^{/{\"build\":\"$1\",\"run\":$2,/"; }
+for size in $SIZES; do
+  for run in $(seq 1 "$RUNS"); do
+    for build in old new; do
+      bin=$OLD; [ "$build" = new ] && bin=$NEW
+      dir=$(mktemp -d)
+      "$bin" --engine crm --size "$size" --dir "$dir" | tagged "$build" "$run" >>"$OUT"
+      rm -rf "$dir"
+      echo "== $build, $size customers, run $run" >&2
+    done
+  done
+  for engine in sled sqlite; do
+    dir=$(mktemp -d)
+    "$NEW" --engine "$engine" --size "$size" --dir "$dir" | tagged "peer-$engine" 1 >>"$OUT"
+    rm -rf "$dir"
+  done
+done
+python3 scripts/ab-report.py "$OUT"
