@@ -178,7 +178,10 @@ fn engine_failure(e: EngineError, message: String) -> Status {
         EngineError::Locked { .. } | EngineError::Corrupt { .. } => {
             (Code::Internal, "STORAGE_FAILURE")
         }
-        EngineError::Io { .. } => (Code::Unavailable, "STORAGE_UNAVAILABLE"),
+        EngineError::Io { .. } | EngineError::Unavailable { .. } => {
+            (Code::Unavailable, "STORAGE_UNAVAILABLE")
+        }
+        EngineError::Timeout { .. } => (Code::DeadlineExceeded, "STORAGE_TIMEOUT"),
         EngineError::Failed { .. } => (Code::Internal, "STORAGE_FAILURE"),
     };
     with_info(code, message, reason, HashMap::new())

@@ -271,7 +271,13 @@ fn everything_is_still_there_after_reopening() {
     let next = ok(store.customers().create(person("Grace", ""), None));
     assert!(next.id > id, "ids keep growing across restarts");
     assert!(ok(store.verify()).is_clean());
-    // A second opener of the same directory is told clearly.
+}
+
+#[test]
+fn a_second_opener_of_the_same_data_directory_is_told_clearly() {
+    // sled's directory holds one process at a time (several share a PostgreSQL database).
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let _first = ok(Store::open(dir.path()));
     assert!(matches!(
         Store::open(dir.path()),
         Err(StoreError::Locked { .. })

@@ -42,3 +42,53 @@ on_sled!(
     sync_makes_commits_durable,
     reopen_keeps_everything,
 );
+
+/// The same stories on PostgreSQL, each in a schema of its own, when `CRM_TEST_POSTGRES_URL`
+/// names a database (CI sets it; without it they say so and do nothing).
+#[cfg(feature = "postgres")]
+mod postgres {
+    use crm_store::engine::Engine;
+    use crm_store::engine::conformance;
+    use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
+
+    fn url() -> Option<String> {
+        let url = std::env::var("CRM_TEST_POSTGRES_URL").ok();
+        if url.is_none() {
+            eprintln!("CRM_TEST_POSTGRES_URL is not set: the PostgreSQL engine was not tested");
+        }
+        url
+    }
+
+    fn postgres_in(url: String, schema: String) -> impl Fn() -> Box<dyn Engine> {
+        move || {
+            let mut options = PostgresOptions::new(url.clone());
+            options.schema = schema.clone();
+            match PostgresEngine::open(&options) {
+                Ok(e) => Box::new(e),
+                Err(e) => panic!("cannot open PostgreSQL schema {schema}: {e}"),
+            }
+        }
+    }
+
+    macro_rules! on_postgres {
+        ($($story:ident),* $(,)?) => {$(
+            #[test]
+            fn $story() {
+                let Some(url) = url() else { return };
+                let schema = format!("conf_{}_{}", stringify!($story), std::process::id());
+                PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+                conformance::$story(&postgres_in(url.clone(), schema.clone()));
+                PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+            }
+        )*};
+    }
+
+    on_postgres!(
+        multi_key_writes_are_atomic,
+        concurrent_transactions_serialize,
+        ranges_are_ordered_and_bounded,
+        snapshots_are_stable,
+        sync_makes_commits_durable,
+        reopen_keeps_everything,
+    );
+}

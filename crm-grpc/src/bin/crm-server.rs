@@ -13,6 +13,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crm_grpc::auth::AuthMode;
 use crm_grpc::keys::{KeyRing, Role};
 use crm_grpc::server::{ServerConfig, TlsPem};
+use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
 use crm_store::{Durability, Store, StoreConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -96,6 +98,22 @@ struct ServeArgs {
     /// Calls served at once; more get RESOURCE_EXHAUSTED instead of queueing.
     #[arg(long, env = "CRM_MAX_CONCURRENT_CALLS", default_value_t = crm_grpc::server::DEFAULT_MAX_CONCURRENT_CALLS)]
     max_concurrent_calls: usize,
+    /// Where the data lives: `sled` (embedded, in --data-dir; one server) or `postgres` (a
+    /// database several servers share; see --postgres-url).
+    #[arg(long, env = "CRM_ENGINE", value_enum, default_value_t = EngineArg::Sled)]
+    engine: EngineArg,
+    /// With --engine postgres: the database (`postgres://user:password@host:5432/db`).
+    #[arg(long, env = "CRM_POSTGRES_URL", required_if_eq("engine", "postgres"))]
+    postgres_url: Option<String>,
+    /// With --engine postgres: the schema of crm's tables (created if missing).
+    #[arg(long, env = "CRM_POSTGRES_SCHEMA", default_value = "crm")]
+    postgres_schema: String,
+    /// With --engine postgres: connections this server keeps open at most.
+    #[arg(long, env = "CRM_POSTGRES_POOL", default_value_t = 16)]
+    postgres_pool: u32,
+    /// With --engine postgres: seconds a statement may run before it is cancelled (0: none).
+    #[arg(long, env = "CRM_POSTGRES_STATEMENT_TIMEOUT", default_value_t = 30)]
+    postgres_statement_timeout: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "CRM_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -129,6 +147,12 @@ enum KeysCommand {
         #[arg(long)]
         name: String,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    Sled,
+    Postgres,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -249,8 +273,28 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             ..crm_core::ValueRules::default()
         })
         .clv_lifespan_from_churn(args.clv_lifespan_from_churn);
-    let store = Store::open_with(store_config)
-        .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+    let store = match args.engine {
+        EngineArg::Sled => Store::open_with(store_config)
+            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?,
+        EngineArg::Postgres => {
+            let url = args
+                .postgres_url
+                .clone()
+                .context("--engine postgres needs --postgres-url (or CRM_POSTGRES_URL)")?;
+            let mut options = PostgresOptions::new(url);
+            options.schema = args.postgres_schema.clone();
+            options.pool_size = args.postgres_pool;
+            options.statement_timeout = Duration::from_secs(args.postgres_statement_timeout);
+            let engine = PostgresEngine::open(&options).with_context(|| {
+                format!(
+                    "cannot open the PostgreSQL database (schema {})",
+                    options.schema
+                )
+            })?;
+            Store::open_on(Arc::new(engine), store_config)
+                .context("cannot open the store on PostgreSQL")?
+        }
+    };
     let mut config = ServerConfig::new(&data_dir);
     config.auth = auth;
     config.tls = tls;

@@ -16,13 +16,16 @@
 //! Ids, sequences and counters are kept in the key space and allocated inside transactions, never
 //! in process memory, so several processes can share an engine that allows it.
 //!
-//! Engines: [`sled`] (the default, embedded). Every engine passes [`conformance`].
+//! Engines: [`sled`] (the default, embedded) and, with the `postgres` feature, `postgres` (many
+//! crm processes on one database). Every engine passes [`conformance`].
 
 use std::fmt::Debug;
 use std::ops::Bound;
 
 pub mod conformance;
 mod overlay;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sled;
 
 pub use overlay::Overlay;
@@ -63,6 +66,21 @@ pub enum EngineError {
         /// The operating system's error.
         #[source]
         source: std::io::Error,
+    },
+    /// The engine cannot be reached now (a database that is down or restarting, no free
+    /// connection): nothing was written; try again later.
+    #[error("the storage engine is unavailable: {source}")]
+    Unavailable {
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A statement ran past the engine's time limit and was cancelled: nothing was written.
+    #[error("the storage engine timed out: {source}")]
+    Timeout {
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Any other failure of the engine, with the engine's own error.
     #[error("the storage engine failed: {source}")]

@@ -11,14 +11,35 @@
 use crm_core::{CustomerId, Filter, OrderBy};
 use crm_store::{ListQuery, Store, StoreConfig};
 
-/// Opens a store with `config` on the engine under test.
+/// Opens a store with `config` on the engine under test. On PostgreSQL (`CRM_TEST_ENGINE=
+/// postgres`, database `CRM_TEST_POSTGRES_URL`), the store's schema is named after
+/// `config.path`, so opening the same directory again opens the same store.
 pub fn open(config: StoreConfig) -> Store {
     let engine = std::env::var("CRM_TEST_ENGINE").unwrap_or_else(|_| "sled".into());
     let opened = match engine.as_str() {
         "sled" => Store::open_with(config),
+        #[cfg(feature = "postgres")]
+        "postgres" => on_postgres(config),
         other => panic!("CRM_TEST_ENGINE={other}: this build has no such engine"),
     };
     opened.unwrap_or_else(|e| panic!("open on {engine}: {e}"))
+}
+
+#[cfg(feature = "postgres")]
+fn on_postgres(config: StoreConfig) -> crm_store::Result<Store> {
+    use std::hash::{Hash, Hasher};
+
+    use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
+
+    let url = std::env::var("CRM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| panic!("CRM_TEST_ENGINE=postgres needs CRM_TEST_POSTGRES_URL"));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    config.path.hash(&mut hasher);
+    let mut options = PostgresOptions::new(url);
+    options.schema = format!("store_{:016x}", hasher.finish());
+    options.pool_size = 4;
+    let engine = PostgresEngine::open(&options)?;
+    Store::open_on(std::sync::Arc::new(engine), config)
 }
 
 /// Opens a store in `dir` with the default configuration on the engine under test.
