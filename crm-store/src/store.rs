@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) derived: Mutex<crate::derived::DerivedTrack>,
     /// The CLV lifespan measured from churn, when the configuration derives it.
     pub(crate) lifespan: Mutex<crate::derived::lifespan::LifespanCache>,
+    /// Who this process is when it holds a lease.
+    pub(crate) holder: u64,
 }
 
 impl Drop for Inner {
@@ -175,6 +177,7 @@ impl Store {
                 rfm: Mutex::default(),
                 derived: Mutex::new(derived),
                 lifespan: Mutex::default(),
+                holder: holder_id(),
             }),
         })
     }
@@ -220,6 +223,28 @@ impl Store {
         self.inner.engine.engine().stats()
     }
 
+    /// Takes (or renews) the lease `name` for `ttl` of wall-clock time, if no other process (or
+    /// store opened apart) holds it: a job that must run once across the processes sharing the
+    /// store runs only while its lease is held.
+    pub fn take_lease(&self, name: &str, ttl: std::time::Duration) -> Result<bool> {
+        let key = keys::lease(name);
+        let me = self.inner.holder;
+        let now = Utc::now().timestamp_micros();
+        let until = now.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+        self.write_with(false, |w| {
+            let held = w.get(&key)?.and_then(|v| {
+                let holder = keys::u64_value(&v)?;
+                let expiry = i64::from_be_bytes(v.get(8..16)?.try_into().ok()?);
+                Some((holder, expiry))
+            });
+            if held.is_some_and(|(holder, expiry)| holder != me && expiry > now) {
+                return Ok(false);
+            }
+            w.put_raw(&key, [me.to_be_bytes(), until.to_be_bytes()].concat());
+            Ok(true)
+        })
+    }
+
     /// Now, at the precision records keep (microseconds).
     pub(crate) fn now(&self) -> DateTime<Utc> {
         crm_core::validate::to_micros(self.inner.config.clock.now())
@@ -233,4 +258,12 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// A number that tells this process from others sharing the store (process id and start time).
+fn holder_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (u64::from(std::process::id()) << 40) ^ nanos
 }

@@ -19,10 +19,26 @@ use crm_core::report::ReportParams;
 use crate::Store;
 use crate::derived::Insights;
 use crate::error::Result;
+use crate::kv::keys;
 
 /// How long a derived lifespan serves before it is measured again. The churn of a whole
 /// year barely moves in an hour.
 pub const LIFESPAN_FRESH_FOR: Duration = Duration::from_secs(3600);
+
+/// A measurement as stored for every process sharing the store (`Mlifespan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Measured {
+    /// When it was measured, by the store's clock.
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    pub(crate) at: DateTime<Utc>,
+    /// The rules it gave.
+    pub(crate) rules: ValueRules,
+}
+
+impl crate::kv::codec::Stored for Measured {}
+
+/// The lease name of the measurement: one process measures at a time.
+const LEASE: &str = "clv-lifespan";
 
 /// The derived lifespan and the state of its measurement.
 #[derive(Debug, Default)]
@@ -94,7 +110,7 @@ impl Insights<'_> {
                     // The store may have closed meanwhile: then there is nothing to measure.
                     if let Some(inner) = weak.upgrade() {
                         let store = Store::from_inner(inner);
-                        if let Err(e) = store.insights().refresh_clv_lifespan() {
+                        if let Err(e) = store.insights().refresh_or_adopt() {
                             tracing::error!(error = %e, "measuring the CLV lifespan failed");
                         }
                     }
@@ -116,17 +132,63 @@ impl Insights<'_> {
     pub fn refresh_clv_lifespan(&self) -> Result<ValueRules> {
         let configured = self.inner.config.value_rules;
         let now = self.now();
-        let outcome = self.measure_lifespan(configured, now);
+        let outcome = self.measure_lifespan(configured, now).and_then(|rules| {
+            // Published for every process sharing the store.
+            let measured = crate::kv::codec::encode(&Measured { at: now, rules })?;
+            self.write_with(false, |w| {
+                w.put_raw(keys::META_LIFESPAN, &measured);
+                Ok(())
+            })?;
+            Ok(rules)
+        });
+        self.adopt(outcome.map(|rules| Measured { at: now, rules }))
+    }
+
+    /// The background measurement: this process measures if it takes the lease; otherwise
+    /// another one does, and this one adopts what it published (the configured rules until it
+    /// has).
+    fn refresh_or_adopt(&self) -> Result<ValueRules> {
+        let leased = self.take_lease(LEASE, LIFESPAN_FRESH_FOR);
+        match leased {
+            Ok(true) => self.refresh_clv_lifespan(),
+            Ok(false) => {
+                let published = self
+                    .inner
+                    .engine
+                    .get(keys::META_LIFESPAN)
+                    .and_then(|v| match v {
+                        Some(bytes) => crate::kv::codec::decode::<Measured>(&bytes, &|| {
+                            keys::describe(keys::META_LIFESPAN)
+                        })
+                        .map(Some),
+                        None => Ok(None),
+                    });
+                match published {
+                    Ok(Some(measured)) => self.adopt(Ok(measured)),
+                    // Nothing published yet: try again at the next read.
+                    Ok(None) => self.adopt(Err(crate::StoreError::Storage(
+                        "the CLV lifespan is being measured by another process".into(),
+                    ))),
+                    Err(e) => self.adopt(Err(e)),
+                }
+            }
+            Err(e) => self.adopt(Err(e)),
+        }
+    }
+
+    /// Ends a measurement: keeps its result (when the configuration derives the lifespan).
+    fn adopt(&self, outcome: Result<Measured>) -> Result<ValueRules> {
+        let configured = self.inner.config.value_rules;
         let mut cache = self
             .inner
             .lifespan
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         cache.measuring = false;
-        let rules = outcome?;
+        let measured = outcome?;
         if self.inner.config.lifespan_from_churn {
-            cache.measured = Some((Instant::now(), now, rules));
-            Ok(rules)
+            cache.measured = Some((Instant::now(), measured.at, measured.rules));
+            Ok(measured.rules)
         } else {
             Ok(configured)
         }

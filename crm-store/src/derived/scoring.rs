@@ -69,7 +69,22 @@ impl Store {
 
 impl Insights<'_> {
     /// The lead-scoring model in force.
+    ///
+    /// On an engine other processes write to, the model is read from the store on every call
+    /// (another replica may have replaced it); a model that cannot be read is the last one
+    /// read, and the failure is logged.
     pub fn scoring_model(&self) -> Arc<ScoringModel> {
+        if self.inner.engine.engine().shared() {
+            match load_model(&self.inner.engine) {
+                Ok(model) => {
+                    let model = Arc::new(model);
+                    let mut cached = self.inner.model.write().unwrap_or_else(|e| e.into_inner());
+                    *cached = Arc::clone(&model);
+                    return model;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read the scoring model"),
+            }
+        }
         let guard = self.inner.model.read().unwrap_or_else(|e| e.into_inner());
         Arc::clone(&guard)
     }

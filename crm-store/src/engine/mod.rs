@@ -136,6 +136,12 @@ pub trait Engine: Send + Sync + Debug {
     /// Whether the engine held data before it was opened (as opposed to being created now).
     fn existed(&self) -> bool;
 
+    /// Whether other processes may write to the same data (then a process caches nothing it
+    /// cannot check).
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// The committed value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
 

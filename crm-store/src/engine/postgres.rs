@@ -553,6 +553,10 @@ impl Engine for PostgresEngine {
         self.existed
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         get_on(&mut *self.conn()?, key)
     }

@@ -66,6 +66,13 @@ pub(crate) const META_SCORING_MODEL: &[u8] = b"Mscoring_model";
 pub(crate) const META_LAST_SEGMENT: &[u8] = b"Mlast_segment";
 /// What the derived index was built with, and the latest instant it was evaluated at.
 pub(crate) const META_DERIVED: &[u8] = b"Mderived";
+/// The CLV lifespan last measured from churn, for every process sharing the store.
+pub(crate) const META_LIFESPAN: &[u8] = b"Mlifespan";
+
+/// `Mlease:NAME` -> holder(8) expiry(8, micros): who runs a job that must run once, until when.
+pub(crate) fn lease(name: &str) -> Vec<u8> {
+    [b"Mlease:", name.as_bytes()].concat()
+}
 
 const DX_STATUS: u8 = 1;
 const DX_TEMPERATURE: u8 = 2;

@@ -1,0 +1,213 @@
+//! Several stores on one PostgreSQL database, as several crm-server replicas run: uniqueness,
+//! etags, the change log's order, the scoring model and leases hold across them. Runs when
+//! `CRM_TEST_POSTGRES_URL` names a database (CI sets it); without it, it says so.
+
+// Helpers and setup fail the test by panicking, as tests do.
+#![allow(clippy::panic)]
+#![cfg(feature = "postgres")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_core::{CustomerData, Email, UpdateMask};
+use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
+use crm_store::{Store, StoreConfig, StoreError, UniqueField};
+
+/// `n` stores ("replicas") on one fresh schema.
+fn replicas(n: usize, schema: &str) -> Option<Vec<Store>> {
+    let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") else {
+        eprintln!("CRM_TEST_POSTGRES_URL is not set: the replica stories did not run");
+        return None;
+    };
+    PostgresEngine::drop_schema(&url, schema).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let stores = (0..n)
+        .map(|_| {
+            let mut options = PostgresOptions::new(url.clone());
+            options.schema = schema.into();
+            options.pool_size = 8;
+            let engine = PostgresEngine::open(&options).unwrap_or_else(|e| panic!("{e}"));
+            Store::open_on(Arc::new(engine), StoreConfig::new(dir.path()))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    Some(stores)
+}
+
+fn with_email(name: &str, email: &str) -> CustomerData {
+    let mut c = CustomerData::person(name);
+    c.emails.push(Email {
+        address: email.into(),
+        label: String::new(),
+        primary: true,
+    });
+    c
+}
+
+#[test]
+fn three_replicas_agree_on_uniqueness_etags_the_log_the_model_and_leases() {
+    let schema = format!("replicas_{}", std::process::id());
+    let Some(stores) = replicas(3, &schema) else {
+        return;
+    };
+
+    // 24 writers through the three replicas race for one email: exactly one wins.
+    let outcomes: Vec<Result<String, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let store = stores[i % 3].clone();
+                s.spawn(move || {
+                    store
+                        .customers()
+                        .create(with_email(&format!("W{i}"), "race@example.com"), None)
+                        .map(|c| c.id.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic!("a writer panicked")))
+            .collect()
+    });
+    let winners: Vec<_> = outcomes.iter().filter(|o| o.is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for lost in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert!(
+            matches!(
+                lost,
+                StoreError::AlreadyExists {
+                    field: UniqueField::Email { index: 0 },
+                    ..
+                }
+            ),
+            "{lost:?}"
+        );
+    }
+    let winner = stores[1]
+        .customers()
+        .lookup_by_email("race@example.com")
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Every replica updates with the same etag: exactly one succeeds, the others are told.
+    let etag = winner.etag();
+    let mask = UpdateMask::parse(&["owner"]).unwrap_or_else(|e| panic!("{e}"));
+    let updates: Vec<Result<(), StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (store, etag, mask) = (stores[i % 3].clone(), etag.clone(), mask.clone());
+                let mut patch = winner.data.clone();
+                patch.owner = Some(format!("owner{i}"));
+                let id = winner.id;
+                s.spawn(move || {
+                    store
+                        .customers()
+                        .update(id, &patch, &mask, Some(&etag))
+                        .map(drop)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panic!("an updater panicked")))
+            .collect()
+    });
+    assert_eq!(
+        updates.iter().filter(|u| u.is_ok()).count(),
+        1,
+        "{updates:?}"
+    );
+    assert!(
+        updates
+            .iter()
+            .filter_map(|u| u.as_ref().err())
+            .all(|e| matches!(e, StoreError::Aborted { .. })),
+        "{updates:?}"
+    );
+
+    // Concurrent creates through all three: the change log, read through any replica, is
+    // gap-free and holds every acknowledged write once.
+    let created: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let store = stores[i % 3].clone();
+                s.spawn(move || {
+                    (0..5)
+                        .map(|j| {
+                            store
+                                .customers()
+                                .create(CustomerData::person(format!("P{i}-{j}")), None)
+                                .map(|c| c.id.to_string())
+                                .unwrap_or_else(|e| panic!("{e}"))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| panic!("a creator panicked")))
+            .collect()
+    });
+    assert_eq!(created.len(), 120);
+    for store in &stores {
+        let log = store
+            .audit()
+            .changes(0, 10_000)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            log.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+            "the log has a gap"
+        );
+        let logged: std::collections::BTreeSet<String> = log
+            .iter()
+            .filter_map(|c| c.customer_id.map(|id| id.to_string()))
+            .collect();
+        assert!(
+            created.iter().all(|id| logged.contains(id)),
+            "a create is not logged"
+        );
+    }
+
+    // A model replaced through one replica is the model of all of them.
+    let mut model = stores[0].insights().scoring_model().as_ref().clone();
+    model.hot_threshold = model
+        .hot_threshold
+        .saturating_sub(1)
+        .max(model.warm_threshold + 1);
+    let replaced = stores[0]
+        .insights()
+        .replace_scoring_model(model, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for store in &stores {
+        assert_eq!(store.insights().scoring_model().version, replaced.version);
+    }
+
+    // A lease is held by one replica at a time, and its holder can renew it.
+    let ttl = Duration::from_secs(30);
+    let taken: Vec<bool> = stores
+        .iter()
+        .map(|s| s.take_lease("story", ttl).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    assert_eq!(taken, [true, false, false]);
+    assert!(
+        stores[0]
+            .take_lease("story", ttl)
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert!(
+        !stores[2]
+            .take_lease("story", ttl)
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
+
+    // Every replica sees one consistent store.
+    for store in &stores {
+        let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.is_clean(), "{:?}", report.problems);
+        assert_eq!(report.customers, 121);
+    }
+    if let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") {
+        drop(stores);
+        PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
