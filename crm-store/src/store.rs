@@ -218,6 +218,12 @@ impl Store {
         Ok(self.inner.engine.engine().size_on_disk()?)
     }
 
+    /// Whether other processes share this store's engine (PostgreSQL): then every read is a
+    /// network round trip, and what this process caches is checked against the store.
+    pub fn shared(&self) -> bool {
+        self.inner.engine.engine().shared()
+    }
+
     /// The engine's counters: commits, fsyncs, and how many commits the last fsync covered.
     pub fn engine_stats(&self) -> EngineStats {
         self.inner.engine.engine().stats()

@@ -24,14 +24,19 @@ where
     }
 }
 
-/// Runs a point read (a few key lookups, no flush to wait for) on the calling task: the
-/// hand-off to the blocking pool would cost more than the read. A read that misses the cache
-/// waits for the disk on this worker; listings, scans and writes go through [`blocking`].
-pub(crate) fn point_read<T>(
-    store: &Store,
-    fields: Fields,
-    call: impl FnOnce(&Store) -> Result<T, StoreError>,
-) -> Result<T, Status> {
+/// Runs a point read (a few key lookups, no flush to wait for). On an embedded engine it runs
+/// on the calling task: the hand-off to the blocking pool would cost more than the read (a read
+/// that misses the cache waits for the disk on this worker). On an engine over the network
+/// (PostgreSQL) every read waits for round trips, so it goes to the blocking pool like listings,
+/// scans and writes ([`blocking`]).
+pub(crate) async fn point_read<T, F>(store: &Store, fields: Fields, call: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+{
+    if store.shared() {
+        return blocking(store.clone(), fields, call).await;
+    }
     call(store).map_err(|e| from_store(fields, e))
 }
 

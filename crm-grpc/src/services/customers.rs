@@ -59,9 +59,10 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::Customer>, Status> {
         let pb::GetCustomerRequest { id } = request.into_inner();
         let id = parse_id("id", &id).map_err(invalid)?;
-        let customer = point_read(&self.store, Fields::Request, |s| {
+        let customer = point_read(&self.store, Fields::Request, move |s| {
             with_insight(s, s.customers().get(id)?)
-        })?;
+        })
+        .await?;
         Ok(Response::new(view(&customer)))
     }
 
@@ -190,9 +191,10 @@ impl CustomerService for CustomerApi {
     ) -> Result<Response<pb::GetCustomerValueResponse>, Status> {
         let pb::GetCustomerValueRequest { id } = request.into_inner();
         let id = parse_id("id", &id).map_err(invalid)?;
-        let (customer, insight) = point_read(&self.store, Fields::Request, |s| {
+        let (customer, insight) = point_read(&self.store, Fields::Request, move |s| {
             with_insight(s, s.customers().get(id)?)
-        })?;
+        })
+        .await?;
         Ok(Response::new(pb::GetCustomerValueResponse {
             customer_id: customer.id.to_string(),
             values: insight.value.iter().map(value_to_proto).collect(),
@@ -207,14 +209,16 @@ impl CustomerService for CustomerApi {
         let store = self.store.clone();
         let customer = match key {
             Some(pb::lookup_customer_request::Key::Email(email)) => {
-                point_read(&store, Fields::Request, |s| {
+                point_read(&store, Fields::Request, move |s| {
                     with_insight(s, s.customers().lookup_by_email(&email)?)
-                })?
+                })
+                .await?
             }
             Some(pb::lookup_customer_request::Key::ExternalId(ext)) => {
-                point_read(&store, Fields::Request, |s| {
+                point_read(&store, Fields::Request, move |s| {
                     with_insight(s, s.customers().lookup_by_external_id(&ext)?)
-                })?
+                })
+                .await?
             }
             None => return Err(invalid(Violations::one("key", "set email or external_id"))),
         };

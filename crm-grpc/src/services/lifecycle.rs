@@ -11,7 +11,7 @@ use crate::layer::Call;
 use crate::pb;
 use crate::pb::lifecycle_service_server::LifecycleService;
 use crate::services::common::blocking;
-use crate::services::common::{audited, entry_meta, respond};
+use crate::services::common::{audited, entry_meta, point_read, respond};
 use crate::status::{Fields, invalid};
 
 /// The lifecycle service over a store.
@@ -116,9 +116,11 @@ impl LifecycleService for LifecycleApi {
         &self,
         _request: Request<pb::GetScoringModelRequest>,
     ) -> Result<Response<pb::ScoringModel>, Status> {
-        Ok(Response::new(model_to_proto(
-            &self.store.insights().scoring_model(),
-        )))
+        let model = point_read(&self.store, Fields::Request, |s| {
+            Ok(s.insights().scoring_model())
+        })
+        .await?;
+        Ok(Response::new(model_to_proto(&model)))
     }
 
     async fn update_scoring_model(
