@@ -211,3 +211,50 @@ fn three_replicas_agree_on_uniqueness_etags_the_log_the_model_and_leases() {
         PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn tables_or_data_of_another_version_are_refused() {
+    let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") else {
+        eprintln!("CRM_TEST_POSTGRES_URL is not set: the version story did not run");
+        return;
+    };
+    let schema = format!("versions_{}", std::process::id());
+    PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+    let mut options = PostgresOptions::new(url.clone());
+    options.schema = schema.clone();
+    let open = || PostgresEngine::open(&options);
+
+    // crm's own data format, one level up: another version is UnsupportedFormat, as on sled.
+    {
+        let engine = open().unwrap_or_else(|e| panic!("{e}"));
+        crm_store::engine::transact(&engine, |tx| {
+            tx.put(b"Mformat", &[9]);
+            Ok::<_, crm_store::engine::EngineError>(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let refused = Store::open_on(Arc::new(engine), StoreConfig::new(dir.path()));
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::UnsupportedFormat { supported: 2, .. })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    // The tables themselves, at another version of crm's schema: refused before anything runs.
+    let mut client = postgres_client(&url);
+    client
+        .batch_execute(&format!("UPDATE {schema}.crm_schema SET version = 99"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    match open() {
+        Err(e) => assert!(e.to_string().contains("version 99"), "{e}"),
+        Ok(_) => panic!("tables of version 99 were opened"),
+    }
+    PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn postgres_client(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("{e}"))
+}

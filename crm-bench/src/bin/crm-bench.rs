@@ -31,10 +31,10 @@ use tonic::transport::{Channel, Endpoint};
 #[derive(Debug, Parser)]
 #[command(name = "crm-bench")]
 struct Args {
-    /// The server to load.
-    #[arg(long, default_value = "127.0.0.1:50051")]
-    addr: SocketAddr,
-    /// HTTP/2 connections, shared round-robin by the callers.
+    /// The server to load; repeat it to spread the load over several replicas.
+    #[arg(long = "addr", default_value = "127.0.0.1:50051")]
+    addrs: Vec<SocketAddr>,
+    /// HTTP/2 connections to each server, shared round-robin by the callers.
     #[arg(long, default_value_t = 4)]
     connections: usize,
     /// Concurrent callers (calls in flight).
@@ -221,25 +221,27 @@ fn main() -> Result<()> {
 async fn run(args: Args) -> Result<()> {
     let mix = parse_mix(&args.mix)?;
     let mut echo_child = None;
-    let addr = if args.echo {
+    let addrs = if args.echo {
         if mix.iter().any(|(op, w)| *op == Op::Purchase && *w > 0) {
             bail!("the echo service has no purchases: use a mix of get, create and list");
         }
         let (child, addr) = start_echo()?;
         echo_child = Some(child);
-        addr
+        vec![addr]
     } else {
-        args.addr
+        args.addrs.clone()
     };
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
-        channels.push(
-            endpoint
-                .connect()
-                .await
-                .with_context(|| format!("cannot connect to {addr}"))?,
-        );
+        for addr in &addrs {
+            let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
+            channels.push(
+                endpoint
+                    .connect()
+                    .await
+                    .with_context(|| format!("cannot connect to {addr}"))?,
+            );
+        }
     }
     let key = match &args.api_key {
         Some(k) => Some(format!("Bearer {k}").parse()?),
@@ -351,7 +353,11 @@ async fn run(args: Args) -> Result<()> {
     let target = if args.echo {
         "echo".to_string()
     } else {
-        addr.to_string()
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     };
     println!(
         "crm-bench {target} mix={} conc={} conns={} rate={}: {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, {total} calls, errors: {error_text}",

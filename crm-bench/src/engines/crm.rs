@@ -14,6 +14,8 @@ use crate::data;
 pub struct Crm {
     dir: PathBuf,
     cache_bytes: u64,
+    /// On PostgreSQL: the database and the schema (durability is the database's).
+    postgres: Option<(String, String)>,
     /// `None` only for the moment the store is reopened in another durability mode.
     store: RwLock<Option<Store>>,
     ids: RwLock<Vec<CustomerId>>,
@@ -30,20 +32,48 @@ fn open(dir: &Path, durability: Durability, cache_bytes: u64) -> Result<Store> {
     .context("opening crm-store")
 }
 
+fn open_postgres(dir: &Path, url: &str, schema: &str) -> Result<Store> {
+    use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
+    let mut options = PostgresOptions::new(url);
+    options.schema = schema.into();
+    let engine = PostgresEngine::open(&options).context("opening PostgreSQL")?;
+    Store::open_on(std::sync::Arc::new(engine), StoreConfig::new(dir))
+        .context("opening crm-store on PostgreSQL")
+}
+
 impl Crm {
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Crm> {
+        let store = open(dir, Durability::Relaxed, cache_bytes)?;
+        Crm::on(dir, cache_bytes, store, None)
+    }
+
+    fn on(
+        dir: &Path,
+        cache_bytes: u64,
+        store: Store,
+        postgres: Option<(String, String)>,
+    ) -> Result<Crm> {
         let filters = crm_core::LifecycleStage::ALL
             .iter()
             .map(|s| Filter::parse(&format!("lifecycle_stage = {}", s.name())))
             .collect::<Result<_, _>>()?;
         Ok(Crm {
             dir: dir.to_path_buf(),
-            store: RwLock::new(Some(open(dir, Durability::Relaxed, cache_bytes)?)),
+            store: RwLock::new(Some(store)),
             cache_bytes,
+            postgres,
             ids: RwLock::new(Vec::new()),
             filters,
             mask: UpdateMask::parse(&["owner", "attributes.plan"])?,
         })
+    }
+
+    /// crm-store on PostgreSQL (`url`), in a schema of its own that starts empty.
+    pub fn open_postgres(dir: &Path, url: &str) -> Result<Crm> {
+        let schema = format!("bench_{}", std::process::id());
+        crm_store::engine::postgres::PostgresEngine::drop_schema(url, &schema)?;
+        let store = open_postgres(dir, url, &schema)?;
+        Crm::on(dir, 0, store, Some((url.to_owned(), schema)))
     }
 
     fn store(&self) -> Result<Store> {
@@ -119,6 +149,10 @@ impl Engine for Crm {
     }
 
     fn set_durable(&self, durable: bool) -> Result<()> {
+        if self.postgres.is_some() {
+            // Every PostgreSQL commit is durable when acknowledged: there is no relaxed mode.
+            return Ok(());
+        }
         let mut guard = self.store.write().unwrap_or_else(|e| e.into_inner());
         let mode = if durable {
             Durability::Durable

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 mod crm;
 mod sled_raw;
@@ -36,8 +36,14 @@ pub trait Engine: Send + Sync {
 pub fn open_engine(name: &str, dir: &Path, cache_bytes: u64) -> Result<Arc<dyn Engine>> {
     Ok(match name {
         "crm" => Arc::new(crm::Crm::open(dir, cache_bytes)?),
+        // crm-store on PostgreSQL: the database is CRM_BENCH_POSTGRES_URL.
+        "crm-postgres" => {
+            let url = std::env::var("CRM_BENCH_POSTGRES_URL")
+                .context("--engine crm-postgres needs CRM_BENCH_POSTGRES_URL")?;
+            Arc::new(crm::Crm::open_postgres(dir, &url)?)
+        }
         "sled" => Arc::new(sled_raw::RawSled::open(dir, cache_bytes)?),
         "sqlite" => Arc::new(sqlite::Sqlite::open(dir, cache_bytes)?),
-        other => bail!("unknown engine {other:?}: use crm, sled or sqlite"),
+        other => bail!("unknown engine {other:?}: use crm, crm-postgres, sled or sqlite"),
     })
 }
