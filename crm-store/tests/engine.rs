@@ -34,14 +34,21 @@ macro_rules! on_sled {
     )*};
 }
 
-on_sled!(
-    multi_key_writes_are_atomic,
-    concurrent_transactions_serialize,
-    ranges_are_ordered_and_bounded,
-    snapshots_are_stable,
-    sync_makes_commits_durable,
-    reopen_keeps_everything,
-);
+/// Makes a test of every conformance story with `$on`.
+macro_rules! every_story {
+    ($on:ident) => {
+        $on!(
+            multi_key_writes_are_atomic,
+            concurrent_transactions_serialize,
+            ranges_are_ordered_and_bounded,
+            snapshots_are_stable,
+            sync_makes_commits_durable,
+            reopen_keeps_everything,
+        );
+    };
+}
+
+every_story!(on_sled);
 
 /// The same stories on PostgreSQL, each in a schema of its own, when `CRM_TEST_POSTGRES_URL`
 /// names a database (CI sets it; without it they say so and do nothing).
@@ -83,12 +90,5 @@ mod postgres {
         )*};
     }
 
-    on_postgres!(
-        multi_key_writes_are_atomic,
-        concurrent_transactions_serialize,
-        ranges_are_ordered_and_bounded,
-        snapshots_are_stable,
-        sync_makes_commits_durable,
-        reopen_keeps_everything,
-    );
+    every_story!(on_postgres);
 }

@@ -183,6 +183,32 @@ pub fn organization(legal_name: &str) -> pb::Customer {
     }
 }
 
+/// Asks to create a customer: the answer, whatever it is.
+pub async fn try_create(
+    client: &mut Client,
+    customer: pb::Customer,
+) -> Result<pb::Customer, tonic::Status> {
+    client
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer),
+            request_id: String::new(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Drops a PostgreSQL schema a story made (with `psql`, which comes with PostgreSQL).
+pub fn drop_postgres_schema(url: &str, schema: &str) {
+    let dropped = Command::new("psql")
+        .arg(url)
+        .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+        .status();
+    assert!(
+        dropped.is_ok_and(|s| s.success()),
+        "cannot drop schema {schema}"
+    );
+}
+
 /// Creates a customer and returns it, failing the test on an error.
 pub async fn create(client: &mut Client, customer: pb::Customer) -> pb::Customer {
     client

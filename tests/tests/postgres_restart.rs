@@ -46,14 +46,8 @@ async fn a_database_restart_is_unavailable_then_service_resumes_by_itself() {
                 let mut n = 0;
                 while Instant::now() < stop_at {
                     n += 1;
-                    match client
-                        .create_customer(pb::CreateCustomerRequest {
-                            customer: Some(person(&format!("R{w}-{n}"), "")),
-                            request_id: String::new(),
-                        })
-                        .await
-                    {
-                        Ok(c) => acked.push(c.into_inner().id),
+                    match try_create(&mut client, person(&format!("R{w}-{n}"), "")).await {
+                        Ok(c) => acked.push(c.id),
                         Err(s) => {
                             *codes.entry(format!("{:?}", s.code())).or_default() += 1;
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -105,12 +99,7 @@ async fn a_database_restart_is_unavailable_then_service_resumes_by_itself() {
     let mut client = connect(addr).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let sent = client
-            .create_customer(pb::CreateCustomerRequest {
-                customer: Some(person("After the restart", "")),
-                request_id: String::new(),
-            })
-            .await;
+        let sent = try_create(&mut client, person("After the restart", "")).await;
         match sent {
             Ok(_) => break,
             Err(s) if Instant::now() < deadline && s.code() == Code::Unavailable => {
@@ -126,12 +115,5 @@ async fn a_database_restart_is_unavailable_then_service_resumes_by_itself() {
             .unwrap_or_else(|s| panic!("acknowledged customer {id} is gone: {s:?}"));
     }
     assert!(server.terminate().success());
-    let dropped = std::process::Command::new("psql")
-        .arg(&url)
-        .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
-        .status();
-    assert!(
-        dropped.is_ok_and(|s| s.success()),
-        "cannot drop the test schema"
-    );
+    drop_postgres_schema(&url, &schema);
 }

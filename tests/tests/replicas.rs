@@ -92,13 +92,12 @@ async fn three_replicas_on_one_database_serve_one_consistent_store() {
                             .id,
                     );
                 }
-                let race = client
-                    .create_customer(pb::CreateCustomerRequest {
-                        customer: Some(person(&format!("Racer {i}"), "race@example.com")),
-                        request_id: String::new(),
-                    })
-                    .await;
-                (mine, race.map(|r| r.into_inner().id))
+                let race = try_create(
+                    &mut client,
+                    person(&format!("Racer {i}"), "race@example.com"),
+                )
+                .await;
+                (mine, race.map(|r| r.id))
             })
         })
         .collect();
@@ -188,14 +187,9 @@ async fn three_replicas_on_one_database_serve_one_consistent_store() {
                 let mut client = connect(addr).await;
                 let mut acked = Vec::new();
                 for j in 0..30 {
-                    let sent = client
-                        .create_customer(pb::CreateCustomerRequest {
-                            customer: Some(person(&format!("K{i}-{j}"), "")),
-                            request_id: String::new(),
-                        })
-                        .await;
+                    let sent = try_create(&mut client, person(&format!("K{i}-{j}"), "")).await;
                     if let Ok(c) = sent {
-                        acked.push(c.into_inner().id);
+                        acked.push(c.id);
                     }
                 }
                 acked
@@ -221,14 +215,7 @@ async fn three_replicas_on_one_database_serve_one_consistent_store() {
     for server in servers {
         assert!(server.terminate().success());
     }
-    let status = Command::new("psql")
-        .arg(&url)
-        .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
-        .status();
-    assert!(
-        status.is_ok_and(|s| s.success()),
-        "cannot drop the test schema"
-    );
+    drop_postgres_schema(&url, &schema);
 }
 
 #[test]

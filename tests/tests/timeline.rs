@@ -107,6 +107,19 @@ impl World {
             .map(tonic::Response::into_inner)
     }
 
+    /// The fields a refused interaction's violations name (the call must be refused).
+    async fn refused_interaction(&mut self, id: &str, interaction: pb::Interaction) -> Vec<String> {
+        let sent = self
+            .timeline
+            .record_interaction(pb::RecordInteractionRequest {
+                customer_id: id.into(),
+                interaction: Some(interaction),
+                ..Default::default()
+            })
+            .await;
+        violations(&sent.err().unwrap_or_else(|| panic!("accepted")))
+    }
+
     async fn entries(&mut self, id: &str) -> usize {
         self.timeline
             .list_timeline(pb::ListTimelineRequest {
@@ -341,50 +354,27 @@ async fn bad_timeline_input_gets_its_code_and_changes_nothing() {
         .await;
     refused(backward, Code::FailedPrecondition, "BACKWARD_STAGE_MOVE");
 
-    let no_kind = w
-        .timeline
-        .record_interaction(pb::RecordInteractionRequest {
-            customer_id: c.id.clone(),
-            interaction: Some(pb::Interaction::default()),
-            ..Default::default()
-        })
-        .await;
+    let no_kind = pb::Interaction::default();
     assert_eq!(
-        violations(&no_kind.err().unwrap_or_else(|| panic!("accepted"))),
+        w.refused_interaction(&c.id, no_kind).await,
         ["interaction.kind"]
     );
-    let long_subject = w
-        .timeline
-        .record_interaction(pb::RecordInteractionRequest {
-            customer_id: c.id.clone(),
-            interaction: Some(pb::Interaction {
-                kind: pb::InteractionKind::Call as i32,
-                subject: "x".repeat(201),
-                nps_score: Some(11),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await;
+    let long_subject = pb::Interaction {
+        kind: pb::InteractionKind::Call as i32,
+        subject: "x".repeat(201),
+        ..Default::default()
+    };
+    let bad_score = pb::Interaction {
+        nps_score: Some(11),
+        ..long_subject.clone()
+    };
     assert_eq!(
-        violations(&long_subject.err().unwrap_or_else(|| panic!("accepted"))),
+        w.refused_interaction(&c.id, bad_score).await,
         ["interaction.nps_score"],
         "the conversion names a bad score first"
     );
-    let long_subject = w
-        .timeline
-        .record_interaction(pb::RecordInteractionRequest {
-            customer_id: c.id.clone(),
-            interaction: Some(pb::Interaction {
-                kind: pb::InteractionKind::Call as i32,
-                subject: "x".repeat(201),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await;
     assert_eq!(
-        violations(&long_subject.err().unwrap_or_else(|| panic!("accepted"))),
+        w.refused_interaction(&c.id, long_subject).await,
         ["interaction.subject"]
     );
 
