@@ -258,3 +258,36 @@ fn tables_or_data_of_another_version_are_refused() {
 fn postgres_client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).unwrap_or_else(|e| panic!("{e}"))
 }
+
+#[test]
+fn a_statement_past_its_time_limit_is_a_timeout_and_writes_nothing() {
+    let Ok(url) = std::env::var("CRM_TEST_POSTGRES_URL") else {
+        eprintln!("CRM_TEST_POSTGRES_URL is not set: the timeout story did not run");
+        return;
+    };
+    let schema = format!("timeouts_{}", std::process::id());
+    PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+    let mut options = PostgresOptions::new(url.clone());
+    options.schema = schema.clone();
+    options.statement_timeout = Duration::from_millis(20);
+    let engine = PostgresEngine::open(&options).unwrap_or_else(|e| panic!("{e}"));
+    // One transaction writing 200,000 keys: its one upsert statement takes far longer than 20 ms.
+    let outcome = crm_store::engine::transact(&engine, |tx| {
+        for i in 0u32..200_000 {
+            tx.put(&i.to_be_bytes(), &[0; 64]);
+        }
+        Ok::<_, crm_store::engine::EngineError>(())
+    });
+    assert!(
+        matches!(outcome, Err(crm_store::engine::EngineError::Timeout { .. })),
+        "{outcome:?}"
+    );
+    use crm_store::engine::Engine as _;
+    assert_eq!(
+        engine
+            .get(&0u32.to_be_bytes())
+            .unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
+}
