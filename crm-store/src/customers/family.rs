@@ -113,7 +113,7 @@ impl Write<'_> {
         self.put_record::<CustomerFamily>(old, new)?;
         let inputs_changed = match (old, new) {
             (Some(o), Some(n)) => {
-                let model = self.store.insights().scoring_model();
+                let model = self.scoring_model()?;
                 model.fit(o) != model.fit(n)
             }
             _ => true,

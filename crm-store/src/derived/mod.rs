@@ -252,7 +252,7 @@ pub(crate) fn refresh(
     sweep: bool,
 ) -> Result<()> {
     let store = w.store;
-    let model = store.insights().scoring_model();
+    let model = w.scoring_model()?;
     let rules = &store.inner.config.rules;
     for (id, t) in touched {
         if !t.reevaluate {

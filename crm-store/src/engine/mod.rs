@@ -183,12 +183,24 @@ impl TxFailure for EngineError {
     }
 }
 
-/// How many times [`transact`] runs a transaction that keeps conflicting.
-pub const MAX_ATTEMPTS: u32 = 64;
+/// How many times [`transact`] runs a transaction that keeps conflicting (with the pauses
+/// between, about ten seconds of trying).
+pub const MAX_ATTEMPTS: u32 = 500;
+
+/// The pause before attempt `attempt + 1`: growing from 100 µs to 20 ms, each drawn at random
+/// between half and one and a half of that, so that writers that conflicted do not all come
+/// back at the same instant.
+fn pause(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = (100u64 << attempt.min(8)).min(20_000);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    std::time::Duration::from_micros(base / 2 + hasher.finish() % base)
+}
 
 /// Runs `f` in a transaction until it commits or fails for a reason other than a conflict: an
 /// error from `f` aborts the transaction (nothing is written) and is returned. Conflicts are
-/// retried with a short, growing pause, at most [`MAX_ATTEMPTS`] times.
+/// retried after a growing, randomized pause, at most [`MAX_ATTEMPTS`] times.
 pub fn transact<T, E: TxFailure>(
     engine: &dyn Engine,
     mut f: impl FnMut(&mut dyn Tx) -> Result<T, E>,
@@ -223,9 +235,7 @@ pub fn transact<T, E: TxFailure>(
         if attempt >= MAX_ATTEMPTS {
             return Err(retry);
         }
-        std::thread::sleep(std::time::Duration::from_micros(
-            50 * u64::from(attempt.min(20)),
-        ));
+        std::thread::sleep(pause(attempt));
     }
 }
 

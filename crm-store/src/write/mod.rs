@@ -231,6 +231,20 @@ impl<'a> Write<'a> {
             })
     }
 
+    /// The lead-scoring model in force, as this write sees it: the cached one, or on an engine
+    /// other processes write to, the stored one read through this transaction (a read outside
+    /// it would take a second connection while this one is held).
+    pub(crate) fn scoring_model(&mut self) -> Result<std::sync::Arc<crm_core::ScoringModel>> {
+        if !self.store.shared() {
+            return Ok(self.store.insights().scoring_model());
+        }
+        let stored: Option<crm_core::ScoringModel> = self
+            .read(keys::META_SCORING_MODEL, &|| {
+                keys::describe(keys::META_SCORING_MODEL)
+            })?;
+        Ok(std::sync::Arc::new(stored.unwrap_or_default()))
+    }
+
     /// A customer's summary as this write sees it (absent: the empty summary).
     pub(crate) fn summary(&mut self, id: CustomerId) -> Result<Summary> {
         let key = keys::of_customer(keys::SUMMARY, id);
