@@ -28,14 +28,15 @@ for engine in crm crm-postgres sled sqlite; do
 done
 
 pids=()
-start() { # data-dir, extra flags...: starts a server, prints its address
+addrs=()
+start() { # data-dir, extra flags...: starts a server and adds its address to $addrs
   local dir=$1; shift
   local log; log=$(mktemp)
-  ./target/release/crm-server --listen 127.0.0.1:0 --data-dir "$dir" "$@" 2>"$log" &
+  ./target/release/crm-server --listen 127.0.0.1:0 --data-dir "$dir" "$@" >/dev/null 2>"$log" &
   pids+=($!)
   for _ in $(seq 1 100); do
     addr=$(grep -o 'listening on [0-9.:]*' "$log" | head -n1 | cut -d' ' -f3 || true)
-    [ -n "$addr" ] && { echo "$addr"; return; }
+    [ -n "$addr" ] && { addrs+=("$addr"); return; }
     sleep 0.1
   done
   echo "a server did not start: $(cat "$log")" >&2; exit 1
@@ -52,15 +53,16 @@ load() { # label, addresses...
     | tail -n 1 | sed "s/^{/{\"setup\":\"$label\",/" >>"$OUT"
 }
 
-sled_dir=$(mktemp -d)
-load "1 server on sled" "$(start "$sled_dir")"
+addrs=()
+start "$(mktemp -d)"
+load "1 server on sled" "${addrs[@]}"
 stop_all
 for n in 1 2 3; do
   schema="bench_replicas_$n"
   psql "$CRM_BENCH_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null
   addrs=()
-  for i in $(seq 1 "$n"); do
-    addrs+=("$(start "$(mktemp -d)" --engine postgres --postgres-url "$CRM_BENCH_POSTGRES_URL" --postgres-schema "$schema")")
+  for _ in $(seq 1 "$n"); do
+    start "$(mktemp -d)" --engine postgres --postgres-url "$CRM_BENCH_POSTGRES_URL" --postgres-schema "$schema"
   done
   load "$n replica(s) on PostgreSQL" "${addrs[@]}"
   stop_all

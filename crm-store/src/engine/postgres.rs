@@ -372,16 +372,19 @@ fn page_on(conn: &mut Conn, range: &KeyRange, reverse: bool) -> Result<Vec<Entry
         .collect())
 }
 
-/// A range read page by page: each page starts after the last key of the one before.
-struct Pages<C> {
-    conn: C,
+/// A range read page by page: each page starts after the last key of the one before. `fetch`
+/// reads one page: on a connection of a transaction or snapshot, or (for committed reads) on a
+/// connection taken from the pool for that page only, so that whoever reads the entries can read
+/// more (a record per index entry) without holding two connections.
+struct Pages<F> {
+    fetch: F,
     range: KeyRange,
     reverse: bool,
     page: std::vec::IntoIter<Entry>,
     done: bool,
 }
 
-impl<C: std::ops::DerefMut<Target = Conn>> Iterator for Pages<C> {
+impl<F: FnMut(&KeyRange, bool) -> Result<Vec<Entry>, EngineError>> Iterator for Pages<F> {
     type Item = Result<Entry, EngineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -391,7 +394,7 @@ impl<C: std::ops::DerefMut<Target = Conn>> Iterator for Pages<C> {
         if self.done {
             return None;
         }
-        let rows = match page_on(&mut self.conn, &self.range, self.reverse) {
+        let rows = match (self.fetch)(&self.range, self.reverse) {
             Ok(rows) => rows,
             Err(e) => {
                 self.done = true;
@@ -411,13 +414,12 @@ impl<C: std::ops::DerefMut<Target = Conn>> Iterator for Pages<C> {
     }
 }
 
-fn pages<C: std::ops::DerefMut<Target = Conn> + Send>(
-    conn: C,
-    range: KeyRange,
-    reverse: bool,
-) -> Pages<C> {
+fn pages<F>(fetch: F, range: KeyRange, reverse: bool) -> Pages<F>
+where
+    F: FnMut(&KeyRange, bool) -> Result<Vec<Entry>, EngineError> + Send,
+{
     Pages {
-        conn,
+        fetch,
         range,
         reverse,
         page: Vec::new().into_iter(),
@@ -479,7 +481,8 @@ impl Reader for Snapshot {
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        Box::new(pages(&mut *self.open, range, reverse))
+        let open = &mut self.open;
+        Box::new(pages(move |r, rev| page_on(open, r, rev), range, reverse))
     }
 }
 
@@ -498,7 +501,12 @@ impl Reader for PgTx {
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        let base = Box::new(pages(&mut *self.open, range.clone(), reverse));
+        let open = &mut self.open;
+        let base = Box::new(pages(
+            move |r, rev| page_on(open, r, rev),
+            range.clone(),
+            reverse,
+        ));
         if self.overlay.is_empty() {
             return base;
         }
@@ -562,10 +570,11 @@ impl Engine for PostgresEngine {
     }
 
     fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        match self.conn() {
-            Ok(conn) => Box::new(pages(conn, range, reverse)),
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        }
+        Box::new(pages(
+            move |r, rev| page_on(&mut *self.conn()?, r, rev),
+            range,
+            reverse,
+        ))
     }
 
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
