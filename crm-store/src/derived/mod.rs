@@ -53,6 +53,10 @@ crate::store::handle!(
 /// Customers evaluated per batch by a sweep or a rebuild (writes wait between batches only).
 const CHUNK: usize = 2_000;
 
+/// The same on an engine other processes write to: a smaller transaction conflicts with fewer
+/// concurrent writes, and a conflict redoes less.
+const SHARED_CHUNK: usize = 200;
+
 /// How far a write's change-log time may lie from the instant it evaluated its customers at.
 const EVENT_SLACK: chrono::Duration = chrono::Duration::seconds(1);
 
@@ -345,6 +349,11 @@ impl Store {
             .meta
     }
 
+    /// Customers evaluated per transaction by a sweep or a rebuild.
+    fn derived_chunk(&self) -> usize {
+        if self.shared() { SHARED_CHUNK } else { CHUNK }
+    }
+
     /// The latest instant any derived state was evaluated at.
     pub(crate) fn derived_through(&self) -> Option<DateTime<Utc>> {
         self.derived_meta().through
@@ -380,7 +389,7 @@ impl Store {
                 .inner
                 .engine
                 .scan(start, prefix_end(&[keys::CUSTOMER]), false)
-                .take(CHUNK)
+                .take(self.derived_chunk())
                 .map(|item| {
                     let (key, _) = item?;
                     keys::trailing_id(&key)
@@ -393,7 +402,7 @@ impl Store {
                 .collect::<Result<_>>()?;
             let Some((_, last)) = ids.last() else { break };
             after = last.clone();
-            let done = ids.len() < CHUNK;
+            let done = ids.len() < self.derived_chunk();
             self.write_with(false, |w| {
                 let touched = ids.iter().map(|(id, _)| (*id, Touched::due()));
                 refresh(w, touched.collect(), now, true)
@@ -430,7 +439,7 @@ impl Store {
                 .inner
                 .engine
                 .scan(range.0.clone(), range.1.clone(), false)
-                .take(CHUNK)
+                .take(self.derived_chunk())
                 .map(|item| item.map(|(key, _)| key.to_vec()))
                 .collect::<Result<_>>()?;
             if due.is_empty() {
