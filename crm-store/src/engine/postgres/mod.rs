@@ -21,8 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::types::ToSql;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, NoTls};
+
+mod conn;
+
+use conn::{Conn, Manager, Pooled, get_on, page_on};
 
 use super::{
     Decision, Engine, EngineError, EngineStats, Entries, Entry, KeyRange, Overlay, Reader, Tx,
@@ -133,119 +136,6 @@ fn valid_schema(schema: &str) -> bool {
         && !schema.as_bytes()[0].is_ascii_digit()
 }
 
-/// A range's lower bound as SQL: `>=` or `>`, or none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Low {
-    From,
-    After,
-    Open,
-}
-
-/// A range's upper bound as SQL: `<` or `<=`, or none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum High {
-    Before,
-    Through,
-    Open,
-}
-
-const LOWS: [Low; 3] = [Low::From, Low::After, Low::Open];
-const HIGHS: [High; 3] = [High::Before, High::Through, High::Open];
-
-/// A connection with every statement crm sends, prepared once.
-struct Conn {
-    client: Client,
-    get: Statement,
-    put: Statement,
-    delete: Statement,
-    /// By lower bound, upper bound and direction (reverse second).
-    ranges: Vec<((Low, High, bool), Statement)>,
-}
-
-impl Conn {
-    fn range_statement(&self, low: Low, high: High, reverse: bool) -> &Statement {
-        self.ranges
-            .iter()
-            .find(|(k, _)| *k == (low, high, reverse))
-            .map(|(_, s)| s)
-            .unwrap_or(&self.get)
-    }
-}
-
-/// Opens connections for the pool and prepares their statements.
-#[derive(Debug)]
-struct Manager {
-    config: postgres::Config,
-    schema: String,
-    statement_timeout: Duration,
-}
-
-impl Manager {
-    fn connect_raw(&self) -> Result<Client, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
-        let ms = self.statement_timeout.as_millis();
-        client.batch_execute(&format!("SET statement_timeout = {ms}"))?;
-        Ok(client)
-    }
-}
-
-impl r2d2::ManageConnection for Manager {
-    type Connection = Conn;
-    type Error = postgres::Error;
-
-    fn connect(&self) -> Result<Conn, postgres::Error> {
-        let mut client = self.connect_raw()?;
-        let t = format!("{}.kv", self.schema);
-        let get = client.prepare(&format!("SELECT value FROM {t} WHERE key = $1"))?;
-        let put = client.prepare(&format!(
-            "INSERT INTO {t} (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-        ))?;
-        let delete = client.prepare(&format!("DELETE FROM {t} WHERE key = ANY($1::bytea[])"))?;
-        let mut ranges = Vec::new();
-        for low in LOWS {
-            for high in HIGHS {
-                for reverse in [false, true] {
-                    let mut sql = format!("SELECT key, value FROM {t} WHERE true");
-                    match low {
-                        Low::From => sql.push_str(" AND key >= $1"),
-                        Low::After => sql.push_str(" AND key > $1"),
-                        Low::Open => sql.push_str(" AND $1::bytea IS NOT NULL"),
-                    }
-                    match high {
-                        High::Before => sql.push_str(" AND key < $2"),
-                        High::Through => sql.push_str(" AND key <= $2"),
-                        High::Open => sql.push_str(" AND $2::bytea IS NOT NULL"),
-                    }
-                    sql.push_str(if reverse {
-                        " ORDER BY key DESC LIMIT $3"
-                    } else {
-                        " ORDER BY key LIMIT $3"
-                    });
-                    ranges.push(((low, high, reverse), client.prepare(&sql)?));
-                }
-            }
-        }
-        Ok(Conn {
-            client,
-            get,
-            put,
-            delete,
-            ranges,
-        })
-    }
-
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(drop)
-    }
-
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.client.is_closed()
-    }
-}
-
-type Pooled = r2d2::PooledConnection<Manager>;
-
 impl PostgresEngine {
     /// Connects, creates crm's schema and tables if they are missing, and refuses tables of
     /// another version.
@@ -343,33 +233,6 @@ fn create_schema(client: &mut Client, schema: &str) -> Result<bool, EngineError>
         .is_some();
     tx.commit().map_err(failed)?;
     Ok(existed)
-}
-
-fn get_on(conn: &mut Conn, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-    let row = conn.client.query_opt(&conn.get, &[&key]).map_err(failed)?;
-    Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
-}
-
-/// One page of a range.
-fn page_on(conn: &mut Conn, range: &KeyRange, reverse: bool) -> Result<Vec<Entry>, EngineError> {
-    let empty: &[u8] = &[];
-    let (low, from): (Low, &[u8]) = match &range.0 {
-        Bound::Included(k) => (Low::From, k),
-        Bound::Excluded(k) => (Low::After, k),
-        Bound::Unbounded => (Low::Open, empty),
-    };
-    let (high, to): (High, &[u8]) = match &range.1 {
-        Bound::Excluded(k) => (High::Before, k),
-        Bound::Included(k) => (High::Through, k),
-        Bound::Unbounded => (High::Open, empty),
-    };
-    let statement = conn.range_statement(low, high, reverse).clone();
-    let params: [&(dyn ToSql + Sync); 3] = [&from, &to, &PAGE];
-    let rows = conn.client.query(&statement, &params).map_err(failed)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-        .collect())
 }
 
 /// A range read page by page: each page starts after the last key of the one before. `fetch`
@@ -629,11 +492,5 @@ impl Engine for PostgresEngine {
             syncs: self.syncs.load(Ordering::SeqCst),
             synced_commits: commits,
         }
-    }
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("postgres connection")
     }
 }
