@@ -17,6 +17,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overlay, Reader, Tx};
 
+/// How long opening waits for a directory lock to be released before reporting
+/// [`EngineError::Locked`].
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How to open a sled engine.
 #[derive(Clone, Debug)]
 pub struct SledOptions {
@@ -81,19 +85,28 @@ impl SledEngine {
             path.display()
         )))?;
         let existed = std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0);
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(options.cache_bytes)
-            .flush_every_ms(options.flush_every_ms)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    EngineError::Locked {
-                        path: path.display().to_string(),
+        // A directory this process closed a moment ago can still be locked by sled's own
+        // threads winding down: a lock that stays held for LOCK_WAIT is another process's.
+        let waited_until = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(options.cache_bytes)
+                .flush_every_ms(options.flush_every_ms)
+                .open();
+            match opened {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= waited_until {
+                        return Err(EngineError::Locked {
+                            path: path.display().to_string(),
+                        });
                     }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                other => failed(other),
-            })?;
+                Err(other) => return Err(failed(other)),
+            }
+        };
         let tree = db.open_tree("crm").map_err(failed)?;
         let log = File::open(path.join("db"))
             .map_err(io(format!("cannot open {}", path.join("db").display())))?;
