@@ -105,7 +105,7 @@ pub async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     tonic::transport::Server::builder()
         .add_service(CustomerServiceServer::new(Echo::default()))
-        .serve_with_incoming(crm_grpc::server::no_delay(listener))
+        .serve_with_incoming(crm_grpc::incoming::Incoming::new(listener))
         .await?;
     Ok(())
 }

@@ -9,6 +9,9 @@
 //! - [`services`]: one file per `crm.v1` service, what they share, and the role table.
 //! - [`layer`]: the tower layer every call goes through: authentication, roles, request id,
 //!   span, log line and metrics.
+//! - [`admission`]: a call takes a call slot only once its request body has arrived (within a
+//!   timeout), so stuck or slow clients cannot hold the server's slots.
+//! - [`incoming`]: the accept loop, which backs off when the process is out of descriptors.
 //! - [`auth`]: whether calls need an API key. [`keys`]: API keys and roles.
 //! - [`status`]: store errors as gRPC statuses with `google.rpc` details.
 //! - [`server`]: [`server::serve`]: the services (with health and reflection) on a bound listener,
@@ -17,8 +20,10 @@
 #[rustfmt::skip]
 pub mod pb;
 
+pub mod admission;
 pub mod auth;
 pub mod convert;
+pub mod incoming;
 pub mod keys;
 pub mod layer;
 pub mod server;

@@ -7,11 +7,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crm_store::Store;
+use std::time::Duration;
+
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use crate::admission::AdmissionLayer;
 use crate::auth::AuthMode;
 use crate::keys::KeyRing;
 use crate::layer::CallLayer;
@@ -33,6 +34,20 @@ use crate::services::timeline::TimelineApi;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The default number of calls served at once; more are refused with RESOURCE_EXHAUSTED.
 pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
+
+/// The default number of HTTP/2 streams one connection may have open at once.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 128;
+/// The default number of calls one connection may have in service at once (the rest of its
+/// calls wait their turn on that connection).
+pub const DEFAULT_MAX_CALLS_PER_CONNECTION: usize = 64;
+/// The default time a request's body has to arrive.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default interval of HTTP/2 keepalive pings.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// The default time a keepalive ping has to be answered before the connection is dropped.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time in-flight calls have to finish after shutdown is requested.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// PEM files for TLS.
 #[derive(Clone, Debug)]
@@ -57,6 +72,21 @@ pub struct ServerConfig {
     /// Calls served at once, over all connections; more get RESOURCE_EXHAUSTED at once instead
     /// of queueing without bound.
     pub max_concurrent_calls: usize,
+    /// HTTP/2 streams one connection may open at once (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_streams_per_connection: u32,
+    /// Calls one connection may have in service at once; its other calls wait on their
+    /// connection, so one connection cannot take every call slot.
+    pub max_calls_per_connection: usize,
+    /// Time a request's body has to arrive; a call whose body is slower is answered
+    /// DEADLINE_EXCEEDED and never holds a call slot while it waits.
+    pub request_body_timeout: Duration,
+    /// Interval of HTTP/2 keepalive pings (and TCP keepalive) on idle connections.
+    pub keepalive_interval: Duration,
+    /// A ping not answered within this drops the connection (a dead peer).
+    pub keepalive_timeout: Duration,
+    /// After shutdown is requested, how long calls in flight have to finish before their
+    /// connections are closed.
+    pub drain_timeout: Duration,
     /// TLS, when set.
     pub tls: Option<TlsPem>,
 }
@@ -70,6 +100,12 @@ impl ServerConfig {
             keys: Arc::new(KeyRing::new(data_dir)),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+            max_calls_per_connection: DEFAULT_MAX_CALLS_PER_CONNECTION,
+            request_body_timeout: DEFAULT_REQUEST_BODY_TIMEOUT,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             tls: None,
         }
     }
@@ -87,7 +123,13 @@ pub enum ServeError {
     /// The final flush of the store failed.
     #[error("final flush failed: {0}")]
     Flush(#[from] crm_store::StoreError),
+    /// The final flush did not finish in time (a stalled disk).
+    #[error("the final flush did not finish within {0:?}")]
+    FlushTimeout(Duration),
 }
+
+/// How long the final flush may take before [`serve`] gives up on it.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// tonic reports a request over the size limit as OUT_OF_RANGE; the contract says
 /// RESOURCE_EXHAUSTED (the client sent more than the server accepts).
@@ -112,7 +154,8 @@ fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::R
 /// `ReportService`, `AdminService`,
 /// `grpc.health.v1.Health` and server
 /// reflection (v1 and v1alpha) on `listener` until `shutdown` resolves; then stops accepting,
-/// lets in-flight calls finish, and flushes the store.
+/// lets in-flight calls finish (within `drain_timeout`), and flushes the store (within a few
+/// seconds: a stalled disk cannot keep the process from ending).
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -171,15 +214,25 @@ pub async fn serve(
         }
         builder = builder.tls_config(tls_config)?;
     }
-    builder
-        .load_shed(true)
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            config.max_concurrent_calls.max(1),
-        ))
+    let (drain, drained) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = drain.send(());
+    };
+    let server = builder
+        .max_concurrent_streams(config.max_streams_per_connection.max(1))
+        .concurrency_limit_per_connection(config.max_calls_per_connection.max(1))
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .layer(tower::util::MapResponseLayer::new(
             oversize_is_resource_exhausted,
         ))
         .layer(CallLayer::new(config.auth, Arc::clone(&config.keys)))
+        .layer(AdmissionLayer::new(
+            config.max_concurrent_calls,
+            config.request_body_timeout,
+            config.max_message_bytes,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -189,27 +242,32 @@ pub async fn serve(
         .add_service(segments)
         .add_service(reports)
         .add_service(admin)
-        .serve_with_incoming_shutdown(no_delay(listener), shutdown)
-        .await?;
-
-    tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| crm_store::StoreError::Storage(format!("flush task failed: {e}")))??;
-    Ok(())
-}
-
-/// Accepted connections with Nagle's algorithm off. A unary response goes out as several small
-/// writes (headers, message, trailers); with Nagle on, the last one can wait for the client's
-/// delayed ACK, adding about 40 ms to a share of the calls. (tonic sets this only for listeners
-/// it binds itself.)
-pub fn no_delay(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|s| {
-            if let Err(e) = s.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot turn off Nagle's algorithm");
+        .serve_with_incoming_shutdown(
+            crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
+            shutdown,
+        );
+    let drain_timeout = config.drain_timeout;
+    tokio::select! {
+        served = server => served?,
+        () = async move {
+            if drained.await.is_ok() {
+                tokio::time::sleep(drain_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
             }
-        })
-    })
+        } => {
+            tracing::warn!(
+                "calls still in flight {} ms after shutdown was requested: closing their connections",
+                drain_timeout.as_millis()
+            );
+        }
+    }
+
+    let flush = tokio::task::spawn_blocking(move || store.flush());
+    match tokio::time::timeout(FLUSH_TIMEOUT, flush).await {
+        Ok(joined) => joined
+            .map_err(|e| crm_store::StoreError::Storage(format!("flush task failed: {e}")))??,
+        Err(_) => return Err(ServeError::FlushTimeout(FLUSH_TIMEOUT)),
+    }
+    Ok(())
 }

@@ -127,6 +127,12 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
             with_info(Code::Unavailable, message, "NOT_DURABLE", HashMap::new())
         }
         StoreError::Engine(engine) => engine_failure(engine, message),
+        StoreError::DataLoss { .. } => with_info(
+            Code::DataLoss,
+            message,
+            "ACKNOWLEDGED_DATA_MISSING",
+            HashMap::new(),
+        ),
         StoreError::Locked { .. }
         | StoreError::UnsupportedFormat { .. }
         | StoreError::Storage(_) => {
@@ -175,9 +181,21 @@ fn not_found(resource: Resource, message: String) -> Status {
 fn engine_failure(e: EngineError, message: String) -> Status {
     let (code, reason) = match e {
         EngineError::Conflict => (Code::Aborted, "CONFLICT"),
-        EngineError::Locked { .. } | EngineError::Corrupt { .. } => {
-            (Code::Internal, "STORAGE_FAILURE")
+        EngineError::DiskFull {
+            available, needed, ..
+        } => {
+            return with_info(
+                Code::ResourceExhausted,
+                message,
+                "DISK_FULL",
+                HashMap::from([
+                    ("available_bytes".to_owned(), available.to_string()),
+                    ("needed_bytes".to_owned(), needed.to_string()),
+                ]),
+            );
         }
+        EngineError::Corrupt { .. } => (Code::DataLoss, "DATA_CORRUPTED"),
+        EngineError::Locked { .. } => (Code::Internal, "STORAGE_FAILURE"),
         EngineError::Io { .. } | EngineError::Unavailable { .. } => {
             (Code::Unavailable, "STORAGE_UNAVAILABLE")
         }

@@ -87,6 +87,17 @@ pub struct StoreConfig {
     /// Whether the CLV lifespan is one over the portfolio's annual churn rate (measured in
     /// the background, see [`crate::Store::value_rules`]) rather than `value_rules`' own.
     pub lifespan_from_churn: bool,
+    /// Free disk space, in bytes, that writes never take (default 64 MiB; 0: no check). A
+    /// write that would go below it fails at once with a disk-full error and writes nothing;
+    /// writes succeed again once space is freed.
+    pub reserve_bytes: u64,
+    /// How long the engine may stay inside one write or flush before it stops accepting
+    /// writes (default 20 s), and how long a write waits for the one before it.
+    pub stall_after: std::time::Duration,
+    /// Whether to open a store whose engine holds less than it acknowledged (see
+    /// [`crate::StoreError::DataLoss`]): it then refuses every acknowledged write, and
+    /// `verify` reports the loss.
+    pub accept_data_loss: bool,
 }
 
 impl StoreConfig {
@@ -101,7 +112,28 @@ impl StoreConfig {
             rules: RelationshipRules::default(),
             value_rules: ValueRules::default(),
             lifespan_from_churn: false,
+            reserve_bytes: crate::engine::sled::DEFAULT_RESERVE_BYTES,
+            stall_after: crate::engine::sled::DEFAULT_STALL_AFTER,
+            accept_data_loss: false,
         }
+    }
+
+    /// Sets the free disk space writes never take, in bytes (0: no check).
+    pub fn reserve_bytes(mut self, bytes: u64) -> Self {
+        self.reserve_bytes = bytes;
+        self
+    }
+
+    /// Sets how long the engine may stay inside one write or flush.
+    pub fn stall_after(mut self, after: std::time::Duration) -> Self {
+        self.stall_after = after;
+        self
+    }
+
+    /// Opens a store that holds less than it acknowledged, without accepting writes.
+    pub fn accept_data_loss(mut self, accept: bool) -> Self {
+        self.accept_data_loss = accept;
+        self
     }
 
     /// Derives the CLV lifespan from the portfolio's churn rate (the configured lifespan

@@ -51,6 +51,15 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// The engine holds less than the store acknowledged (its files were damaged, truncated or
+    /// replaced): the store is refused rather than served at an older state. See
+    /// [`crate::StoreConfig::accept_data_loss`].
+    #[error("acknowledged data is missing: {detail}")]
+    DataLoss {
+        /// What is missing, and what to do.
+        detail: String,
+    },
+
     /// The data directory is in use by another process (another server or program).
     #[error("the data directory {path} is in use by another process")]
     Locked {
@@ -197,6 +206,12 @@ pub enum Precondition {
         /// What was asked, in minor units.
         asked: i64,
     },
+    /// The store was opened after accepting a data loss: it serves reads and refuses writes.
+    #[error("this store was opened with its data loss accepted and takes no writes: {detail}")]
+    DataLossAccepted {
+        /// What is missing.
+        detail: String,
+    },
 }
 
 impl Precondition {
@@ -207,6 +222,7 @@ impl Precondition {
             Precondition::BackwardStageMove { .. } => "BACKWARD_STAGE_MOVE",
             Precondition::RequestIdReused { .. } => "REQUEST_ID_REUSED",
             Precondition::RefundExceedsPurchase { .. } => "REFUND_EXCEEDS_PURCHASE",
+            Precondition::DataLossAccepted { .. } => "READ_ONLY_AFTER_DATA_LOSS",
         }
     }
 }

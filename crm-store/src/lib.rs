@@ -57,6 +57,7 @@
 
 pub mod engine;
 pub mod kv;
+pub mod mark;
 mod write;
 
 pub mod audit;

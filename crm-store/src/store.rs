@@ -62,6 +62,10 @@ pub(crate) struct Inner {
     pub(crate) engine: Kv,
     pub(crate) config: StoreConfig,
     pub(crate) group: Option<GroupCommit>,
+    /// Syncs the engine and records the acknowledgement mark.
+    pub(crate) syncer: Arc<crate::mark::Syncer>,
+    /// The loss the operator accepted when opening: then acknowledged writes are refused.
+    pub(crate) data_loss: Option<String>,
     /// Every entity family, for `verify`.
     pub(crate) families: Vec<Arc<dyn Registered>>,
     /// The lead-scoring model in force (replaced after a committed change).
@@ -80,7 +84,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Stop the flusher first: it holds the engine too.
         self.group.take();
-        if let Err(e) = self.engine.engine().sync() {
+        if let Err(e) = self.syncer.sync() {
             tracing::error!(error = %e, "final flush failed");
         }
     }
@@ -102,6 +106,8 @@ impl Store {
                 Durability::Durable => None,
                 Durability::Relaxed => Some(config.flush_every_ms.max(1)),
             },
+            reserve_bytes: config.reserve_bytes,
+            stall_after: config.stall_after,
         })?;
         Store::open_on(Arc::new(engine), config)
     }
@@ -156,12 +162,17 @@ impl Store {
                 engine.sync()?;
             }
         }
+        let (syncer, data_loss) = crate::mark::open(&engine, config.accept_data_loss)?;
+        if let Some(loss) = &data_loss {
+            tracing::error!(loss = %loss, "opened after accepting data loss: acknowledged writes are refused");
+        }
+        let syncer = Arc::new(syncer);
         config.rules.validate()?;
         config.value_rules.validate()?;
         let model = crate::derived::scoring::load_model(&kv)?;
         let derived = crate::derived::load_meta(&kv, &config.rules, &model)?;
         let group = match config.durability {
-            Durability::Durable => Some(GroupCommit::start(Arc::clone(&engine))?),
+            Durability::Durable => Some(GroupCommit::start(Arc::clone(&syncer))?),
             Durability::Relaxed => None,
         };
         let mut families = crate::kv::family::registered();
@@ -172,6 +183,8 @@ impl Store {
                 engine: kv,
                 config,
                 group,
+                syncer,
+                data_loss,
                 families,
                 model: std::sync::RwLock::new(Arc::new(model)),
                 rfm: Mutex::default(),
@@ -210,7 +223,20 @@ impl Store {
 
     /// Makes every write so far durable (useful in relaxed mode, and before a backup).
     pub fn flush(&self) -> Result<()> {
-        Ok(self.inner.engine.engine().sync()?)
+        self.inner.syncer.sync()
+    }
+
+    /// Why the engine stopped accepting writes, once it did (a failed flush or fsync, a
+    /// stalled disk): reads are still served; restart the process to recover what reached the
+    /// disk. No acknowledged write is lost.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.engine.engine().failure()
+    }
+
+    /// The loss accepted when the store was opened with
+    /// [`StoreConfig::accept_data_loss`](crate::StoreConfig::accept_data_loss), if any.
+    pub fn data_loss(&self) -> Option<&str> {
+        self.inner.data_loss.as_deref()
     }
 
     /// Bytes the data directory takes on disk.

@@ -49,6 +49,7 @@ fn a_damaged_record_fails_its_own_read_is_reported_and_spares_the_rest() {
             path: dir.path().to_path_buf(),
             cache_bytes: 1 << 20,
             flush_every_ms: None,
+            ..SledOptions::new("")
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let mut key = vec![b'C'];

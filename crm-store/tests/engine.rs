@@ -16,6 +16,7 @@ fn sled_in(dir: PathBuf) -> impl Fn() -> Box<dyn Engine> {
             path: dir.clone(),
             cache_bytes: 8 << 20,
             flush_every_ms: None,
+            ..SledOptions::new("")
         });
         match engine {
             Ok(e) => Box::new(e),

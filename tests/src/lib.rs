@@ -348,10 +348,46 @@ impl ServerProcess {
 
     /// Starts `crm-server` listening on `listen` over `data_dir`.
     pub fn start_at(data_dir: &Path, listen: &str, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(server_binary())
-            .args(["--listen", listen, "--data-dir"])
+        let mut args = vec!["--listen", listen];
+        args.extend_from_slice(extra);
+        ServerProcess::try_start(data_dir, None, &args).unwrap_or_else(|(status, log)| {
+            panic!("crm-server exited before listening ({status}):\n{log}")
+        })
+    }
+
+    /// Starts `crm-server` on `127.0.0.1:0` with at most `nofile` open file descriptors.
+    pub fn start_limited(data_dir: &Path, nofile: u32, extra: &[&str]) -> ServerProcess {
+        let mut args = vec!["--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        ServerProcess::try_start(data_dir, Some(nofile), &args).unwrap_or_else(|(status, log)| {
+            panic!("crm-server exited before listening ({status}):\n{log}")
+        })
+    }
+
+    /// Starts `crm-server` over `data_dir` (on `127.0.0.1:0` unless `args` say otherwise):
+    /// the running server, or how it exited and everything it wrote to stderr.
+    pub fn try_start(
+        data_dir: &Path,
+        nofile: Option<u32>,
+        args: &[&str],
+    ) -> Result<ServerProcess, (std::process::ExitStatus, String)> {
+        let mut command = match nofile {
+            // The limit is set by the shell that then becomes the server.
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                    .arg(server_binary());
+                c
+            }
+            None => Command::new(server_binary()),
+        };
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
+            .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -360,9 +396,12 @@ impl ServerProcess {
             .unwrap_or_else(|e| panic!("cannot start crm-server: {e}"));
         let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
         let mut lines = BufReader::new(stderr).lines();
+        let mut log = String::new();
         let addr = loop {
             match lines.next() {
                 Some(Ok(line)) => {
+                    log.push_str(&line);
+                    log.push('\n');
                     if let Some(rest) = line.split("listening on ").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap_or_default();
                         break addr
@@ -370,12 +409,43 @@ impl ServerProcess {
                             .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
                     }
                 }
-                _ => panic!("crm-server exited before listening: {:?}", child.wait()),
+                _ => {
+                    let status = child.wait().unwrap_or_else(|e| panic!("cannot wait: {e}"));
+                    return Err((status, log));
+                }
             }
         };
         // Keep draining its log so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
-        ServerProcess { addr, child }
+        Ok(ServerProcess { addr, child })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits at most `within` for the process to end: its exit status, or
+    /// `None` when it was still running then (it is then killed).
+    pub fn terminate_within(mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "cannot send SIGTERM");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    /// Whether the process has ended, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Kills the process with SIGKILL: no shutdown, no flush.

@@ -14,6 +14,7 @@ fn damage_record(dir: &std::path::Path, id: &str) {
         path: dir.to_path_buf(),
         cache_bytes: 1 << 20,
         flush_every_ms: None,
+        ..SledOptions::new("")
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let mut key = vec![b'C'];

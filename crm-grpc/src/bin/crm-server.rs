@@ -8,7 +8,14 @@
 //! crm-server keys revoke --name ops
 //! ```
 //! Every flag has a `CRM_*` environment variable. SIGINT or SIGTERM stops accepting calls,
-//! finishes those in flight, flushes, and exits 0.
+//! finishes those in flight (within --drain-timeout-ms), flushes, and exits 0; whatever is
+//! stuck, the process ends within --shutdown-timeout-ms of the signal (then with exit code 1).
+//!
+//! Exit codes: 0 after a clean shutdown; 1 when the server cannot start (the message says why:
+//! a locked or damaged data directory, acknowledged data missing, a bad flag) or did not shut
+//! down cleanly; 75 (EX_TEMPFAIL) when the storage engine stopped accepting writes (a failed
+//! flush or fsync, a stalled disk): every acknowledged write is on disk, and a supervisor
+//! should start the server again, which recovers what reached the disk.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -114,6 +121,44 @@ struct ServeArgs {
     /// With --engine postgres: seconds a statement may run before it is cancelled (0: none).
     #[arg(long, env = "CRM_POSTGRES_STATEMENT_TIMEOUT", default_value_t = 30)]
     postgres_statement_timeout: u64,
+    /// Free disk space in MiB that writes never take: a write that would go below it fails at
+    /// once with RESOURCE_EXHAUSTED (DISK_FULL), reads go on, and writes succeed again once
+    /// space is freed (sled engine; 0: no check).
+    #[arg(long, env = "CRM_DISK_RESERVE_MB", default_value_t = 64)]
+    disk_reserve_mb: u64,
+    /// Seconds the storage engine may stay inside one write or flush before it is declared
+    /// stalled: writes are then refused and the server exits with code 75.
+    #[arg(long, env = "CRM_STALL_SECS", default_value_t = 20)]
+    stall_secs: u64,
+    /// Open a data directory whose engine files hold less than the store acknowledged
+    /// (damaged or replaced), to read what is left: every write is refused, and VerifyStore
+    /// reports the loss. Without it, such a directory is refused.
+    #[arg(long, env = "CRM_ACCEPT_DATA_LOSS")]
+    accept_data_loss: bool,
+    /// HTTP/2 streams one connection may open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "CRM_MAX_STREAMS_PER_CONNECTION", default_value_t = crm_grpc::server::DEFAULT_MAX_STREAMS_PER_CONNECTION)]
+    max_streams_per_connection: u32,
+    /// Calls one connection may have in service at once; its others wait on it.
+    #[arg(long, env = "CRM_MAX_CALLS_PER_CONNECTION", default_value_t = crm_grpc::server::DEFAULT_MAX_CALLS_PER_CONNECTION)]
+    max_calls_per_connection: usize,
+    /// Milliseconds a request's body has to arrive; slower ones get DEADLINE_EXCEEDED and
+    /// never hold a call slot while they wait.
+    #[arg(long, env = "CRM_REQUEST_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    request_body_timeout_ms: u64,
+    /// Seconds between keepalive pings on a connection; a ping unanswered for
+    /// --keepalive-timeout-secs drops it.
+    #[arg(long, env = "CRM_KEEPALIVE_SECS", default_value_t = 30)]
+    keepalive_secs: u64,
+    /// Seconds a keepalive ping has to be answered.
+    #[arg(long, env = "CRM_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
+    keepalive_timeout_secs: u64,
+    /// After SIGTERM, milliseconds in-flight calls have to finish before their connections
+    /// close.
+    #[arg(long, env = "CRM_DRAIN_TIMEOUT_MS", default_value_t = 5_000)]
+    drain_timeout_ms: u64,
+    /// After SIGTERM, milliseconds until the process ends whatever is still running.
+    #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_MS", default_value_t = 9_000)]
+    shutdown_timeout_ms: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "CRM_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -171,16 +216,34 @@ fn main() -> std::process::ExitCode {
         .init();
     let args = Args::parse();
     let result = match args.command {
-        Some(Command::Keys { action }) => keys(&args.data_dir, action),
+        Some(Command::Keys { action }) => keys(&args.data_dir, action).map(|()| Stopped::Cleanly),
         None => serve(args.data_dir, args.serve),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(Stopped::Cleanly) => std::process::ExitCode::SUCCESS,
+        Ok(Stopped::EngineFailed(why)) => {
+            eprintln!(
+                "crm-server: the storage engine stopped accepting writes ({why}); exiting so a \
+                 supervisor restarts the server. Every acknowledged write is on disk."
+            );
+            std::process::ExitCode::from(EX_TEMPFAIL)
+        }
         Err(e) => {
             eprintln!("crm-server: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The exit code after the engine stopped accepting writes: start the server again.
+const EX_TEMPFAIL: u8 = 75;
+
+/// How serving ended.
+enum Stopped {
+    /// On a signal, with everything flushed.
+    Cleanly,
+    /// Because the engine stopped accepting writes.
+    EngineFailed(String),
 }
 
 fn keys(data_dir: &std::path::Path, action: KeysCommand) -> anyhow::Result<()> {
@@ -221,7 +284,7 @@ fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
     let loopback = args.listen.ip().is_loopback();
     let auth = match (args.auth, loopback) {
         (Some(AuthMode::Disabled), false) => {
@@ -272,7 +335,10 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             lifespan_tenths: lifespan_tenths as u32,
             ..crm_core::ValueRules::default()
         })
-        .clv_lifespan_from_churn(args.clv_lifespan_from_churn);
+        .clv_lifespan_from_churn(args.clv_lifespan_from_churn)
+        .reserve_bytes(args.disk_reserve_mb.saturating_mul(1024 * 1024))
+        .stall_after(Duration::from_secs(args.stall_secs.max(1)))
+        .accept_data_loss(args.accept_data_loss);
     let store = match args.engine {
         EngineArg::Sled => Store::open_with(store_config)
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?,
@@ -300,13 +366,37 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     config.tls = tls;
     config.max_message_bytes = args.max_message_bytes;
     config.max_concurrent_calls = args.max_concurrent_calls;
+    config.max_streams_per_connection = args.max_streams_per_connection;
+    config.max_calls_per_connection = args.max_calls_per_connection;
+    config.request_body_timeout = Duration::from_millis(args.request_body_timeout_ms.max(1));
+    config.keepalive_interval = Duration::from_secs(args.keepalive_secs.max(1));
+    config.keepalive_timeout = Duration::from_secs(args.keepalive_timeout_secs.max(1));
+    config.drain_timeout = Duration::from_millis(args.drain_timeout_ms);
+    let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
+    if let Some(loss) = store.data_loss() {
+        tracing::error!("serving reads only: this store holds less than it acknowledged ({loss})");
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(async move {
-        let shutdown = shutdown_signal()?;
+    let engine_failed = Arc::new(std::sync::OnceLock::<String>::new());
+    let failed = Arc::clone(&engine_failed);
+    let watched = store.clone();
+    let stopped = runtime.block_on(async move {
+        let signal = shutdown_signal()?;
+        // Ends serving on a signal, or when the engine stops accepting writes; either way the
+        // process ends within `shutdown_timeout`, whatever is stuck.
+        let shutdown = async move {
+            tokio::select! {
+                () = signal => {}
+                why = engine_failure(watched) => {
+                    let _ = failed.set(why);
+                }
+            }
+            force_exit_after(shutdown_timeout);
+        };
         if let Some(addr) = args.metrics_listen {
             metrics_exporter_prometheus::PrometheusBuilder::new()
                 .with_http_listener(addr)
@@ -325,9 +415,49 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             data_dir.display()
         );
         crm_grpc::server::serve(listener, store, config, shutdown).await?;
-        tracing::info!("crm-server stopped cleanly");
-        Ok(())
-    })
+        anyhow::Ok(())
+    });
+    // Blocking work still running (a stalled disk) must not hold the process.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    stopped?;
+    match engine_failed.get() {
+        Some(why) => Ok(Stopped::EngineFailed(why.clone())),
+        None => {
+            tracing::info!("crm-server stopped cleanly");
+            Ok(Stopped::Cleanly)
+        }
+    }
+}
+
+/// Resolves with the reason once the store's engine stops accepting writes.
+async fn engine_failure(store: Store) -> String {
+    loop {
+        if let Some(why) = store.failure() {
+            tracing::error!(reason = %why, "the storage engine stopped accepting writes: shutting down");
+            return why;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Ends the process `after` from now if it has not ended by itself: a stalled disk or a
+/// stuck client cannot keep it running past its shutdown deadline. Every acknowledged write
+/// was fsynced before it was acknowledged, so nothing acknowledged is lost.
+fn force_exit_after(after: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("crm-shutdown-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(after);
+            eprintln!(
+                "crm-server: shutdown did not finish within {} ms; exiting now (every \
+                 acknowledged write is already on disk)",
+                after.as_millis()
+            );
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot arm the shutdown deadline");
+    }
 }
 
 /// Publishes the store's size on disk every 10 seconds.

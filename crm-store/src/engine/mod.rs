@@ -21,6 +21,7 @@
 
 use std::fmt::Debug;
 use std::ops::Bound;
+use std::path::Path;
 
 pub mod conformance;
 mod overlay;
@@ -57,6 +58,20 @@ pub enum EngineError {
     Corrupt {
         /// What and where.
         detail: String,
+    },
+    /// The write would leave the data directory's file system with less free space than the
+    /// reserve: nothing was written; it succeeds again once space is freed.
+    #[error(
+        "the disk holding {path} is full: {available} bytes free, a write needs {needed} \
+         (the reserve and the write); free space or grow the disk"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: String,
+        /// Bytes free.
+        available: u64,
+        /// Bytes the write needed free.
+        needed: u64,
     },
     /// The file system failed.
     #[error("{context}: {source}")]
@@ -169,6 +184,19 @@ pub trait Engine: Send + Sync + Debug {
 
     /// The engine's counters.
     fn stats(&self) -> EngineStats;
+
+    /// Why the engine stopped accepting writes, once it did (a failed flush or fsync, a stall):
+    /// it serves reads, and fails every write and sync with [`EngineError::Unavailable`] until
+    /// the process restarts and recovers what reached the disk.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
+    /// The local directory holding the engine's files, for an engine that has one: the store
+    /// keeps its acknowledgement mark there.
+    fn directory(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// An error a transaction function can fail with, which may say that the engine conflicted.

@@ -85,6 +85,7 @@ fn a_new_family_keeps_its_index_and_unique_key_and_verify_checks_them() {
         path: dir.path().to_path_buf(),
         cache_bytes: 8 << 20,
         flush_every_ms: None,
+        ..SledOptions::new("")
     })
     .unwrap();
     let store = Store::open_families(

@@ -9,8 +9,8 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crate::engine::Engine;
 use crate::error::{Result, StoreError};
+use crate::mark::Syncer;
 
 #[derive(Debug, Default)]
 struct State {
@@ -49,12 +49,12 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the flusher thread.
-    pub(crate) fn start(engine: Arc<dyn Engine>) -> Result<GroupCommit> {
+    pub(crate) fn start(syncer: Arc<Syncer>) -> Result<GroupCommit> {
         let shared = Arc::new(Shared::default());
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("crm-flusher".into())
-            .spawn(move || flush_loop(&worker, &*engine))
+            .spawn(move || flush_loop(&worker, &syncer))
             .map_err(|e| StoreError::Storage(format!("cannot start the flusher thread: {e}")))?;
         Ok(GroupCommit {
             shared,
@@ -97,7 +97,7 @@ impl Drop for GroupCommit {
     }
 }
 
-fn flush_loop(shared: &Shared, engine: &dyn Engine) {
+fn flush_loop(shared: &Shared, syncer: &Syncer) {
     loop {
         let (from, to) = {
             let mut state = shared.lock();
@@ -110,7 +110,7 @@ fn flush_loop(shared: &Shared, engine: &dyn Engine) {
             (state.flushed, state.issued)
         };
         let started = std::time::Instant::now();
-        let outcome = engine.sync();
+        let outcome = syncer.sync();
         metrics::histogram!("crm_flush_duration_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("crm_flush_group_writes").record((to - from) as f64);
         let mut state = shared.lock();

@@ -40,6 +40,13 @@ impl Store {
         durable: bool,
         mut f: impl FnMut(&mut Write<'_>) -> Result<T>,
     ) -> Result<T> {
+        if durable && let Some(loss) = &self.inner.data_loss {
+            return Err(StoreError::FailedPrecondition(
+                crate::error::Precondition::DataLossAccepted {
+                    detail: loss.clone(),
+                },
+            ));
+        }
         let mut committed = Committed::default();
         let started = self.now();
         let out = crate::engine::transact(self.inner.engine.engine(), |tx| {

@@ -9,17 +9,32 @@
 //!   for short, consistent multi-key reads such as `verify`; committed reads need none).
 //! - [`Engine::sync`] is `Db::flush` followed by `fsync` of the log file: sled's own flush
 //!   writes with `sync_file_range`, which survives a killed process but not a power loss.
+//! - [`guard`]: a transaction that would leave less than the reserve of free disk space is
+//!   refused before it reaches sled; a failed or stalled apply, flush or fsync fences the engine
+//!   (writes refused, reads served); sled's panics become errors. Waits for the writer mutex
+//!   are bounded.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overlay, Reader, Tx};
 
 /// How long opening waits for a directory lock to be released before reporting
 /// [`EngineError::Locked`].
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+mod guard;
+use guard::{Health, Shielded, shielded};
+
+/// The default free space kept on the data directory's file system: 64 MiB.
+pub const DEFAULT_RESERVE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default time sled may spend inside one apply or flush before the engine is fenced.
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(20);
 
 /// How to open a sled engine.
 #[derive(Clone, Debug)]
@@ -31,6 +46,25 @@ pub struct SledOptions {
     /// `Some(ms)`: sled writes its log in the background every `ms` (relaxed durability);
     /// `None`: only [`Engine::sync`] does.
     pub flush_every_ms: Option<u64>,
+    /// Free space, in bytes, that writes never take from the data directory's file system
+    /// (0: no check): a write that would go below it fails with [`EngineError::DiskFull`].
+    pub reserve_bytes: u64,
+    /// How long sled may stay inside one apply or flush before the engine is fenced, and how
+    /// long a transaction waits for the one before it.
+    pub stall_after: Duration,
+}
+
+impl SledOptions {
+    /// Durable, a 256 MiB cache, the default reserve and stall limit.
+    pub fn new(path: impl Into<PathBuf>) -> SledOptions {
+        SledOptions {
+            path: path.into(),
+            cache_bytes: 256 * 1024 * 1024,
+            flush_every_ms: None,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
+            stall_after: DEFAULT_STALL_AFTER,
+        }
+    }
 }
 
 /// The sled engine.
@@ -49,6 +83,9 @@ pub struct SledEngine {
     synced_commits: AtomicU64,
     /// One sync at a time, so `synced_commits` only grows.
     syncing: Mutex<()>,
+    reserve_bytes: u64,
+    stall_after: Duration,
+    health: Arc<Health>,
 }
 
 fn failed(e: sled::Error) -> EngineError {
@@ -70,9 +107,20 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> EngineError {
     move |source| EngineError::Io { context, source }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded values are `()`: a panic elsewhere leaves nothing inconsistent behind.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Takes `m` within `within`, or fails as the engine being stalled.
+fn lock_within<'a>(
+    m: &'a Mutex<()>,
+    within: Duration,
+    what: &str,
+) -> Result<MutexGuard<'a, ()>, EngineError> {
+    m.try_lock_for(within)
+        .ok_or_else(|| EngineError::Unavailable {
+            source: format!(
+                "{what} waited {} s for the one before it: the engine is stalled",
+                within.as_secs()
+            )
+            .into(),
+        })
 }
 
 impl SledEngine {
@@ -89,25 +137,45 @@ impl SledEngine {
         // threads winding down: a lock that stays held for LOCK_WAIT is another process's.
         let waited_until = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
-            let opened = sled::Config::new()
-                .path(path)
-                .cache_capacity(options.cache_bytes)
-                .flush_every_ms(options.flush_every_ms)
-                .open();
+            let opened = shielded("opening the data directory", || {
+                match sled::Config::new()
+                    .path(path)
+                    .cache_capacity(options.cache_bytes)
+                    .flush_every_ms(options.flush_every_ms)
+                    .open()
+                {
+                    Ok(db) => Ok(Some(db)),
+                    // Still locked: by this process's closed engine, or another process.
+                    Err(sled::Error::Io(io))
+                        if io.to_string().contains("could not acquire lock") =>
+                    {
+                        Ok(None)
+                    }
+                    // At open, sled says "unsupported" for a settings file (conf) it cannot
+                    // parse: on a directory that held data, that is damage.
+                    Err(sled::Error::Unsupported(what)) if existed => Err(EngineError::Corrupt {
+                        detail: format!(
+                            "sled cannot read its files in {} ({what}): they are damaged or \
+                             were not written by sled 0.34",
+                            path.display()
+                        ),
+                    }),
+                    Err(other) => Err(failed(other)),
+                }
+            })?;
             match opened {
-                Ok(db) => break db,
-                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                Some(db) => break db,
+                None => {
                     if std::time::Instant::now() >= waited_until {
                         return Err(EngineError::Locked {
                             path: path.display().to_string(),
                         });
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(other) => return Err(failed(other)),
             }
         };
-        let tree = db.open_tree("crm").map_err(failed)?;
+        let tree = shielded("opening the tree", || db.open_tree("crm").map_err(failed))?;
         let log = File::open(path.join("db"))
             .map_err(io(format!("cannot open {}", path.join("db").display())))?;
         if !existed {
@@ -128,6 +196,9 @@ impl SledEngine {
             syncs: AtomicU64::new(0),
             synced_commits: AtomicU64::new(0),
             syncing: Mutex::new(()),
+            reserve_bytes: options.reserve_bytes,
+            stall_after: options.stall_after,
+            health: Health::start(options.stall_after),
         })
     }
 }
@@ -139,17 +210,25 @@ fn sync_dir(path: &Path) -> Result<(), EngineError> {
 }
 
 fn range_of(tree: &sled::Tree, range: KeyRange, reverse: bool) -> Entries<'static> {
-    let iter = tree.range(range);
+    let iter = match shielded("reading a range", || Ok(tree.range(range))) {
+        Ok(iter) => iter,
+        Err(e) => return Box::new(std::iter::once(Err(e))),
+    };
     let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> = if reverse {
         Box::new(iter.rev())
     } else {
         Box::new(iter)
     };
-    Box::new(iter.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(failed)))
+    Box::new(Shielded {
+        inner: iter.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(failed)),
+        done: false,
+    })
 }
 
 fn get_in(tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-    tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(failed)
+    shielded("reading a key", || {
+        tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(failed)
+    })
 }
 
 /// Reads through a snapshot: the writer mutex keeps commits out while it is held.
@@ -221,7 +300,7 @@ impl Engine for SledEngine {
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
         Ok(Box::new(SledSnapshot {
             tree: &self.tree,
-            _writer: lock(&self.writer),
+            _writer: lock_within(&self.writer, self.stall_after, "a snapshot")?,
         }))
     }
 
@@ -229,7 +308,9 @@ impl Engine for SledEngine {
         &self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Decision,
     ) -> Result<Decision, EngineError> {
-        let _writer = lock(&self.writer);
+        self.health.writable()?;
+        let _writer = lock_within(&self.writer, self.stall_after, "a write")?;
+        self.health.writable()?;
         let mut tx = SledTx {
             tree: &self.tree,
             overlay: Overlay::default(),
@@ -239,33 +320,54 @@ impl Engine for SledEngine {
             return Ok(decision);
         }
         let mut batch = sled::Batch::default();
+        let mut bytes = 0u64;
         for (key, value) in tx.overlay.into_writes() {
+            bytes += (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
             match value {
                 Some(v) => batch.insert(key, v),
                 None => batch.remove(key),
             }
         }
-        self.tree.apply_batch(batch).map_err(failed)?;
+        guard::free_space_check(&self.path, self.reserve_bytes, bytes)?;
+        self.health.track(false, "applying a write", || {
+            self.tree.apply_batch(batch).map_err(failed)
+        })?;
         self.commits.fetch_add(1, Ordering::SeqCst);
         Ok(decision)
     }
 
     fn sync(&self) -> Result<(), EngineError> {
-        let _one = lock(&self.syncing);
+        self.health.writable()?;
+        let _one = lock_within(&self.syncing, self.stall_after, "a flush")?;
+        self.health.writable()?;
         // Every commit counted before the flush starts is covered by it.
         let covered = self.commits.load(Ordering::SeqCst);
-        self.db.flush().map_err(failed)?;
-        self.log.sync_all().map_err(io(format!(
-            "cannot fsync {}",
-            self.path.join("db").display()
-        )))?;
+        self.health.track(true, "flushing", || {
+            self.db.flush().map_err(failed)?;
+            // After a failed fsync the kernel may have dropped the dirty pages: never retry
+            // (the engine is fenced), restart and recover from what reached the disk.
+            self.log.sync_all().map_err(io(format!(
+                "cannot fsync {}",
+                self.path.join("db").display()
+            )))
+        })?;
         self.syncs.fetch_add(1, Ordering::SeqCst);
         self.synced_commits.fetch_max(covered, Ordering::SeqCst);
         Ok(())
     }
 
     fn size_on_disk(&self) -> Result<u64, EngineError> {
-        self.db.size_on_disk().map_err(failed)
+        shielded("measuring its files", || {
+            self.db.size_on_disk().map_err(failed)
+        })
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.health.failure().map(str::to_owned)
+    }
+
+    fn directory(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
     fn stats(&self) -> EngineStats {

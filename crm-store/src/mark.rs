@@ -1,0 +1,337 @@
+//! The acknowledgement mark: what the store has promised is on disk, kept outside the engine.
+//!
+//! sled recovers a damaged log by stopping at the first bad checksum and treating the rest as
+//! never written, so a truncated or bit-flipped data file opens as an older store without a
+//! word. The store therefore keeps its own record of what it acknowledged: after every
+//! successful sync (each group commit, each flush), the newest change-log event and the newest
+//! configuration event that the sync covered, each as its sequence and a fingerprint of its
+//! stored bytes, go to a small file beside the engine's files (`crm-ack-mark`), written in
+//! place and fsynced before any writer of that group is answered.
+//!
+//! On open, the engine must still hold both events, byte for byte. If it does not, the store is
+//! refused with [`StoreError::DataLoss`] naming what is missing, unless the operator accepts
+//! the loss ([`crate::StoreConfig::accept_data_loss`]): then it opens without accepting writes,
+//! and `verify` reports the loss.
+//!
+//! The file has two 64-byte slots, 4 KiB apart, written alternately, each with a generation
+//! and a checksum: a write torn by a crash leaves the other slot, one group older, which is
+//! still a true lower bound.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::engine::{Engine, prefix_range};
+use crate::error::{Result, StoreError};
+use crate::kv::keys;
+
+/// The mark's file name, in the engine's directory.
+pub const FILE: &str = "crm-ack-mark";
+
+const MAGIC: &[u8; 8] = b"crmmark1";
+const SLOT_BYTES: usize = 64;
+const SLOT_GAP: u64 = 4096;
+
+/// The newest event of one sequence: its number (0: none yet) and a fingerprint of its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tail {
+    seq: u64,
+    fingerprint: u64,
+}
+
+/// What the store has acknowledged: the newest change-log and configuration events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Mark {
+    changes: Tail,
+    configuration: Tail,
+}
+
+/// FNV-1a, 64 bits: a fingerprint, not a defence against someone forging bytes.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn tail_of(engine: &dyn Engine, prefix: u8) -> Result<Tail> {
+    match engine.range(prefix_range(&[prefix]), true).next() {
+        None => Ok(Tail::default()),
+        Some(item) => {
+            let (key, value) = item?;
+            Ok(Tail {
+                seq: keys::seq_of(&key, "event")?,
+                fingerprint: fingerprint(&value),
+            })
+        }
+    }
+}
+
+impl Mark {
+    /// What the engine holds now.
+    pub(crate) fn read(engine: &dyn Engine) -> Result<Mark> {
+        Ok(Mark {
+            changes: tail_of(engine, keys::CHANGE)?,
+            configuration: tail_of(engine, keys::CONFIG_AUDIT)?,
+        })
+    }
+
+    /// What of this mark the engine no longer holds, in words; `None` when it holds it all.
+    pub(crate) fn missing_from(&self, engine: &dyn Engine) -> Result<Option<String>> {
+        let mut missing = Vec::new();
+        for (tail, prefix, what) in [
+            (self.changes, keys::CHANGE, "change-log event"),
+            (
+                self.configuration,
+                keys::CONFIG_AUDIT,
+                "configuration event",
+            ),
+        ] {
+            if tail.seq == 0 {
+                continue;
+            }
+            let key = [&[prefix][..], &tail.seq.to_be_bytes()].concat();
+            match engine.get(&key)? {
+                Some(value) if fingerprint(&value) == tail.fingerprint => {}
+                Some(_) => missing.push(format!(
+                    "{what} {} differs from the one acknowledged",
+                    tail.seq
+                )),
+                None => {
+                    let now = tail_of(engine, prefix)?.seq;
+                    missing.push(format!(
+                        "{what}s up to {} were acknowledged, but the store ends at {now}: {} \
+                         acknowledged {what}s and the writes they record are missing",
+                        tail.seq,
+                        tail.seq.saturating_sub(now)
+                    ));
+                }
+            }
+        }
+        Ok((!missing.is_empty()).then(|| missing.join("; ")))
+    }
+
+    fn encode(&self, generation: u64) -> [u8; SLOT_BYTES] {
+        let mut slot = [0u8; SLOT_BYTES];
+        slot[..8].copy_from_slice(MAGIC);
+        let fields = [
+            generation,
+            self.changes.seq,
+            self.changes.fingerprint,
+            self.configuration.seq,
+            self.configuration.fingerprint,
+            0,
+        ];
+        for (i, field) in fields.iter().enumerate() {
+            slot[8 + i * 8..16 + i * 8].copy_from_slice(&field.to_be_bytes());
+        }
+        let sum = fingerprint(&slot[..56]);
+        slot[56..].copy_from_slice(&sum.to_be_bytes());
+        slot
+    }
+
+    fn decode(slot: &[u8]) -> Option<(u64, Mark)> {
+        if slot.len() < SLOT_BYTES || &slot[..8] != MAGIC {
+            return None;
+        }
+        let field = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(
+                slot.get(8 + i * 8..16 + i * 8)?.try_into().ok()?,
+            ))
+        };
+        if field(6)? != fingerprint(&slot[..56]) {
+            return None;
+        }
+        let mark = Mark {
+            changes: Tail {
+                seq: field(1)?,
+                fingerprint: field(2)?,
+            },
+            configuration: Tail {
+                seq: field(3)?,
+                fingerprint: field(4)?,
+            },
+        };
+        Some((field(0)?, mark))
+    }
+}
+
+/// The mark's file, open for writing.
+#[derive(Debug)]
+pub(crate) struct MarkFile {
+    path: PathBuf,
+    state: Mutex<Written>,
+}
+
+#[derive(Debug)]
+struct Written {
+    file: File,
+    generation: u64,
+    mark: Mark,
+}
+
+fn io(path: &Path, doing: &str) -> impl FnOnce(std::io::Error) -> StoreError {
+    let what = format!("cannot {doing} the acknowledgement mark {}", path.display());
+    move |e| StoreError::Storage(format!("{what}: {e}"))
+}
+
+impl MarkFile {
+    /// Opens the mark in `dir`: the mark it holds (`None` when there is no file yet), and the
+    /// file to write. A file whose both slots are damaged is an error.
+    pub(crate) fn open(dir: &Path) -> Result<(MarkFile, Option<Mark>)> {
+        let path = dir.join(FILE);
+        let existed = path.exists();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path, "open"))?;
+        let mut found = None;
+        if existed {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(io(&path, "read"))?;
+            let slots = [0, SLOT_GAP as usize]
+                .iter()
+                .filter_map(|at| Mark::decode(bytes.get(*at..)?));
+            found = slots.max_by_key(|(generation, _)| *generation);
+            if found.is_none() {
+                return Err(StoreError::DataLoss {
+                    detail: format!(
+                        "the acknowledgement mark {} is damaged, so what this store acknowledged \
+                         cannot be checked",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        let (generation, mark) = found.unwrap_or_default();
+        let written = MarkFile {
+            path: path.clone(),
+            state: Mutex::new(Written {
+                file,
+                generation,
+                mark,
+            }),
+        };
+        Ok((written, found.map(|(_, mark)| mark)))
+    }
+
+    /// Records `mark` durably (nothing to do when it is the one recorded last).
+    pub(crate) fn record(&self, mark: Mark, force: bool) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.mark == mark && !force {
+            return Ok(());
+        }
+        let generation = state.generation + 1;
+        let slot = mark.encode(generation);
+        let at = (generation % 2) * SLOT_GAP;
+        let file = &mut state.file;
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.write_all(&slot))
+            .and_then(|()| file.sync_data())
+            .map_err(io(&self.path, "write"))?;
+        state.generation = generation;
+        state.mark = mark;
+        Ok(())
+    }
+}
+
+/// Makes writes durable and records the mark: the group commit's flusher, `Store::flush` and
+/// the final flush all sync through this.
+#[derive(Debug)]
+pub(crate) struct Syncer {
+    engine: Arc<dyn Engine>,
+    /// `None` for an engine without a local directory, and for a store opened after accepting
+    /// a loss (its mark stays what was acknowledged before).
+    mark: Option<MarkFile>,
+}
+
+impl Syncer {
+    pub(crate) fn new(engine: Arc<dyn Engine>, mark: Option<MarkFile>) -> Syncer {
+        Syncer { engine, mark }
+    }
+
+    /// Makes every write committed before the call durable, then records what that covered.
+    pub(crate) fn sync(&self) -> Result<()> {
+        let Some(file) = &self.mark else {
+            return Ok(self.engine.sync()?);
+        };
+        // Read before the sync: everything read here is committed, so the sync covers it.
+        let mark = Mark::read(&*self.engine)?;
+        self.engine.sync()?;
+        file.record(mark, false)
+    }
+}
+
+/// Opens the mark of the store on `engine`, checking it: the syncer to use, and the loss the
+/// operator accepted (`Some` only when `accept_loss`).
+pub(crate) fn open(
+    engine: &Arc<dyn Engine>,
+    accept_loss: bool,
+) -> Result<(Syncer, Option<String>)> {
+    let Some(dir) = engine.directory() else {
+        return Ok((Syncer::new(Arc::clone(engine), None), None));
+    };
+    let opened = MarkFile::open(dir);
+    let (file, found) = match opened {
+        Ok(opened) => opened,
+        Err(StoreError::DataLoss { detail }) if accept_loss => {
+            return Ok((Syncer::new(Arc::clone(engine), None), Some(detail)));
+        }
+        Err(e) => return Err(e),
+    };
+    let missing = match found {
+        Some(mark) => mark.missing_from(&**engine)?,
+        None => None,
+    };
+    match missing {
+        Some(detail) if accept_loss => Ok((Syncer::new(Arc::clone(engine), None), Some(detail))),
+        Some(detail) => Err(StoreError::DataLoss {
+            detail: format!(
+                "{detail}. The engine's files in {} hold less than this store acknowledged \
+                 (damaged or replaced). Restore the directory from a backup, or start with \
+                 --accept-data-loss to read what is left without writing",
+                dir.display()
+            ),
+        }),
+        None => {
+            // A store without a mark (new, or written by a release before the mark) starts
+            // one from what it holds.
+            if found.is_none() {
+                file.record(Mark::read(&**engine)?, true)?;
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io(dir, "sync the directory of"))?;
+            }
+            Ok((Syncer::new(Arc::clone(engine), Some(file)), None))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_round_trips_and_a_flipped_byte_is_refused() {
+        let mark = Mark {
+            changes: Tail {
+                seq: 42,
+                fingerprint: 7,
+            },
+            configuration: Tail {
+                seq: 3,
+                fingerprint: 9,
+            },
+        };
+        let slot = mark.encode(5);
+        assert_eq!(Mark::decode(&slot), Some((5, mark)));
+        for i in 0..SLOT_BYTES {
+            let mut bad = slot;
+            bad[i] ^= 0x10;
+            assert_eq!(Mark::decode(&bad), None, "byte {i}");
+        }
+    }
+}
