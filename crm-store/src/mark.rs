@@ -253,6 +253,15 @@ impl Syncer {
         Syncer { engine, mark }
     }
 
+    /// What the mark recorded last that the engine no longer holds, in words.
+    pub(crate) fn missing(&self) -> Result<Option<String>> {
+        let Some(file) = &self.mark else {
+            return Ok(None);
+        };
+        let recorded = file.state.lock().unwrap_or_else(|e| e.into_inner()).mark;
+        recorded.missing_from(&*self.engine)
+    }
+
     /// Makes every write committed before the call durable, then records what that covered.
     pub(crate) fn sync(&self) -> Result<()> {
         let Some(file) = &self.mark else {

@@ -50,7 +50,9 @@ impl VerifyReport {
 impl Store {
     /// Checks every record against what it implies (index entries, unique keys, counts, audit
     /// entries: each family's keepers, the same the write path applies), every timeline against
-    /// its summary and keys, the change log's order and the derived index.
+    /// its summary and keys, the change log's order and the derived index; and that the store
+    /// still holds everything its acknowledgement mark says was acknowledged (a loss accepted
+    /// when opening is reported here).
     ///
     /// Writes wait while it runs (it holds a snapshot), so the picture is consistent. It reads
     /// the whole store and keeps the expected keys in memory: run it offline or in quiet hours
@@ -81,6 +83,14 @@ impl Store {
         crate::segments::verify_counter(kv, problems)?;
         report.derived_entries =
             crate::derived::verify::verify(self, &customers, &damaged, problems)?;
+        if let Some(loss) = &self.inner.data_loss {
+            problems.push(format!(
+                "acknowledged data is missing (the store was opened with the loss accepted): {loss}"
+            ));
+        }
+        if let Some(missing) = self.inner.syncer.missing()? {
+            problems.push(format!("the acknowledgement mark is ahead of the store: {missing}"));
+        }
         Ok(report)
     }
 }
