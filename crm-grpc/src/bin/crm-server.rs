@@ -395,7 +395,8 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
                     let _ = failed.set(why);
                 }
             }
-            force_exit_after(shutdown_timeout);
+            let failed = failed.get().is_some();
+            force_exit_after(shutdown_timeout, failed);
         };
         if let Some(addr) = args.metrics_listen {
             metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -419,14 +420,13 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
     });
     // Blocking work still running (a stalled disk) must not hold the process.
     runtime.shutdown_timeout(Duration::from_millis(500));
-    stopped?;
-    match engine_failed.get() {
-        Some(why) => Ok(Stopped::EngineFailed(why.clone())),
-        None => {
-            tracing::info!("crm-server stopped cleanly");
-            Ok(Stopped::Cleanly)
-        }
+    // After an engine failure the final flush fails too: the failure is the news.
+    if let Some(why) = engine_failed.get() {
+        return Ok(Stopped::EngineFailed(why.clone()));
     }
+    stopped?;
+    tracing::info!("crm-server stopped cleanly");
+    Ok(Stopped::Cleanly)
 }
 
 /// Resolves with the reason once the store's engine stops accepting writes.
@@ -443,7 +443,7 @@ async fn engine_failure(store: Store) -> String {
 /// Ends the process `after` from now if it has not ended by itself: a stalled disk or a
 /// stuck client cannot keep it running past its shutdown deadline. Every acknowledged write
 /// was fsynced before it was acknowledged, so nothing acknowledged is lost.
-fn force_exit_after(after: Duration) {
+fn force_exit_after(after: Duration, engine_failed: bool) {
     let spawned = std::thread::Builder::new()
         .name("crm-shutdown-deadline".into())
         .spawn(move || {
@@ -453,7 +453,7 @@ fn force_exit_after(after: Duration) {
                  acknowledged write is already on disk)",
                 after.as_millis()
             );
-            std::process::exit(1);
+            std::process::exit(if engine_failed { i32::from(EX_TEMPFAIL) } else { 1 });
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot arm the shutdown deadline");

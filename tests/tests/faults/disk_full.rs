@@ -224,3 +224,58 @@ async fn client_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_reserve_the_engine_meets_the_full_disk_stops_writes_and_the_server_exits_for_a_restart() {
+    if let Some(why) = why_not_root() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let disk = SmallDisk::mount(48).unwrap_or_else(|why| panic!("{why}"));
+    let data = disk.path.join("data");
+    let mut server = ServerProcess::start(&data, &["--disk-reserve-mb", "0", "--stall-secs", "3"]);
+    let mut client = connect(server.addr).await;
+    let filler = disk.take("filler", disk.free().saturating_sub(6 << 20));
+    let mut acked = Acked::new();
+    let mut failed = None;
+    for i in 0..2_000u32 {
+        let call = client.create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer_of_size(&format!("Unreserved {i}"), 40_000)),
+            request_id: String::new(),
+        });
+        match tokio::time::timeout(Duration::from_secs(15), call).await {
+            Ok(Ok(c)) => {
+                let c = c.into_inner();
+                acked.insert(c.id, c.etag);
+            }
+            Ok(Err(s)) => {
+                failed = Some(format!("{:?} {}", s.code(), s.message()));
+                break;
+            }
+            Err(_) => {
+                failed = Some("no answer within 15 s".into());
+                break;
+            }
+        }
+    }
+    let failed = failed.unwrap_or_else(|| panic!("the disk never filled"));
+    eprintln!("{} writes acknowledged; then: {failed}", acked.len());
+    // The engine is fenced and the server ends by itself, for a supervisor to restart it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.exited() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit after the engine failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(75), "{status}");
+
+    // Space back, restarted: every acknowledged write is there.
+    remove(&filler);
+    let server = ServerProcess::start(&data, &["--disk-reserve-mb", "0"]);
+    let mut client = connect(server.addr).await;
+    assert_eq!(check_acked(&mut client, &acked).await, 0);
+    let status = server.terminate_within(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()));
+}
