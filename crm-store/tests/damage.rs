@@ -153,7 +153,10 @@ fn an_engine_that_lost_acknowledged_writes_is_refused_and_can_be_read_only_when_
     let store = Store::open_with(config).unwrap_or_else(|e| panic!("{e}"));
     assert!(store.data_loss().is_some());
     assert_eq!(store.customers().get(ada.id).ok(), Some(ada.clone()));
-    match store.customers().create(CustomerData::person("Margaret"), None) {
+    match store
+        .customers()
+        .create(CustomerData::person("Margaret"), None)
+    {
         Err(StoreError::FailedPrecondition(p)) => {
             assert_eq!(p.reason(), "READ_ONLY_AFTER_DATA_LOSS");
         }

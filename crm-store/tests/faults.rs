@@ -21,14 +21,20 @@ fn below_the_reserve_a_write_is_refused_untouched_and_reads_go_on() {
     // A reserve larger than any disk: every write would go below it.
     let config = StoreConfig::new(dir.path()).reserve_bytes(u64::MAX / 4);
     let store = Store::open_with(config).unwrap_or_else(|e| panic!("{e}"));
-    match store.customers().create(CustomerData::person("Grace"), None) {
+    match store
+        .customers()
+        .create(CustomerData::person("Grace"), None)
+    {
         Err(StoreError::Engine(EngineError::DiskFull {
             available, needed, ..
         })) => assert!(available < needed),
         other => panic!("expected DiskFull, got {other:?}"),
     }
     assert_eq!(store.customers().get(ada.id).ok(), Some(ada.clone()));
-    assert!(store.failure().is_none(), "a refusal is not an engine failure");
+    assert!(
+        store.failure().is_none(),
+        "a refusal is not an engine failure"
+    );
     let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(report.customers, 1);

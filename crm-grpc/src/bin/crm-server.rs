@@ -453,7 +453,11 @@ fn force_exit_after(after: Duration, engine_failed: bool) {
                  acknowledged write is already on disk)",
                 after.as_millis()
             );
-            std::process::exit(if engine_failed { i32::from(EX_TEMPFAIL) } else { 1 });
+            std::process::exit(if engine_failed {
+                i32::from(EX_TEMPFAIL)
+            } else {
+                1
+            });
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot arm the shutdown deadline");

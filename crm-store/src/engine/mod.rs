@@ -11,7 +11,9 @@
 //!   fails with [`EngineError::Conflict`], and the caller runs the transaction again
 //!   ([`transact`] does);
 //! - durability on demand ([`Engine::sync`]): once it returns, every transaction committed
-//!   before the call survives a crash of the process, of the operating system and a power loss.
+//!   before the call survives a crash of the process, of the operating system and a power loss;
+//! - a failure it cannot recover from stops writes, not reads ([`Engine::failure`]); a write it
+//!   refuses for want of disk space ([`EngineError::DiskFull`]) writes nothing.
 //!
 //! Ids, sequences and counters are kept in the key space and allocated inside transactions, never
 //! in process memory, so several processes can share an engine that allows it.
@@ -177,6 +179,12 @@ pub trait Engine: Send + Sync + Debug {
     ) -> Result<Decision, EngineError>;
 
     /// Makes every transaction committed before the call durable (see the module docs).
+    ///
+    /// When it fails, the transactions it was to cover are committed but of unknown
+    /// durability: readers of this process may see them, and after a restart each is there or
+    /// not. An engine that cannot tell what reached the disk then stops accepting writes
+    /// ([`Engine::failure`]) until the process restarts and recovers. The store never
+    /// acknowledges such a write (`StoreError::Durability`).
     fn sync(&self) -> Result<(), EngineError>;
 
     /// Bytes the engine's files take.

@@ -89,7 +89,9 @@ impl Store {
             ));
         }
         if let Some(missing) = self.inner.syncer.missing()? {
-            problems.push(format!("the acknowledgement mark is ahead of the store: {missing}"));
+            problems.push(format!(
+                "the acknowledgement mark is ahead of the store: {missing}"
+            ));
         }
         Ok(report)
     }

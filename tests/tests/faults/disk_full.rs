@@ -226,7 +226,8 @@ async fn client_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn without_a_reserve_the_engine_meets_the_full_disk_stops_writes_and_the_server_exits_for_a_restart() {
+async fn without_a_reserve_the_engine_meets_the_full_disk_stops_writes_and_the_server_exits_for_a_restart()
+ {
     if let Some(why) = why_not_root() {
         eprintln!("SKIPPED: {why}");
         return;
@@ -266,7 +267,10 @@ async fn without_a_reserve_the_engine_meets_the_full_disk_stops_writes_and_the_s
         if let Some(status) = server.exited() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server did not exit after the engine failed");
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after the engine failed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(status.code(), Some(75), "{status}");
