@@ -6,7 +6,10 @@
 //! successful sync (each group commit, each flush), the newest change-log event and the newest
 //! configuration event that the sync covered, each as its sequence and a fingerprint of its
 //! stored bytes, go to a small file beside the engine's files (`crm-ack-mark`), written in
-//! place and fsynced before any writer of that group is answered.
+//! place before any writer of that group is answered. It is written only after the engine's
+//! fsync, so it never claims more than is durable. It is fsynced at every flush and close, and
+//! at least every 100 ms under load: fsyncing it with every group cost a fifth of single-writer
+//! durable throughput (BENCHMARKS.md), and an older mark on disk is still a true lower bound.
 //!
 //! On open, the engine must still hold both events, byte for byte. If it does not, the store is
 //! refused with [`StoreError::DataLoss`] naming what is missing, unless the operator accepts
@@ -168,7 +171,14 @@ struct Written {
     file: File,
     generation: u64,
     mark: Mark,
+    /// When the file was last fsynced (`None`: never, or written since).
+    synced: Option<std::time::Instant>,
 }
+
+/// How stale the mark on disk may be after a power loss: a group commit fsyncs it when the last
+/// fsync is older than this (every flush and the final one always do). In the page cache the
+/// mark is always current, so a killed process leaves an exact mark.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn io(path: &Path, doing: &str) -> impl FnOnce(std::io::Error) -> StoreError {
     let what = format!("cannot {doing} the acknowledgement mark {}", path.display());
@@ -213,27 +223,33 @@ impl MarkFile {
                 file,
                 generation,
                 mark,
+                synced: None,
             }),
         };
         Ok((written, found.map(|(_, mark)| mark)))
     }
 
-    /// Records `mark` durably (nothing to do when it is the one recorded last).
-    pub(crate) fn record(&self, mark: Mark, force: bool) -> Result<()> {
+    /// Records `mark` (nothing to write when it is the one recorded last), and fsyncs the file
+    /// when `durable` or when its last fsync is older than [`SYNC_EVERY`].
+    pub(crate) fn record(&self, mark: Mark, durable: bool) -> Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.mark == mark && !force {
-            return Ok(());
+        if state.mark != mark || state.generation == 0 {
+            let generation = state.generation + 1;
+            let slot = mark.encode(generation);
+            let at = (generation % 2) * SLOT_GAP;
+            let file = &mut state.file;
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.write_all(&slot))
+                .map_err(io(&self.path, "write"))?;
+            state.generation = generation;
+            state.mark = mark;
+            state.synced = None;
         }
-        let generation = state.generation + 1;
-        let slot = mark.encode(generation);
-        let at = (generation % 2) * SLOT_GAP;
-        let file = &mut state.file;
-        file.seek(SeekFrom::Start(at))
-            .and_then(|_| file.write_all(&slot))
-            .and_then(|()| file.sync_data())
-            .map_err(io(&self.path, "write"))?;
-        state.generation = generation;
-        state.mark = mark;
+        let due = state.synced.is_none_or(|at| at.elapsed() >= SYNC_EVERY);
+        if durable || due {
+            state.file.sync_data().map_err(io(&self.path, "fsync"))?;
+            state.synced = Some(std::time::Instant::now());
+        }
         Ok(())
     }
 }
@@ -262,15 +278,16 @@ impl Syncer {
         recorded.missing_from(&*self.engine)
     }
 
-    /// Makes every write committed before the call durable, then records what that covered.
-    pub(crate) fn sync(&self) -> Result<()> {
+    /// Makes every write committed before the call durable, then records what that covered
+    /// (fsyncing the mark too when `durable_mark`; else at least every [`SYNC_EVERY`]).
+    pub(crate) fn sync(&self, durable_mark: bool) -> Result<()> {
         let Some(file) = &self.mark else {
             return Ok(self.engine.sync()?);
         };
         // Read before the sync: everything read here is committed, so the sync covers it.
         let mark = Mark::read(&*self.engine)?;
         self.engine.sync()?;
-        file.record(mark, false)
+        file.record(mark, durable_mark)
     }
 }
 

@@ -84,7 +84,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Stop the flusher first: it holds the engine too.
         self.group.take();
-        if let Err(e) = self.syncer.sync() {
+        if let Err(e) = self.syncer.sync(true) {
             tracing::error!(error = %e, "final flush failed");
         }
     }
@@ -223,7 +223,7 @@ impl Store {
 
     /// Makes every write so far durable (useful in relaxed mode, and before a backup).
     pub fn flush(&self) -> Result<()> {
-        self.inner.syncer.sync()
+        self.inner.syncer.sync(true)
     }
 
     /// Why the engine stopped accepting writes, once it did (a failed flush or fsync, a

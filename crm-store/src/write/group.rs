@@ -110,7 +110,7 @@ fn flush_loop(shared: &Shared, syncer: &Syncer) {
             (state.flushed, state.issued)
         };
         let started = std::time::Instant::now();
-        let outcome = syncer.sync();
+        let outcome = syncer.sync(false);
         metrics::histogram!("crm_flush_duration_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("crm_flush_group_writes").record((to - from) as f64);
         let mut state = shared.lock();

@@ -64,6 +64,22 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A tmpfs of `mib` MiB, or `None` (with the reason printed) where this process cannot mount
+/// one: not root, or a container without the right to mount.
+fn small_disk(mib: u64) -> Option<SmallDisk> {
+    let mounted = match why_not_root() {
+        Some(why) => Err(why),
+        None => SmallDisk::mount(mib),
+    };
+    match mounted {
+        Ok(disk) => Some(disk),
+        Err(why) => {
+            eprintln!("SKIPPED: a full disk needs a small file system, and {why}");
+            None
+        }
+    }
+}
+
 fn why_not_root() -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok()?;
     let uid = String::from_utf8_lossy(&uid.stdout).trim().to_owned();
@@ -72,10 +88,8 @@ fn why_not_root() -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_refuses_writes_at_once_serves_reads_and_recovers_when_space_returns() {
-    if let Some(why) = why_not_root() {
-        eprintln!("SKIPPED disk-full trials: {why}");
-        return;
-    }
+    let Some(disk) = small_disk(64) else { return };
+    drop(disk);
     let mut rng = Rng::seeded();
     for trial in 0..trials(2) {
         // Even trials: small records; odd: about 40 KB each. Every third: another program
@@ -228,11 +242,7 @@ async fn client_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_reserve_the_engine_meets_the_full_disk_stops_writes_and_the_server_exits_for_a_restart()
  {
-    if let Some(why) = why_not_root() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let disk = SmallDisk::mount(48).unwrap_or_else(|why| panic!("{why}"));
+    let Some(disk) = small_disk(48) else { return };
     let data = disk.path.join("data");
     let mut server = ServerProcess::start(&data, &["--disk-reserve-mb", "0", "--stall-secs", "3"]);
     let mut client = connect(server.addr).await;
