@@ -1,4 +1,38 @@
 //! Normal forms: one spelling per email, phone and tag, so that uniqueness and lookups work.
+//!
+//! Text a person cannot tell apart must be stored alike, or not at all:
+//! - every text is stored in Unicode NFC, so `é` typed as one character or as `e` and a
+//!   combining accent is the same name, the same email, the same search word;
+//! - characters that change nothing visible or change how text around them is shown (control
+//!   characters, Unicode format characters such as U+200B ZERO WIDTH SPACE, U+202E RIGHT-TO-LEFT
+//!   OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE, U+FEFF, and the line and paragraph separators) are
+//!   refused in emails and every identifier, and in other text but for U+200C and U+200D, the
+//!   joiners that Persian, Indic and emoji text needs.
+
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
+/// Whether `c` is invisible or changes how the text around it is shown: a control or format
+/// character, or a line or paragraph separator.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// Whether `c` is refused in free text: invisible, but for the two joiners.
+pub fn is_refused_in_text(c: char) -> bool {
+    is_invisible(c) && c != '\u{200C}' && c != '\u{200D}'
+}
+
+/// `text` in Unicode normal form C.
+pub fn nfc(text: &str) -> String {
+    text.nfc().collect()
+}
 
 /// Lower-cases and checks an email address. Returns the normal form, or why it is not an address.
 ///
@@ -6,9 +40,14 @@
 /// printable characters without spaces, a domain of dot-separated labels of letters, digits and
 /// hyphens (internationalized labels allowed), with at least one dot; 254 bytes at most.
 pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
-    let email = raw.trim().to_lowercase();
+    let email = nfc(&raw.trim().to_lowercase());
     if email.is_empty() {
         return Err("is required");
+    }
+    if email.chars().any(is_invisible) {
+        return Err(
+            "must not contain invisible or direction-changing characters (such as U+200B or U+202E)",
+        );
     }
     if email.len() > 254 {
         return Err("must be at most 254 bytes");
@@ -23,7 +62,7 @@ pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
         && !local.contains("..")
         && local
             .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"@()<>[]\\,;:\"".contains(c));
+            .all(|c| !c.is_whitespace() && !is_invisible(c) && !"@()<>[]\\,;:\"".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|l| {
@@ -71,7 +110,7 @@ pub fn normalize_phone(raw: &str) -> Result<String, &'static str> {
 /// letters, digits and `-_:./`.
 pub fn normalize_tag(raw: &str) -> Result<String, &'static str> {
     // Lower-casing the Turkish dotted capital I gives "i" plus a combining dot: drop the dot.
-    let lower = raw.trim().to_lowercase().replace('\u{307}', "");
+    let lower = nfc(&raw.trim().to_lowercase()).replace('\u{307}', "");
     let tag = lower.split_whitespace().collect::<Vec<_>>().join("-");
     if tag.is_empty() {
         return Err("must not be empty");

@@ -51,10 +51,12 @@ fn fold_char(c: char, out: &mut String) {
     out.push_str(folded);
 }
 
-/// Text folded for search: lower case, diacritics removed.
+/// Text folded for search: NFC, lower case, diacritics removed (so `é` typed as `e` and a
+/// combining accent folds like `é`).
 pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in text.nfc() {
         fold_char(c, &mut out);
     }
     out

@@ -302,7 +302,7 @@ pub fn check_occurred_at(v: &mut Violations, field: &str, t: DateTime<Utc>, now:
 pub fn validate_interaction(i: &mut Interaction) -> Result<(), Violations> {
     let mut v = Violations::default();
     check_text(&mut v, "subject", &mut i.subject, MAX_SUBJECT_CHARS);
-    check_body(&mut v, "body", &i.body);
+    check_body(&mut v, "body", &mut i.body);
     check_text(&mut v, "channel", &mut i.channel, MAX_ID_CHARS);
     if i.nps_score.is_some_and(|s| s > 10) {
         v.add("nps_score", "must be 0 to 10");
@@ -318,7 +318,11 @@ pub fn validate_interaction(i: &mut Interaction) -> Result<(), Violations> {
     v.into_result(())
 }
 
-fn check_body(v: &mut Violations, field: &str, text: &str) {
+fn check_body(v: &mut Violations, field: &str, text: &mut String) {
+    let normal = crate::normalize::nfc(text);
+    if normal != *text {
+        *text = normal;
+    }
     if text.chars().count() > MAX_BODY_CHARS {
         v.add(
             field,
@@ -327,11 +331,12 @@ fn check_body(v: &mut Violations, field: &str, text: &str) {
     }
     if text
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        .any(|c| crate::normalize::is_refused_in_text(c) && c != '\n' && c != '\r' && c != '\t')
     {
         v.add(
             field,
-            "must not contain control characters other than line breaks and tabs",
+            "must not contain control, invisible or direction-changing characters other than \
+             line breaks and tabs",
         );
     }
 }

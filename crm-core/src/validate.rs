@@ -96,17 +96,28 @@ impl Violations {
     }
 }
 
-/// Trims a single-line text field and checks its length and characters.
+/// Trims a single-line text field, puts it in Unicode NFC, and checks its length and
+/// characters (no control, format or direction-changing characters but the joiners; see
+/// [`crate::normalize`]).
 pub fn check_text(v: &mut Violations, field: &str, text: &mut String, max_chars: usize) {
-    let trimmed = text.trim();
-    if trimmed.len() != text.len() {
-        *text = trimmed.to_owned();
+    let normal = crate::normalize::nfc(text.trim());
+    if normal != *text {
+        *text = normal;
     }
     if text.chars().count() > max_chars {
         v.add(field, format!("must be at most {max_chars} characters"));
     }
-    if text.chars().any(char::is_control) {
-        v.add(field, "must not contain control characters");
+    if let Some(c) = text
+        .chars()
+        .find(|c| crate::normalize::is_refused_in_text(*c))
+    {
+        v.add(
+            field,
+            format!(
+                "must not contain control, invisible or direction-changing characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        );
     }
 }
 
@@ -224,6 +235,14 @@ pub fn validate_customer(data: &mut CustomerData, now: DateTime<Utc>) -> Result<
         );
     }
     check_optional_text(&mut v, "external_id", &mut data.external_id, MAX_ID_CHARS);
+    // An identifier is compared byte for byte: not even a joiner may hide in it.
+    if data
+        .external_id
+        .as_deref()
+        .is_some_and(|id| id.chars().any(crate::normalize::is_invisible))
+    {
+        v.add("external_id", "must not contain invisible characters");
+    }
     check_optional_text(&mut v, "owner", &mut data.owner, MAX_ID_CHARS);
     check_optional_text(&mut v, "source", &mut data.source, MAX_ID_CHARS);
 

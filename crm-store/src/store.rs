@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub(crate) lifespan: Mutex<crate::derived::lifespan::LifespanCache>,
     /// Who this process is when it holds a lease.
     pub(crate) holder: u64,
+    /// Seals and opens page tokens with the store's secret.
+    pub(crate) tokens: crate::kv::token::Tokens,
 }
 
 impl Drop for Inner {
@@ -169,6 +171,7 @@ impl Store {
         let syncer = Arc::new(syncer);
         config.rules.validate()?;
         config.value_rules.validate()?;
+        let tokens = crate::kv::token::Tokens::load(&kv)?;
         let model = crate::derived::scoring::load_model(&kv)?;
         let derived = crate::derived::load_meta(&kv, &config.rules, &model)?;
         let group = match config.durability {
@@ -191,6 +194,7 @@ impl Store {
                 derived: Mutex::new(derived),
                 lifespan: Mutex::default(),
                 holder: holder_id(),
+                tokens,
             }),
         })
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::changes::LogRecord;
 use crate::audit::config::ConfigRecord;
 use crate::error::{Result, StoreError};
+use crate::kv::token::Listing;
 use crate::kv::{Kv, codec, keys};
 
 crate::store::handle!(
@@ -110,15 +111,24 @@ impl Audit<'_> {
     /// Lists audit events, oldest (or newest) first.
     pub fn events(&self, q: &AuditQuery) -> Result<AuditPage> {
         let page_size = crate::customers::list::page_size(q.page_size);
-        let after: Option<u64> = match q.page_token.as_str() {
-            "" => None,
-            t => Some(t.parse().map_err(|_| {
-                StoreError::from(Violations::one(
-                    "page_token",
-                    "is not a token this service issued",
-                ))
-            })?),
-        };
+        // Everything that decides which events and in which order, but the page.
+        let print = format!(
+            "{}|{:?}|{:?}|{:?}|{:?}|{}",
+            q.configuration, q.customer_id, q.actor, q.start_time, q.end_time, q.newest_first
+        );
+        let after = self
+            .inner
+            .tokens
+            .open(&q.page_token, Listing::Audit, &print)?
+            .map(|position| {
+                keys::u64_value(&position).ok_or_else(|| {
+                    StoreError::from(Violations::one(
+                        "page_token",
+                        "is not a token this service issued",
+                    ))
+                })
+            })
+            .transpose()?;
         if q.configuration && q.customer_id.is_some() {
             return Err(Violations::one(
                 "customer_id",
@@ -180,7 +190,10 @@ impl Audit<'_> {
         }
         let more = last.is_some() && entries.next().is_some();
         let next_page_token = match last {
-            Some(seq) if more => seq.to_string(),
+            Some(seq) if more => self
+                .inner
+                .tokens
+                .seal(Listing::Audit, &print, &seq.to_be_bytes()),
             _ => String::new(),
         };
         Ok(AuditPage {

@@ -13,13 +13,12 @@
 
 use std::ops::Bound;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::{Customer, Filter, IndexedTerm, Insight, OrderBy, OrderField, Violations};
 
 use crate::Store;
 use crate::customers::Customers;
 use crate::error::{Result, StoreError};
+use crate::kv::token::Listing;
 use crate::kv::{codec, keys};
 
 /// Page size when the caller gives none.
@@ -37,8 +36,6 @@ pub(crate) fn page_size(requested: usize) -> usize {
 /// A page stops after examining this many entries, even if not full, and returns a token to
 /// go on: a filter that matches rarely cannot make one call scan the whole store.
 pub const MAX_EXAMINED_PER_PAGE: usize = 20_000;
-
-const TOKEN_VERSION: u8 = 1;
 
 /// What to list.
 #[derive(Clone, Debug, Default)]
@@ -117,9 +114,9 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
     Bound::Unbounded
 }
 
-/// A stable fingerprint of the query a token belongs to (FNV-1a over its canonical form).
-fn fingerprint(filter: &Filter, order: OrderBy) -> u64 {
-    fingerprint_text(&format!("{filter:?}|{order:?}"))
+/// The canonical text of the query a token belongs to.
+fn query_text(filter: &Filter, order: OrderBy) -> String {
+    format!("{filter:?}|{order:?}")
 }
 
 /// FNV-1a of a query's canonical text: binds a page token to its query.
@@ -127,10 +124,6 @@ pub(crate) fn fingerprint_text(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-fn bad_token(why: &str) -> StoreError {
-    Violations::one("page_token", why).into()
 }
 
 impl Store {
@@ -143,8 +136,8 @@ impl Store {
         if prefix.first() == Some(&keys::DERIVED_INDEX) {
             self.derived_index_at(now)?;
         }
-        let print = fingerprint(&query.filter, query.order_by);
-        let cursor = decode_token(&query.page_token, print, &prefix)?;
+        let print = query_text(&query.filter, query.order_by);
+        let cursor = self.open_token(&query.page_token, Listing::Customers, &print, &prefix)?;
         let descending = query.order_by.descending;
         let (start, end) = match (cursor, descending) {
             (None, _) => (Bound::Included(prefix.clone()), prefix_end(&prefix)),
@@ -187,7 +180,7 @@ impl Store {
         }
         let more = last_key.is_some() && entries.next().is_some();
         let next_page_token = match last_key {
-            Some(key) if more => encode_token(print, &key),
+            Some(key) if more => self.inner.tokens.seal(Listing::Customers, &print, &key),
             _ => String::new(),
         };
         let page = CustomerPage {
@@ -233,33 +226,25 @@ fn skip_damaged(found: Result<Option<Customer>>) -> Result<Option<Customer>> {
     }
 }
 
-pub(crate) fn encode_token(print: u64, key: &[u8]) -> String {
-    let mut raw = Vec::with_capacity(key.len() + 9);
-    raw.push(TOKEN_VERSION);
-    raw.extend_from_slice(&print.to_be_bytes());
-    raw.extend_from_slice(key);
-    URL_SAFE_NO_PAD.encode(raw)
-}
-
-pub(crate) fn decode_token(token: &str, print: u64, prefix: &[u8]) -> Result<Option<Vec<u8>>> {
-    if token.is_empty() {
-        return Ok(None);
+impl Store {
+    /// The key a page token of `listing` under `query` resumes after (or before), which must lie
+    /// under `prefix`; `None` for no token.
+    pub(crate) fn open_token(
+        &self,
+        token: &str,
+        listing: Listing,
+        query: &str,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        match self.inner.tokens.open(token, listing, query)? {
+            Some(key) if !key.starts_with(prefix) => Err(Violations::one(
+                "page_token",
+                "is not a token this service issued for this listing",
+            )
+            .into()),
+            position => Ok(position),
+        }
     }
-    let raw = URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .map_err(|_| bad_token("is not a token this service issued"))?;
-    let (head, key) = raw
-        .split_at_checked(9)
-        .ok_or_else(|| bad_token("is not a token this service issued"))?;
-    if head[0] != TOKEN_VERSION || !key.starts_with(prefix) {
-        return Err(bad_token("is not a token this service issued"));
-    }
-    if head[1..] != print.to_be_bytes() {
-        return Err(bad_token(
-            "belongs to a different filter or order_by; keep them the same across pages",
-        ));
-    }
-    Ok(Some(key.to_vec()))
 }
 
 impl Customers<'_> {

@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crm_core::search::query_words;
 use crm_core::{Customer, CustomerId, Violations};
 
+use crate::Store;
 use crate::customers::Customers;
-use crate::customers::list::{fingerprint_text, prefix_end};
+use crate::customers::list::prefix_end;
 use crate::error::Result;
 use crate::kv::keys;
+use crate::kv::token::Listing;
 
 /// Most matching customers a query ranks (pages walk through these).
 pub const MAX_SEARCH_RESULTS: usize = 1000;
@@ -31,32 +31,18 @@ pub struct SearchPage {
     pub next_page_token: String,
 }
 
-fn encode_offset(print: u64, offset: usize) -> String {
-    let mut raw = print.to_be_bytes().to_vec();
-    raw.extend_from_slice(&(offset as u64).to_be_bytes());
-    URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_offset(token: &str, print: u64) -> Result<usize> {
-    if token.is_empty() {
+fn decode_offset(store: &Store, token: &str, query: &str) -> Result<usize> {
+    let Some(position) = store.inner.tokens.open(token, Listing::Search, query)? else {
         return Ok(0);
-    }
-    let bad = || {
-        Violations::one(
-            "page_token",
-            "is not a token this service issued for this query",
-        )
     };
-    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
-    let (head, tail) = raw.split_at_checked(8).ok_or_else(bad)?;
-    if head != print.to_be_bytes() || tail.len() != 8 {
-        return Err(bad().into());
-    }
-    let offset = u64::from_be_bytes(tail.try_into().map_err(|_| bad())?);
-    usize::try_from(offset)
+    let offset = position
+        .as_slice()
+        .try_into()
+        .map(u64::from_be_bytes)
         .ok()
-        .filter(|o| *o <= MAX_SEARCH_RESULTS)
-        .ok_or_else(|| bad().into())
+        .and_then(|o| usize::try_from(o).ok())
+        .filter(|o| *o <= MAX_SEARCH_RESULTS);
+    offset.ok_or_else(|| Violations::one("page_token", "is out of range for this search").into())
 }
 
 impl Customers<'_> {
@@ -70,8 +56,8 @@ impl Customers<'_> {
             );
         }
         let page_size = crate::customers::list::page_size(page_size);
-        let print = fingerprint_text(&format!("search|{words:?}"));
-        let offset = decode_offset(page_token, print)?;
+        let print = format!("search|{words:?}");
+        let offset = decode_offset(self, page_token, &print)?;
         // Per customer, the sum over the query's words of the best match (2 whole, 1 prefix);
         // a customer must match every word.
         let mut scores: BTreeMap<CustomerId, (usize, u32)> = BTreeMap::new();
@@ -120,7 +106,9 @@ impl Customers<'_> {
         }
         let next = offset + page_size;
         let next_page_token = if next < ranked.len() {
-            encode_offset(print, next)
+            self.inner
+                .tokens
+                .seal(Listing::Search, &print, &(next as u64).to_be_bytes())
         } else {
             String::new()
         };

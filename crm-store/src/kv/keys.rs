@@ -68,6 +68,8 @@ pub(crate) const META_LAST_SEGMENT: &[u8] = b"Mlast_segment";
 pub(crate) const META_DERIVED: &[u8] = b"Mderived";
 /// The CLV lifespan last measured from churn, for every process sharing the store.
 pub(crate) const META_LIFESPAN: &[u8] = b"Mlifespan";
+/// The secret page tokens are sealed with (32 random bytes, made on first open).
+pub(crate) const META_PAGE_SECRET: &[u8] = b"Mpage_secret";
 
 /// `Mlease:NAME` -> holder(8) expiry(8, micros): who runs a job that must run once, until when.
 pub(crate) fn lease(name: &str) -> Vec<u8> {

@@ -11,6 +11,7 @@ use crate::error::Result;
 pub(crate) mod codec;
 pub mod family;
 pub(crate) mod keys;
+pub(crate) mod token;
 
 /// Committed reads of the engine, failing with [`crate::StoreError`].
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@ use crate::Store;
 use crate::customers::check_etag;
 use crate::customers::list::{CustomerPage, ListQuery};
 use crate::error::{Resource, Result, StoreError};
+use crate::kv::token::Listing;
 use crate::kv::{codec, keys};
 use crate::write::Write;
 use family::SegmentFamily;
@@ -128,14 +129,9 @@ impl Segments<'_> {
     /// Lists segments in creation order, `page_size` at a time (0: 50; at most 1000).
     pub fn list(&self, page_size: usize, page_token: &str) -> Result<SegmentPage> {
         let page_size = crate::customers::list::page_size(page_size);
-        let start = match page_token {
-            "" => Bound::Included(vec![keys::SEGMENT]),
-            t => {
-                let after: SegmentId = t.parse().map_err(|_| {
-                    Violations::one("page_token", "is not a token this service issued")
-                })?;
-                Bound::Excluded(keys::segment(after).to_vec())
-            }
+        let start = match self.open_token(page_token, Listing::Segments, "", &[keys::SEGMENT])? {
+            None => Bound::Included(vec![keys::SEGMENT]),
+            Some(after) => Bound::Excluded(after),
         };
         let mut segments = Vec::new();
         let mut scan =
@@ -151,7 +147,10 @@ impl Segments<'_> {
         }
         let more = segments.len() == page_size && scan.next().is_some();
         let next_page_token = match segments.last() {
-            Some(s) if more => s.id.to_string(),
+            Some(s) if more => self
+                .inner
+                .tokens
+                .seal(Listing::Segments, "", &keys::segment(s.id)),
             _ => String::new(),
         };
         Ok(SegmentPage {

@@ -16,8 +16,9 @@ use crm_core::{
 };
 
 use crate::audit::changes::ChangeKind;
-use crate::customers::list::{decode_token, encode_token, fingerprint_text, prefix_end};
+use crate::customers::list::prefix_end;
 use crate::error::{Result, StoreError};
+use crate::kv::token::Listing;
 use crate::kv::{codec, keys};
 use crate::write::Write;
 
@@ -298,10 +299,10 @@ impl Timeline<'_> {
         let page_size = crate::customers::list::page_size(query.page_size);
         let prefix = keys::of_customer(keys::TIMELINE, id).to_vec();
         let kinds: BTreeSet<EntryKind> = query.kinds.iter().copied().collect();
-        let print = fingerprint_text(&format!(
-            "{kinds:?}|{:?}|{:?}|{}",
+        let print = format!(
+            "{id}|{kinds:?}|{:?}|{:?}|{}",
             query.start_time, query.end_time, query.newest_first
-        ));
+        );
         let low = query.start_time.map_or_else(
             || Bound::Included(prefix.clone()),
             |t| Bound::Included(keys::timeline_from(id, t)),
@@ -311,7 +312,7 @@ impl Timeline<'_> {
             |t| Bound::Excluded(keys::timeline_from(id, t)),
         );
         let (low, high) = match (
-            decode_token(&query.page_token, print, &prefix)?,
+            self.open_token(&query.page_token, Listing::Timeline, &print, &prefix)?,
             query.newest_first,
         ) {
             (None, _) => (low, high),
@@ -340,7 +341,7 @@ impl Timeline<'_> {
         Ok(TimelinePage {
             entries,
             next_page_token: match last_key {
-                Some(key) if more => encode_token(print, &key),
+                Some(key) if more => self.inner.tokens.seal(Listing::Timeline, &print, &key),
                 _ => String::new(),
             },
         })
