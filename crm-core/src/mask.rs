@@ -141,8 +141,13 @@ impl UpdateMask {
             match path {
                 FieldPath::All => {
                     if patch.party.kind() != current.party.kind() {
+                        // Named by what the caller sent: `person` or `organization`.
+                        let sent = match patch.party {
+                            crate::customer::Party::Person(_) => "person",
+                            crate::customer::Party::Organization(_) => "organization",
+                        };
                         v.add(
-                            "customer",
+                            sent,
                             "a customer's kind (person or organization) cannot change",
                         );
                     }

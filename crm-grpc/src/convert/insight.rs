@@ -174,6 +174,9 @@ pub fn model_from_proto(m: pb::ScoringModel) -> Result<ScoringModel, Violations>
     let mut points = BTreeMap::new();
     for (n, e) in engagement_points.into_iter().enumerate() {
         match (kind_from_proto(e.kind), u32::try_from(e.points)) {
+            (Some(_), Ok(p)) if p > 100 => {
+                v.add(format!("engagement_points[{n}].points"), "must be 0 to 100");
+            }
             (Some(kind), Ok(p)) => {
                 if points.insert(kind, p).is_some() {
                     v.add(format!("engagement_points[{n}].kind"), "is listed twice");

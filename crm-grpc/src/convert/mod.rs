@@ -26,6 +26,12 @@ pub use timeline::*;
 
 /// A `google.protobuf.Timestamp` as a time, if it is a valid one.
 pub fn time_from_proto(t: &Timestamp) -> Option<DateTime<Utc>> {
+    // google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+    const FIRST: i64 = -62_135_596_800;
+    const LAST: i64 = 253_402_300_799;
+    if !(FIRST..=LAST).contains(&t.seconds) {
+        return None;
+    }
     let nanos = u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000)?;
     DateTime::from_timestamp(t.seconds, nanos)
 }

@@ -32,7 +32,16 @@ impl AdminApi {
 fn key_status(e: KeyError) -> Status {
     let (code, reason) = match &e {
         KeyError::BadName => return invalid(Violations::one("name", e.to_string())),
-        KeyError::Exists(_) => (Code::AlreadyExists, "KEY_NAME_TAKEN"),
+        KeyError::Exists(name) => {
+            // As for customers and segments: the field the caller sent, and the reason.
+            let mut details = ErrorDetails::with_error_info(
+                "KEY_NAME_TAKEN",
+                DOMAIN,
+                HashMap::from([("name".to_owned(), name.clone())]),
+            );
+            details.add_bad_request_violation("name", "is taken by another key");
+            return Status::with_error_details(Code::AlreadyExists, e.to_string(), details);
+        }
         KeyError::NotFound(_) => (Code::NotFound, "KEY_NOT_FOUND"),
         KeyError::Io { .. } => (Code::Internal, "KEY_FILE_FAILURE"),
     };

@@ -79,7 +79,10 @@ pub(crate) fn time_in(
     let t = t?;
     let time = time_from_proto(&t);
     if time.is_none() {
-        v.add(field, "is not a valid time");
+        v.add(
+            field,
+            "is not a valid time (0001-01-01 to 9999-12-31, nanos 0 to 999,999,999)",
+        );
     }
     time
 }

@@ -80,10 +80,12 @@ impl CustomerService for CustomerApi {
         let customer = required_customer(customer)?;
         let id = parse_id("customer.id", &customer.id).map_err(invalid)?;
         let etag = non_empty(etag).or_else(|| non_empty(customer.etag.clone()));
-        let paths = match update_mask {
-            Some(mask) if !mask.paths.is_empty() => mask.paths,
-            _ => implicit_mask(&customer),
+        let (paths, implied) = match update_mask {
+            Some(mask) if !mask.paths.is_empty() => (mask.paths, false),
+            _ => (implicit_mask(&customer), true),
         };
+        // Without a mask, a refused path is a field the caller sent: name it as such.
+        let sent = implied.then(|| paths.clone());
         let stage_unset = customer.lifecycle_stage == 0;
         let mut mask = UpdateMask::parse(&paths).map_err(|v| invalid_in(Fields::InCustomer, v))?;
         if stage_unset {
@@ -92,7 +94,14 @@ impl CustomerService for CustomerApi {
         let patch = customer_from_proto_for_update(customer)?;
         let store = audited(&self.store, caller, header_id);
         let updated = blocking(store, Fields::InCustomer, move |s| {
-            with_insight(s, s.customers().update(id, &patch, &mask, etag.as_deref())?)
+            let updated = match s.customers().update(id, &patch, &mask, etag.as_deref()) {
+                Err(StoreError::Invalid(v)) if sent.is_some() => {
+                    let sent = sent.as_deref().unwrap_or_default();
+                    Err(StoreError::Invalid(as_sent_fields(v, sent)))
+                }
+                other => other,
+            };
+            with_insight(s, updated?)
         })
         .await?;
         Ok(Response::new(view(&updated)))
@@ -245,4 +254,23 @@ fn customer_from_proto_for_update(
         customer.party = Some(pb::customer::Party::Person(pb::Person::default()));
     }
     customer_from_proto(customer, chrono::Utc::now()).map_err(|v| invalid_in(Fields::InCustomer, v))
+}
+
+/// Violations of an implied mask's `update_mask.paths[i]`, renamed to the field the caller
+/// sent (shown as `customer.organization`).
+fn as_sent_fields(v: Violations, sent: &[String]) -> Violations {
+    let renamed = v.0.into_iter().map(|mut violation| {
+        let index = violation
+            .field
+            .strip_prefix("update_mask.paths[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|i| i.parse::<usize>().ok());
+        // A path refused for the customer's kind (`organization.legal_name` on a person) is
+        // the party the caller sent: `organization`.
+        if let Some(path) = index.and_then(|i| sent.get(i)) {
+            violation.field = path.split('.').next().unwrap_or(path).to_owned();
+        }
+        violation
+    });
+    Violations(renamed.collect())
 }

@@ -30,7 +30,7 @@ impl Store {
             Err(why) => v.add("currency_code", why),
         }
         if params.period_start > params.as_of {
-            v.add("period", "starts after as_of");
+            v.add("period_start", "must not be after as_of");
         }
         v.into_result(())?;
         let model = self.insights().scoring_model();
