@@ -8,6 +8,8 @@
 //!   unless authentication is disabled); a role below the method's is PERMISSION_DENIED
 //!   ([`crate::services::required_role`] is the role table).
 //! - The request id is the `x-request-id` header, when the client sent one.
+//! - A call still running when the client's deadline (`grpc-timeout`) passes is answered
+//!   DEADLINE_EXCEEDED (tonic's own timeout would say CANCELLED).
 //! - Metrics: `crm_rpc_calls_total` and `crm_rpc_duration_seconds` by method and code.
 
 use std::collections::HashMap;
@@ -196,11 +198,18 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let method = method.to_owned();
+        let deadline = client_deadline(request.headers());
         let future = async move {
             let response = match admitted {
                 Ok(call) => {
                     request.extensions_mut().insert(call);
-                    inner.call(request).await?
+                    match deadline {
+                        None => inner.call(request).await?,
+                        Some(d) => match tokio::time::timeout(d, inner.call(request)).await {
+                            Ok(answered) => answered?,
+                            Err(_) => deadline_exceeded().into_http(),
+                        },
+                    }
                 }
                 Err(status) => status.into_http(),
             };
@@ -209,6 +218,37 @@ where
         };
         Box::pin(future.instrument(span))
     }
+}
+
+/// How long before the client's deadline (`grpc-timeout`) the call is answered
+/// DEADLINE_EXCEEDED. tonic ends a call whose deadline passed with CANCELLED; answering a tick
+/// of the timer earlier (tokio's timers have millisecond ticks) says what happened.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The time the client gave the call (`grpc-timeout`: digits and a unit `H M S m u n`), less
+/// [`DEADLINE_MARGIN`].
+fn client_deadline(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    let d = match unit {
+        "H" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+        "M" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        "S" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_millis(n),
+        "u" => std::time::Duration::from_micros(n),
+        "n" => std::time::Duration::from_nanos(n),
+        _ => return None,
+    };
+    Some(d.saturating_sub(DEADLINE_MARGIN))
+}
+
+fn deadline_exceeded() -> Status {
+    Status::with_error_details(
+        Code::DeadlineExceeded,
+        "the call's deadline (grpc-timeout) passed before it was answered",
+        ErrorDetails::with_error_info("DEADLINE_EXCEEDED", DOMAIN, HashMap::new()),
+    )
 }
 
 /// The call's metrics and log line, from its status (in the headers for a refused call; a

@@ -46,6 +46,11 @@ pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// The default time a keepalive ping has to be answered before the connection is dropped.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default number of streams a client may reset before the server accepted them, per
+/// connection, before the connection is closed (ENHANCE_YOUR_CALM): high enough for clients
+/// that cancel many calls (short deadlines), low enough to end a rapid-reset flood
+/// (CVE-2023-44487). hyper's own default is 20.
+pub const DEFAULT_MAX_PENDING_RESETS: usize = 1024;
 /// The default time in-flight calls have to finish after shutdown is requested.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -87,6 +92,8 @@ pub struct ServerConfig {
     /// After shutdown is requested, how long calls in flight have to finish before their
     /// connections are closed.
     pub drain_timeout: Duration,
+    /// Streams a client may reset before they were accepted, per connection.
+    pub max_pending_resets: usize,
     /// TLS, when set.
     pub tls: Option<TlsPem>,
 }
@@ -106,6 +113,7 @@ impl ServerConfig {
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_pending_resets: DEFAULT_MAX_PENDING_RESETS,
             tls: None,
         }
     }
@@ -224,6 +232,7 @@ pub async fn serve(
         .concurrency_limit_per_connection(config.max_calls_per_connection.max(1))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
+        .http2_max_pending_accept_reset_streams(Some(config.max_pending_resets.max(1)))
         .layer(tower::util::MapResponseLayer::new(
             oversize_is_resource_exhausted,
         ))

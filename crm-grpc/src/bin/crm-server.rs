@@ -152,6 +152,11 @@ struct ServeArgs {
     /// Seconds a keepalive ping has to be answered.
     #[arg(long, env = "CRM_KEEPALIVE_TIMEOUT_SECS", default_value_t = 10)]
     keepalive_timeout_secs: u64,
+    /// Streams a client may reset before the server accepted them, per connection, before the
+    /// connection is closed (ENHANCE_YOUR_CALM): cancelled calls are served, a rapid-reset
+    /// flood (CVE-2023-44487) is ended.
+    #[arg(long, env = "CRM_MAX_PENDING_RESETS", default_value_t = crm_grpc::server::DEFAULT_MAX_PENDING_RESETS)]
+    max_pending_resets: usize,
     /// After SIGTERM, milliseconds in-flight calls have to finish before their connections
     /// close.
     #[arg(long, env = "CRM_DRAIN_TIMEOUT_MS", default_value_t = 5_000)]
@@ -372,6 +377,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
     config.keepalive_interval = Duration::from_secs(args.keepalive_secs.max(1));
     config.keepalive_timeout = Duration::from_secs(args.keepalive_timeout_secs.max(1));
     config.drain_timeout = Duration::from_millis(args.drain_timeout_ms);
+    config.max_pending_resets = args.max_pending_resets;
     let shutdown_timeout = Duration::from_millis(args.shutdown_timeout_ms);
     if let Some(loss) = store.data_loss() {
         tracing::error!("serving reads only: this store holds less than it acknowledged ({loss})");
