@@ -202,6 +202,7 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
         as_of: Utc::now(),
         period_start: Utc::now() - Duration::days(91),
         currency: "TRY".into(),
+        cohort_months: 0,
     };
     print(
         "portfolio_report",

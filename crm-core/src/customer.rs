@@ -63,6 +63,49 @@ pub struct Customer {
 }
 
 impl Customer {
+    /// About how many bytes the customer takes in an answer: its text, and 256 for the rest.
+    /// Listings cut a page by it, so no answer outgrows what a client accepts.
+    pub fn approx_bytes(&self) -> usize {
+        let d = &self.data;
+        let party = match &d.party {
+            Party::Person(p) => {
+                p.given_name.len()
+                    + p.family_name.len()
+                    + p.interests.iter().map(|i| i.len() + 4).sum::<usize>()
+            }
+            Party::Organization(o) => {
+                o.legal_name.len() + o.tax_id.len() + o.industry.len() + o.website.len()
+            }
+        };
+        let address = d.address.as_ref().map_or(0, |a| {
+            a.lines.iter().map(|l| l.len() + 4).sum::<usize>()
+                + a.city.len()
+                + a.region.len()
+                + a.postal_code.len()
+                + a.country.len()
+        });
+        256 + party
+            + address
+            + d.display_name.len()
+            + d.emails
+                .iter()
+                .map(|e| e.address.len() + e.label.len() + 8)
+                .sum::<usize>()
+            + d.phones
+                .iter()
+                .map(|p| p.number.len() + p.label.len() + 8)
+                .sum::<usize>()
+            + d.tags.iter().map(|t| t.len() + 4).sum::<usize>()
+            + d.attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 8)
+                .sum::<usize>()
+            + [&d.external_id, &d.owner, &d.source]
+                .iter()
+                .map(|t| t.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+    }
+
     /// The entity tag of this version (AIP-154): opaque to clients, changes with every update.
     pub fn etag(&self) -> String {
         format!("v{}", self.version)

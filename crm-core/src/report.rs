@@ -18,8 +18,9 @@
 //! - **CLV**: [`crate::value`] at `as_of`, over customers with purchases in the currency.
 //! - **RFM**: see [`rfm_group`]; scores are quintiles over customers with purchases in the
 //!   currency.
-//! - **cohorts**: customers by month of first purchase; for each later month (0 = the first),
-//!   the share of the cohort that bought in it.
+//! - **cohorts**: customers by month of first purchase, for the last `cohort_months` months
+//!   (24 by default, at most 120); for each later month (0 = the first), the share of the
+//!   cohort that bought in it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +43,25 @@ pub struct ReportParams {
     pub period_start: DateTime<Utc>,
     /// The currency of revenue, CLV and RFM (ISO 4217).
     pub currency: String,
+    /// How many months of cohorts, ending with `as_of`'s: 1 to [`MAX_COHORT_MONTHS`]
+    /// ([`DEFAULT_COHORT_MONTHS`] when 0). Older cohorts are left out, so the report stays
+    /// small whatever the history's span.
+    pub cohort_months: u32,
+}
+
+/// The cohort months a report shows unless asked otherwise.
+pub const DEFAULT_COHORT_MONTHS: u32 = 24;
+/// The most cohort months a report shows: 120 cohorts of at most 120 shares, about 120 KB.
+pub const MAX_COHORT_MONTHS: u32 = 120;
+
+impl ReportParams {
+    /// The cohort months in force.
+    pub fn cohort_months(&self) -> u32 {
+        match self.cohort_months {
+            0 => DEFAULT_COHORT_MONTHS,
+            n => n.min(MAX_COHORT_MONTHS),
+        }
+    }
 }
 
 /// One stage of the funnel.
@@ -410,7 +430,8 @@ impl<'a> ReportBuilder<'a> {
         if revenue > 0 {
             self.revenue.push(revenue);
         }
-        if let Some(f) = first {
+        let oldest_cohort = month_index(p.as_of) - i64::from(p.cohort_months()) + 1;
+        if let Some(f) = first.filter(|f| month_index(*f) >= oldest_cohort) {
             let cohort = self.cohorts.entry(month_index(f)).or_default();
             cohort.0 += 1;
             for m in months {

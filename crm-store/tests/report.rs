@@ -116,6 +116,7 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
             as_of: t("2026-07-01"),
             period_start: t("2026-01-01"),
             currency: "try".into(),
+            cohort_months: 0,
         })
         .unwrap_or_else(|e| panic!("{e}"));
 

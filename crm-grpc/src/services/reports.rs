@@ -36,6 +36,7 @@ impl ReportService for ReportApi {
             period,
             period_start,
             currency_code,
+            cohort_months,
         } = request.into_inner();
         let mut v = Violations::default();
         // Report times are kept between 1970 and 9999, so the period and window
@@ -65,11 +66,20 @@ impl ReportService for ReportApi {
                 365
             }
         };
+        let max = crm_core::report::MAX_COHORT_MONTHS;
+        let cohort_months = u32::try_from(cohort_months)
+            .ok()
+            .filter(|n| *n <= max)
+            .unwrap_or_else(|| {
+                v.add("cohort_months", format!("must be 0 (24) to {max}"));
+                0
+            });
         v.into_result(()).map_err(invalid)?;
         let params = ReportParams {
             as_of,
             period_start: explicit_start.unwrap_or(as_of - Duration::days(days)),
             currency: currency_code,
+            cohort_months,
         };
         let report = blocking(self.store.clone(), Fields::Request, move |s| {
             s.reports().portfolio(params)

@@ -37,6 +37,11 @@ pub(crate) fn page_size(requested: usize) -> usize {
 /// go on: a filter that matches rarely cannot make one call scan the whole store.
 pub const MAX_EXAMINED_PER_PAGE: usize = 20_000;
 
+/// Most bytes of records a page holds: a page ends early (with a next page token) once its
+/// records reach this, so an answer, with what the edge adds to each record, stays well under
+/// the 4 MiB a gRPC client accepts by default, whatever the page size and the records.
+pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
+
 /// What to list.
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
@@ -149,6 +154,7 @@ impl Store {
         let mut insights = Vec::new();
         let mut last_key: Option<Vec<u8>> = None;
         let mut examined = 0;
+        let mut bytes = 0;
         let mut entries = self.inner.engine.scan(start, end, descending);
         for entry in entries.by_ref() {
             let (key, value) = entry?;
@@ -171,10 +177,14 @@ impl Store {
                             None => self.insight_for(filter, &c, now)?,
                         });
                     }
+                    bytes += c.approx_bytes();
                     customers.push(c);
                 }
             }
-            if customers.len() == page_size || examined == MAX_EXAMINED_PER_PAGE {
+            if customers.len() == page_size
+                || examined == MAX_EXAMINED_PER_PAGE
+                || bytes >= MAX_PAGE_BYTES
+            {
                 break;
             }
         }

@@ -98,13 +98,19 @@ impl Customers<'_> {
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.truncate(MAX_SEARCH_RESULTS);
         let mut results = Vec::new();
+        let mut next = offset;
+        let mut bytes = 0;
         for (id, score) in ranked.iter().skip(offset).take(page_size) {
+            next += 1;
             // A concurrent delete may have removed it since its entries were read.
             if let Some(c) = self.read_customer(*id)? {
+                bytes += c.approx_bytes();
                 results.push((c, *score));
             }
+            if bytes >= crate::customers::list::MAX_PAGE_BYTES {
+                break;
+            }
         }
-        let next = offset + page_size;
         let next_page_token = if next < ranked.len() {
             self.inner
                 .tokens

@@ -63,6 +63,7 @@ impl Store {
                 as_of: now,
                 period_start: year_ago,
                 currency: "USD".into(),
+                cohort_months: 0,
             },
             &configured,
         )?;

@@ -138,14 +138,18 @@ impl Segments<'_> {
             self.inner
                 .engine
                 .scan(start, Bound::Excluded(vec![keys::SEGMENT + 1]), false);
+        let mut bytes = 0;
+        let mut cut = false;
         for item in scan.by_ref() {
             let (key, value) = item?;
+            bytes += value.len() + 64;
             segments.push(codec::decode::<Segment>(&value, &|| keys::describe(&key))?);
-            if segments.len() == page_size {
+            cut = segments.len() == page_size || bytes >= crate::customers::list::MAX_PAGE_BYTES;
+            if cut {
                 break;
             }
         }
-        let more = segments.len() == page_size && scan.next().is_some();
+        let more = cut && scan.next().is_some();
         let next_page_token = match segments.last() {
             Some(s) if more => self
                 .inner

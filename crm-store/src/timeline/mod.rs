@@ -322,6 +322,7 @@ impl Timeline<'_> {
         let mut entries = Vec::new();
         let mut last_key = None;
         let mut examined = 0;
+        let mut bytes = 0;
         let mut scan = self.inner.engine.scan(low, high, query.newest_first);
         for item in scan.by_ref() {
             let (key, value) = item?;
@@ -329,10 +330,12 @@ impl Timeline<'_> {
             let entry: TimelineEntry = codec::decode(&value, &|| keys::describe(&key))?;
             last_key = Some(key.to_vec());
             if kinds.is_empty() || kinds.contains(&entry.event.kind()) {
+                bytes += value.len() + 64;
                 entries.push(entry);
             }
             if entries.len() == page_size
                 || examined == crate::customers::list::MAX_EXAMINED_PER_PAGE
+                || bytes >= crate::customers::list::MAX_PAGE_BYTES
             {
                 break;
             }

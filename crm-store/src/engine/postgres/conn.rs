@@ -58,11 +58,17 @@ pub(super) struct Manager {
 }
 
 impl Manager {
+    /// A connection without the statement time limit: for setting up (creating the schema,
+    /// preparing statements), which a short limit on a busy server must not fail.
     pub(super) fn connect_raw(&self) -> Result<Client, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+        self.config.connect(NoTls)
+    }
+
+    /// Puts the configured statement time limit on `client`: every statement of crm's
+    /// transactions runs under it.
+    fn limit(&self, client: &mut Client) -> Result<(), postgres::Error> {
         let ms = self.statement_timeout.as_millis();
-        client.batch_execute(&format!("SET statement_timeout = {ms}"))?;
-        Ok(client)
+        client.batch_execute(&format!("SET statement_timeout = {ms}"))
     }
 }
 
@@ -103,6 +109,7 @@ impl r2d2::ManageConnection for Manager {
                 }
             }
         }
+        self.limit(&mut client)?;
         Ok(Conn {
             client,
             get,
