@@ -9,13 +9,24 @@
 //!   customer created at PURCHASE reached AWARENESS and CONSIDERATION then too); the funnel's
 //!   conversion is reached(next) / reached(stage); days between stages are from first reaching
 //!   one to first reaching the next, the median over customers who reached both.
-//! - **a customer at time t**: bought by t and not CHURNED at t. Retention for the period =
-//!   (customers at the end - customers new in the period) / customers at the start; churn =
-//!   1 - retention. New = first purchase within the period.
-//! - **revenue**: purchases less refunds within the period, in the report's currency;
-//!   concentration = the share of it from the top 20% of the customers who brought any
-//!   (rounded up), by their revenue.
-//! - **CLV**: [`crate::value`] at `as_of`, over customers with purchases in the currency.
+//! - **a customer at time t**: bought by t and not CHURNED at t. New = first purchase within
+//!   the period. Retention for the period = (customers at the end - customers new in the
+//!   period) / customers at the start, the classic formula; it counts customers who came back
+//!   as kept and can leave [0, 1] (below 0 when many new customers churn within the period);
+//!   churn = 1 - retention. **Kept** = customers at the start who are still customers at the
+//!   end; the kept rate = kept / customers at the start, always in [0, 1]; the churn-derived
+//!   CLV lifespan uses 1 - kept rate.
+//! - **revenue**: purchases less refunds within the period, in the report's currency.
+//!   **Concentration**: among the paying customers (net revenue in the period above zero), the
+//!   share of their revenue brought by the top 20% of them (rounded up). It differs from a
+//!   share of the period's revenue when some customers' refunds outweigh their purchases.
+//! - **medians**: the middle value; for an even count, the mean of the two middle values (a
+//!   money median rounded half away from zero to a minor unit). The 90th percentile is the
+//!   nearest rank: the value at position round(0.9 x (n - 1)) in ascending order.
+//! - **CLV**: [`crate::value`] at `as_of`, over customers with purchases in the currency. A
+//!   churned or lost customer keeps the CLV its purchases project: CLV describes what such a
+//!   customer is worth while buying, not a forecast that it will come back (its status says
+//!   that).
 //! - **RFM**: see [`rfm_group`]; scores are quintiles over customers with purchases in the
 //!   currency.
 //! - **cohorts**: customers by month of first purchase, for the last `cohort_months` months
@@ -115,11 +126,16 @@ pub struct PortfolioReport {
     pub retention_rate: Option<f64>,
     /// 1 - retention.
     pub churn_rate: Option<f64>,
+    /// Customers at the period's start still customers at its end.
+    pub customers_kept: u64,
+    /// kept / customers at the start, in [0, 1]; None without customers at the start.
+    pub kept_rate: Option<f64>,
     /// Net revenue in the period, minor units of the currency.
     pub revenue_minor: i64,
     /// Customers who brought revenue in the period.
     pub paying_customers: u64,
-    /// The share of the period's revenue from its top 20% of paying customers.
+    /// Among the paying customers (net revenue in the period above zero), the share of their
+    /// revenue from the top 20% of them (rounded up).
     pub top20_revenue_share: Option<f64>,
     /// CLV over customers with purchases in the currency: mean, median, 90th percentile.
     pub clv_mean_minor: Option<i64>,
@@ -249,6 +265,25 @@ fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
     sorted.get(((last as f64) * q).round() as usize).copied()
 }
 
+/// The median of sorted money values: the middle one, or the mean of the two middle ones
+/// rounded half away from zero.
+fn median_minor(sorted: &[i64]) -> Option<i64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => {
+            let sum = i128::from(sorted[n / 2 - 1]) + i128::from(sorted[n / 2]);
+            let half = if sum >= 0 {
+                (sum + 1) / 2
+            } else {
+                (sum - 1) / 2
+            };
+            i64::try_from(half).ok()
+        }
+    }
+}
+
 fn median(values: &mut [f64]) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -300,6 +335,8 @@ impl<'a> ReportBuilder<'a> {
                 new_in_period: 0,
                 retention_rate: None,
                 churn_rate: None,
+                customers_kept: 0,
+                kept_rate: None,
                 revenue_minor: 0,
                 paying_customers: 0,
                 top20_revenue_share: None,
@@ -405,8 +442,13 @@ impl<'a> ReportBuilder<'a> {
         let is_customer = |s: &Summary, t| {
             s.purchase_count > 0 && self.rules.status(s, t) != RelationshipStatus::Churned
         };
-        r.customers_at_start += u64::from(is_customer(&at_start, p.period_start));
-        r.customers_at_end += u64::from(is_customer(&summary, p.as_of));
+        let (was, is) = (
+            is_customer(&at_start, p.period_start),
+            is_customer(&summary, p.as_of),
+        );
+        r.customers_at_start += u64::from(was);
+        r.customers_at_end += u64::from(is);
+        r.customers_kept += u64::from(was && is);
         let first = summary.first_purchase;
         r.new_in_period += u64::from(first.is_some_and(|f| f > p.period_start && f <= p.as_of));
 
@@ -473,6 +515,7 @@ impl<'a> ReportBuilder<'a> {
             let retention = kept / r.customers_at_start as f64;
             r.retention_rate = Some(retention);
             r.churn_rate = Some(1.0 - retention);
+            r.kept_rate = Some(r.customers_kept as f64 / r.customers_at_start as f64);
         }
         r.paying_customers = self.revenue.len() as u64;
         self.revenue.sort_unstable_by(|a, b| b.cmp(a));
@@ -487,7 +530,7 @@ impl<'a> ReportBuilder<'a> {
             let sum: i128 = self.clv.iter().map(|&x| i128::from(x)).sum();
             let n = self.clv.len() as i128;
             r.clv_mean_minor = i64::try_from((2 * sum + n) / (2 * n)).ok();
-            r.clv_median_minor = percentile(&self.clv, 0.5);
+            r.clv_median_minor = median_minor(&self.clv);
             r.clv_p90_minor = percentile(&self.clv, 0.9);
         }
         let (rs, fs, ms): (Vec<i64>, Vec<i64>, Vec<i64>) = (

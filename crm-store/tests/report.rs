@@ -183,6 +183,8 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
         (2, 3, 2)
     );
     assert_eq!((r.retention_rate, r.churn_rate), (Some(0.5), Some(0.5)));
+    // Kept: of A and B, only A is still a customer at the end (B churned): 1, rate 0.5.
+    assert_eq!((r.customers_kept, r.kept_rate), (1, Some(0.5)));
 
     // Revenue from 2026-01-01: A 3 x 100000 = 300000, C 400000, F 10000 - 5000 = 5000:
     // 705000 from 3 paying customers; the top 20% (ceil(3/5) = 1) is C: 400000 / 705000.
@@ -300,4 +302,110 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
         .value;
     assert_eq!(value[0].clv_minor, 600_000);
     assert_eq!(value[0].lifespan_source, rules.lifespan_source);
+}
+
+/// The report's definitions where they part from their naive reading: retention can leave
+/// [0, 1] and the kept rate cannot; concentration is a share of the paying customers' revenue;
+/// a median of an even count is the mean of the two middle values.
+///
+/// | | purchases (TRY) | other |
+/// |---|---|---|
+/// | X | 2025-12-01 1,000.00 | |
+/// | N1, N2, N3 | 2026-02-01 100.00, 120.00, 140.00 | each marked lost 2026-03-01 |
+/// | P | 2026-04-01 1,000.00 | |
+/// | R | 2025-11-01 500.00 | refund 400.00 on 2026-05-01 |
+#[test]
+fn retention_kept_rate_concentration_and_medians_follow_their_stated_definitions() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new(t("2025-01-01"));
+    let store = support::open(StoreConfig::new(dir.path()).clock(clock.clone()));
+    let create = |name: &str| {
+        store
+            .customers()
+            .create(CustomerData::person(name), None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .id
+    };
+    let (x, p, r) = (create("X"), create("P"), create("R"));
+    let news = [create("N1"), create("N2"), create("N3")];
+    clock.set(t("2026-07-01"));
+    buy(&store, x, 0, "2025-12-01", 100_000);
+    for (i, n) in news.iter().enumerate() {
+        buy(&store, *n, 10 + i, "2026-02-01", 10_000 + 2_000 * i as i64);
+        let lost_on = EntryMeta {
+            occurred_at: Some(t("2026-03-01")),
+            ..EntryMeta::default()
+        };
+        store
+            .timeline()
+            .mark_lost(*n, "one-off", lost_on)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    buy(&store, p, 20, "2026-04-01", 100_000);
+    buy(&store, r, 30, "2025-11-01", 50_000);
+    let refund = Refund {
+        order_ref: "SO-30".into(),
+        amount: Money::new("TRY", 40_000),
+        reason: "most of it returned".into(),
+    };
+    let refunded_on = EntryMeta {
+        occurred_at: Some(t("2026-05-01")),
+        ..EntryMeta::default()
+    };
+    store
+        .timeline()
+        .record_refund(r, refund, refunded_on)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let report = store
+        .reports()
+        .portfolio(ReportParams {
+            as_of: t("2026-07-01"),
+            period_start: t("2026-01-01"),
+            currency: "TRY".into(),
+            cohort_months: 0,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // At the start: X and R (bought, not churned): 2. At the end: X, P, R: 3 (the three N
+    // were lost). New in the period: N1, N2, N3, P: 4. Retention = (3 - 4) / 2 = -0.5, below
+    // zero as documented; kept = X and R = 2 of 2 -> kept rate 1.0.
+    assert_eq!(
+        (
+            report.customers_at_start,
+            report.customers_at_end,
+            report.new_in_period
+        ),
+        (2, 3, 4)
+    );
+    assert_eq!(report.retention_rate, Some(-0.5));
+    assert_eq!((report.customers_kept, report.kept_rate), (2, Some(1.0)));
+
+    // Revenue in the period: N 10000 + 12000 + 14000 + P 100000 - R 40000 = 96000. Paying
+    // customers (net above zero): N1, N2, N3, P = 136000; the top 20% (ceil(4/5) = 1) is P:
+    // 100000 / 136000, not 100000 / 96000.
+    assert_eq!((report.revenue_minor, report.paying_customers), (96_000, 4));
+    assert_eq!(report.top20_revenue_share, Some(100_000.0 / 136_000.0));
+
+    // Six customers have purchases in TRY: an even count, so the median CLV is the mean of the
+    // two middle values, rounded half away from zero.
+    let mut clvs: Vec<i64> = [x, p, r, news[0], news[1], news[2]]
+        .iter()
+        .map(|id| {
+            let customer = store.customers().get(*id).unwrap_or_else(|e| panic!("{e}"));
+            let insight = store
+                .insights()
+                .insight(&customer)
+                .unwrap_or_else(|e| panic!("{e}"));
+            insight.value[0].clv_minor
+        })
+        .collect();
+    clvs.sort_unstable();
+    assert_ne!(
+        clvs[2], clvs[3],
+        "the two middle values must differ to tell the conventions apart"
+    );
+    let middle = i128::from(clvs[2]) + i128::from(clvs[3]);
+    let expected = i64::try_from((middle + 1) / 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.clv_median_minor, Some(expected));
 }

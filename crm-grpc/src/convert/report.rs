@@ -56,6 +56,8 @@ pub fn report_to_proto(r: &PortfolioReport) -> pb::PortfolioReport {
         new_in_period: int(r.new_in_period),
         retention_rate: r.retention_rate,
         churn_rate: r.churn_rate,
+        customers_kept: int(r.customers_kept),
+        kept_rate: r.kept_rate,
         revenue: money(Some(r.revenue_minor)),
         paying_customers: int(r.paying_customers),
         top20_revenue_share: r.top20_revenue_share,

@@ -1,7 +1,8 @@
 //! The CLV lifespan derived from the portfolio's churn rate (when the configuration asks for
-//! it): one over the churn rate of the year that ends now, as the portfolio report measures it
-//! (`retention = (customers at end - new in the year) / customers at start`, churn = 1 -
-//! retention).
+//! it): one over the churn of the year that ends now, measured as the share of the customers
+//! at the year's start who are no longer customers at its end (1 - the report's kept rate). That
+//! share is always in [0, 1]; the report's classic retention, (end - new) / start, is not, and
+//! a negative churn would make no lifespan.
 //!
 //! Measuring it is a pass over every timeline, so it is not done on a read: the first read
 //! that finds no figure, or one older than [`LIFESPAN_FRESH_FOR`], starts the pass on a thread
@@ -68,8 +69,8 @@ impl Store {
             &configured,
         )?;
         let rules = report
-            .churn_rate
-            .and_then(|churn| configured.with_churn(churn))
+            .kept_rate
+            .and_then(|kept| configured.with_churn(1.0 - kept))
             .unwrap_or(configured);
         tracing::info!(
             lifespan_tenths = rules.lifespan_tenths,
