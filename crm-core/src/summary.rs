@@ -84,9 +84,12 @@ pub struct Summary {
     pub advocate_since: Option<DateTime<Utc>>,
 }
 
-/// A summary cannot take an entry: a total would overflow.
+/// A summary cannot take an entry: a total would pass [`crate::money::MAX_TOTAL_MINOR`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the {currency} total would overflow")]
+#[error(
+    "the customer's {currency} purchases would total more than 10^15 minor units, the most a \
+     customer's total may hold"
+)]
 pub struct Overflow {
     /// The currency whose total overflows.
     pub currency: String,
@@ -138,6 +141,7 @@ impl Summary {
                 total.purchased_minor = total
                     .purchased_minor
                     .checked_add(p.amount.amount_minor)
+                    .filter(|t| *t <= crate::money::MAX_TOTAL_MINOR)
                     .ok_or_else(|| Overflow {
                         currency: p.amount.currency.clone(),
                     })?;

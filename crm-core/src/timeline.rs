@@ -355,6 +355,11 @@ fn check_money(v: &mut Violations, field: &str, m: &mut Money) {
     }
     if m.amount_minor <= 0 {
         v.add(format!("{field}.amount_minor"), "must be positive");
+    } else if m.amount_minor > crate::money::MAX_TOTAL_MINOR {
+        v.add(
+            format!("{field}.amount_minor"),
+            "must be at most 10^15 minor units (1,000,000,000,000,000)",
+        );
     }
 }
 

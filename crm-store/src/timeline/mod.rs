@@ -136,11 +136,7 @@ impl Write<'_> {
         );
         s.summary.apply(&entry).map_err(|o| {
             StoreError::Invalid(
-                Violations::one(
-                    "amount.amount_minor",
-                    format!("{o}: the customer's total cannot hold it"),
-                )
-                .prefixed(match entry.event {
+                Violations::one("amount.amount_minor", o.to_string()).prefixed(match entry.event {
                     Event::Refund(_) => "refund",
                     _ => "purchase",
                 }),
