@@ -64,6 +64,12 @@ impl fmt::Display for Money {
     }
 }
 
+/// The most a customer's purchases in one currency may total, and so the largest single
+/// amount: 10^15 minor units (10 trillion units of a two-decimal currency). Within it every
+/// figure computed from a customer's totals fits 64 bits: the CLV at the longest lifespan
+/// (100 years) is at most 10^17.
+pub const MAX_TOTAL_MINOR: i64 = 1_000_000_000_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,9 +83,3 @@ mod tests {
         assert!(normalize_currency("EURO").is_err());
     }
 }
-
-/// The most a customer's purchases in one currency may total, and so the largest single
-/// amount: 10^15 minor units (10 trillion units of a two-decimal currency). Within it every
-/// figure computed from a customer's totals fits 64 bits: the CLV at the longest lifespan
-/// (100 years) is at most 10^17.
-pub const MAX_TOTAL_MINOR: i64 = 1_000_000_000_000_000;

@@ -298,6 +298,68 @@ fn month_index(t: DateTime<Utc>) -> i64 {
     i64::from(t.year()) * 12 + i64::from(t.month0())
 }
 
+/// A customer's lifecycle replayed from its history in time order: when each stage was first
+/// reached (by `entries`' end), and the stage then.
+///
+/// The customer starts at `initial`, which it reached (with every stage below) at `since`.
+/// Manual moves take effect at their times. Automatic moves are derived again from the
+/// purchases, converted referrals and promoter signals in the order they happened, by the same
+/// rules the write path applies ([`RelationshipRules::automatic_stage`]), so the answer depends
+/// on when things happened, never on the order they were recorded in (an import of old orders
+/// newest first gives the funnel the same times as the orders recorded live).
+pub fn replay_lifecycle(
+    initial: LifecycleStage,
+    since: DateTime<Utc>,
+    entries: &[&TimelineEntry],
+    rules: &RelationshipRules,
+) -> ([Option<DateTime<Utc>>; 6], LifecycleStage) {
+    let mut reached: [Option<DateTime<Utc>>; 6] = [None; 6];
+    let reach =
+        |stage: LifecycleStage, at: DateTime<Utc>, reached: &mut [Option<DateTime<Utc>>; 6]| {
+            for slot in reached.iter_mut().take(usize::from(stage.rank()) + 1) {
+                if slot.is_none() {
+                    *slot = Some(at);
+                }
+            }
+        };
+    reach(initial, since, &mut reached);
+    let mut stage = initial;
+    let mut summary = Summary::default();
+    let mut purchases: Vec<DateTime<Utc>> = Vec::new();
+    // Once the loyalty rule held (n purchases within the window), it is a fact of the past.
+    let mut dense = false;
+    let n = rules.loyalty_purchases.max(1);
+    for e in entries {
+        match &e.event {
+            Event::StageChange(change) if !change.automatic => {
+                stage = change.to;
+                reach(stage, e.occurred_at, &mut reached);
+                continue;
+            }
+            // Automatic moves are derived again below, at the time their cause happened.
+            Event::StageChange(_) => continue,
+            Event::Purchase(_) => {
+                // Entries come in time order: the newest n purchases are the last n.
+                purchases.push(e.occurred_at);
+                if let Some(oldest) = purchases.len().checked_sub(n).map(|i| purchases[i]) {
+                    dense |= e.occurred_at - oldest < rules.loyalty_window;
+                }
+            }
+            _ => {}
+        }
+        if summary.apply(e).is_err() {
+            continue;
+        }
+        if let Some((target, _)) = rules.automatic_stage(&summary, dense)
+            && target > stage
+        {
+            stage = target;
+            reach(stage, e.occurred_at, &mut reached);
+        }
+    }
+    (reached, stage)
+}
+
 /// Builds a [`PortfolioReport`] one customer at a time.
 #[derive(Debug)]
 pub struct ReportBuilder<'a> {
@@ -361,7 +423,14 @@ impl<'a> ReportBuilder<'a> {
     /// Adds a customer with its whole timeline (in any order).
     pub fn add(&mut self, c: &Customer, timeline: &[TimelineEntry]) {
         let p = &self.params;
-        if c.create_time > p.as_of {
+        // A customer counts from its customer-since: its creation, or its first entry when the
+        // history was recorded (imported) later than it happened.
+        let since = timeline
+            .iter()
+            .map(|e| e.occurred_at)
+            .min()
+            .map_or(c.create_time, |first| first.min(c.create_time));
+        if since > p.as_of {
             return;
         }
         let mut entries: Vec<&TimelineEntry> = timeline
@@ -378,33 +447,19 @@ impl<'a> ReportBuilder<'a> {
         )
         .unwrap_or_default();
 
-        // The stage at as_of, and when each stage was first reached.
-        let mut sorted_changes: Vec<(DateTime<Utc>, LifecycleStage, LifecycleStage)> = timeline
+        // The stage at as_of, and when each stage was first reached: replayed from the history
+        // in time order (see [`replay_lifecycle`]).
+        // The stage it was created at: where the first change it recorded (entry ids grow in
+        // recording order) moved it from.
+        let initial = timeline
             .iter()
             .filter_map(|e| match &e.event {
-                Event::StageChange(s) => Some((e.occurred_at, s.from, s.to)),
+                Event::StageChange(s) => Some((e.id, s.from)),
                 _ => None,
             })
-            .collect();
-        sorted_changes.sort_by_key(|(t, _, _)| *t);
-        let initial = sorted_changes
-            .first()
-            .map_or(c.data.lifecycle_stage, |(_, from, _)| *from);
-        let stage = sorted_changes
-            .iter()
-            .find(|(t, _, _)| *t > p.as_of)
-            .map_or(c.data.lifecycle_stage, |(_, from, _)| *from);
-        let mut reached: [Option<DateTime<Utc>>; 6] = [None; 6];
-        for slot in reached.iter_mut().take(usize::from(initial.rank()) + 1) {
-            *slot = Some(c.create_time);
-        }
-        for (t, _, to) in sorted_changes.iter().filter(|(t, _, _)| *t <= p.as_of) {
-            for slot in reached.iter_mut().take(usize::from(to.rank()) + 1) {
-                if slot.is_none() {
-                    *slot = Some(*t);
-                }
-            }
-        }
+            .min()
+            .map_or(c.data.lifecycle_stage, |(_, from)| from);
+        let (reached, stage) = replay_lifecycle(initial, since, &entries, self.rules);
         for k in 0..5 {
             if let (Some(a), Some(b)) = (reached[k], reached[k + 1]) {
                 self.stage_days[k].push((b - a).num_seconds().max(0) as f64 / 86_400.0);
