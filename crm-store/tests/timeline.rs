@@ -475,5 +475,68 @@ mod arrival_order {
             let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
             prop_assert!(report.is_clean(), "{:?}", report.problems);
         }
+
+        /// Referrals and the referred customer's purchases, recorded in time order and in a
+        /// shuffled order: the referrer becomes an advocate exactly when both facts first
+        /// hold (the later of its first referral and the first purchase), either way.
+        #[test]
+        fn advocacy_starts_when_a_referral_and_a_purchase_both_hold_in_any_arrival_order(
+            facts in prop::collection::vec((0i64..700, any::<bool>()), 1..16),
+            seed in any::<u64>(),
+        ) {
+            let (_dir, store, clock) = open();
+            clock.advance(Duration::days(800));
+            let mut ordered: Vec<(usize, (i64, bool))> = facts.into_iter().enumerate().collect();
+            ordered.sort_by_key(|(n, (day, _))| (*day, *n));
+            let mut shuffled = ordered.clone();
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let when = |n: usize, day: i64| start() + Duration::days(day) + Duration::seconds(n as i64);
+            let mut sinces = Vec::new();
+            for (name, facts) in [("in order", &ordered), ("shuffled", &shuffled)] {
+                let referrer = org(&store, &format!("referrer {name}"));
+                let referred = org(&store, &format!("referred {name}"));
+                for (n, (day, is_referral)) in facts.iter() {
+                    let meta = at(when(*n, *day));
+                    let done = if *is_referral {
+                        let mut i = contact(InteractionKind::Referral);
+                        i.referred_customer_id = Some(referred);
+                        store.timeline().record_interaction(referrer, i, meta).map(drop)
+                    } else {
+                        store
+                            .timeline()
+                            .record_purchase(referred, order(&format!("r{n}"), 1000), meta)
+                            .map(drop)
+                    };
+                    done.unwrap_or_else(|e| panic!("{e}"));
+                }
+                let summary = store.timeline().summary(referrer).unwrap_or_else(|e| panic!("{e}"));
+                let customer = store.customers().get(referrer).unwrap_or_else(|e| panic!("{e}"));
+                prop_assert_eq!(
+                    summary.advocate_since.is_some(),
+                    customer.data.lifecycle_stage == LifecycleStage::Advocacy
+                );
+                sinces.push(summary.advocate_since);
+            }
+            let first = |referral: bool| {
+                ordered
+                    .iter()
+                    .filter(|(_, (_, r))| *r == referral)
+                    .map(|(n, (day, _))| when(*n, *day))
+                    .min()
+            };
+            let expected = match (first(true), first(false)) {
+                (Some(referred_at), Some(bought_at)) => Some(referred_at.max(bought_at)),
+                _ => None,
+            };
+            prop_assert_eq!(&sinces, &vec![expected, expected]);
+            let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
+            prop_assert!(report.is_clean(), "{:?}", report.problems);
+        }
     }
 }

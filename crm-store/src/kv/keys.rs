@@ -34,7 +34,9 @@ pub(crate) const SUMMARY: u8 = b'S';
 pub(crate) const ORDER: u8 = b'O';
 /// `P id occurred_at seq` -> empty: a customer's purchase times.
 pub(crate) const PURCHASE_TIME: u8 = b'P';
-/// `F referred referrer seq` -> empty: a referral made by `referrer`.
+/// `F referred referrer entry` -> the referral's time, then the conversion's once it converted
+/// (micros, 8 bytes each; empty in keys written before 2026-11-30): a referral made by
+/// `referrer`.
 pub(crate) const REFERRAL: u8 = b'F';
 /// `E request_id` -> a timeline key: a timeline write already done for this request id.
 pub(crate) const ENTRY_REQUEST: u8 = b'E';

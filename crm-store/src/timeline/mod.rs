@@ -3,6 +3,7 @@
 //! customer. The public calls that record entries are in [`crate::timeline::record`].
 
 pub mod record;
+pub(crate) mod referrals;
 pub(crate) mod verify;
 
 use std::collections::BTreeSet;
@@ -159,7 +160,10 @@ impl Write<'_> {
                 kind: InteractionKind::Referral,
                 referred_customer_id: Some(referred),
                 ..
-            }) => self.put_raw(keys::referral(*referred, cid, entry.id), []),
+            }) => self.put_raw(
+                keys::referral(*referred, cid, entry.id),
+                referrals::referral_value(occurred_at, None),
+            ),
             _ => {}
         }
         Ok(entry)

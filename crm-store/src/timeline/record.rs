@@ -4,8 +4,8 @@
 //!
 //! | call | also does |
 //! |---|---|
-//! | [`Store::record_interaction`] | a promoter signal moves to ADVOCACY; a referral of a customer who already bought is a converted referral |
-//! | [`Store::record_purchase`] | the first converts the lead (and credits whoever referred it); PURCHASE, RETENTION, LOYALTY moves |
+//! | [`Store::record_interaction`] | a promoter signal moves to ADVOCACY; a referral of a customer who already bought is a converted referral, at the later of the two facts ([`crate::timeline::referrals`]) |
+//! | [`Store::record_purchase`] | the first converts the lead; the earliest so far credits whoever referred it (at the later of the referral and the purchase); PURCHASE, RETENTION, LOYALTY moves |
 //! | [`Store::record_refund`] | lowers the totals; never more than the purchase |
 //! | [`Store::change_lifecycle_stage`] | forward freely, backward with a reason |
 //! | [`Store::mark_lost`], [`Store::qualify_lead`] | entries that the status and lead state follow |
@@ -184,7 +184,7 @@ fn remember(w: &mut Write<'_>, request_id: Option<&str>, entry: &TimelineEntry) 
 }
 
 /// An advocate moves to ADVOCACY.
-fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()> {
     if s.summary.advocate_since.is_some() {
         w.move_forward(
             s,
@@ -198,8 +198,10 @@ fn advocacy(w: &mut Write<'_>, s: &mut Subject, at: DateTime<Utc>) -> Result<()>
     Ok(())
 }
 
-/// A customer made its first purchase: everyone who referred it made a converted referral.
-fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) -> Result<()> {
+/// The customer's first purchase is now `first` (its first, or earlier than its first so far):
+/// everyone who referred it has a converted referral where both facts hold
+/// ([`crate::timeline::referrals`]).
+fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, first: DateTime<Utc>) -> Result<()> {
     let mut referrers = std::collections::BTreeSet::new();
     for (key, _) in w.scan_prefix(&keys::of_customer(keys::REFERRAL, referred))? {
         referrers.extend(keys::referrer_of(&key));
@@ -209,8 +211,7 @@ fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, at: DateTime<Utc>) 
             continue;
         }
         let mut s = w.subject(referrer)?;
-        w.append(&mut s, at, "crm", Event::ReferralConverted { referred })?;
-        advocacy(w, &mut s, at)?;
+        crate::timeline::referrals::settle(w, &mut s, referred, first)?;
         w.finish(s, "RecordPurchase")?;
     }
     Ok(())
@@ -253,7 +254,7 @@ impl Timeline<'_> {
         let m = self.checked(validate_interaction(&mut interaction), "interaction", meta)?;
         self.record(id, &m, "RecordInteraction", |w, s| {
             let referred = interaction.referred_customer_id;
-            let referred_converted = match referred {
+            let referred_first = match referred {
                 Some(r) if r == id => {
                     return Err(Violations::one(
                         "interaction.referred_customer_id",
@@ -269,13 +270,13 @@ impl Timeline<'_> {
                         )
                         .into());
                     }
-                    w.summary(r)?.purchase_count > 0
+                    w.summary(r)?.first_purchase
                 }
-                None => false,
+                None => None,
             };
             let entry = w.append(s, m.at, &m.actor, Event::Interaction(interaction.clone()))?;
-            if let (true, Some(r)) = (referred_converted, referred) {
-                w.append(s, m.at, "crm", Event::ReferralConverted { referred: r })?;
+            if let (Some(first), Some(r)) = (referred_first, referred) {
+                crate::timeline::referrals::settle(w, s, r, first)?;
             }
             advocacy(w, s, m.at)?;
             Ok(Outcome::New(entry))
@@ -306,10 +307,13 @@ impl Timeline<'_> {
                 return Ok(Outcome::Repeat(w.entry(&key)?));
             }
             let first_purchase = s.summary.purchase_count == 0;
+            let earliest = s.summary.first_purchase.is_none_or(|f| m.at < f);
             let order_ref = purchase.order_ref.clone();
             let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase.clone()))?;
             if first_purchase {
                 w.append(s, m.at, "crm", Event::Converted { order_ref })?;
+            }
+            if earliest {
                 credit_referrers(w, id, m.at)?;
             }
             // Fewer purchases than the loyalty rule counts cannot fill a window: skip the scan.
