@@ -247,8 +247,14 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     assert_eq!(listed(r#"rfm_group = "loyal""#), [a, c]);
     assert_eq!(listed("rfm_group = hibernating"), [b]);
     assert_eq!(listed(r#"rfm_group = "new" OR rfm_group = "lost""#), [e, f]);
-    // CLV above 10,000.00 TL: A (1,124,230) and C (1,200,000).
-    assert_eq!(listed("clv > 1000000"), [a, c]);
+    // CLV above 10,000.00 TL: A (1,124,230) and C (1,200,000). In euros: nobody bought any.
+    assert_eq!(listed("clv.TRY > 1000000"), [a, c]);
+    assert_eq!(listed("clv.try > 1000000"), [a, c]);
+    assert!(listed("clv.EUR > 0").is_empty());
+    // A bare clv would compare kuruş with cents: refused, saying how to write it.
+    let bare = crm_core::Filter::parse("clv > 1000000").err();
+    let message = bare.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("clv.EUR"), "{message}");
 
     // Asked about the present, the report's counts are the ones the store keeps (write-batch
     // counts, derived index); asked about a past instant, they come from its pass. A day later,

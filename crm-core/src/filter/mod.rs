@@ -19,7 +19,7 @@
 //! | `summary.purchase_count` | all comparisons | a count |
 //! | `age` | all comparisons | whole years (persons with a birth date) |
 //! | `organization.employee_count` | all comparisons | a count (organizations that gave one) |
-//! | `clv` | all comparisons | minor units, in the customer's main currency (largest net) |
+//! | `clv.CODE` (`clv.EUR`) | all comparisons | minor units of that currency; customers with purchases in it (a bare `clv` is refused: amounts of different currencies do not compare) |
 //! | `rfm_group` | `=` `!=` | `champions`, `loyal`, ... `lost` ([`crate::report::rfm_group`]) |
 //! | `attributes.KEY` | all comparisons (as text) | text |
 //!
@@ -145,9 +145,9 @@ pub enum Term {
     /// `age OP N`: whole years since the person's birth date (derived; persons with a birth date
     /// only)
     Age(Op, u32),
-    /// `clv OP N`: the CLV in the customer's main currency, minor units (derived; customers
-    /// with purchases only)
-    Clv(Op, i64),
+    /// `clv.CODE OP N`: the CLV in that currency, minor units (derived; customers with
+    /// purchases in the currency only)
+    Clv(Op, String, i64),
     /// `rfm_group = "NAME"` (derived against the portfolio; customers with purchases only)
     RfmGroup(Op, &'static str),
 }
@@ -327,8 +327,8 @@ impl Term {
             Term::Age(op, n) => insight
                 .and_then(|i| i.age)
                 .is_some_and(|a| op.holds(a.cmp(n))),
-            Term::Clv(op, n) => insight
-                .and_then(Insight::main_value)
+            Term::Clv(op, currency, n) => insight
+                .and_then(|i| i.value.iter().find(|v| v.currency == *currency))
                 .is_some_and(|v| op.holds(v.clv_minor.cmp(n))),
             Term::RfmGroup(op, g) => insight
                 .and_then(|i| i.rfm_group)

@@ -99,14 +99,30 @@ pub(super) fn term(
         "organization.employee_count" => Term::EmployeeCount(op, number(value)?),
         "summary.purchase_count" => Term::PurchaseCount(op, u64::from(number(value)?)),
         "age" => Term::Age(op, number(value)?),
-        "clv" if op == Op::Has => return Err(bad_op()),
-        "clv" => Term::Clv(
-            op,
-            value
+        "clv" => {
+            return Err(FilterError {
+                position: field_at,
+                message: "clv compares amounts of one currency: name it, as in \
+                          `clv.EUR > 100000` (minor units of EUR)"
+                    .into(),
+            });
+        }
+        clv if clv.starts_with("clv.") => {
+            if op == Op::Has {
+                return Err(bad_op());
+            }
+            let currency = crate::money::normalize_currency(&clv["clv.".len()..]).map_err(|m| {
+                FilterError {
+                    position: field_at,
+                    message: format!("{clv}: the currency {m}"),
+                }
+            })?;
+            let amount = value
                 .trim()
                 .parse()
-                .map_err(|_| bad_value(format!("{value:?} is not an amount in minor units")))?,
-        ),
+                .map_err(|_| bad_value(format!("{value:?} is not an amount in minor units")))?;
+            Term::Clv(op, currency, amount)
+        }
         "rfm_group" => {
             let wanted = value.trim().to_lowercase().replace('_', " ");
             let group = crate::report::RFM_GROUPS
