@@ -146,6 +146,10 @@ pub struct CustomerData {
     pub lifecycle_stage: LifecycleStage,
     /// What the customer agreed to be contacted or profiled for.
     pub consent: Consent,
+    /// Since when this is a customer, when set (an importer's real start of the relationship);
+    /// otherwise the earlier of the record's creation and its first timeline entry.
+    #[serde(with = "crate::summary::opt_micros")]
+    pub customer_since: Option<DateTime<Utc>>,
 }
 
 impl CustomerData {
@@ -181,6 +185,7 @@ impl CustomerData {
             attributes: BTreeMap::new(),
             lifecycle_stage: LifecycleStage::default(),
             consent: Consent::default(),
+            customer_since: None,
         }
     }
 

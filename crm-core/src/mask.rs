@@ -55,6 +55,7 @@ const WRITABLE: &[&str] = &[
     "consent.email_marketing",
     "consent.sms_marketing",
     "consent.profiling",
+    "customer_since",
 ];
 
 /// Output-only paths: accepted in a mask and ignored.
@@ -260,6 +261,7 @@ fn copy_field(
         "attributes" => next.attributes = patch.attributes.clone(),
         "lifecycle_stage" => next.lifecycle_stage = patch.lifecycle_stage,
         "consent" => next.consent = patch.consent,
+        "customer_since" => next.customer_since = patch.customer_since,
         "consent.email_marketing" => next.consent.email_marketing = patch.consent.email_marketing,
         "consent.sms_marketing" => next.consent.sms_marketing = patch.consent.sms_marketing,
         _ => next.consent.profiling = patch.consent.profiling,

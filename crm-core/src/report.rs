@@ -423,13 +423,16 @@ impl<'a> ReportBuilder<'a> {
     /// Adds a customer with its whole timeline (in any order).
     pub fn add(&mut self, c: &Customer, timeline: &[TimelineEntry]) {
         let p = &self.params;
-        // A customer counts from its customer-since: its creation, or its first entry when the
-        // history was recorded (imported) later than it happened.
-        let since = timeline
-            .iter()
-            .map(|e| e.occurred_at)
-            .min()
-            .map_or(c.create_time, |first| first.min(c.create_time));
+        // A customer counts from its customer-since: the one an importer set, or else its
+        // creation or its first entry, whichever is earlier (history recorded later than it
+        // happened).
+        let since = c.data.customer_since.unwrap_or_else(|| {
+            timeline
+                .iter()
+                .map(|e| e.occurred_at)
+                .min()
+                .map_or(c.create_time, |first| first.min(c.create_time))
+        });
         if since > p.as_of {
             return;
         }

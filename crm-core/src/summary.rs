@@ -231,7 +231,7 @@ pub fn has_dense_window(times: &[DateTime<Utc>], n: usize, window: Duration) -> 
     sorted.windows(n).any(|w| w[n - 1] - w[0] < window)
 }
 
-mod opt_micros {
+pub(crate) mod opt_micros {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -269,6 +269,10 @@ pub fn validate_customer(data: &mut CustomerData, now: DateTime<Utc>) -> Result<
             check_not_future(&mut v, &format!("consent.{name}.time"), d.time, now);
         }
     }
+    if let Some(since) = data.customer_since {
+        check_not_future(&mut v, "customer_since", since, now);
+        data.customer_since = Some(to_micros(since));
+    }
 
     if data.display_name.is_empty() {
         data.display_name = derived_display_name(data);

@@ -224,3 +224,48 @@ fn an_imported_history_gives_the_reports_of_the_history_recorded_live() {
     assert!(mid.funnel.iter().any(|s| s.median_days_to_next.is_some()));
     assert!(report(&imported, t("2022-12-31")).customers == 0);
 }
+
+#[test]
+fn an_importer_sets_customer_since_and_past_reports_count_the_customer_from_then() {
+    let (a, b) = (
+        tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+        tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+    );
+    // Live: Filiz became a customer on 2023-01-10 and first bought on 2023-03-01.
+    let clock = ManualClock::new(t("2023-01-10"));
+    let live = support::open(StoreConfig::new(a.path()).clock(clock.clone()));
+    let filiz = live
+        .customers()
+        .create(CustomerData::person("Filiz"), None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    clock.set(t("2023-03-01"));
+    record(&live, filiz, t("2023-03-01"), &Fact::Buy("F-1", 10_000));
+    clock.set(t("2026-06-01"));
+    // Imported in 2026: her record says since when she is a customer.
+    let clock = ManualClock::new(t("2026-06-01"));
+    let imported = support::open(StoreConfig::new(b.path()).clock(clock));
+    let mut data = CustomerData::person("Filiz");
+    data.customer_since = Some(t("2023-01-10"));
+    let copy = imported
+        .customers()
+        .create(data, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(copy.data.customer_since, Some(t("2023-01-10")));
+    record(
+        &imported,
+        copy.id,
+        t("2023-03-01"),
+        &Fact::Buy("F-1", 10_000),
+    );
+    for as_of in ["2023-01-05", "2023-02-01", "2023-03-15", "2024-01-01"] {
+        let (l, i) = (report(&live, t(as_of)), report(&imported, t(as_of)));
+        assert_eq!(l, i, "as of {as_of}");
+    }
+    assert_eq!(report(&imported, t("2023-02-01")).customers, 1);
+    assert_eq!(report(&imported, t("2023-01-05")).customers, 0);
+    // Not in the future.
+    let mut later = CustomerData::person("Gül");
+    later.customer_since = Some(t("2030-01-01"));
+    assert!(imported.customers().create(later, None).is_err());
+}

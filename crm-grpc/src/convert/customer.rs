@@ -45,8 +45,18 @@ pub fn customer_from_proto(
         lead_temperature: _,
         lead_status: _,
         value: _,
+        customer_since,
     } = c;
     let mut v = Violations::default();
+    let customer_since = customer_since.and_then(|t| {
+        time_from_proto(&t).or_else(|| {
+            v.add(
+                "customer_since",
+                "is not a valid time (0001-01-01 to 9999-12-31)",
+            );
+            None
+        })
+    });
     let party = match party {
         Some(pb::customer::Party::Person(p)) => Party::Person(person_from_proto(p, &mut v)),
         Some(pb::customer::Party::Organization(o)) => {
@@ -118,6 +128,7 @@ pub fn customer_from_proto(
         attributes: attributes.into_iter().collect(),
         lifecycle_stage,
         consent: consent_from_proto(consent, now, &mut v),
+        customer_since,
     };
     v.into_result(data)
 }
@@ -270,6 +281,7 @@ pub fn implicit_mask(c: &pb::Customer) -> Vec<String> {
         when(consent.sms_marketing.is_some(), "consent.sms_marketing");
         when(consent.profiling.is_some(), "consent.profiling");
     }
+    when(c.customer_since.is_some(), "customer_since");
     paths.extend(c.attributes.keys().map(|k| format!("attributes.{k}")));
     paths
 }
@@ -404,5 +416,6 @@ pub fn customer_to_proto(c: &Customer) -> pb::Customer {
         lead_temperature: 0,
         lead_status: 0,
         value: Vec::new(),
+        customer_since: d.customer_since.map(time_to_proto),
     }
 }

@@ -12,6 +12,7 @@ use crm_core::{
 
 pub mod counts;
 pub(crate) mod family;
+pub(crate) mod legacy;
 pub mod list;
 pub mod search;
 

@@ -73,8 +73,16 @@ macro_rules! stored_v1 {
     ($($t:ty),* $(,)?) => { $(impl Stored for $t {})* };
 }
 
+/// Version 2 added `customer_since`; version 1 is read by [`crate::customers::legacy`].
+impl Stored for crm_core::Customer {
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        (version == 1).then(|| crate::customers::legacy::customer_v1(body))
+    }
+}
+
 stored_v1!(
-    crm_core::Customer,
     crm_core::Summary,
     crm_core::TimelineEntry,
     crm_core::Segment,
@@ -146,26 +154,43 @@ mod tests {
                     }),
                     profiling: None,
                 },
+                customer_since: None,
             },
         }
     }
 
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v1.bin");
+    const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v1.bin");
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v2.bin");
 
-    /// Records written by version 1 must always decode to the same customer. If this fails after
-    /// a change to the domain types, the change altered the on-disk format: keep the old types
-    /// as a version-1 decoder and write the new ones as version 2. `CRM_BLESS=1` rewrites the
-    /// golden file, only for a deliberate new format.
+    /// Records written by version 1 (before `customer_since`) still decode, to the same
+    /// customer with no customer-since.
     #[test]
     fn version_1_records_still_decode() -> Result<()> {
-        let encoded = encode(&fixture())?;
+        let golden = std::fs::read(GOLDEN_V1).map_err(|e| StoreError::Storage(e.to_string()))?;
+        assert_eq!(golden.first(), Some(&1));
+        let decoded: Customer = decode(&golden, &|| "golden".into())?;
+        assert_eq!(decoded, fixture());
+        Ok(())
+    }
+
+    /// Records written by version 2 must always decode to the same customer. If this fails after
+    /// a change to the domain types, the change altered the on-disk format: keep the old types
+    /// as a version-2 decoder (see `customers/legacy.rs`) and write the new ones as version 3.
+    /// `CRM_BLESS=1` rewrites the golden file, only for a deliberate new format.
+    #[test]
+    fn version_2_records_still_decode() -> Result<()> {
+        let mut customer = fixture();
+        customer.data.customer_since = DateTime::parse_from_rfc3339("2019-05-01T00:00:00Z")
+            .map(|t| t.to_utc())
+            .ok();
+        let encoded = encode(&customer)?;
         if std::env::var_os("CRM_BLESS").is_some() {
             std::fs::write(GOLDEN, &encoded).map_err(|e| StoreError::Storage(e.to_string()))?;
         }
         let golden = std::fs::read(GOLDEN).map_err(|e| StoreError::Storage(e.to_string()))?;
         let decoded: Customer = decode(&golden, &|| "golden".into())?;
-        assert_eq!(decoded, fixture());
-        assert_eq!(encoded, golden, "the encoding of version 1 changed");
+        assert_eq!(decoded, customer);
+        assert_eq!(encoded, golden, "the encoding of version 2 changed");
         Ok(())
     }
 
