@@ -471,7 +471,21 @@ mod arrival_order {
             let summary_b = store.timeline().summary(b).ok();
             prop_assert_eq!(Some(summary_a.clone()), summary_b);
             let entries = store.timeline().entries(a).unwrap_or_else(|e| panic!("{e}"));
-            prop_assert_eq!(Summary::from_entries(&entries).ok(), Some(summary_a));
+            prop_assert_eq!(Summary::from_entries(&entries).ok(), Some(summary_a.clone()));
+            // The lead converted once, with its first purchase, in either order.
+            let conversions = |id| {
+                store
+                    .timeline()
+                    .entries(id)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .into_iter()
+                    .filter(|e| matches!(e.event, Event::Converted { .. }))
+                    .map(|e| e.occurred_at)
+                    .collect::<Vec<_>>()
+            };
+            let converted = conversions(a);
+            prop_assert_eq!(&converted, &conversions(b));
+            prop_assert_eq!(converted, summary_a.first_purchase.into_iter().collect::<Vec<_>>());
             let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
             prop_assert!(report.is_clean(), "{:?}", report.problems);
         }

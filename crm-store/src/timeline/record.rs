@@ -217,6 +217,25 @@ fn credit_referrers(w: &mut Write<'_>, referred: CustomerId, first: DateTime<Utc
     Ok(())
 }
 
+/// Removes the customer's `Converted` entry at `at` (its first purchase until now).
+fn drop_conversion(w: &mut Write<'_>, id: CustomerId, at: DateTime<Utc>) -> Result<()> {
+    let low = keys::timeline_from(id, at);
+    let high = keys::timeline_from(id, at + chrono::Duration::microseconds(1));
+    let here = w.scan(
+        std::ops::Bound::Included(low),
+        std::ops::Bound::Excluded(high),
+        false,
+        usize::MAX,
+    )?;
+    for (key, value) in here {
+        let entry: TimelineEntry = crate::kv::codec::decode(&value, &|| keys::describe(&key))?;
+        if matches!(entry.event, Event::Converted { .. }) {
+            w.delete_raw(&key);
+        }
+    }
+    Ok(())
+}
+
 /// The times of the customer's purchases within `window` of `at` either side, the one this write
 /// just recorded at `at` included (the write reads its own keys).
 fn purchases_near(
@@ -306,14 +325,17 @@ impl Timeline<'_> {
                 let key = keys::timeline(id, first.occurred_at, first.entry);
                 return Ok(Outcome::Repeat(w.entry(&key)?));
             }
-            let first_purchase = s.summary.purchase_count == 0;
-            let earliest = s.summary.first_purchase.is_none_or(|f| m.at < f);
+            let first_before = s.summary.first_purchase;
+            let earliest = first_before.is_none_or(|f| m.at < f);
             let order_ref = purchase.order_ref.clone();
             let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase.clone()))?;
-            if first_purchase {
-                w.append(s, m.at, "crm", Event::Converted { order_ref })?;
-            }
             if earliest {
+                // The lead converted with its first purchase, whenever that was recorded: a
+                // backdated order earlier than the first so far moves the conversion to it.
+                if let Some(before) = first_before {
+                    drop_conversion(w, id, before)?;
+                }
+                w.append(s, m.at, "crm", Event::Converted { order_ref })?;
                 credit_referrers(w, id, m.at)?;
             }
             // Fewer purchases than the loyalty rule counts cannot fill a window: skip the scan.
