@@ -216,13 +216,17 @@ pub const RFM_GROUPS: [&str; 11] = [
     "lost",
 ];
 
-/// A customer's RFM inputs in a currency at `as_of`: minus the days since the last purchase
-/// (so that higher is better), the purchase count, the net purchases in the currency. None
-/// without purchases in the currency.
+/// A customer's RFM inputs in a currency at `as_of`, from that currency's purchases only:
+/// minus the days since the last purchase in it (so that higher is better), the purchases in
+/// it, the net purchases in it. None without purchases in the currency.
 pub fn rfm_inputs(s: &Summary, currency: &str, as_of: DateTime<Utc>) -> Option<(i64, i64, i64)> {
     let total = s.totals.get(currency)?;
-    let last = s.last_purchase?;
-    let purchases = i64::try_from(s.purchase_count).ok().filter(|n| *n > 0)?;
+    // The currency's own purchases (a summary from before per-currency counts: the whole).
+    let (last, purchases) = match (total.last_purchase, total.purchases) {
+        (Some(last), n) if n > 0 => (last, n),
+        _ => (s.last_purchase?, s.purchase_count),
+    };
+    let purchases = i64::try_from(purchases).ok().filter(|n| *n > 0)?;
     Some((-(as_of - last).num_days(), purchases, total.net_minor()))
 }
 
@@ -542,11 +546,9 @@ impl<'a> ReportBuilder<'a> {
         // CLV and RFM in the currency.
         if let Some(v) = insight.value.iter().find(|v| v.currency == p.currency) {
             self.clv.push(v.clv_minor);
-            let recency = summary
-                .last_purchase
-                .map_or(i64::MAX, |l| (p.as_of - l).num_days());
-            let purchases = i64::try_from(summary.purchase_count).unwrap_or(i64::MAX);
-            self.rfm.push((-recency, purchases, v.historical_minor));
+            if let Some(inputs) = rfm_inputs(&summary, &p.currency, p.as_of) {
+                self.rfm.push(inputs);
+            }
         }
     }
 

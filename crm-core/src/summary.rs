@@ -19,13 +19,22 @@ use crate::timeline::{Event, InteractionKind, TimelineEntry};
 /// keeps (the most recent ones). Bounds the loyalty rule's purchase count.
 pub const RECENT: usize = 32;
 
-/// Totals of one currency.
+/// Totals of one currency, and the customer's purchases in it: every per-currency figure
+/// (average sale, purchases per year, CLV, RFM) reads these, never another currency's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrencyTotal {
     /// Sum of purchases, in minor units.
     pub purchased_minor: i64,
     /// Sum of refunds, in minor units.
     pub refunded_minor: i64,
+    /// Purchases in this currency.
+    pub purchases: u64,
+    /// The first purchase in this currency.
+    #[serde(with = "opt_micros")]
+    pub first_purchase: Option<DateTime<Utc>>,
+    /// The latest purchase in this currency.
+    #[serde(with = "opt_micros")]
+    pub last_purchase: Option<DateTime<Utc>>,
 }
 
 impl CurrencyTotal {
@@ -145,6 +154,9 @@ impl Summary {
                     .ok_or_else(|| Overflow {
                         currency: p.amount.currency.clone(),
                     })?;
+                total.purchases += 1;
+                total.first_purchase = Some(total.first_purchase.map_or(at, |f| f.min(at)));
+                total.last_purchase = total.last_purchase.max(Some(at));
                 self.purchase_count += 1;
                 self.first_purchase = Some(self.first_purchase.map_or(at, |f| f.min(at)));
                 self.last_purchase = self.last_purchase.max(Some(at));
@@ -249,7 +261,7 @@ pub(crate) mod opt_micros {
     }
 }
 
-mod vec_micros {
+pub(crate) mod vec_micros {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -266,6 +278,89 @@ mod vec_micros {
                     .ok_or_else(|| serde::de::Error::custom("time out of range"))
             })
             .collect()
+    }
+}
+
+/// Summaries as version 1 wrote them (before per-currency purchases, 2026-11-30).
+pub mod v1 {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+
+    use super::{CurrencyTotal, Decision, Summary};
+    use crate::timeline::InteractionKind;
+
+    #[derive(Debug, Deserialize)]
+    struct TotalV1 {
+        purchased_minor: i64,
+        refunded_minor: i64,
+    }
+
+    /// A version-1 summary, field for field.
+    #[derive(Debug, Deserialize)]
+    pub struct SummaryV1 {
+        purchase_count: u64,
+        refund_count: u64,
+        totals: BTreeMap<String, TotalV1>,
+        #[serde(with = "super::opt_micros")]
+        first_purchase: Option<DateTime<Utc>>,
+        #[serde(with = "super::opt_micros")]
+        last_purchase: Option<DateTime<Utc>>,
+        #[serde(with = "super::vec_micros")]
+        recent_purchases: Vec<DateTime<Utc>>,
+        interaction_count: u64,
+        #[serde(with = "super::opt_micros")]
+        last_interaction: Option<DateTime<Utc>>,
+        engagement: BTreeMap<InteractionKind, Vec<i64>>,
+        qualification: Option<Decision>,
+        lost: Option<Decision>,
+        #[serde(with = "super::opt_micros")]
+        advocate_since: Option<DateTime<Utc>>,
+    }
+
+    impl SummaryV1 {
+        /// Whether its purchases were in more than one currency: then how many were in each is
+        /// not in it, and the summary must be computed again from the timeline.
+        pub fn mixed(&self) -> bool {
+            self.totals.len() > 1
+        }
+    }
+
+    /// Today's summary. With one currency, every purchase was in it; with several, the
+    /// per-currency purchases are left unknown (zero) for the store's migration to recompute.
+    impl From<SummaryV1> for Summary {
+        fn from(old: SummaryV1) -> Summary {
+            let single = old.totals.len() == 1;
+            let totals = old
+                .totals
+                .into_iter()
+                .map(|(currency, t)| {
+                    let total = CurrencyTotal {
+                        purchased_minor: t.purchased_minor,
+                        refunded_minor: t.refunded_minor,
+                        purchases: if single { old.purchase_count } else { 0 },
+                        first_purchase: if single { old.first_purchase } else { None },
+                        last_purchase: if single { old.last_purchase } else { None },
+                    };
+                    (currency, total)
+                })
+                .collect();
+            Summary {
+                purchase_count: old.purchase_count,
+                refund_count: old.refund_count,
+                totals,
+                first_purchase: old.first_purchase,
+                last_purchase: old.last_purchase,
+                recent_purchases: old.recent_purchases,
+                interaction_count: old.interaction_count,
+                last_interaction: old.last_interaction,
+                engagement: old.engagement,
+                qualification: old.qualification,
+                lost: old.lost,
+                advocate_since: old.advocate_since,
+            }
+        }
     }
 }
 

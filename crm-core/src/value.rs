@@ -8,8 +8,9 @@
 //! with the inputs shown beside it. Money stays in integer minor units: the average sale is the
 //! net total over the purchase count and the CLV is computed from the net total in one exact
 //! integer expression (`net x 365 / observed days x lifespan`), rounded half away from zero.
-//! Purchases per year are counted over the customer's tenure: from the first purchase to now,
-//! at least one year (so a first purchase yesterday is one purchase a year, not 365).
+//! Every figure of a currency reads that currency's purchases only: the average sale is its net
+//! over its purchases, and purchases per year are counted from the first purchase in it to
+//! now, at least one year (so a first purchase yesterday is one purchase a year, not 365).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -85,11 +86,11 @@ pub struct CurrencyValue {
     pub currency: String,
     /// Net purchases so far (purchases less refunds), minor units.
     pub historical_minor: i64,
-    /// Purchases counted (all currencies: a purchase count is per customer).
+    /// Purchases in this currency.
     pub purchases: u64,
     /// Net purchases over purchases, minor units (rounded).
     pub average_sale_minor: i64,
-    /// Days from the first purchase to now, at least 365.
+    /// Days from the first purchase in this currency to now, at least 365.
     pub observed_days: i64,
     /// Purchases per year in thousandths (2500 = 2.5 a year).
     pub purchases_per_year_milli: i64,
@@ -115,11 +116,18 @@ pub fn customer_value(s: &Summary, rules: &ValueRules, now: DateTime<Utc>) -> Ve
     let (Some(first), true) = (s.first_purchase, s.purchase_count > 0) else {
         return Vec::new();
     };
-    let observed_days = (now - first).num_days().max(365);
-    let count = i128::from(s.purchase_count);
     s.totals
         .iter()
         .map(|(currency, total)| {
+            // This currency's purchases only: a customer buying in TRY and EUR has a EUR
+            // average sale over its EUR purchases, and EUR purchases per year since its first.
+            let (purchases, first) = match (total.purchases, total.first_purchase) {
+                (n, Some(f)) if n > 0 => (n, f),
+                // A summary from before per-currency counts, with one currency: the whole.
+                _ => (s.purchase_count, first),
+            };
+            let observed_days = (now - first).num_days().max(365);
+            let count = i128::from(purchases);
             let net = i128::from(total.net_minor());
             // CLV = (net / count) x (count x 365 / days) x (tenths / 10)
             //     = net x 365 x tenths / (days x 10)
@@ -130,7 +138,7 @@ pub fn customer_value(s: &Summary, rules: &ValueRules, now: DateTime<Utc>) -> Ve
             CurrencyValue {
                 currency: currency.clone(),
                 historical_minor: total.net_minor(),
-                purchases: s.purchase_count,
+                purchases,
                 average_sale_minor: i64::try_from(div_round(net, count)).unwrap_or(i64::MAX),
                 observed_days,
                 purchases_per_year_milli: i64::try_from(div_round(
@@ -169,6 +177,7 @@ mod tests {
             CurrencyTotal {
                 purchased_minor: 3_600_000,
                 refunded_minor: 0,
+                ..CurrencyTotal::default()
             },
         );
         let v = &customer_value(&s, &ValueRules::default(), now)[0];
@@ -193,6 +202,7 @@ mod tests {
             CurrencyTotal {
                 purchased_minor: 50_00,
                 refunded_minor: 10_00,
+                ..CurrencyTotal::default()
             },
         );
         let v = &customer_value(
@@ -236,5 +246,48 @@ mod tests {
         assert_eq!(rules.with_churn(0.0), None);
         assert_eq!(rules.with_churn(f64::NAN), None);
         assert_eq!(rules.with_churn(-0.5), None);
+    }
+
+    #[test]
+    fn each_currency_counts_its_own_purchases() {
+        // Three TRY purchases over two years and one EUR purchase a month ago.
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let mut s = Summary::default();
+        let buy = |s: &mut Summary, currency: &str, amount: i64, days_ago: i64| {
+            let entry = crate::timeline::TimelineEntry {
+                id: crate::timeline::EntryId(s.purchase_count + 1),
+                customer_id: crate::customer::CustomerId(1),
+                occurred_at: now - Duration::days(days_ago),
+                recorded_at: now,
+                actor: "t".into(),
+                event: crate::timeline::Event::Purchase(crate::timeline::Purchase {
+                    order_ref: format!("o{}", s.purchase_count),
+                    amount: crate::money::Money::new(currency, amount),
+                    line_items: vec![],
+                }),
+            };
+            s.apply(&entry).unwrap_or_else(|e| panic!("{e}"));
+        };
+        buy(&mut s, "TRY", 300_000, 730);
+        buy(&mut s, "TRY", 300_000, 365);
+        buy(&mut s, "TRY", 300_000, 10);
+        buy(&mut s, "EUR", 50_000, 30);
+        let values = customer_value(&s, &ValueRules::default(), now);
+        let eur = values
+            .iter()
+            .find(|v| v.currency == "EUR")
+            .unwrap_or_else(|| panic!("no EUR"));
+        // EUR: one purchase, its own average (not 50,000 over four purchases), a year observed.
+        assert_eq!((eur.purchases, eur.average_sale_minor), (1, 50_000));
+        assert_eq!(eur.observed_days, 365);
+        assert_eq!(eur.purchases_per_year_milli, 1_000);
+        let tr = values
+            .iter()
+            .find(|v| v.currency == "TRY")
+            .unwrap_or_else(|| panic!("no TRY"));
+        assert_eq!(
+            (tr.purchases, tr.average_sale_minor, tr.observed_days),
+            (3, 300_000, 730)
+        );
     }
 }

@@ -44,7 +44,7 @@ macro_rules! handle {
 pub(crate) use handle;
 
 /// The on-disk format this build reads and writes (see DESIGN.md).
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 /// A handle to an open store. Cheap to clone; every clone shares the same store, and the store
 /// closes (flushing what is pending) when the last clone is dropped.
@@ -128,6 +128,9 @@ impl Store {
         let kv = Kv::new(Arc::clone(&engine));
         if kv.get(keys::META_FORMAT)?.is_some_and(|v| v == [1]) {
             crate::derived::migrate_from_v1(&kv)?;
+        }
+        if kv.get(keys::META_FORMAT)?.is_some_and(|v| v == [2]) {
+            crate::timeline::migrate_to_3(&kv)?;
         }
         match kv.get(keys::META_FORMAT)? {
             Some(v) if v == [FORMAT_VERSION] => {}

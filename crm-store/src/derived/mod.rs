@@ -236,7 +236,7 @@ pub(crate) fn migrate_from_v1(engine: &Kv) -> Result<()> {
         for ((kind, stage), n) in &counts {
             tx.put(&keys::stage_count(*kind, *stage), &n.to_be_bytes());
         }
-        tx.put(keys::META_FORMAT, &[crate::store::FORMAT_VERSION]);
+        tx.put(keys::META_FORMAT, &[2]);
         Ok(())
     })?;
     engine.engine().sync()?;

@@ -82,8 +82,20 @@ impl Stored for crm_core::Customer {
     }
 }
 
+/// Version 2 added each currency's purchases (count, first, last); version 1 decodes with them
+/// taken from the whole summary when it has one currency (format 3's migration recomputes the
+/// others from their timelines).
+impl Stored for crm_core::Summary {
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        (version == 1).then(|| {
+            self::body::<crm_core::summary::v1::SummaryV1>(body).map(crm_core::Summary::from)
+        })
+    }
+}
+
 stored_v1!(
-    crm_core::Summary,
     crm_core::TimelineEntry,
     crm_core::Segment,
     crm_core::ScoringModel,

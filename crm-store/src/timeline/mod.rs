@@ -362,3 +362,60 @@ impl Timeline<'_> {
             .collect()
     }
 }
+
+/// Format 2 to 3: summaries gained each currency's purchases. A version-1 summary with one
+/// currency reads correctly as it is (every purchase was in that currency); one with several is
+/// computed again from its timeline and rewritten, a few hundred customers per transaction.
+pub(crate) fn migrate_to_3(kv: &crate::kv::Kv) -> Result<()> {
+    let mut mixed = Vec::new();
+    for item in kv.scan_prefix(&[keys::SUMMARY]) {
+        let (key, value) = item?;
+        if value.first() != Some(&1) {
+            continue;
+        }
+        let old: crm_core::summary::v1::SummaryV1 = match codec::body(&value[1..]) {
+            Ok(old) => old,
+            Err(e) => {
+                // A damaged summary stays as it is: verify() names it.
+                tracing::error!(key = %keys::describe(&key), error = %e, "damaged summary left as it is");
+                continue;
+            }
+        };
+        if old.mixed() {
+            mixed.push(key);
+        }
+    }
+    for chunk in mixed.chunks(256) {
+        let mut rewritten = Vec::new();
+        for key in chunk {
+            let Some(id) = keys::trailing_id(key) else {
+                continue;
+            };
+            let mut entries = Vec::new();
+            for item in kv.scan_prefix(&keys::of_customer(keys::TIMELINE, id)) {
+                let (k, v) = item?;
+                entries.push(codec::decode::<TimelineEntry>(&v, &|| keys::describe(&k))?);
+            }
+            match Summary::from_entries(&entries) {
+                Ok(summary) => rewritten.push((key.clone(), codec::encode(&summary)?)),
+                Err(e) => tracing::error!(%id, error = %e, "summary left as it is"),
+            }
+        }
+        kv.transact(|tx| {
+            for (key, value) in &rewritten {
+                tx.put(key, value);
+            }
+            Ok(())
+        })?;
+    }
+    kv.transact(|tx| {
+        tx.put(keys::META_FORMAT, &[3]);
+        Ok(())
+    })?;
+    kv.engine().sync()?;
+    tracing::info!(
+        recomputed = mixed.len(),
+        "data directory migrated from format 2 to 3"
+    );
+    Ok(())
+}
