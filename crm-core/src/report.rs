@@ -374,6 +374,9 @@ pub struct ReportBuilder<'a> {
     report: PortfolioReport,
     stage_days: [Vec<f64>; 5],
     revenue: Vec<i64>,
+    /// The period's revenue, summed without a limit (each customer's fits 64 bits; the sum of
+    /// many may not).
+    revenue_sum: i128,
     clv: Vec<i64>,
     rfm: Vec<(i64, i64, i64)>,
     cohorts: BTreeMap<i64, (u64, BTreeMap<i64, u64>)>,
@@ -418,6 +421,7 @@ impl<'a> ReportBuilder<'a> {
             value_rules,
             stage_days: Default::default(),
             revenue: Vec::new(),
+            revenue_sum: 0,
             clv: Vec::new(),
             rfm: Vec::new(),
             cohorts: BTreeMap::new(),
@@ -530,7 +534,8 @@ impl<'a> ReportBuilder<'a> {
                 revenue = revenue.saturating_add(amount);
             }
         }
-        r.revenue_minor = r.revenue_minor.saturating_add(revenue);
+        self.revenue_sum += i128::from(revenue);
+        r.revenue_minor = i64::try_from(self.revenue_sum).unwrap_or(r.revenue_minor);
         if revenue > 0 {
             self.revenue.push(revenue);
         }
@@ -550,6 +555,12 @@ impl<'a> ReportBuilder<'a> {
                 self.rfm.push(inputs);
             }
         }
+    }
+
+    /// Whether the period's revenue fits the report's 64-bit amount (a customer's total is at
+    /// most 10^15 minor units, so it fails only past 9,223 customers at that limit).
+    pub fn revenue_fits(&self) -> bool {
+        i64::try_from(self.revenue_sum).is_ok()
     }
 
     /// The report.
@@ -623,6 +634,54 @@ impl<'a> ReportBuilder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_portfolio_revenue_past_64_bits_is_noticed_not_saturated() {
+        let as_of = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let params = ReportParams {
+            as_of,
+            period_start: as_of - chrono::Duration::days(30),
+            currency: "EUR".into(),
+            cohort_months: 0,
+        };
+        let (rules, model, value) = (
+            RelationshipRules::default(),
+            ScoringModel::default(),
+            ValueRules::default(),
+        );
+        let mut builder = ReportBuilder::new(params, &rules, &model, &value);
+        // 9,300 customers at the per-customer limit: more than 64 bits hold together.
+        for n in 0..9_300u64 {
+            let mut c = Customer {
+                id: crate::customer::CustomerId(n + 1),
+                create_time: as_of - chrono::Duration::days(60),
+                update_time: as_of - chrono::Duration::days(60),
+                version: 1,
+                data: crate::customer::CustomerData::person("Whale"),
+            };
+            c.data.display_name = format!("Whale {n}");
+            let entry = TimelineEntry {
+                id: crate::timeline::EntryId(n + 1),
+                customer_id: c.id,
+                occurred_at: as_of - chrono::Duration::days(1),
+                recorded_at: as_of,
+                actor: "t".into(),
+                event: Event::Purchase(crate::timeline::Purchase {
+                    order_ref: "o".into(),
+                    amount: crate::money::Money::new("EUR", crate::money::MAX_TOTAL_MINOR),
+                    line_items: vec![],
+                }),
+            };
+            builder.add(&c, &[entry]);
+            if n == 9_000 {
+                assert!(
+                    builder.revenue_fits(),
+                    "9,001 customers at the limit still fit"
+                );
+            }
+        }
+        assert!(!builder.revenue_fits());
+    }
 
     #[test]
     fn quintiles_and_groups() {

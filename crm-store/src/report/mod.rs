@@ -55,6 +55,14 @@ impl Store {
             };
             builder.add(&customer, &timeline);
         }
+        if !builder.revenue_fits() {
+            return Err(Violations::one(
+                "period_start",
+                "the period's revenue passes 9,223,372,036,854,775,807 minor units, more than a \
+                 report's amount carries: ask for a shorter period",
+            )
+            .into());
+        }
         let mut report = builder.finish();
         // At the present (no write since `as_of`, which is not in the future), the counts by
         // kind, stage, status and temperature are the ones the store keeps (in the write
