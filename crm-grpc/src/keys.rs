@@ -62,6 +62,10 @@ struct KeyFile {
     keys: Vec<KeyRecord>,
 }
 
+/// The most API keys a server holds: ListApiKeys answers them all (about 150 bytes each), so
+/// its answer stays far under the 4 MiB a client accepts.
+pub const MAX_KEYS: usize = 10_000;
+
 /// What can go wrong managing keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -74,6 +78,10 @@ pub enum KeyError {
     /// No active key has this name.
     #[error("no active key is named {0:?}")]
     NotFound(String),
+    /// The key file holds [`MAX_KEYS`] keys (revoked ones included): ListApiKeys answers them
+    /// all in one message, which must stay small.
+    #[error("the server holds its limit of {MAX_KEYS} API keys (revoked ones included)")]
+    TooMany,
     /// The key file could not be read or written.
     #[error("key file {path}: {message}")]
     Io {
@@ -171,6 +179,9 @@ impl KeyRing {
         if file.keys.iter().any(|k| k.name == name) {
             return Err(KeyError::Exists(name.to_owned()));
         }
+        if file.keys.len() >= MAX_KEYS {
+            return Err(KeyError::TooMany);
+        }
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|e| self.io(format!("no randomness: {e}")))?;
         let key = format!("crm_{}", hex(&secret));
@@ -239,6 +250,32 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ring_at_its_limit_refuses_another_key() -> Result<(), KeyError> {
+        let dir = tempfile::tempdir().map_err(|e| KeyError::Io {
+            path: String::new(),
+            message: e.to_string(),
+        })?;
+        let ring = KeyRing::new(dir.path());
+        let full = KeyFile {
+            keys: (0..MAX_KEYS)
+                .map(|n| KeyRecord {
+                    name: format!("k{n}"),
+                    role: Role::Reader,
+                    sha256: String::new(),
+                    created: Utc::now(),
+                    revoked: None,
+                })
+                .collect(),
+        };
+        ring.write(&full)?;
+        assert!(matches!(
+            ring.create("one-more", Role::Reader),
+            Err(KeyError::TooMany)
+        ));
+        Ok(())
+    }
 
     #[test]
     fn keys_are_shown_once_stored_hashed_and_revocable() -> Result<(), KeyError> {

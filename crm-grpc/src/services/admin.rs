@@ -43,6 +43,7 @@ fn key_status(e: KeyError) -> Status {
             return Status::with_error_details(Code::AlreadyExists, e.to_string(), details);
         }
         KeyError::NotFound(_) => (Code::NotFound, "KEY_NOT_FOUND"),
+        KeyError::TooMany => (Code::ResourceExhausted, "TOO_MANY_KEYS"),
         KeyError::Io { .. } => (Code::Internal, "KEY_FILE_FAILURE"),
     };
     Status::with_error_details(
