@@ -87,10 +87,14 @@ pub struct Summary {
     pub qualification: Option<Decision>,
     /// The latest time the customer was marked lost, with the reason.
     pub lost: Option<Decision>,
-    /// Since when the customer is an advocate: the earliest promoter signal or converted
-    /// referral.
+    /// Since when the customer is an advocate: the earliest converted referral, or the time it
+    /// was first both a promoter and a buyer (the later of its earliest promoter signal and its
+    /// first purchase). A promoter that never bought is not an advocate.
     #[serde(with = "opt_micros")]
     pub advocate_since: Option<DateTime<Utc>>,
+    /// The earliest promoter signal (an NPS answer of 9 or 10), bought or not.
+    #[serde(with = "opt_micros")]
+    pub promoter_since: Option<DateTime<Utc>>,
 }
 
 /// A summary cannot take an entry: a total would pass [`crate::money::MAX_TOTAL_MINOR`].
@@ -142,7 +146,8 @@ impl Summary {
                     );
                 }
                 if i.is_promoter_signal() {
-                    self.mark_advocate(at);
+                    self.promoter_since = Some(self.promoter_since.map_or(at, |p| p.min(at)));
+                    self.promoter_buys();
                 }
             }
             Event::Purchase(p) => {
@@ -159,6 +164,7 @@ impl Summary {
                 total.last_purchase = total.last_purchase.max(Some(at));
                 self.purchase_count += 1;
                 self.first_purchase = Some(self.first_purchase.map_or(at, |f| f.min(at)));
+                self.promoter_buys();
                 self.last_purchase = self.last_purchase.max(Some(at));
                 let mut recent: Vec<i64> = self
                     .recent_purchases
@@ -205,6 +211,14 @@ impl Summary {
 
     fn mark_advocate(&mut self, at: DateTime<Utc>) {
         self.advocate_since = Some(self.advocate_since.map_or(at, |a| a.min(at)));
+    }
+
+    /// A promoter is an advocate from when it has also bought. Each new fact can only make that
+    /// time earlier, so the minimum over what arrived is the same in any arrival order.
+    fn promoter_buys(&mut self) {
+        if let (Some(promoter), Some(first)) = (self.promoter_since, self.first_purchase) {
+            self.mark_advocate(promoter.max(first));
+        }
     }
 
     /// The mean time between purchases, once there are two.
@@ -320,10 +334,11 @@ pub mod v1 {
     }
 
     impl SummaryV1 {
-        /// Whether its purchases were in more than one currency: then how many were in each is
-        /// not in it, and the summary must be computed again from the timeline.
-        pub fn mixed(&self) -> bool {
-            self.totals.len() > 1
+        /// Whether it must be computed again from the timeline: its purchases were in more than
+        /// one currency (how many in each is not in it), or it names an advocate (version 1 made
+        /// promoters that never bought advocates, and kept no promoter time).
+        pub fn needs_recompute(&self) -> bool {
+            self.totals.len() > 1 || self.advocate_since.is_some()
         }
     }
 
@@ -359,6 +374,7 @@ pub mod v1 {
                 qualification: old.qualification,
                 lost: old.lost,
                 advocate_since: old.advocate_since,
+                promoter_since: None,
             }
         }
     }

@@ -296,7 +296,7 @@ fn refunds_lower_totals_and_never_exceed_the_purchase() {
 }
 
 #[test]
-fn a_converted_referral_and_a_promoter_make_advocates_and_delete_cleans_up() {
+fn a_converted_referral_and_a_promoter_who_bought_make_advocates_and_delete_cleans_up() {
     let (_dir, store, _clock) = open();
     let referrer = org(&store, "Referrer");
     let referred = org(&store, "Referred");
@@ -313,12 +313,20 @@ fn a_converted_referral_and_a_promoter_make_advocates_and_delete_cleans_up() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status(&store, referrer).3, LifecycleStage::Advocacy);
 
+    // A promoter that never bought is a promoter, not an advocate; once it buys, it is one.
     let fan = org(&store, "Fan");
     let mut survey = contact(InteractionKind::Email);
     survey.nps_score = Some(10);
     let r = store
         .timeline()
         .record_interaction(fan, survey, EntryMeta::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.customer.data.lifecycle_stage, LifecycleStage::Awareness);
+    let s = store.timeline().summary(fan).unwrap_or_default();
+    assert!(s.promoter_since.is_some() && s.advocate_since.is_none());
+    let r = store
+        .timeline()
+        .record_purchase(fan, order("F-1", 100), EntryMeta::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.customer.data.lifecycle_stage, LifecycleStage::Advocacy);
     check(&store, fan);
@@ -486,6 +494,17 @@ mod arrival_order {
             let converted = conversions(a);
             prop_assert_eq!(&converted, &conversions(b));
             prop_assert_eq!(converted, summary_a.first_purchase.into_iter().collect::<Vec<_>>());
+            // A promoter (an NPS answer of 9 or 10) is an advocate from when it has also bought.
+            let promoted = ordered
+                .iter()
+                .filter(|(_, (_, op))| matches!(op, Op::Contact(_, _, Some(n)) if *n >= 9))
+                .map(|(n, (day, _))| start() + Duration::days(*day) + Duration::seconds(*n as i64))
+                .min();
+            let advocate = match (promoted, summary_a.first_purchase) {
+                (Some(p), Some(f)) => Some(p.max(f)),
+                _ => None,
+            };
+            prop_assert_eq!(summary_a.advocate_since, advocate);
             let report = store.verify().unwrap_or_else(|e| panic!("{e}"));
             prop_assert!(report.is_clean(), "{:?}", report.problems);
         }

@@ -363,9 +363,10 @@ impl Timeline<'_> {
     }
 }
 
-/// Format 2 to 3: summaries gained each currency's purchases. A version-1 summary with one
-/// currency reads correctly as it is (every purchase was in that currency); one with several is
-/// computed again from its timeline and rewritten, a few hundred customers per transaction.
+/// Format 2 to 3: summaries gained each currency's purchases and the promoter time. A version-1
+/// summary with one currency and no advocate reads correctly as it is; one with several
+/// currencies or an advocate is computed again from its timeline and rewritten, a few hundred
+/// customers per transaction.
 pub(crate) fn migrate_to_3(kv: &crate::kv::Kv) -> Result<()> {
     let mut mixed = Vec::new();
     for item in kv.scan_prefix(&[keys::SUMMARY]) {
@@ -381,7 +382,7 @@ pub(crate) fn migrate_to_3(kv: &crate::kv::Kv) -> Result<()> {
                 continue;
             }
         };
-        if old.mixed() {
+        if old.needs_recompute() {
             mixed.push(key);
         }
     }
