@@ -237,7 +237,7 @@ fn tables_or_data_of_another_version_are_refused() {
         assert!(
             matches!(
                 refused,
-                Err(StoreError::UnsupportedFormat { supported: 2, .. })
+                Err(StoreError::UnsupportedFormat { supported: 3, .. })
             ),
             "{refused:?}"
         );
