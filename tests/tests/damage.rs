@@ -104,3 +104,46 @@ fn a_damaged_or_foreign_data_directory_is_a_clear_error_and_a_non_zero_exit() {
     assert!(stderr.contains("damaged"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_of_a_badly_damaged_store_answers_within_bounds() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let mut ids = Vec::new();
+    for i in 0..1_100 {
+        ids.push(create(&mut client, person(&format!("P{i}"), "")).await.id);
+    }
+    let dir = server.stop().await;
+    {
+        use crm_store::engine::sled::{SledEngine, SledOptions};
+        use crm_store::engine::{Engine, EngineError, transact};
+        let engine =
+            SledEngine::open(&SledOptions::new(dir.path())).unwrap_or_else(|e| panic!("{e}"));
+        transact(&engine, |tx| {
+            for id in &ids {
+                let id = u64::from_str_radix(id, 16).unwrap_or_default();
+                let mut key = vec![b'C'];
+                key.extend_from_slice(&id.to_be_bytes());
+                tx.put(&key, &[1u8, 0xff, 0xfe, 0xfd, 0x00]);
+            }
+            Ok::<_, EngineError>(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        engine.sync().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let server = TestServer::start_in(dir).await;
+    let mut admin = pb::admin_service_client::AdminServiceClient::new(server.channel().await);
+    let report = admin
+        .verify_store(pb::VerifyStoreRequest {})
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert!(!report.clean);
+    assert_eq!(
+        report.problems.len(),
+        1_001,
+        "the first 1,000 and a count of the rest"
+    );
+    let last = report.problems.last().cloned().unwrap_or_default();
+    assert!(last.contains("more problems"), "{last}");
+}

@@ -53,6 +53,9 @@ fn key_status(e: KeyError) -> Status {
     )
 }
 
+/// The most problems a VerifyStore answer lists (at most 1,000 bytes each): about 1 MB.
+const MAX_PROBLEMS_SHOWN: usize = 1000;
+
 /// Key-file work touches the disk: do it off the async threads.
 async fn on_keys<T: Send + 'static>(
     keys: Arc<KeyRing>,
@@ -117,14 +120,37 @@ impl AdminService for AdminApi {
         _request: Request<pb::VerifyStoreRequest>,
     ) -> Result<Response<pb::VerifyStoreResponse>, Status> {
         let report = blocking(self.store.clone(), Fields::Request, |s| s.verify()).await?;
+        let clean = report.is_clean();
+        let mut problems = report.problems;
+        // A badly damaged store can have a problem per key: the answer carries the first ones
+        // (each at most a few hundred bytes), the log has them all.
+        if problems.len() > MAX_PROBLEMS_SHOWN {
+            for problem in &problems[MAX_PROBLEMS_SHOWN..] {
+                tracing::warn!(problem = %problem, "verify found a problem (not in the answer)");
+            }
+            let more = problems.len() - MAX_PROBLEMS_SHOWN;
+            problems.truncate(MAX_PROBLEMS_SHOWN);
+            problems.push(format!(
+                "... and {more} more problems (in the server's log)"
+            ));
+        }
+        for problem in &mut problems {
+            if problem.len() > 1000 {
+                let mut cut = 1000;
+                while !problem.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                problem.truncate(cut);
+            }
+        }
         Ok(Response::new(pb::VerifyStoreResponse {
-            clean: report.is_clean(),
+            clean,
             customers: report.customers,
             index_entries: report.index_entries,
             unique_keys: report.unique_keys,
             changes: report.changes,
             audit_events: report.audit_events,
-            problems: report.problems,
+            problems,
         }))
     }
 
