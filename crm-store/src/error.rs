@@ -109,6 +109,17 @@ impl From<EngineError> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the engine refused to write (a disk at its reserve, a fenced engine): reads that
+    /// wanted to bring a derived index up to date first then read without it.
+    pub(crate) fn is_write_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Engine(EngineError::DiskFull { .. } | EngineError::Unavailable { .. })
+        )
+    }
+}
+
 impl crate::engine::TxFailure for StoreError {
     fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict)

@@ -48,3 +48,64 @@ fn below_the_reserve_a_write_is_refused_untouched_and_reads_go_on() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.verify().map(|r| r.customers).ok(), Some(2));
 }
+
+#[test]
+fn below_the_reserve_status_queries_are_answered_from_the_records() {
+    use crm_core::timeline::Purchase;
+    use crm_store::{EntryMeta, ListQuery};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let buyer = {
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for name in ["Ada", "Grace"] {
+            store
+                .customers()
+                .create(CustomerData::person(name), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let buyer = store
+            .customers()
+            .create(CustomerData::person("Hedy"), None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .id;
+        let purchase = Purchase {
+            order_ref: "SO-1".into(),
+            amount: crm_core::Money::new("EUR", 1000),
+            line_items: vec![],
+        };
+        store
+            .timeline()
+            .record_purchase(buyer, purchase, EntryMeta::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        buyer
+    };
+    // Other rules (the derived index must be rebuilt for them) on a disk below the reserve
+    // (it cannot be): status queries read the records instead, and say the same.
+    let rules = crm_core::RelationshipRules {
+        new_within: chrono::Duration::days(30),
+        ..crm_core::RelationshipRules::default()
+    };
+    let config = StoreConfig::new(dir.path())
+        .reserve_bytes(u64::MAX / 4)
+        .rules(rules);
+    let store = Store::open_with(config).unwrap_or_else(|e| panic!("{e}"));
+    let list = |filter: &str| {
+        let query = ListQuery {
+            filter: crm_core::Filter::parse(filter).unwrap_or_else(|e| panic!("{e}")),
+            ..ListQuery::default()
+        };
+        store
+            .customers()
+            .list(&query)
+            .unwrap_or_else(|e| panic!("{filter}: {e}"))
+            .customers
+            .len()
+    };
+    assert_eq!(list("relationship_status = NEW"), 1);
+    assert_eq!(list("relationship_status = PROSPECT"), 2);
+    assert_eq!(list("lead_temperature = COLD"), 3);
+    let hedy = store
+        .customers()
+        .get(buyer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hedy.data.display_name, "Hedy");
+}

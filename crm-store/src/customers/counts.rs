@@ -60,7 +60,12 @@ impl Store {
         if !present(self) {
             return Ok(None);
         }
-        let counts = self.counts_at(at)?;
+        let counts = match self.counts_at(at) {
+            // The derived index cannot be brought up to date (writes refused): the caller
+            // counts from the records.
+            Err(e) if e.is_write_refusal() => return Ok(None),
+            other => other?,
+        };
         // A write that landed meanwhile (after `at`) would make them a mix.
         Ok(present(self).then_some(counts))
     }
@@ -118,8 +123,11 @@ impl Store {
             return Ok(None);
         };
         if let [term @ (IndexedTerm::Status(_) | IndexedTerm::Temperature(_))] = terms.as_slice() {
-            self.derived_index_at(self.now())?;
-            return self.count_entries(term).map(Some);
+            return match self.derived_index_at(self.now()) {
+                Err(e) if e.is_write_refusal() => Ok(None),
+                Err(e) => Err(e),
+                Ok(()) => self.count_entries(term).map(Some),
+            };
         }
         let mut kinds = None;
         let mut stages = None;

@@ -134,13 +134,21 @@ pub(crate) fn fingerprint_text(text: &str) -> u64 {
 impl Store {
     fn page(&self, query: &ListQuery, derive: bool) -> Result<(CustomerPage, Vec<Insight>)> {
         let page_size = page_size(query.page_size);
-        let plan = Plan::choose(&query.filter, query.order_by);
-        let prefix = plan.prefix();
+        let mut plan = Plan::choose(&query.filter, query.order_by);
         // The page is evaluated at one instant; the derived index is made exact for it first.
+        // When the engine refuses writes (a full disk), the index cannot be brought up to date:
+        // the page is read from the records instead, each customer evaluated at `now`.
         let now = self.now();
-        if prefix.first() == Some(&keys::DERIVED_INDEX) {
-            self.derived_index_at(now)?;
+        if plan.prefix().first() == Some(&keys::DERIVED_INDEX) {
+            match self.derived_index_at(now) {
+                Err(e) if e.is_write_refusal() => {
+                    tracing::warn!(error = %e, "derived index not brought up to date: listing from the records");
+                    plan = Plan::Records;
+                }
+                other => other?,
+            }
         }
+        let prefix = plan.prefix();
         let print = query_text(&query.filter, query.order_by);
         let cursor = self.open_token(&query.page_token, Listing::Customers, &print, &prefix)?;
         let descending = query.order_by.descending;
