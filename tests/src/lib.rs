@@ -464,3 +464,38 @@ impl ServerProcess {
             .unwrap_or_else(|e| panic!("cannot wait: {e}"))
     }
 }
+
+/// A small, seedable random source (xorshift64*), so a failing run can be replayed.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One raw HTTP/2 connection to `addr` (driven in the background), for what a gRPC client will
+/// not do: bodies that never end, streams reset at once.
+pub async fn h2_connection(addr: SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (client, connection) = h2::client::handshake(tcp)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}

@@ -70,20 +70,6 @@ async fn two_hundred_calls_with_one_millisecond_deadlines_leave_the_connection_a
     );
 }
 
-/// One HTTP/2 connection to `addr`, driven in the background.
-async fn h2_connection(addr: std::net::SocketAddr) -> h2::client::SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (client, connection) = h2::client::handshake(tcp)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
 fn create_request(addr: std::net::SocketAddr, timeout: Option<&str>) -> http::Request<()> {
     let mut request = http::Request::post(format!(
         "http://{addr}/crm.v1.CustomerService/CreateCustomer"

@@ -12,23 +12,6 @@ use std::time::Duration;
 use crm_tests::*;
 use tonic::Code;
 
-/// A small, seedable random source (xorshift64*), so a failing run can be replayed.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// A write whose answer never came: it may or may not have happened.
 #[derive(Clone, Debug)]
 enum Pending {

@@ -15,15 +15,7 @@ async fn stuck_requests(
     addr: std::net::SocketAddr,
     streams: usize,
 ) -> (Vec<h2::SendStream<Bytes>>, Vec<h2::client::ResponseFuture>) {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (mut client, connection) = h2::client::handshake(tcp)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let mut client = h2_connection(addr).await;
     let mut bodies = Vec::new();
     let mut responses = Vec::new();
     for _ in 0..streams {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crm_tests::*;
 
-use super::{Acked, Rng, check_acked, trials};
+use super::{Acked, check_acked, trials};
 
 /// One way to damage a file.
 #[derive(Clone, Debug)]
@@ -103,7 +103,7 @@ async fn written_store(dir: &Path, unclean: bool) -> Acked {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_damaged_data_file_is_refused_or_served_intact_never_older() {
-    let mut rng = Rng::seeded();
+    let mut rng = super::seeded();
     for unclean in [false, true] {
         let pristine = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let acked = written_store(pristine.path(), unclean).await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crm_tests::*;
 use tonic::Code;
 
-use super::{Acked, Rng, check_acked, customer_of_size, trials, within};
+use super::{Acked, check_acked, customer_of_size, trials, within};
 
 /// The reserve the server keeps free in these trials, in MiB.
 const RESERVE_MB: u64 = 8;
@@ -90,7 +90,7 @@ fn why_not_root() -> Option<String> {
 async fn a_full_disk_refuses_writes_at_once_serves_reads_and_recovers_when_space_returns() {
     let Some(disk) = small_disk(64) else { return };
     drop(disk);
-    let mut rng = Rng::seeded();
+    let mut rng = super::seeded();
     for trial in 0..trials(2) {
         // Even trials: small records; odd: about 40 KB each. Every third: another program
         // takes the last byte of the disk while crm writes.

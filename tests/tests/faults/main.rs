@@ -27,35 +27,19 @@ fn trials(default: u32) -> u32 {
         .max(1)
 }
 
-/// A small, seedable random source (xorshift64*), so a failing run can be replayed.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let seed = std::env::var("CRM_FAULTS_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(7, |d| d.as_nanos() as u64)
-            })
-            | 1;
-        eprintln!("faults: CRM_FAULTS_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+/// A random source seeded by `CRM_FAULTS_SEED`, or the clock (printed, so a run can be replayed).
+fn seeded() -> Rng {
+    let seed = std::env::var("CRM_FAULTS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |d| d.as_nanos() as u64)
+        })
+        | 1;
+    eprintln!("faults: CRM_FAULTS_SEED={seed}");
+    Rng(seed)
 }
 
 /// A customer whose attributes take about `bytes` bytes (values of 1,000 bytes at most).
