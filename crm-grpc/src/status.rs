@@ -114,7 +114,10 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
             Code::FailedPrecondition,
             message,
             why.reason(),
-            HashMap::new(),
+            why.metadata()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
         ),
         StoreError::Corrupt { key, .. } => with_info(
             Code::DataLoss,

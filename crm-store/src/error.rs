@@ -223,6 +223,19 @@ pub enum Precondition {
         /// What is missing.
         detail: String,
     },
+    /// A change-feed cursor older than the oldest event the log keeps: the events after it are
+    /// gone. Read the current state again (an export), then follow the feed from
+    /// `oldest_cursor`.
+    #[error(
+        "the change log no longer holds the events after cursor {after}: the oldest cursor it can \
+         resume from is {oldest_cursor}; export the current state and follow the feed from there"
+    )]
+    ChangeLogTrimmed {
+        /// The cursor asked for.
+        after: u64,
+        /// The oldest cursor the feed can resume from.
+        oldest_cursor: u64,
+    },
 }
 
 impl Precondition {
@@ -234,6 +247,20 @@ impl Precondition {
             Precondition::RequestIdReused { .. } => "REQUEST_ID_REUSED",
             Precondition::RefundExceedsPurchase { .. } => "REFUND_EXCEEDS_PURCHASE",
             Precondition::DataLossAccepted { .. } => "READ_ONLY_AFTER_DATA_LOSS",
+            Precondition::ChangeLogTrimmed { .. } => "CURSOR_TRIMMED",
+        }
+    }
+
+    /// What a caller needs to act on it, by name (the `ErrorInfo` metadata over gRPC).
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Precondition::ChangeLogTrimmed { oldest_cursor, .. } => {
+                vec![("oldest_cursor", oldest_cursor.to_string())]
+            }
+            Precondition::OrganizationHasMembers { organization, .. } => {
+                vec![("organization", organization.to_string())]
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -72,6 +72,7 @@ pub mod timeline;
 pub mod verify;
 
 pub use audit::changes::{ChangeEvent, ChangeKind, EntityKind, EntityRef};
+pub use audit::feed::{FeedBatch, FeedEvent, FeedQuery, Watch};
 pub use audit::{AuditEvent, AuditPage, AuditQuery, Origin};
 pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
 pub use customers::counts::CustomerCounts;

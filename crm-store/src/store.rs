@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) holder: u64,
     /// Seals and opens page tokens with the store's secret.
     pub(crate) tokens: crate::kv::token::Tokens,
+    /// The newest change the feed may deliver, and its waiters.
+    pub(crate) feed: crate::audit::feed::FeedSignal,
 }
 
 impl Drop for Inner {
@@ -181,6 +183,11 @@ impl Store {
             Durability::Durable => Some(GroupCommit::start(Arc::clone(&syncer))?),
             Durability::Relaxed => None,
         };
+        let feed = crate::audit::feed::FeedSignal::new(crate::audit::tail_seq(
+            &kv,
+            keys::CHANGE,
+            "change-log",
+        )?);
         let mut families = crate::kv::family::registered();
         families.extend(extra);
         Ok(Store {
@@ -198,6 +205,7 @@ impl Store {
                 lifespan: Mutex::default(),
                 holder: holder_id(),
                 tokens,
+                feed,
             }),
         })
     }

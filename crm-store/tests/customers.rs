@@ -313,6 +313,7 @@ fn every_write_leaves_an_audit_record_of_who_changed_which_fields() {
     let ops = store.with_origin(Origin {
         actor: "key:ops".into(),
         request_id: Some("req-9".into()),
+        ..Origin::default()
     });
     let ada = ok(ops.customers().create(person("Ada", "ada@x.io"), None));
     let mut patch = person("", "");

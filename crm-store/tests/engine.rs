@@ -43,6 +43,7 @@ macro_rules! every_story {
             concurrent_transactions_serialize,
             ranges_are_ordered_and_bounded,
             snapshots_are_stable,
+            snapshots_let_writers_commit,
             sync_makes_commits_durable,
             reopen_keeps_everything,
         );

@@ -152,6 +152,7 @@ fn configuration_changes_leave_a_trail() {
     let zeynep = store.with_origin(Origin {
         actor: "zeynep".into(),
         request_id: Some("req-7".into()),
+        ..Origin::default()
     });
     let segment = zeynep
         .segments()

@@ -85,29 +85,60 @@ pub(crate) struct LogRecord {
     pub(crate) actor: String,
     pub(crate) operation: String,
     pub(crate) request_id: Option<String>,
+    /// The system the write came from, as its caller named it ([`crate::Origin::source`]).
+    pub(crate) origin: Option<String>,
 }
 
-/// Version 2 names the entity; version 1 (the first release) was about customers only.
+/// Version 3 adds the origin; version 2 named the entity; version 1 (the first release) was
+/// about customers only.
 impl Stored for LogRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
-        (version == 1).then(|| {
-            codec::body::<v1::LogRecord>(body).map(|old| LogRecord {
-                change: ChangeEvent {
-                    seq: old.change.seq,
-                    time: old.change.time,
-                    entity: EntityRef::customer(old.change.customer_id),
-                    customer_id: Some(old.change.customer_id),
-                    kind: old.change.kind,
-                    version: old.change.version,
-                    fields: old.change.fields,
-                },
+        match version {
+            1 => Some(Self::from_v1(body)),
+            2 => Some(codec::body::<v2::LogRecord>(body).map(|old| LogRecord {
+                change: old.change,
                 actor: old.actor,
                 operation: old.operation,
                 request_id: old.request_id,
-            })
+                origin: None,
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl LogRecord {
+    fn from_v1(body: &[u8]) -> Result<Self, String> {
+        codec::body::<v1::LogRecord>(body).map(|old| LogRecord {
+            change: ChangeEvent {
+                seq: old.change.seq,
+                time: old.change.time,
+                entity: EntityRef::customer(old.change.customer_id),
+                customer_id: Some(old.change.customer_id),
+                kind: old.change.kind,
+                version: old.change.version,
+                fields: old.change.fields,
+            },
+            actor: old.actor,
+            operation: old.operation,
+            request_id: old.request_id,
+            origin: None,
         })
+    }
+}
+
+/// The change log as written by format 2's second release (value version 2): no origin.
+mod v2 {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct LogRecord {
+        pub(super) change: super::ChangeEvent,
+        pub(super) actor: String,
+        pub(super) operation: String,
+        pub(super) request_id: Option<String>,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub(crate) mod config;
+pub mod feed;
 
 use std::ops::Bound;
 
@@ -32,6 +33,27 @@ pub struct Origin {
     pub actor: String,
     /// The caller's request id, when it sent one.
     pub request_id: Option<String>,
+    /// The system the write comes from, as the caller names it (the `x-crm-origin` header):
+    /// stored with the write's change-log event, so a connector that follows the change feed
+    /// can skip the echoes of its own writes. At most [`MAX_SOURCE_BYTES`] printable ASCII
+    /// bytes ([`check_source`]).
+    pub source: Option<String>,
+}
+
+/// The longest origin ([`Origin::source`]) a write may carry, in bytes.
+pub const MAX_SOURCE_BYTES: usize = 128;
+
+/// Whether `source` can be an origin: 1 to [`MAX_SOURCE_BYTES`] printable ASCII bytes.
+pub fn check_source(source: &str) -> std::result::Result<(), String> {
+    if source.is_empty()
+        || source.len() > MAX_SOURCE_BYTES
+        || !source.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(format!(
+            "must be 1 to {MAX_SOURCE_BYTES} printable ASCII characters, such as \"erp\""
+        ));
+    }
+    Ok(())
 }
 
 impl Default for Origin {
@@ -39,6 +61,7 @@ impl Default for Origin {
         Origin {
             actor: "library".into(),
             request_id: None,
+            source: None,
         }
     }
 }

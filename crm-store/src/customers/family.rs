@@ -150,6 +150,7 @@ impl Write<'_> {
             actor: origin.actor.clone(),
             operation: operation.into(),
             request_id: origin.request_id.clone(),
+            origin: origin.source.clone(),
         };
         self.put_record::<crate::audit::changes::ChangeLog>(None, Some(&record))
     }

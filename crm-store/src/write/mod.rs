@@ -53,7 +53,10 @@ impl Store {
             let mut w = Write::new(self, tx, started);
             let out = f(&mut w)?;
             w.apply_kept()?;
-            committed = w.committed;
+            if w.last_seq > w.floor_seq.unwrap_or(u64::MAX) {
+                w.committed.last_seq = Some(w.last_seq);
+            }
+            committed = std::mem::take(&mut w.committed);
             Ok::<_, StoreError>(out)
         })?;
         // What this process caches follows what was committed, never what was attempted.
@@ -62,6 +65,10 @@ impl Store {
             && let Some(group) = self.inner.group.as_ref().filter(|_| durable)
         {
             group.wait()?;
+        }
+        // The change feed delivers what is acknowledged: on disk, in durable mode.
+        if let Some(seq) = committed.last_seq {
+            self.inner.feed.advance(seq);
         }
         Ok(out)
     }
@@ -77,6 +84,8 @@ pub(crate) struct Committed {
     pub(crate) meta: Vec<Vec<u8>>,
     /// The derived index's meta as this write persisted it, if it did.
     pub(crate) derived: Option<crate::derived::DerivedMeta>,
+    /// The newest change-log sequence the write took, if it logged.
+    pub(crate) last_seq: Option<u64>,
 }
 
 /// One write in progress: reads and writes through its transaction.

@@ -5,8 +5,9 @@
 //!   state plus its own writes ([`Overlay`]), and its writes are applied with one
 //!   `Tree::apply_batch`, atomic for readers and for crash recovery. Serial transactions never
 //!   conflict, so the ids and sequences allocated in them are gap-free and in commit order.
-//! - A snapshot holds the writer mutex: no transaction commits while it is open (snapshots are
-//!   for short, consistent multi-key reads such as `verify`; committed reads need none).
+//! - A snapshot does not stop writers: commits record the before-images of the keys they
+//!   write while it is open ([`snapshot`]), so a backup or an export of a large store reads one
+//!   state while writes go on.
 //! - [`Engine::sync`] is `Db::flush` followed by `fsync` of the log file: sled's own flush
 //!   writes with `sync_file_range`, which survives a killed process but not a power loss.
 //! - [`guard`]: a transaction that would leave less than the reserve of free disk space is
@@ -29,6 +30,7 @@ use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overl
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 mod guard;
+mod snapshot;
 use guard::{Health, Shielded, shielded};
 
 /// The default free space kept on the data directory's file system: 64 MiB.
@@ -76,8 +78,10 @@ pub struct SledEngine {
     /// The log file, fsynced after every flush.
     log: File,
     existed: bool,
-    /// Held by the transaction running and by open snapshots.
+    /// Held by the transaction running (and while a snapshot registers).
     writer: Mutex<()>,
+    /// The open snapshots, which commits record before-images for.
+    snapshots: snapshot::OpenSnapshots,
     commits: AtomicU64,
     syncs: AtomicU64,
     synced_commits: AtomicU64,
@@ -192,6 +196,7 @@ impl SledEngine {
             log,
             existed,
             writer: Mutex::new(()),
+            snapshots: snapshot::OpenSnapshots::default(),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             synced_commits: AtomicU64::new(0),
@@ -229,22 +234,6 @@ fn get_in(tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>
     shielded("reading a key", || {
         tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(failed)
     })
-}
-
-/// Reads through a snapshot: the writer mutex keeps commits out while it is held.
-struct SledSnapshot<'a> {
-    tree: &'a sled::Tree,
-    _writer: MutexGuard<'a, ()>,
-}
-
-impl Reader for SledSnapshot<'_> {
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        get_in(self.tree, key)
-    }
-
-    fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        range_of(self.tree, range, reverse)
-    }
 }
 
 /// A transaction: the committed tree under the transaction's own writes.
@@ -298,9 +287,13 @@ impl Engine for SledEngine {
     }
 
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
-        Ok(Box::new(SledSnapshot {
+        let captured = {
+            let _writer = lock_within(&self.writer, self.stall_after, "a snapshot")?;
+            self.snapshots.register()
+        };
+        Ok(Box::new(snapshot::SledSnapshot {
             tree: &self.tree,
-            _writer: lock_within(&self.writer, self.stall_after, "a snapshot")?,
+            captured,
         }))
     }
 
@@ -319,9 +312,12 @@ impl Engine for SledEngine {
         if decision == Decision::Abort || tx.overlay.is_empty() {
             return Ok(decision);
         }
+        let writes: Vec<_> = tx.overlay.into_writes().collect();
+        self.snapshots
+            .before_commit(&self.tree, writes.iter().map(|(k, _)| k.as_slice()))?;
         let mut batch = sled::Batch::default();
         let mut bytes = 0u64;
-        for (key, value) in tx.overlay.into_writes() {
+        for (key, value) in writes {
             bytes += (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
             match value {
                 Some(v) => batch.insert(key, v),
