@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "crm/v1/lifecycle_service.proto",
     "crm/v1/segment_service.proto",
     "crm/v1/report_service.proto",
+    "crm/v1/change_feed_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

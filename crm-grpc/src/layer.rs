@@ -34,6 +34,9 @@ pub struct Caller {
     pub name: String,
     /// What the caller may do.
     pub role: Role,
+    /// The system the caller says its writes come from (the `x-crm-origin` header), stored
+    /// with each write's change-log event.
+    pub origin: Option<String>,
 }
 
 /// What a handler knows about its call: the caller and the request id.
@@ -84,6 +87,18 @@ fn role_too_low(caller: &Caller, role: Role) -> Status {
     )
 }
 
+/// The `x-crm-origin` header, checked: INVALID_ARGUMENT naming the header when it is not
+/// 1 to 128 printable ASCII characters.
+fn origin_of(headers: &http::HeaderMap) -> Result<Option<String>, Status> {
+    let Some(value) = headers.get("x-crm-origin") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("\u{fffd}");
+    crm_store::audit::check_source(text)
+        .map_err(|why| crate::status::invalid(crm_core::Violations::one("x-crm-origin", why)))?;
+    Ok(Some(text.to_owned()))
+}
+
 /// The layer (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct CallLayer {
@@ -102,6 +117,7 @@ impl CallLayer {
             return Ok(Caller {
                 name: "anonymous".into(),
                 role: Role::Admin,
+                origin: None,
             });
         }
         let header = headers.get("authorization").ok_or_else(|| {
@@ -119,6 +135,7 @@ impl CallLayer {
             Ok(Some(key)) => Ok(Caller {
                 name: key.name,
                 role: key.role,
+                origin: None,
             }),
             Ok(None) => Err(unauthenticated("unknown or revoked API key")),
             Err(e) => {
@@ -130,7 +147,8 @@ impl CallLayer {
 
     /// The call, or why it is refused, for a method that needs `role`.
     fn admit(&self, headers: &http::HeaderMap, role: Role) -> Result<Call, Status> {
-        let caller = self.caller(headers)?;
+        let mut caller = self.caller(headers)?;
+        caller.origin = origin_of(headers)?;
         if caller.role < role {
             return Err(role_too_low(&caller, role));
         }

@@ -18,6 +18,7 @@ use crate::keys::KeyRing;
 use crate::layer::CallLayer;
 use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
+use crate::pb::change_feed_service_server::ChangeFeedServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
 use crate::pb::report_service_server::ReportServiceServer;
@@ -25,6 +26,7 @@ use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::timeline_service_server::TimelineServiceServer;
 use crate::services::admin::AdminApi;
 use crate::services::customers::CustomerApi;
+use crate::services::feed::{ChangeFeedApi, FeedPump};
 use crate::services::lifecycle::LifecycleApi;
 use crate::services::reports::ReportApi;
 use crate::services::segments::SegmentApi;
@@ -131,6 +133,9 @@ pub enum ServeError {
     /// The final flush of the store failed.
     #[error("final flush failed: {0}")]
     Flush(#[from] crm_store::StoreError),
+    /// A thread the server needs could not start.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
     /// The final flush did not finish in time (a stalled disk).
     #[error("the final flush did not finish within {0:?}")]
     FlushTimeout(Duration),
@@ -159,7 +164,7 @@ fn oversize_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::R
 }
 
 /// Serves `crm.v1.CustomerService`, `TimelineService`, `LifecycleService`, `SegmentService`,
-/// `ReportService`, `AdminService`,
+/// `ReportService`, `AdminService`, `ChangeFeedService`,
 /// `grpc.health.v1.Health` and server
 /// reflection (v1 and v1alpha) on `listener` until `shutdown` resolves; then stops accepting,
 /// lets in-flight calls finish (within `drain_timeout`), and flushes the store (within a few
@@ -185,6 +190,9 @@ pub async fn serve(
         .set_serving::<SegmentServiceServer<SegmentApi>>()
         .await;
     health.set_serving::<ReportServiceServer<ReportApi>>().await;
+    health
+        .set_serving::<ChangeFeedServiceServer<ChangeFeedApi>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -212,6 +220,11 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes);
     let reports = ReportServiceServer::new(ReportApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
+    // Streams (the change feed) end when shutdown is requested, instead of holding the drain.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let pump = FeedPump::start(&store, stop.clone()).map_err(ServeError::Thread)?;
+    let feed = ChangeFeedServiceServer::new(ChangeFeedApi::new(store.clone(), pump, stop))
+        .max_decoding_message_size(config.max_message_bytes);
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
@@ -225,6 +238,7 @@ pub async fn serve(
     let (drain, drained) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
+        stopping.send_replace(true);
         let _ = drain.send(());
     };
     let server = builder
@@ -251,6 +265,7 @@ pub async fn serve(
         .add_service(segments)
         .add_service(reports)
         .add_service(admin)
+        .add_service(feed)
         .serve_with_incoming_shutdown(
             crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
             shutdown,

@@ -125,6 +125,10 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
             "DATA_CORRUPTED",
             HashMap::from([("key".to_owned(), key)]),
         ),
+        StoreError::BadBackup { .. } => {
+            with_info(Code::InvalidArgument, message, "BAD_BACKUP", HashMap::new())
+        }
+        StoreError::Io { .. } => with_info(Code::Internal, message, "IO_FAILURE", HashMap::new()),
         StoreError::Conflict => with_info(Code::Aborted, message, "CONFLICT", HashMap::new()),
         StoreError::Durability(_) => {
             with_info(Code::Unavailable, message, "NOT_DURABLE", HashMap::new())

@@ -90,6 +90,24 @@ pub enum StoreError {
     #[error("storage engine failure: {0}")]
     Engine(#[source] EngineError),
 
+    /// A backup file cannot be restored: it is not a backup, it is truncated, its checksum does
+    /// not match, or its format is newer than this build. Nothing was restored.
+    #[error("bad backup: {detail}")]
+    BadBackup {
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// A file outside the engine (a backup being written or read) failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Something else around the engine failed (encoding, a thread that could not start).
     #[error("storage failure: {0}")]
     Storage(String),
@@ -236,6 +254,12 @@ pub enum Precondition {
         /// The oldest cursor the feed can resume from.
         oldest_cursor: u64,
     },
+    /// A restore goes only into an empty (or new) directory.
+    #[error("{path} is not empty: restore into a new or empty directory")]
+    RestoreTargetNotEmpty {
+        /// The directory.
+        path: String,
+    },
 }
 
 impl Precondition {
@@ -248,6 +272,7 @@ impl Precondition {
             Precondition::RefundExceedsPurchase { .. } => "REFUND_EXCEEDS_PURCHASE",
             Precondition::DataLossAccepted { .. } => "READ_ONLY_AFTER_DATA_LOSS",
             Precondition::ChangeLogTrimmed { .. } => "CURSOR_TRIMMED",
+            Precondition::RestoreTargetNotEmpty { .. } => "RESTORE_TARGET_NOT_EMPTY",
         }
     }
 

@@ -61,6 +61,7 @@ pub mod mark;
 mod write;
 
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod customers;
 pub mod derived;
@@ -74,6 +75,7 @@ pub mod verify;
 pub use audit::changes::{ChangeEvent, ChangeKind, EntityKind, EntityRef};
 pub use audit::feed::{FeedBatch, FeedEvent, FeedQuery, Watch};
 pub use audit::{AuditEvent, AuditPage, AuditQuery, Origin};
+pub use backup::{BackupInfo, restore};
 pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
 pub use customers::counts::CustomerCounts;
 pub use customers::list::{CustomerPage, ListQuery};

@@ -12,6 +12,7 @@ use prost_types::Timestamp;
 
 pub mod admin;
 pub mod customer;
+pub mod feed;
 pub mod insight;
 pub mod report;
 pub mod segment;
@@ -19,6 +20,7 @@ pub mod timeline;
 
 pub use admin::*;
 pub use customer::*;
+pub use feed::*;
 pub use insight::*;
 pub use report::*;
 pub use segment::*;

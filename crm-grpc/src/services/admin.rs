@@ -67,8 +67,84 @@ async fn on_keys<T: Send + 'static>(
         .map_err(key_status)
 }
 
+/// Bytes per backup message.
+const BACKUP_CHUNK: usize = 1 << 20;
+
+type BackupSender = tokio::sync::mpsc::Sender<Result<pb::BackupResponse, Status>>;
+
+/// Writes a backup into a stream's messages, [`BACKUP_CHUNK`] bytes each. A consumer that went
+/// away fails the write, which ends the backup.
+struct ChunkWriter {
+    out: BackupSender,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BACKUP_CHUNK));
+        self.out
+            .blocking_send(Ok(pb::BackupResponse {
+                data,
+                summary: None,
+            }))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= BACKUP_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+type BackupStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BackupResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
+    type BackupStream = BackupStream;
+
+    async fn backup(
+        &self,
+        _request: Request<pb::BackupRequest>,
+    ) -> Result<Response<BackupStream>, Status> {
+        let (out, rx) = tokio::sync::mpsc::channel(4);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter {
+                out: out.clone(),
+                buf: Vec::with_capacity(BACKUP_CHUNK),
+            };
+            let last = match store.backup(&mut writer) {
+                Ok(info) => Ok(pb::BackupResponse {
+                    data: Vec::new(),
+                    summary: Some(crate::convert::backup_summary_to_proto(&info)),
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a backup stopped");
+                    Err(crate::status::from_store(Fields::Request, e))
+                }
+            };
+            let _ = out.blocking_send(last);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
     async fn list_audit_events(
         &self,
         request: Request<pb::ListAuditEventsRequest>,

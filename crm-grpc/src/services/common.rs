@@ -100,6 +100,7 @@ pub(crate) fn audited(store: &Store, caller: Caller, request_id: Option<String>)
     store.with_origin(Origin {
         actor: caller.name,
         request_id,
+        source: caller.origin,
     })
 }
 

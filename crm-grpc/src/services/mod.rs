@@ -4,6 +4,7 @@
 pub mod admin;
 pub(crate) mod common;
 pub mod customers;
+pub mod feed;
 pub mod lifecycle;
 pub mod reports;
 pub mod segments;
@@ -43,6 +44,8 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("AdminService", "CreateApiKey", Role::Admin),
     ("AdminService", "ListApiKeys", Role::Admin),
     ("AdminService", "RevokeApiKey", Role::Admin),
+    ("AdminService", "Backup", Role::Admin),
+    ("ChangeFeedService", "WatchChanges", Role::Reader),
 ];
 
 /// The package of crm's services.

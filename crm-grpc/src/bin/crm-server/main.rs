@@ -6,6 +6,9 @@
 //! crm-server keys create --name ops --role admin   # prints the key once
 //! crm-server keys list
 //! crm-server keys revoke --name ops
+//! crm-server backup --to crm.backup                     # a data directory no server holds
+//! crm-server backup --to crm.backup --addr http://127.0.0.1:50051   # through a running server
+//! crm-server restore --from crm.backup --data-dir ./restored
 //! ```
 //! Every flag has a `CRM_*` environment variable. SIGINT or SIGTERM stops accepting calls,
 //! finishes those in flight (within --drain-timeout-ms), flushes, and exits 0; whatever is
@@ -31,6 +34,8 @@ use crm_grpc::server::{ServerConfig, TlsPem};
 use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
 use crm_store::{Durability, Store, StoreConfig};
 use tracing_subscriber::EnvFilter;
+
+mod backup;
 
 /// The crm customer-management service (gRPC, crm.v1).
 #[derive(Debug, Parser)]
@@ -176,6 +181,26 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Write a backup of the store: from one consistent snapshot, while writes go on. Through
+    /// a running server with --addr (an admin key with --api-key), else from --data-dir.
+    Backup {
+        /// The backup file to write (replaced only once the backup is complete).
+        #[arg(long)]
+        to: PathBuf,
+        /// A running server's address (`http://127.0.0.1:50051`).
+        #[arg(long, env = "CRM_ADDR")]
+        addr: Option<String>,
+        /// An API key with the admin role, for a server that needs one.
+        #[arg(long, env = "CRM_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// Restore a backup into --data-dir, which must be empty or not exist, and verify it.
+    /// Nothing is left behind when the file is truncated or damaged.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +247,16 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Some(Command::Keys { action }) => keys(&args.data_dir, action).map(|()| Stopped::Cleanly),
+        Some(Command::Backup { to, addr, api_key }) => {
+            let source = match addr {
+                Some(addr) => backup::Source::Server { addr, api_key },
+                None => backup::Source::Directory(args.data_dir.clone()),
+            };
+            backup::backup(source, &to).map(|()| Stopped::Cleanly)
+        }
+        Some(Command::Restore { from }) => {
+            backup::restore(&from, &args.data_dir).map(|()| Stopped::Cleanly)
+        }
         None => serve(args.data_dir, args.serve),
     };
     match result {

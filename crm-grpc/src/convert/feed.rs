@@ -1,0 +1,90 @@
+//! The change feed and backups as `crm.v1` messages.
+
+use crm_core::Violations;
+use crm_store::{ChangeKind, EntityKind, FeedEvent};
+
+use super::time_to_proto;
+use crate::pb;
+
+/// An entity kind from the contract; `None` for UNSPECIFIED or a value it does not define.
+pub fn entity_kind_from_proto(kind: i32) -> Option<EntityKind> {
+    match pb::EntityKind::try_from(kind).ok()? {
+        pb::EntityKind::Unspecified => None,
+        pb::EntityKind::Customer => Some(EntityKind::Customer),
+        pb::EntityKind::Segment => Some(EntityKind::Segment),
+    }
+}
+
+/// The kinds a watch asks for: every one must be defined (named `kinds[i]` otherwise).
+pub fn entity_kinds_from_proto(v: &mut Violations, kinds: &[i32]) -> Vec<EntityKind> {
+    let mut out = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        match entity_kind_from_proto(*k) {
+            Some(kind) => out.push(kind),
+            None => v.add(
+                format!("kinds[{i}]"),
+                format!("{k} is not an entity kind (CUSTOMER = 1, SEGMENT = 2)"),
+            ),
+        }
+    }
+    out
+}
+
+fn entity_kind_to_proto(kind: EntityKind) -> pb::EntityKind {
+    match kind {
+        EntityKind::Customer => pb::EntityKind::Customer,
+        EntityKind::Segment => pb::EntityKind::Segment,
+        _ => pb::EntityKind::Unspecified,
+    }
+}
+
+fn operation_to_proto(kind: ChangeKind) -> pb::ChangeOperation {
+    match kind {
+        ChangeKind::Created => pb::ChangeOperation::Created,
+        ChangeKind::Updated => pb::ChangeOperation::Updated,
+        ChangeKind::Deleted => pb::ChangeOperation::Deleted,
+        ChangeKind::Recorded => pb::ChangeOperation::Recorded,
+    }
+}
+
+/// A feed event as a message (without the entity's state).
+pub fn feed_event_to_proto(e: &FeedEvent) -> pb::ChangeEvent {
+    let entity = e.change.entity;
+    let id = match entity.kind {
+        EntityKind::Customer => crm_core::CustomerId(entity.id).to_string(),
+        _ => crm_core::SegmentId(entity.id).to_string(),
+    };
+    pb::ChangeEvent {
+        cursor: e.change.seq,
+        time: Some(time_to_proto(e.change.time)),
+        entity: Some(pb::EntityRef {
+            kind: entity_kind_to_proto(entity.kind).into(),
+            id,
+        }),
+        customer_id: e
+            .change
+            .customer_id
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        operation: operation_to_proto(e.change.kind).into(),
+        changed_fields: e.change.fields.clone(),
+        version: e.change.version,
+        actor: e.actor.clone(),
+        origin: e.origin.clone().unwrap_or_default(),
+        method: e.operation.clone(),
+        request_id: e.request_id.clone().unwrap_or_default(),
+        customer: None,
+    }
+}
+
+/// What a backup holds, as a message.
+pub fn backup_summary_to_proto(info: &crm_store::BackupInfo) -> pb::BackupSummary {
+    pb::BackupSummary {
+        format: u32::from(info.format),
+        cursor: info.cursor,
+        time: Some(time_to_proto(info.time)),
+        entries: info.entries,
+        bytes: info.bytes,
+        engine: info.engine.clone(),
+    }
+}
