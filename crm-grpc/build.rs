@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "crm/v1/segment_service.proto",
     "crm/v1/report_service.proto",
     "crm/v1/change_feed_service.proto",
+    "crm/v1/customer_bulk.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
+        // google.rpc.Status (per-item errors) is tonic-types' own.
+        .extern_path(".google.rpc", "::tonic_types::pb")
         .file_descriptor_set_path(out.join("crm_descriptor.bin"))
         .compile_with_config(config, &protos, &[root, well_known])?;
     Ok(())

@@ -23,8 +23,85 @@ impl Default for Echo {
     }
 }
 
+type Answers<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+/// Customers an echo export sends.
+const ECHO_EXPORT: usize = 1000;
+
+impl Echo {
+    fn created(&self) -> pb::BatchItemResult {
+        pb::BatchItemResult {
+            customer: Some(self.customer.clone()),
+            error: None,
+            action: pb::ItemAction::Created.into(),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl CustomerService for Echo {
+    type ImportCustomersStream = Answers<pb::ImportCustomersResponse>;
+    type ExportCustomersStream = Answers<pb::ExportCustomersResponse>;
+
+    async fn batch_create_customers(
+        &self,
+        r: Request<pb::BatchCreateCustomersRequest>,
+    ) -> Result<Response<pb::BatchCreateCustomersResponse>, Status> {
+        let n = r.into_inner().requests.len();
+        Ok(Response::new(pb::BatchCreateCustomersResponse {
+            results: vec![self.created(); n],
+        }))
+    }
+
+    async fn batch_upsert_customers(
+        &self,
+        r: Request<pb::BatchUpsertCustomersRequest>,
+    ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
+        let n = r.into_inner().customers.len();
+        Ok(Response::new(pb::BatchUpsertCustomersResponse {
+            results: vec![self.created(); n],
+        }))
+    }
+
+    async fn import_customers(
+        &self,
+        r: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
+    ) -> Result<Response<Self::ImportCustomersStream>, Status> {
+        use tokio_stream::StreamExt as _;
+        let answers = r.into_inner().map(|m| {
+            m.map(|m| pb::ImportCustomersResponse {
+                results: m
+                    .rows
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, row)| pb::ImportRowResult {
+                        key: row.key,
+                        index: i as u64,
+                        action: pb::ItemAction::Created.into(),
+                        customer_id: "0000000000000001".into(),
+                        entries_recorded: u32::try_from(row.entries.len()).unwrap_or(0),
+                        error: None,
+                    })
+                    .collect(),
+            })
+        });
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    async fn export_customers(
+        &self,
+        _: Request<pb::ExportCustomersRequest>,
+    ) -> Result<Response<Self::ExportCustomersStream>, Status> {
+        let message = pb::ExportCustomersResponse {
+            customer: Some(self.customer.clone()),
+            timeline: Vec::new(),
+            cursor: 1,
+        };
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            std::iter::repeat_n(Ok(message), ECHO_EXPORT),
+        ))))
+    }
+
     async fn create_customer(
         &self,
         _: Request<pb::CreateCustomerRequest>,

@@ -21,17 +21,36 @@ pub enum Fields {
     /// Fields of the request's `customer` (create, update), except the request's own
     /// `customer`, `update_mask`, `request_id` and `etag`.
     InCustomer,
+    /// Fields of an import row's `customer`, except the row's own `key`, `customer` and
+    /// `entries`.
+    InRow,
 }
 
 const OWN_FIELDS: &[&str] = &["customer", "update_mask", "request_id", "etag"];
+const ROW_FIELDS: &[&str] = &["key", "customer", "entries"];
 
 impl Fields {
     fn path(self, field: &str) -> String {
         let root = field.split(['.', '[']).next().unwrap_or(field);
         match self {
             Fields::InCustomer if !OWN_FIELDS.contains(&root) => format!("customer.{field}"),
+            Fields::InRow if !ROW_FIELDS.contains(&root) => format!("customer.{field}"),
             _ => field.to_owned(),
         }
+    }
+}
+
+/// A status as the `google.rpc.Status` message a batch answers for one item (code, message and
+/// the details the status carries).
+pub fn item_status(status: &Status) -> tonic_types::pb::Status {
+    use prost::Message as _;
+    match tonic_types::pb::Status::decode(status.details()) {
+        Ok(decoded) if decoded.code == status.code() as i32 => decoded,
+        _ => tonic_types::pb::Status {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            details: Vec::new(),
+        },
     }
 }
 

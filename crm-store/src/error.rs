@@ -128,6 +128,43 @@ impl From<EngineError> for StoreError {
 }
 
 impl StoreError {
+    /// A copy of an error about an item ([`StoreError::is_about_the_item`]); any other error
+    /// as [`StoreError::Storage`] with its message.
+    pub(crate) fn clone_for_item(&self) -> StoreError {
+        match self {
+            StoreError::Invalid(v) => StoreError::Invalid(v.clone()),
+            StoreError::NotFound(r) => StoreError::NotFound(r.clone()),
+            StoreError::AlreadyExists {
+                field,
+                value,
+                existing,
+            } => StoreError::AlreadyExists {
+                field: *field,
+                value: value.clone(),
+                existing: existing.clone(),
+            },
+            StoreError::Aborted { given, current } => StoreError::Aborted {
+                given: given.clone(),
+                current: current.clone(),
+            },
+            StoreError::FailedPrecondition(p) => StoreError::FailedPrecondition(p.clone()),
+            other => StoreError::Storage(other.to_string()),
+        }
+    }
+
+    /// Whether the error is about what a caller asked for (it can fail one item of a batch
+    /// and leave the others), not about the store.
+    pub fn is_about_the_item(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Invalid(_)
+                | StoreError::NotFound(_)
+                | StoreError::AlreadyExists { .. }
+                | StoreError::Aborted { .. }
+                | StoreError::FailedPrecondition(_)
+        )
+    }
+
     /// Whether the engine refused to write (a disk at its reserve, a fenced engine): reads that
     /// wanted to bring a derived index up to date first then read without it.
     pub(crate) fn is_write_refusal(&self) -> bool {
@@ -254,6 +291,13 @@ pub enum Precondition {
         /// The oldest cursor the feed can resume from.
         oldest_cursor: u64,
     },
+    /// An upsert or import row matches more than one customer (its emails belong to two, or
+    /// its email to a customer with another external id): writing it would merge them.
+    #[error("{message}")]
+    AmbiguousMatch {
+        /// Which customers, and what to do.
+        message: String,
+    },
     /// A restore goes only into an empty (or new) directory.
     #[error("{path} is not empty: restore into a new or empty directory")]
     RestoreTargetNotEmpty {
@@ -273,6 +317,7 @@ impl Precondition {
             Precondition::DataLossAccepted { .. } => "READ_ONLY_AFTER_DATA_LOSS",
             Precondition::ChangeLogTrimmed { .. } => "CURSOR_TRIMMED",
             Precondition::RestoreTargetNotEmpty { .. } => "RESTORE_TARGET_NOT_EMPTY",
+            Precondition::AmbiguousMatch { .. } => "AMBIGUOUS_MATCH",
         }
     }
 

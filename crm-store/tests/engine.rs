@@ -44,6 +44,7 @@ macro_rules! every_story {
             ranges_are_ordered_and_bounded,
             snapshots_are_stable,
             snapshots_let_writers_commit,
+            savepoints_undo_what_came_after,
             sync_makes_commits_durable,
             reopen_keeps_everything,
         );

@@ -10,6 +10,7 @@ use crate::convert::{customer_view, value_to_proto};
 use crate::layer::Call;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
+use crate::services::bulk;
 use crate::services::common::{audited, blocking, list_response, non_empty, page_size, point_read};
 use crate::status::{Fields, invalid, invalid_in};
 
@@ -32,6 +33,43 @@ fn required_customer(c: Option<pb::Customer>) -> Result<pb::Customer, Status> {
 
 #[tonic::async_trait]
 impl CustomerService for CustomerApi {
+    type ImportCustomersStream = bulk::Answers<pb::ImportCustomersResponse>;
+    type ExportCustomersStream = bulk::Answers<pb::ExportCustomersResponse>;
+
+    async fn batch_create_customers(
+        &self,
+        request: Request<pb::BatchCreateCustomersRequest>,
+    ) -> Result<Response<pb::BatchCreateCustomersResponse>, Status> {
+        let call = Call::of(&request)?;
+        let store = audited(&self.store, call.caller, call.request_id);
+        bulk::batch_create(store, request.into_inner()).await
+    }
+
+    async fn batch_upsert_customers(
+        &self,
+        request: Request<pb::BatchUpsertCustomersRequest>,
+    ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
+        let call = Call::of(&request)?;
+        let store = audited(&self.store, call.caller, call.request_id);
+        bulk::batch_upsert(store, request.into_inner()).await
+    }
+
+    async fn import_customers(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
+    ) -> Result<Response<Self::ImportCustomersStream>, Status> {
+        let call = Call::of(&request)?;
+        let store = audited(&self.store, call.caller, call.request_id);
+        bulk::import(store, request.into_inner()).await
+    }
+
+    async fn export_customers(
+        &self,
+        request: Request<pb::ExportCustomersRequest>,
+    ) -> Result<Response<Self::ExportCustomersStream>, Status> {
+        bulk::export(self.store.clone(), request.into_inner()).await
+    }
+
     async fn create_customer(
         &self,
         request: Request<pb::CreateCustomerRequest>,

@@ -2,6 +2,7 @@
 //! is stated here once, in [`ROLES`]; the [`crate::layer`] enforces it before a handler runs.
 
 pub mod admin;
+pub(crate) mod bulk;
 pub(crate) mod common;
 pub mod customers;
 pub mod feed;
@@ -22,6 +23,10 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("CustomerService", "SearchCustomers", Role::Reader),
     ("CustomerService", "GetCustomerValue", Role::Reader),
     ("CustomerService", "LookupCustomer", Role::Reader),
+    ("CustomerService", "BatchCreateCustomers", Role::Writer),
+    ("CustomerService", "BatchUpsertCustomers", Role::Writer),
+    ("CustomerService", "ImportCustomers", Role::Writer),
+    ("CustomerService", "ExportCustomers", Role::Reader),
     ("TimelineService", "RecordInteraction", Role::Writer),
     ("TimelineService", "RecordPurchase", Role::Writer),
     ("TimelineService", "RecordRefund", Role::Writer),

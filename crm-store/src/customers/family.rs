@@ -148,7 +148,7 @@ impl Write<'_> {
                 fields,
             },
             actor: origin.actor.clone(),
-            operation: operation.into(),
+            operation: self.operation.unwrap_or(operation).into(),
             request_id: origin.request_id.clone(),
             origin: origin.source.clone(),
         };

@@ -10,8 +10,11 @@ use crm_core::{
     validate_customer,
 };
 
+pub mod bulk;
 pub mod counts;
+pub mod export;
 pub(crate) mod family;
+pub mod import;
 pub(crate) mod legacy;
 pub mod list;
 pub mod search;
@@ -131,43 +134,7 @@ impl Customers<'_> {
             check_request_id(&mut v, rid);
         }
         v.into_result(())?;
-        self.write(|w| {
-            if let Some(rid) = request_id
-                && let Some(first) = w.get(keys::request(rid))?
-            {
-                return replay(w, rid, &first);
-            }
-            let id = w.next_id(now)?;
-            let create_time =
-                DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
-                    .unwrap_or(now);
-            let customer = Customer {
-                id,
-                create_time,
-                update_time: create_time,
-                version: 1,
-                data: data.clone(),
-            };
-            check_references(w, None, &customer)?;
-            let blank = CustomerData::new(match customer.kind() {
-                CustomerKind::Person => crm_core::Party::Person(crm_core::Person::default()),
-                CustomerKind::Organization => {
-                    crm_core::Party::Organization(crm_core::Organization::default())
-                }
-            });
-            let fields = blank
-                .changed_fields(&customer.data)
-                .into_iter()
-                .map(String::from)
-                .collect();
-            w.put_customer(None, Some(&customer), ChangeKind::Created, fields)?;
-            if let Some(rid) = request_id {
-                let mut value = id.0.to_be_bytes().to_vec();
-                value.extend_from_slice(&now.timestamp_micros().to_be_bytes());
-                w.put_raw(keys::request(rid), value);
-            }
-            Ok(customer)
-        })
+        self.write(|w| create_in(w, &data, request_id, now))
     }
 
     /// Reads a customer. Errors: [`StoreError::NotFound`], [`StoreError::Corrupt`].
@@ -191,65 +158,7 @@ impl Customers<'_> {
         etag: Option<&str>,
     ) -> Result<Customer> {
         let now = self.now();
-        self.write(|w| {
-            let current = w.existing_customer(id)?;
-            check_etag(&current.etag(), etag)?;
-            let mut data = mask.apply(&current.data, patch)?;
-            validate_customer(&mut data, now)?;
-            if data == current.data {
-                return Ok(current);
-            }
-            check_manual_move(current.data.lifecycle_stage, data.lifecycle_stage, None).map_err(
-                |e| match e {
-                    MoveError::BackwardWithoutReason { from, to } => {
-                        StoreError::FailedPrecondition(Precondition::BackwardStageMove {
-                            from,
-                            to,
-                            message: format!(
-                                "{e}: an update can only move the lifecycle stage forward"
-                            ),
-                        })
-                    }
-                },
-            )?;
-            let fields = current
-                .data
-                .changed_fields(&data)
-                .into_iter()
-                .map(String::from)
-                .collect();
-            let updated = Customer {
-                update_time: now.max(current.update_time),
-                version: current.version + 1,
-                data,
-                ..current.clone()
-            };
-            check_references(w, Some(&current), &updated)?;
-            w.put_customer(Some(&current), Some(&updated), ChangeKind::Updated, fields)?;
-            let (from, to) = (current.data.lifecycle_stage, updated.data.lifecycle_stage);
-            if from != to {
-                // Every move is on the timeline, also one made by an update.
-                let actor = w.store.origin().actor.clone();
-                let entry = TimelineEntry {
-                    id: w.next_entry()?,
-                    customer_id: id,
-                    occurred_at: now,
-                    recorded_at: now,
-                    actor,
-                    event: Event::StageChange(StageChange {
-                        from,
-                        to,
-                        reason: "UpdateCustomer".into(),
-                        automatic: false,
-                    }),
-                };
-                w.put_raw(
-                    keys::timeline(id, now, entry.id),
-                    crate::kv::codec::encode(&entry)?,
-                );
-            }
-            Ok(updated)
-        })
+        self.write(|w| update_in(w, id, patch, mask, etag, now))
     }
 
     /// Deletes a customer with every index entry (AIP-135). With `etag`, only if the customer is
@@ -297,4 +206,114 @@ impl Customers<'_> {
             Resource::ExternalId(trimmed.to_owned()),
         )
     }
+}
+
+/// Creates a customer within `w` from validated `data`: see [`Customers::create`].
+pub(crate) fn create_in(
+    w: &mut Write<'_>,
+    data: &CustomerData,
+    request_id: Option<&str>,
+    now: DateTime<chrono::Utc>,
+) -> Result<Customer> {
+    if let Some(rid) = request_id
+        && let Some(first) = w.get(keys::request(rid))?
+    {
+        return replay(w, rid, &first);
+    }
+    let id = w.next_id(now)?;
+    let create_time =
+        DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
+            .unwrap_or(now);
+    let customer = Customer {
+        id,
+        create_time,
+        update_time: create_time,
+        version: 1,
+        data: data.clone(),
+    };
+    check_references(w, None, &customer)?;
+    let blank = CustomerData::new(match customer.kind() {
+        CustomerKind::Person => crm_core::Party::Person(crm_core::Person::default()),
+        CustomerKind::Organization => {
+            crm_core::Party::Organization(crm_core::Organization::default())
+        }
+    });
+    let fields = blank
+        .changed_fields(&customer.data)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    w.put_customer(None, Some(&customer), ChangeKind::Created, fields)?;
+    if let Some(rid) = request_id {
+        let mut value = id.0.to_be_bytes().to_vec();
+        value.extend_from_slice(&now.timestamp_micros().to_be_bytes());
+        w.put_raw(keys::request(rid), value);
+    }
+    Ok(customer)
+}
+
+/// Updates a customer within `w`: see [`Customers::update`].
+pub(crate) fn update_in(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    patch: &CustomerData,
+    mask: &UpdateMask,
+    etag: Option<&str>,
+    now: DateTime<chrono::Utc>,
+) -> Result<Customer> {
+    let current = w.existing_customer(id)?;
+    check_etag(&current.etag(), etag)?;
+    let mut data = mask.apply(&current.data, patch)?;
+    validate_customer(&mut data, now)?;
+    if data == current.data {
+        return Ok(current);
+    }
+    check_manual_move(current.data.lifecycle_stage, data.lifecycle_stage, None).map_err(
+        |e| match e {
+            MoveError::BackwardWithoutReason { from, to } => {
+                StoreError::FailedPrecondition(Precondition::BackwardStageMove {
+                    from,
+                    to,
+                    message: format!("{e}: an update can only move the lifecycle stage forward"),
+                })
+            }
+        },
+    )?;
+    let fields = current
+        .data
+        .changed_fields(&data)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let updated = Customer {
+        update_time: now.max(current.update_time),
+        version: current.version + 1,
+        data,
+        ..current.clone()
+    };
+    check_references(w, Some(&current), &updated)?;
+    w.put_customer(Some(&current), Some(&updated), ChangeKind::Updated, fields)?;
+    let (from, to) = (current.data.lifecycle_stage, updated.data.lifecycle_stage);
+    if from != to {
+        // Every move is on the timeline, also one made by an update.
+        let actor = w.store.origin().actor.clone();
+        let entry = TimelineEntry {
+            id: w.next_entry()?,
+            customer_id: id,
+            occurred_at: now,
+            recorded_at: now,
+            actor,
+            event: Event::StageChange(StageChange {
+                from,
+                to,
+                reason: "UpdateCustomer".into(),
+                automatic: false,
+            }),
+        };
+        w.put_raw(
+            keys::timeline(id, now, entry.id),
+            crate::kv::codec::encode(&entry)?,
+        );
+    }
+    Ok(updated)
 }

@@ -40,6 +40,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Insight> {
         let summary = self.timeline().summary(customer.id)?;
+        self.insight_from(filter, customer, summary, now)
+    }
+
+    /// What is derived about a customer from its `summary` (read by the caller, from the
+    /// store or a snapshot) at `now`, with its RFM group if `filter` needs one.
+    pub(crate) fn insight_from(
+        &self,
+        filter: &Filter,
+        customer: &Customer,
+        summary: Summary,
+        now: DateTime<Utc>,
+    ) -> Result<Insight> {
         let mut insight = self.insight_at(customer, summary, now);
         if filter.uses_rfm()
             && let Some(currency) = insight.main_value().map(|v| v.currency.clone())

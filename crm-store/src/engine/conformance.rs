@@ -361,6 +361,36 @@ pub fn snapshots_let_writers_commit(open: Open<'_>) {
     assert_eq!(engine.get(b"k5").unwrap(), None);
 }
 
+/// A rollback to a savepoint undoes the writes after it, and only those: reads in the
+/// transaction see the savepoint's state, and the commit holds the writes before it.
+pub fn savepoints_undo_what_came_after(open: Open<'_>) {
+    let engine = open();
+    put_all(&*engine, &[(b"s-kept", b"old"), (b"s-doomed", b"old")]);
+    transact(&*engine, |tx| -> Result<(), EngineError> {
+        tx.put(b"s-before", b"1");
+        tx.savepoint();
+        tx.put(b"s-after", b"2");
+        tx.put(b"s-before", b"changed");
+        tx.delete(b"s-kept");
+        tx.rollback();
+        assert_eq!(tx.get(b"s-after")?, None);
+        assert_eq!(tx.get(b"s-before")?, Some(b"1".to_vec()));
+        assert_eq!(tx.get(b"s-kept")?, Some(b"old".to_vec()));
+        tx.savepoint();
+        tx.delete(b"s-doomed");
+        Ok(())
+    })
+    .unwrap();
+    let all = (
+        Bound::Included(b"s-".to_vec()),
+        Bound::Excluded(b"s.".to_vec()),
+    );
+    let keys = keys_of(engine.range(all, false));
+    assert_eq!(keys, vec![b"s-before".to_vec(), b"s-kept".to_vec()]);
+    assert_eq!(engine.get(b"s-kept").unwrap(), Some(b"old".to_vec()));
+    assert_eq!(engine.get(b"s-before").unwrap(), Some(b"1".to_vec()));
+}
+
 /// After `sync`, everything committed is on disk (the engine says its fsync covered it) and is
 /// there after a reopen.
 pub fn sync_makes_commits_durable(open: Open<'_>) {

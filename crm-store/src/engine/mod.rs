@@ -122,6 +122,13 @@ pub trait Tx: Reader {
     fn put(&mut self, key: &[u8], value: &[u8]);
     /// Removes `key` (nothing happens if it is absent).
     fn delete(&mut self, key: &[u8]);
+    /// Marks a savepoint: [`Tx::rollback`] undoes every write made after it. Marking again
+    /// moves it. (For writes of many independent items in one transaction: an item that fails
+    /// is undone, the others commit.)
+    fn savepoint(&mut self);
+    /// Undoes the writes made since the savepoint, which stays where it is; reads see the
+    /// transaction as it was there. Without a savepoint, undoes nothing.
+    fn rollback(&mut self);
 }
 
 /// What a transaction function tells the engine: commit what was written, or drop it.

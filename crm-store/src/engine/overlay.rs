@@ -11,17 +11,47 @@ use super::{EngineError, Entries, Entry, KeyRange};
 #[derive(Debug, Default)]
 pub struct Overlay {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Since the savepoint: each key written, with what the overlay held for it before.
+    undo: Option<Vec<Undo>>,
 }
+
+/// A key written after the savepoint, and what the overlay held for it before (`None`: nothing).
+type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
 
 impl Overlay {
     /// Records a put.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        let before = self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        if let Some(undo) = &mut self.undo {
+            undo.push((key.to_vec(), before));
+        }
     }
 
     /// Records a delete.
     pub fn delete(&mut self, key: &[u8]) {
-        self.writes.insert(key.to_vec(), None);
+        let before = self.writes.insert(key.to_vec(), None);
+        if let Some(undo) = &mut self.undo {
+            undo.push((key.to_vec(), before));
+        }
+    }
+
+    /// Marks a savepoint (see [`super::Tx::savepoint`]).
+    pub fn savepoint(&mut self) {
+        match &mut self.undo {
+            Some(undo) => undo.clear(),
+            None => self.undo = Some(Vec::new()),
+        }
+    }
+
+    /// Undoes the writes since the savepoint (see [`super::Tx::rollback`]).
+    pub fn rollback(&mut self) {
+        let Some(undo) = &mut self.undo else { return };
+        for (key, before) in undo.drain(..).rev() {
+            match before {
+                Some(value) => self.writes.insert(key, value),
+                None => self.writes.remove(&key),
+            };
+        }
     }
 
     /// What the transaction wrote to `key`: `None` if nothing (read the committed value),

@@ -21,6 +21,8 @@ pub(crate) const UNIQUE: u8 = b'U';
 pub(crate) const CHANGE: u8 = b'L';
 /// `R request_id` -> id and time: a create already done for this request id.
 pub(crate) const REQUEST: u8 = b'R';
+/// `W row_key` -> customer id, time, digest (32): an import row already written.
+pub(crate) const IMPORT_ROW: u8 = b'W';
 /// `a id seq` -> empty: a customer's audit events.
 pub(crate) const AUDIT_BY_CUSTOMER: u8 = b'a';
 /// `N org_id` -> count: how many people belong to an organization.
@@ -209,6 +211,10 @@ pub(crate) fn segment_name(name_key: &str) -> Vec<u8> {
 
 pub(crate) fn entry_request(request_id: &str) -> Vec<u8> {
     [&[ENTRY_REQUEST], request_id.as_bytes()].concat()
+}
+
+pub(crate) fn import_row(row_key: &str) -> Vec<u8> {
+    [&[IMPORT_ROW], row_key.as_bytes()].concat()
 }
 
 pub(crate) fn request(request_id: &str) -> Vec<u8> {

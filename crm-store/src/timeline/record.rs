@@ -51,10 +51,10 @@ pub struct Recorded {
 }
 
 /// Checked `EntryMeta`: the time and actor to write.
-struct Meta {
-    at: DateTime<Utc>,
-    actor: String,
-    request_id: Option<String>,
+pub(crate) struct Meta {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) actor: String,
+    pub(crate) request_id: Option<String>,
 }
 
 impl Store {
@@ -78,44 +78,9 @@ impl Store {
         }
     }
 
-    /// A repeat of a request id already used for a timeline write: the first call's entry.
-    fn replay(
-        &self,
-        w: &mut Write<'_>,
-        id: CustomerId,
-        rid: Option<&str>,
-    ) -> Result<Option<Recorded>> {
-        let Some(rid) = rid else { return Ok(None) };
-        let Some(key) = w.get(keys::entry_request(rid))? else {
-            return Ok(None);
-        };
-        let reused = |message: String| {
-            StoreError::FailedPrecondition(Precondition::RequestIdReused {
-                request_id: rid.to_owned(),
-                message,
-            })
-        };
-        let entry = w.entry(&key).map_err(|_| {
-            reused(format!(
-                "request_id {rid:?} was used for an entry that has since been deleted"
-            ))
-        })?;
-        if entry.customer_id != id {
-            return Err(reused(format!(
-                "request_id {rid:?} was used for customer {}",
-                entry.customer_id
-            )));
-        }
-        Ok(Some(Recorded {
-            entry,
-            customer: w.existing_customer(id)?,
-            duplicate: true,
-        }))
-    }
-
     /// The checked meta of a write whose entity was validated as `entity` (its violations
     /// named under `prefix`, none when empty): every violation of both, or the meta.
-    fn checked(
+    pub(crate) fn checked(
         &self,
         entity: std::result::Result<(), Violations>,
         prefix: &str,
@@ -130,9 +95,7 @@ impl Store {
         v.into_result(m).map_err(Into::into)
     }
 
-    /// One timeline write: a repeated request id returns the first entry; otherwise `body`
-    /// appends to the customer's timeline (or finds the write is a repeat), then the request id
-    /// is remembered and the customer's record, summary and change log are written.
+    /// One timeline write in a write of its own: see [`record_in`].
     fn record(
         &self,
         id: CustomerId,
@@ -140,33 +103,74 @@ impl Store {
         operation: &str,
         mut body: impl FnMut(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
     ) -> Result<Recorded> {
-        self.write(|w| {
-            if let Some(first) = self.replay(w, id, m.request_id.as_deref())? {
-                return Ok(first);
-            }
-            let mut s = w.subject(id)?;
-            match body(w, &mut s)? {
-                Outcome::Repeat(entry) => Ok(Recorded {
-                    entry,
-                    customer: s.customer,
-                    duplicate: true,
-                }),
-                Outcome::New(entry) => {
-                    remember(w, m.request_id.as_deref(), &entry);
-                    let customer = w.finish(s, operation)?;
-                    Ok(Recorded {
-                        entry,
-                        customer,
-                        duplicate: false,
-                    })
-                }
-            }
-        })
+        self.write(|w| record_in(w, id, m, operation, &mut body))
     }
 }
 
+/// One timeline write: a repeated request id returns the first entry; otherwise `body`
+/// appends to the customer's timeline (or finds the write is a repeat), then the request id is
+/// remembered and the customer's record, summary and change log are written.
+pub(crate) fn record_in(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    m: &Meta,
+    operation: &str,
+    body: &mut dyn FnMut(&mut Write<'_>, &mut Subject) -> Result<Outcome>,
+) -> Result<Recorded> {
+    if let Some(first) = replay(w, id, m.request_id.as_deref())? {
+        return Ok(first);
+    }
+    let mut s = w.subject(id)?;
+    match body(w, &mut s)? {
+        Outcome::Repeat(entry) => Ok(Recorded {
+            entry,
+            customer: s.customer,
+            duplicate: true,
+        }),
+        Outcome::New(entry) => {
+            remember(w, m.request_id.as_deref(), &entry);
+            let customer = w.finish(s, operation)?;
+            Ok(Recorded {
+                entry,
+                customer,
+                duplicate: false,
+            })
+        }
+    }
+}
+
+/// A repeat of a request id already used for a timeline write: the first call's entry.
+fn replay(w: &mut Write<'_>, id: CustomerId, rid: Option<&str>) -> Result<Option<Recorded>> {
+    let Some(rid) = rid else { return Ok(None) };
+    let Some(key) = w.get(keys::entry_request(rid))? else {
+        return Ok(None);
+    };
+    let reused = |message: String| {
+        StoreError::FailedPrecondition(Precondition::RequestIdReused {
+            request_id: rid.to_owned(),
+            message,
+        })
+    };
+    let entry = w.entry(&key).map_err(|_| {
+        reused(format!(
+            "request_id {rid:?} was used for an entry that has since been deleted"
+        ))
+    })?;
+    if entry.customer_id != id {
+        return Err(reused(format!(
+            "request_id {rid:?} was used for customer {}",
+            entry.customer_id
+        )));
+    }
+    Ok(Some(Recorded {
+        entry,
+        customer: w.existing_customer(id)?,
+        duplicate: true,
+    }))
+}
+
 /// What a timeline write's body did.
-enum Outcome {
+pub(crate) enum Outcome {
     /// Appended this entry.
     New(TimelineEntry),
     /// Found the write already done (a known order): this is the first entry.
@@ -271,35 +275,7 @@ impl Timeline<'_> {
         meta: EntryMeta,
     ) -> Result<Recorded> {
         let m = self.checked(validate_interaction(&mut interaction), "interaction", meta)?;
-        self.record(id, &m, "RecordInteraction", |w, s| {
-            let referred = interaction.referred_customer_id;
-            let referred_first = match referred {
-                Some(r) if r == id => {
-                    return Err(Violations::one(
-                        "interaction.referred_customer_id",
-                        "a customer cannot refer itself",
-                    )
-                    .into());
-                }
-                Some(r) => {
-                    if w.customer(r)?.is_none() {
-                        return Err(Violations::one(
-                            "interaction.referred_customer_id",
-                            "no customer has this id",
-                        )
-                        .into());
-                    }
-                    w.summary(r)?.first_purchase
-                }
-                None => None,
-            };
-            let entry = w.append(s, m.at, &m.actor, Event::Interaction(interaction.clone()))?;
-            if let (Some(first), Some(r)) = (referred_first, referred) {
-                crate::timeline::referrals::settle(w, s, r, first)?;
-            }
-            advocacy(w, s, m.at)?;
-            Ok(Outcome::New(entry))
-        })
+        self.write(|w| interaction_in(w, id, &interaction, &m, "RecordInteraction"))
     }
 
     /// Records a purchase. Recording an `order_ref` the customer already has returns the first
@@ -317,39 +293,7 @@ impl Timeline<'_> {
         meta: EntryMeta,
     ) -> Result<Recorded> {
         let m = self.checked(validate_purchase(&mut purchase), "purchase", meta)?;
-        let rules = self.inner.config.rules;
-        self.record(id, &m, "RecordPurchase", |w, s| {
-            let order_key = keys::order(id, &purchase.order_ref);
-            if let Some(bytes) = w.get(&order_key)? {
-                let first = OrderState::from_bytes(&order_key, &bytes)?;
-                let key = keys::timeline(id, first.occurred_at, first.entry);
-                return Ok(Outcome::Repeat(w.entry(&key)?));
-            }
-            let first_before = s.summary.first_purchase;
-            let earliest = first_before.is_none_or(|f| m.at < f);
-            let order_ref = purchase.order_ref.clone();
-            let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase.clone()))?;
-            if earliest {
-                // The lead converted with its first purchase, whenever that was recorded: a
-                // backdated order earlier than the first so far moves the conversion to it.
-                if let Some(before) = first_before {
-                    drop_conversion(w, id, before)?;
-                }
-                w.append(s, m.at, "crm", Event::Converted { order_ref })?;
-                credit_referrers(w, id, m.at)?;
-            }
-            // Fewer purchases than the loyalty rule counts cannot fill a window: skip the scan.
-            let dense = usize::try_from(s.summary.purchase_count)
-                .is_ok_and(|n| n >= rules.loyalty_purchases)
-                && has_dense_window(
-                    &purchases_near(w, id, m.at, rules.loyalty_window)?,
-                    rules.loyalty_purchases,
-                    rules.loyalty_window,
-                );
-            let target = rules.automatic_stage(&s.summary, dense);
-            w.move_forward(s, target, m.at)?;
-            Ok(Outcome::New(entry))
-        })
+        self.write(|w| purchase_in(w, id, &purchase, &m, "RecordPurchase"))
     }
 
     /// Records a refund of (part of) a purchase: in its currency, at most what is left of it,
@@ -364,59 +308,7 @@ impl Timeline<'_> {
         meta: EntryMeta,
     ) -> Result<Recorded> {
         let m = self.checked(validate_refund(&mut refund), "refund", meta)?;
-        self.record(id, &m, "RecordRefund", |w, s| {
-            let order_key = keys::order(id, &refund.order_ref);
-            let Some(bytes) = w.get(&order_key)? else {
-                return Err(StoreError::NotFound(Resource::Purchase {
-                    customer: id,
-                    order_ref: refund.order_ref.clone(),
-                }));
-            };
-            let mut order = OrderState::from_bytes(&order_key, &bytes)?;
-            let key = keys::timeline(id, order.occurred_at, order.entry);
-            let Event::Purchase(purchase) = w.entry(&key)?.event else {
-                return Err(StoreError::Corrupt {
-                    key: keys::describe(&order_key),
-                    detail: "an order key points to an entry that is not a purchase".into(),
-                });
-            };
-            let mut v = Violations::default();
-            if refund.amount.currency != purchase.amount.currency {
-                v.add(
-                    "refund.amount.currency_code",
-                    format!(
-                        "must be the purchase's currency, {}",
-                        purchase.amount.currency
-                    ),
-                );
-            }
-            if m.at < order.occurred_at {
-                v.add("occurred_at", "is before the purchase it refunds");
-            }
-            v.into_result(())?;
-            let left = purchase
-                .amount
-                .amount_minor
-                .saturating_sub(order.refunded_minor);
-            if refund.amount.amount_minor > left {
-                return Err(StoreError::FailedPrecondition(
-                    Precondition::RefundExceedsPurchase {
-                        order_ref: refund.order_ref.clone(),
-                        left,
-                        currency: purchase.amount.currency.clone(),
-                        asked: refund.amount.amount_minor,
-                    },
-                ));
-            }
-            order.refunded_minor += refund.amount.amount_minor;
-            w.put_raw(&order_key, order.to_bytes());
-            Ok(Outcome::New(w.append(
-                s,
-                m.at,
-                &m.actor,
-                Event::Refund(refund.clone()),
-            )?))
-        })
+        self.write(|w| refund_in(w, id, &refund, &m, "RecordRefund"))
     }
 
     /// Moves a customer's lifecycle stage by hand: forward freely, backward only with a reason.
@@ -499,4 +391,149 @@ impl Timeline<'_> {
             )?))
         })
     }
+}
+
+/// Records a contact within `w`: see [`Timeline::record_interaction`].
+pub(crate) fn interaction_in(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    interaction: &Interaction,
+    m: &Meta,
+    operation: &str,
+) -> Result<Recorded> {
+    record_in(w, id, m, operation, &mut |w, s| {
+        let referred = interaction.referred_customer_id;
+        let referred_first = match referred {
+            Some(r) if r == id => {
+                return Err(Violations::one(
+                    "interaction.referred_customer_id",
+                    "a customer cannot refer itself",
+                )
+                .into());
+            }
+            Some(r) => {
+                if w.customer(r)?.is_none() {
+                    return Err(Violations::one(
+                        "interaction.referred_customer_id",
+                        "no customer has this id",
+                    )
+                    .into());
+                }
+                w.summary(r)?.first_purchase
+            }
+            None => None,
+        };
+        let entry = w.append(s, m.at, &m.actor, Event::Interaction(interaction.clone()))?;
+        if let (Some(first), Some(r)) = (referred_first, referred) {
+            crate::timeline::referrals::settle(w, s, r, first)?;
+        }
+        advocacy(w, s, m.at)?;
+        Ok(Outcome::New(entry))
+    })
+}
+
+/// Records a purchase within `w`: see [`Timeline::record_purchase`].
+pub(crate) fn purchase_in(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    purchase: &Purchase,
+    m: &Meta,
+    operation: &str,
+) -> Result<Recorded> {
+    let rules = w.store.inner.config.rules;
+    record_in(w, id, m, operation, &mut |w, s| {
+        let order_key = keys::order(id, &purchase.order_ref);
+        if let Some(bytes) = w.get(&order_key)? {
+            let first = OrderState::from_bytes(&order_key, &bytes)?;
+            let key = keys::timeline(id, first.occurred_at, first.entry);
+            return Ok(Outcome::Repeat(w.entry(&key)?));
+        }
+        let first_before = s.summary.first_purchase;
+        let earliest = first_before.is_none_or(|f| m.at < f);
+        let order_ref = purchase.order_ref.clone();
+        let entry = w.append(s, m.at, &m.actor, Event::Purchase(purchase.clone()))?;
+        if earliest {
+            // The lead converted with its first purchase, whenever that was recorded: a
+            // backdated order earlier than the first so far moves the conversion to it.
+            if let Some(before) = first_before {
+                drop_conversion(w, id, before)?;
+            }
+            w.append(s, m.at, "crm", Event::Converted { order_ref })?;
+            credit_referrers(w, id, m.at)?;
+        }
+        // Fewer purchases than the loyalty rule counts cannot fill a window: skip the scan.
+        let dense = usize::try_from(s.summary.purchase_count)
+            .is_ok_and(|n| n >= rules.loyalty_purchases)
+            && has_dense_window(
+                &purchases_near(w, id, m.at, rules.loyalty_window)?,
+                rules.loyalty_purchases,
+                rules.loyalty_window,
+            );
+        let target = rules.automatic_stage(&s.summary, dense);
+        w.move_forward(s, target, m.at)?;
+        Ok(Outcome::New(entry))
+    })
+}
+
+/// Records a refund within `w`: see [`Timeline::record_refund`].
+pub(crate) fn refund_in(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    refund: &Refund,
+    m: &Meta,
+    operation: &str,
+) -> Result<Recorded> {
+    record_in(w, id, m, operation, &mut |w, s| {
+        let order_key = keys::order(id, &refund.order_ref);
+        let Some(bytes) = w.get(&order_key)? else {
+            return Err(StoreError::NotFound(Resource::Purchase {
+                customer: id,
+                order_ref: refund.order_ref.clone(),
+            }));
+        };
+        let mut order = OrderState::from_bytes(&order_key, &bytes)?;
+        let key = keys::timeline(id, order.occurred_at, order.entry);
+        let Event::Purchase(purchase) = w.entry(&key)?.event else {
+            return Err(StoreError::Corrupt {
+                key: keys::describe(&order_key),
+                detail: "an order key points to an entry that is not a purchase".into(),
+            });
+        };
+        let mut v = Violations::default();
+        if refund.amount.currency != purchase.amount.currency {
+            v.add(
+                "refund.amount.currency_code",
+                format!(
+                    "must be the purchase's currency, {}",
+                    purchase.amount.currency
+                ),
+            );
+        }
+        if m.at < order.occurred_at {
+            v.add("occurred_at", "is before the purchase it refunds");
+        }
+        v.into_result(())?;
+        let left = purchase
+            .amount
+            .amount_minor
+            .saturating_sub(order.refunded_minor);
+        if refund.amount.amount_minor > left {
+            return Err(StoreError::FailedPrecondition(
+                Precondition::RefundExceedsPurchase {
+                    order_ref: refund.order_ref.clone(),
+                    left,
+                    currency: purchase.amount.currency.clone(),
+                    asked: refund.amount.amount_minor,
+                },
+            ));
+        }
+        order.refunded_minor += refund.amount.amount_minor;
+        w.put_raw(&order_key, order.to_bytes());
+        Ok(Outcome::New(w.append(
+            s,
+            m.at,
+            &m.actor,
+            Event::Refund(refund.clone()),
+        )?))
+    })
 }

@@ -38,6 +38,21 @@ impl Store {
     pub(crate) fn write_with<T>(
         &self,
         durable: bool,
+        f: impl FnMut(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.run_write(durable, false, f)
+    }
+
+    /// Runs `f` as a write and then drops everything it wrote: what a write would do, for a dry
+    /// run. Its reads see its own writes, as a real write's do.
+    pub(crate) fn write_nothing<T>(&self, f: impl FnMut(&mut Write<'_>) -> Result<T>) -> Result<T> {
+        self.run_write(false, true, f)
+    }
+
+    fn run_write<T>(
+        &self,
+        durable: bool,
+        dry_run: bool,
         mut f: impl FnMut(&mut Write<'_>) -> Result<T>,
     ) -> Result<T> {
         if durable && let Some(loss) = &self.inner.data_loss {
@@ -48,17 +63,30 @@ impl Store {
             ));
         }
         let mut committed = Committed::default();
+        let mut dropped: Option<T> = None;
         let started = self.now();
-        let out = crate::engine::transact(self.inner.engine.engine(), |tx| {
+        let run = crate::engine::transact(self.inner.engine.engine(), |tx| {
             let mut w = Write::new(self, tx, started);
-            let out = f(&mut w)?;
-            w.apply_kept()?;
+            let out = f(&mut w).map_err(Failed::Store)?;
+            w.apply_kept().map_err(Failed::Store)?;
+            if dry_run {
+                dropped = Some(out);
+                return Err(Failed::DryRun);
+            }
             if w.last_seq > w.floor_seq.unwrap_or(u64::MAX) {
                 w.committed.last_seq = Some(w.last_seq);
             }
             committed = std::mem::take(&mut w.committed);
-            Ok::<_, StoreError>(out)
-        })?;
+            Ok::<_, Failed>(out)
+        });
+        let out = match run {
+            Ok(out) => out,
+            Err(Failed::Store(e)) => return Err(e),
+            Err(Failed::DryRun) => {
+                return dropped
+                    .ok_or_else(|| StoreError::Storage("a dry run lost its result".into()));
+            }
+        };
         // What this process caches follows what was committed, never what was attempted.
         self.caches_follow(&committed);
         if committed.writes > 0
@@ -71,6 +99,26 @@ impl Store {
             self.inner.feed.advance(seq);
         }
         Ok(out)
+    }
+}
+
+/// How a write's transaction ended other than by committing.
+enum Failed {
+    /// The write failed.
+    Store(StoreError),
+    /// A dry run: everything it wrote is dropped.
+    DryRun,
+}
+
+impl From<crate::engine::EngineError> for Failed {
+    fn from(e: crate::engine::EngineError) -> Self {
+        Failed::Store(e.into())
+    }
+}
+
+impl crate::engine::TxFailure for Failed {
+    fn is_conflict(&self) -> bool {
+        matches!(self, Failed::Store(StoreError::Conflict))
     }
 }
 
@@ -108,6 +156,20 @@ pub(crate) struct Write<'a> {
     /// When the write started: its customers' derived state is evaluated at this instant,
     /// which is at or before every time the write records (its change-log event's included).
     pub(crate) started: DateTime<Utc>,
+    /// The operation every change-log event of this write names, when one call makes many
+    /// kinds of change (`ImportCustomers`); otherwise each event names its own.
+    pub(crate) operation: Option<&'static str>,
+}
+
+/// What [`Write::item`] restores when an item fails.
+struct ItemSavepoint {
+    last_seq: u64,
+    entries: u64,
+    writes: usize,
+    meta: usize,
+    derived: Option<crate::derived::DerivedMeta>,
+    counts: BTreeMap<Vec<u8>, i64>,
+    touched: BTreeMap<CustomerId, Touched>,
 }
 
 /// What a write changed about one customer.
@@ -168,6 +230,7 @@ impl<'a> Write<'a> {
             touched: BTreeMap::new(),
             counts: BTreeMap::new(),
             started,
+            operation: None,
         }
     }
 
@@ -395,6 +458,55 @@ impl<'a> Write<'a> {
         let id = floor.max(last + 1);
         self.put_raw(keys::META_LAST_ID, id.to_be_bytes());
         Ok(CustomerId(id))
+    }
+
+    /// Runs one item of a write of many independent items (a batch, an import): if `f` fails
+    /// with an error about the item (invalid, not found, taken, stale, refused), everything it
+    /// wrote is undone and the error is the item's; the write goes on with the next item. An
+    /// error about the store (the engine, damage, a conflict) fails the whole write.
+    pub(crate) fn item<T>(
+        &mut self,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<std::result::Result<T, StoreError>> {
+        self.floor_seq()?;
+        self.tx.savepoint();
+        let saved = ItemSavepoint {
+            last_seq: self.last_seq,
+            entries: self.entries,
+            writes: self.committed.writes,
+            meta: self.committed.meta.len(),
+            derived: self.committed.derived,
+            counts: self.counts.clone(),
+            touched: std::mem::take(&mut self.touched),
+        };
+        match f(self) {
+            Ok(out) => {
+                let mine = std::mem::replace(&mut self.touched, saved.touched);
+                for (id, t) in mine {
+                    let kept = self.touched.entry(id).or_default();
+                    if t.customer.is_some() {
+                        kept.customer = t.customer;
+                    }
+                    if t.summary.is_some() {
+                        kept.summary = t.summary;
+                    }
+                    kept.reevaluate |= t.reevaluate;
+                }
+                Ok(Ok(out))
+            }
+            Err(e) if e.is_about_the_item() => {
+                self.tx.rollback();
+                self.last_seq = saved.last_seq;
+                self.entries = saved.entries;
+                self.committed.writes = saved.writes;
+                self.committed.meta.truncate(saved.meta);
+                self.committed.derived = saved.derived;
+                self.counts = saved.counts;
+                self.touched = saved.touched;
+                Ok(Err(e))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Applies the counts the families' keepers changed and the derived state of every

@@ -385,6 +385,14 @@ impl Tx for PgTx {
     fn delete(&mut self, key: &[u8]) {
         self.overlay.delete(key);
     }
+
+    fn savepoint(&mut self) {
+        self.overlay.savepoint();
+    }
+
+    fn rollback(&mut self) {
+        self.overlay.rollback();
+    }
 }
 
 impl PgTx {

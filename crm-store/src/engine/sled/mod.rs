@@ -267,6 +267,14 @@ impl Tx for SledTx<'_> {
     fn delete(&mut self, key: &[u8]) {
         self.overlay.delete(key);
     }
+
+    fn savepoint(&mut self) {
+        self.overlay.savepoint();
+    }
+
+    fn rollback(&mut self) {
+        self.overlay.rollback();
+    }
 }
 
 impl Engine for SledEngine {
