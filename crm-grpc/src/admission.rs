@@ -9,6 +9,10 @@
 //!   (`TOO_MANY_CALLS`): calls never queue without bound;
 //! - the slot is released when the handler answers (a streamed answer does not hold it).
 //!
+//! A method whose request is a stream (ImportCustomers, [`crate::services::STREAMED_REQUESTS`])
+//! cannot be read first: it takes its slot at once, its messages are limited one by one
+//! (tonic's message limit), and its handler stops a stream that goes quiet.
+//!
 //! A stuck body costs a stream on its own connection (bounded by the per-connection stream
 //! limit) and the bytes it sent, never a slot. Calls to other services (health, reflection,
 //! whose streams stay open by design) pass through untouched.
@@ -54,6 +58,22 @@ impl AdmissionLayer {
             body_timeout,
             max_body_bytes: max_message_bytes.saturating_add(FRAME_SLACK),
         }
+    }
+}
+
+impl AdmissionLayer {
+    /// RESOURCE_EXHAUSTED `TOO_MANY_CALLS`: every slot is taken.
+    fn busy(&self) -> http::Response<Body> {
+        metrics::counter!("crm_calls_refused_busy_total").increment(1);
+        refusal(
+            Code::ResourceExhausted,
+            format!(
+                "the server is serving its limit of {} calls; try again shortly",
+                self.capacity
+            ),
+            "TOO_MANY_CALLS",
+            HashMap::from([("limit".to_owned(), self.capacity.to_string())]),
+        )
     }
 }
 
@@ -107,15 +127,25 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let ours = crate::services::method_of(request.uri().path())
+        let method = crate::services::method_of(request.uri().path());
+        let ours = method
             .and_then(|(service, method)| crate::services::required_role(service, method))
             .is_some();
         if !ours {
             return Box::pin(self.inner.call(request));
         }
+        let streamed = method.is_some_and(|m| crate::services::STREAMED_REQUESTS.contains(&m));
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
+        if streamed {
+            return Box::pin(async move {
+                let Ok(_slot) = Arc::clone(&layer.slots).try_acquire_owned() else {
+                    return Ok(layer.busy());
+                };
+                inner.call(request).await
+            });
+        }
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let limited = Limited::new(body, layer.max_body_bytes);
@@ -157,16 +187,7 @@ where
                 }
             };
             let Ok(_slot) = Arc::clone(&layer.slots).try_acquire_owned() else {
-                metrics::counter!("crm_calls_refused_busy_total").increment(1);
-                return Ok(refusal(
-                    Code::ResourceExhausted,
-                    format!(
-                        "the server is serving its limit of {} calls; try again shortly",
-                        layer.capacity
-                    ),
-                    "TOO_MANY_CALLS",
-                    HashMap::from([("limit".to_owned(), layer.capacity.to_string())]),
-                ));
+                return Ok(layer.busy());
             };
             let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
             inner.call(request).await

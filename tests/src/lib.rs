@@ -331,6 +331,43 @@ pub fn server_binary() -> PathBuf {
         .clone()
 }
 
+/// The path of an optimized `crm-server` (`cargo build --release`), built first if needed: for
+/// the stories that move hundreds of thousands of rows, which a debug build would take many
+/// minutes over. `CRM_SERVER_RELEASE_BIN` names one already built.
+pub fn release_server_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("CRM_SERVER_RELEASE_BIN") {
+                return PathBuf::from(path);
+            }
+            let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
+            let target = exe
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::parent)
+                .unwrap_or_else(|| panic!("odd test path"));
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "crm-grpc",
+                    "--bin",
+                    "crm-server",
+                ])
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+            assert!(status.success(), "building crm-server --release failed");
+            target
+                .join("release")
+                .join(format!("crm-server{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
 /// The `crm-server` binary running as a child process.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -355,6 +392,13 @@ impl ServerProcess {
         })
     }
 
+    /// Starts the optimized `crm-server` ([`release_server_binary`]) on `127.0.0.1:0`.
+    pub fn start_release(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        ServerProcess::spawn(release_server_binary(), data_dir, None, extra).unwrap_or_else(
+            |(status, log)| panic!("crm-server exited before listening ({status}):\n{log}"),
+        )
+    }
+
     /// Starts `crm-server` on `127.0.0.1:0` with at most `nofile` open file descriptors.
     pub fn start_limited(data_dir: &Path, nofile: u32, extra: &[&str]) -> ServerProcess {
         let mut args = vec!["--listen", "127.0.0.1:0"];
@@ -371,15 +415,24 @@ impl ServerProcess {
         nofile: Option<u32>,
         args: &[&str],
     ) -> Result<ServerProcess, (std::process::ExitStatus, String)> {
+        ServerProcess::spawn(server_binary(), data_dir, nofile, args)
+    }
+
+    fn spawn(
+        binary: PathBuf,
+        data_dir: &Path,
+        nofile: Option<u32>,
+        args: &[&str],
+    ) -> Result<ServerProcess, (std::process::ExitStatus, String)> {
         let mut command = match nofile {
             // The limit is set by the shell that then becomes the server.
             Some(n) => {
                 let mut c = Command::new("sh");
                 c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
-                    .arg(server_binary());
+                    .arg(binary);
                 c
             }
-            None => Command::new(server_binary()),
+            None => Command::new(binary),
         };
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);

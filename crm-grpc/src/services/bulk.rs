@@ -19,6 +19,9 @@ use crate::pb;
 use crate::services::common::blocking;
 use crate::status::{Fields, from_store, invalid, invalid_in, item_status};
 
+/// How long an import stream may go without a message before it is ended.
+const IMPORT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A stream of answers.
 pub(crate) type Answers<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -270,7 +273,16 @@ pub(crate) async fn import(
     tokio::spawn(async move {
         let mut options: Option<(bool, Option<UpdateMask>)> = None;
         let mut index = 0u64;
-        while let Some(message) = rows_in.next().await {
+        loop {
+            let message = match tokio::time::timeout(IMPORT_IDLE, rows_in.next()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => return,
+                Err(_) => Err(Status::deadline_exceeded(format!(
+                    "no import message for {} s: the stream is ended; resume by sending the \
+                     rows again",
+                    IMPORT_IDLE.as_secs()
+                ))),
+            };
             let answer = match message {
                 Err(status) => Err(status),
                 Ok(message) => {

@@ -53,6 +53,9 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("ChangeFeedService", "WatchChanges", Role::Reader),
 ];
 
+/// The methods whose request is a stream of messages (client or bidirectional streaming).
+pub const STREAMED_REQUESTS: &[(&str, &str)] = &[("CustomerService", "ImportCustomers")];
+
 /// The package of crm's services.
 const PACKAGE: &str = "crm.v1.";
 
@@ -104,6 +107,34 @@ mod tests {
         table.sort();
         assert!(!contract.is_empty());
         assert_eq!(table, contract);
+    }
+
+    /// The admission layer reads a request whole unless its method streams requests: the list
+    /// of those is the contract's.
+    #[test]
+    fn the_streamed_requests_are_the_contracts_client_streams() {
+        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET)
+            .unwrap_or_default();
+        let mut contract: Vec<(String, String)> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "crm.v1")
+            .flat_map(|f| f.service.iter())
+            .flat_map(|s| {
+                s.method
+                    .iter()
+                    .filter(|m| m.client_streaming())
+                    .map(|m| (s.name().to_owned(), m.name().to_owned()))
+            })
+            .collect();
+        let mut listed: Vec<(String, String)> = STREAMED_REQUESTS
+            .iter()
+            .map(|(s, m)| ((*s).to_owned(), (*m).to_owned()))
+            .collect();
+        contract.sort();
+        listed.sort();
+        assert!(!contract.is_empty());
+        assert_eq!(listed, contract);
     }
 
     #[test]
