@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "crm/v1/report_service.proto",
     "crm/v1/change_feed_service.proto",
     "crm/v1/customer_bulk.proto",
+    "crm/v1/customer_merge.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

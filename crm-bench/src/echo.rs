@@ -88,6 +88,39 @@ impl CustomerService for Echo {
         Ok(Response::new(Box::pin(answers)))
     }
 
+    async fn find_duplicates(
+        &self,
+        _: Request<pb::FindDuplicatesRequest>,
+    ) -> Result<Response<pb::FindDuplicatesResponse>, Status> {
+        Ok(Response::new(pb::FindDuplicatesResponse {
+            groups: vec![pb::DuplicateGroup {
+                customers: vec![self.customer.clone(); 2],
+                score: 0.9,
+                evidence: vec!["EMAIL".into()],
+            }],
+        }))
+    }
+
+    async fn merge_customers(
+        &self,
+        _: Request<pb::MergeCustomersRequest>,
+    ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
+        Ok(Response::new(pb::MergeCustomersResponse {
+            survivor: Some(self.customer.clone()),
+            merge_id: 1,
+        }))
+    }
+
+    async fn unmerge_customers(
+        &self,
+        _: Request<pb::UnmergeCustomersRequest>,
+    ) -> Result<Response<pb::UnmergeCustomersResponse>, Status> {
+        Ok(Response::new(pb::UnmergeCustomersResponse {
+            survivor: Some(self.customer.clone()),
+            restored: vec![self.customer.clone()],
+        }))
+    }
+
     async fn export_customers(
         &self,
         _: Request<pb::ExportCustomersRequest>,

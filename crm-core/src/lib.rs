@@ -31,6 +31,7 @@ pub mod customer;
 pub mod filter;
 pub mod lifecycle;
 pub mod mask;
+pub mod merge;
 pub mod money;
 pub mod normalize;
 pub mod order;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crm_core::Violations;
+use crm_core::{CustomerId, Violations};
 use crm_store::engine::EngineError;
 use crm_store::{Resource, StoreError, UniqueField};
 use tonic::{Code, Status};
@@ -167,8 +167,29 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
     }
 }
 
+/// NOT_FOUND `CUSTOMER_MERGED`: the customer was merged into `survivor`.
+fn merged(customer: CustomerId, survivor: CustomerId, merge: u64, message: String) -> Status {
+    let mut details = ErrorDetails::with_error_info(
+        "CUSTOMER_MERGED",
+        DOMAIN,
+        HashMap::from([
+            ("customer_id".to_owned(), customer.to_string()),
+            ("survivor_id".to_owned(), survivor.to_string()),
+            ("merge_id".to_owned(), merge.to_string()),
+        ]),
+    );
+    details.set_resource_info("crm.v1.Customer", customer.to_string(), "", message.clone());
+    Status::with_error_details(Code::NotFound, message, details)
+}
+
 fn not_found(resource: Resource, message: String) -> Status {
     let (reason, kind, lookup, key) = match resource {
+        Resource::Merged {
+            customer,
+            survivor,
+            merge,
+        } => return merged(customer, survivor, merge, message),
+        Resource::Merge(id) => ("MERGE_NOT_FOUND", "crm.v1.Merge", "merge", id.to_string()),
         Resource::Customer(id) => (
             "CUSTOMER_NOT_FOUND",
             "crm.v1.Customer",

@@ -197,6 +197,19 @@ pub enum Resource {
     /// A segment, by id.
     #[error("segment {0}")]
     Segment(SegmentId),
+    /// A customer merged into another: it answers as not found, naming the survivor.
+    #[error("customer {customer} (merged into {survivor} by merge {merge})")]
+    Merged {
+        /// The merged customer.
+        customer: CustomerId,
+        /// The customer it was merged into.
+        survivor: CustomerId,
+        /// The merge (for UnmergeCustomers).
+        merge: u64,
+    },
+    /// A merge, by id.
+    #[error("merge {0}")]
+    Merge(u64),
     /// A customer's purchase, by order reference.
     #[error("purchase {order_ref}")]
     Purchase {
@@ -298,6 +311,13 @@ pub enum Precondition {
         /// Which customers, and what to do.
         message: String,
     },
+    /// A merge that cannot be made as asked (records of two kinds, an order reference both
+    /// hold) or undone (already undone, a record that came back meanwhile).
+    #[error("{message}")]
+    MergeRefused {
+        /// Why, and what to do.
+        message: String,
+    },
     /// A restore goes only into an empty (or new) directory.
     #[error("{path} is not empty: restore into a new or empty directory")]
     RestoreTargetNotEmpty {
@@ -318,6 +338,7 @@ impl Precondition {
             Precondition::ChangeLogTrimmed { .. } => "CURSOR_TRIMMED",
             Precondition::RestoreTargetNotEmpty { .. } => "RESTORE_TARGET_NOT_EMPTY",
             Precondition::AmbiguousMatch { .. } => "AMBIGUOUS_MATCH",
+            Precondition::MergeRefused { .. } => "MERGE_REFUSED",
         }
     }
 

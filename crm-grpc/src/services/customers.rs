@@ -10,8 +10,8 @@ use crate::convert::{customer_view, value_to_proto};
 use crate::layer::Call;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
-use crate::services::bulk;
 use crate::services::common::{audited, blocking, list_response, non_empty, page_size, point_read};
+use crate::services::{bulk, merge};
 use crate::status::{Fields, invalid, invalid_in};
 
 /// The customer service over a store.
@@ -61,6 +61,31 @@ impl CustomerService for CustomerApi {
         let call = Call::of(&request)?;
         let store = audited(&self.store, call.caller, call.request_id);
         bulk::import(store, request.into_inner()).await
+    }
+
+    async fn find_duplicates(
+        &self,
+        request: Request<pb::FindDuplicatesRequest>,
+    ) -> Result<Response<pb::FindDuplicatesResponse>, Status> {
+        merge::find(self.store.clone(), request.into_inner()).await
+    }
+
+    async fn merge_customers(
+        &self,
+        request: Request<pb::MergeCustomersRequest>,
+    ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
+        let call = Call::of(&request)?;
+        let store = audited(&self.store, call.caller, call.request_id);
+        merge::merge(store, request.into_inner()).await
+    }
+
+    async fn unmerge_customers(
+        &self,
+        request: Request<pb::UnmergeCustomersRequest>,
+    ) -> Result<Response<pb::UnmergeCustomersResponse>, Status> {
+        let call = Call::of(&request)?;
+        let store = audited(&self.store, call.caller, call.request_id);
+        merge::unmerge(store, request.into_inner()).await
     }
 
     async fn export_customers(

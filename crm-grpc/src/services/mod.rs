@@ -7,6 +7,7 @@ pub(crate) mod common;
 pub mod customers;
 pub mod feed;
 pub mod lifecycle;
+pub(crate) mod merge;
 pub mod reports;
 pub mod segments;
 pub mod timeline;
@@ -27,6 +28,9 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("CustomerService", "BatchUpsertCustomers", Role::Writer),
     ("CustomerService", "ImportCustomers", Role::Writer),
     ("CustomerService", "ExportCustomers", Role::Reader),
+    ("CustomerService", "FindDuplicates", Role::Reader),
+    ("CustomerService", "MergeCustomers", Role::Writer),
+    ("CustomerService", "UnmergeCustomers", Role::Writer),
     ("TimelineService", "RecordInteraction", Role::Writer),
     ("TimelineService", "RecordPurchase", Role::Writer),
     ("TimelineService", "RecordRefund", Role::Writer),

@@ -12,11 +12,13 @@ use crm_core::{
 
 pub mod bulk;
 pub mod counts;
+pub mod duplicates;
 pub mod export;
 pub(crate) mod family;
 pub mod import;
 pub(crate) mod legacy;
 pub mod list;
+pub mod merge;
 pub mod search;
 
 use crate::Store;
@@ -139,8 +141,13 @@ impl Customers<'_> {
 
     /// Reads a customer. Errors: [`StoreError::NotFound`], [`StoreError::Corrupt`].
     pub fn get(&self, id: CustomerId) -> Result<Customer> {
-        self.read_customer(id)?
-            .ok_or(StoreError::NotFound(Resource::Customer(id)))
+        match self.read_customer(id)? {
+            Some(c) => Ok(c),
+            None => {
+                let tomb = self.inner.engine.get(keys::of_customer(keys::MERGED, id))?;
+                Err(merge::missing(tomb, id))
+            }
+        }
     }
 
     /// Updates the fields `mask` names from `patch` (AIP-134). With `etag`, the update happens

@@ -23,6 +23,10 @@ pub(crate) const CHANGE: u8 = b'L';
 pub(crate) const REQUEST: u8 = b'R';
 /// `W row_key` -> customer id, time, digest (32): an import row already written.
 pub(crate) const IMPORT_ROW: u8 = b'W';
+/// `X id` -> survivor id, merge id: a customer merged into another.
+pub(crate) const MERGED: u8 = b'X';
+/// `Y merge_id` -> a merge record: what a merge changed, to undo it.
+pub(crate) const MERGE: u8 = b'Y';
 /// `a id seq` -> empty: a customer's audit events.
 pub(crate) const AUDIT_BY_CUSTOMER: u8 = b'a';
 /// `N org_id` -> count: how many people belong to an organization.
@@ -211,6 +215,18 @@ pub(crate) fn segment_name(name_key: &str) -> Vec<u8> {
 
 pub(crate) fn entry_request(request_id: &str) -> Vec<u8> {
     [&[ENTRY_REQUEST], request_id.as_bytes()].concat()
+}
+
+/// `Y merge_id`.
+pub(crate) fn merge(id: u64) -> [u8; 9] {
+    let mut k = [MERGE; 9];
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// `I org id`: where the people of an organization are indexed.
+pub(crate) fn org_members_prefix(org: CustomerId) -> Vec<u8> {
+    [&[INDEX, IX_ORG][..], &org.0.to_be_bytes()].concat()
 }
 
 pub(crate) fn import_row(row_key: &str) -> Vec<u8> {

@@ -297,8 +297,13 @@ impl<'a> Write<'a> {
 
     /// A customer that must exist.
     pub(crate) fn existing_customer(&mut self, id: CustomerId) -> Result<Customer> {
-        self.customer(id)?
-            .ok_or(StoreError::NotFound(crate::Resource::Customer(id)))
+        match self.customer(id)? {
+            Some(c) => Ok(c),
+            None => {
+                let tomb = self.get(keys::of_customer(keys::MERGED, id))?;
+                Err(crate::customers::merge::missing(tomb, id))
+            }
+        }
     }
 
     /// The timeline entry at `key`, which must exist.
@@ -436,6 +441,12 @@ impl<'a> Write<'a> {
         self.floor_seq()?;
         self.last_seq += 1;
         Ok(self.last_seq)
+    }
+
+    /// The sequence the write's next change-log event will take (without taking it).
+    pub(crate) fn next_seq_peek(&mut self) -> Result<u64> {
+        self.floor_seq()?;
+        Ok(self.last_seq + 1)
     }
 
     /// A new timeline entry id: the sequence of this write's first change-log event in the high
