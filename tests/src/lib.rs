@@ -331,6 +331,29 @@ pub fn server_binary() -> PathBuf {
         .clone()
 }
 
+/// The path of the `crm` command line of this build, built first if needed.
+pub fn cli_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let server = server_binary();
+            let dir = server.parent().unwrap_or_else(|| panic!("odd binary path"));
+            let release = dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "crm-cli", "--bin", "crm"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+            assert!(status.success(), "building crm failed");
+            dir.join(format!("crm{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
 /// The path of an optimized `crm-server` (`cargo build --release`), built first if needed: for
 /// the stories that move hundreds of thousands of rows, which a debug build would take many
 /// minutes over. `CRM_SERVER_RELEASE_BIN` names one already built.
