@@ -93,7 +93,8 @@ pub fn decode_customer_record(bytes: &[u8]) -> Result<crm_core::Customer> {
 }
 
 /// Decodes `bytes` as every kind of value the store keeps (customer, summary, timeline entry,
-/// change-log record, segment, scoring model, derived state, configuration event), and says how
+/// change-log record, segment, scoring model, derived state, configuration event, merge
+/// record), and says how
 /// many decoded. For fuzzing: damaged input is an error for each, never a panic.
 #[doc(hidden)]
 pub fn decode_every_kind(bytes: &[u8]) -> usize {
@@ -109,6 +110,7 @@ pub fn decode_every_kind(bytes: &[u8]) -> usize {
         codec::decode::<derived::DerivedState>(bytes, &label).is_ok(),
         codec::decode::<derived::DerivedMeta>(bytes, &label).is_ok(),
         codec::decode::<audit::config::ConfigRecord>(bytes, &label).is_ok(),
+        codec::decode::<customers::merge::MergeRecord>(bytes, &label).is_ok(),
     ]
     .into_iter()
     .filter(|ok| *ok)

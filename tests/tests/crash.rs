@@ -1,5 +1,6 @@
-//! The crash harness: the real `crm-server` binary, concurrent writers creating, updating and
-//! deleting customers and recording purchases on their timelines, SIGKILL at a random moment,
+//! The crash harness: the real `crm-server` binary, concurrent writers creating (one at a time,
+//! in batches, and by import with a purchase), updating and deleting customers and recording
+//! purchases on their timelines, SIGKILL at a random moment,
 //! restart, and a check of every acknowledged write against a model of what the clients were
 //! told.
 //!
@@ -16,6 +17,8 @@ use tonic::Code;
 #[derive(Clone, Debug)]
 enum Pending {
     Create,
+    /// Imported with one purchase.
+    Import,
     Update(u32),
     Purchase,
     Delete,
@@ -78,6 +81,53 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
             .map(|(i, _)| i)
             .collect();
         let choice = rng.below(10);
+        if choice == 3 || choice == 2 {
+            // Several customers in one call: a batch, or an import with a purchase each.
+            let import = choice == 2;
+            let mut indexes = Vec::new();
+            let mut customers = Vec::new();
+            for _ in 0..3 {
+                let email = format!("w{w}.c{cycle}.{made}@crash.test");
+                made += 1;
+                let mut m = lock(&model);
+                m.push(Entry {
+                    id: None,
+                    email: email.clone(),
+                    acked: None,
+                    pending: Some(if import {
+                        Pending::Import
+                    } else {
+                        Pending::Create
+                    }),
+                });
+                indexes.push(m.len() - 1);
+                let mut c = person("Crash", &email);
+                c.attributes.insert("n".into(), "0".into());
+                customers.push((email, c));
+            }
+            let ids: Result<Vec<String>, tonic::Status> = if import {
+                bulk_import(&mut client, customers).await
+            } else {
+                bulk_create(&mut client, customers).await
+            };
+            match ids {
+                Ok(ids) => {
+                    for (index, id) in indexes.into_iter().zip(ids) {
+                        let found = client
+                            .get_customer(pb::GetCustomerRequest { id: id.clone() })
+                            .await;
+                        let Ok(found) = found else { return };
+                        let mut m = lock(&model);
+                        m[index].id = Some(id);
+                        m[index].acked = Some(state_of(&found.into_inner()));
+                        m[index].pending = None;
+                    }
+                }
+                Err(s) if is_crash(&s) => return,
+                Err(s) => panic!("batch refused: {s:?}"),
+            }
+            continue;
+        }
         if mine.is_empty() || choice < 4 {
             let email = format!("w{w}.c{cycle}.{made}@crash.test");
             made += 1;
@@ -194,6 +244,83 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
     }
 }
 
+/// Creates the customers in one BatchCreateCustomers call: their ids.
+async fn bulk_create(
+    client: &mut Client,
+    customers: Vec<(String, pb::Customer)>,
+) -> Result<Vec<String>, tonic::Status> {
+    let answer = client
+        .batch_create_customers(pb::BatchCreateCustomersRequest {
+            requests: customers
+                .into_iter()
+                .map(|(_, c)| pb::CreateCustomerRequest {
+                    customer: Some(c),
+                    request_id: String::new(),
+                })
+                .collect(),
+        })
+        .await?
+        .into_inner();
+    answer
+        .results
+        .into_iter()
+        .map(|r| match (r.customer, r.error) {
+            (Some(c), None) => Ok(c.id),
+            (_, e) => panic!("a batch item was refused: {e:?}"),
+        })
+        .collect()
+}
+
+/// Imports the customers with one purchase each, in one message: their ids.
+async fn bulk_import(
+    client: &mut Client,
+    customers: Vec<(String, pb::Customer)>,
+) -> Result<Vec<String>, tonic::Status> {
+    let rows = customers
+        .into_iter()
+        .map(|(email, c)| pb::ImportRow {
+            key: email,
+            customer: Some(c),
+            entries: vec![pb::ImportEntry {
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: 1_700_000_000,
+                    nanos: 0,
+                }),
+                actor: String::new(),
+                event: Some(pb::import_entry::Event::Purchase(pb::Purchase {
+                    order_ref: "SO-import".into(),
+                    amount: Some(pb::Money {
+                        currency_code: "TRY".into(),
+                        amount_minor: 1000,
+                    }),
+                    line_items: vec![],
+                })),
+            }],
+        })
+        .collect();
+    let message = pb::ImportCustomersRequest {
+        rows,
+        dry_run: false,
+        update_mask: None,
+    };
+    let mut answers = client
+        .import_customers(tokio_stream::iter(vec![message]))
+        .await?
+        .into_inner();
+    let answer = answers
+        .message()
+        .await?
+        .ok_or_else(|| tonic::Status::unavailable("the import ended without an answer"))?;
+    answer
+        .results
+        .into_iter()
+        .map(|r| match r.error {
+            None => Ok(r.customer_id),
+            Some(e) => panic!("an import row was refused: {e:?}"),
+        })
+        .collect()
+}
+
 /// A timeline client on its own connection.
 async fn client_timeline(
     addr: std::net::SocketAddr,
@@ -219,8 +346,10 @@ async fn check(client: &mut Client, model: &Model) -> usize {
         let found = on_server.remove(&e.email);
         let now = found.as_ref().map(state_of);
         let ok = match (&e.acked, &e.pending, now) {
-            (_, Some(Pending::Create), None) => true,
+            (_, Some(Pending::Create | Pending::Import), None) => true,
             (_, Some(Pending::Create), Some(state)) => state == (1, 0, 0),
+            // Created, then its purchase (which may have moved its stage), all in one write.
+            (_, Some(Pending::Import), Some(state)) => state.1 == 0 && state.2 == 1,
             (Some(acked), None, Some(state)) => *acked == state,
             (Some((v, n, p)), Some(Pending::Update(next)), Some(state)) => {
                 state == (*v, *n, *p) || state == (v + 1, *next, *p)

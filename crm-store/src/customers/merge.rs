@@ -497,3 +497,37 @@ pub(crate) fn missing(tomb: Option<Vec<u8>>, id: CustomerId) -> StoreError {
         None => StoreError::NotFound(Resource::Customer(id)),
     }
 }
+
+/// Checks merge tombstones and records: a merged id is no customer, and its tombstone names a
+/// merge that is kept and not undone, with the id among the merged. Returns tombstones checked.
+pub(crate) fn verify(kv: &crate::kv::Kv, problems: &mut Vec<String>) -> Result<u64> {
+    let mut checked = 0;
+    for item in kv.scan_prefix(&[keys::MERGED]) {
+        let (key, value) = item?;
+        checked += 1;
+        let Some(id) = keys::trailing_id(&key) else {
+            problems.push(format!(
+                "{}: not a merge tombstone key",
+                keys::describe(&key)
+            ));
+            continue;
+        };
+        if kv.get(keys::customer(id))?.is_some() {
+            problems.push(format!("{id} is a customer and has a merge tombstone"));
+        }
+        let merge = value.get(8..16).and_then(keys::u64_value);
+        let record = match merge {
+            Some(m) => kv.get(keys::merge(m))?,
+            None => None,
+        };
+        let record: Option<MergeRecord> =
+            record.and_then(|b| codec::decode(&b, &|| keys::describe(&key)).ok());
+        match record {
+            Some(r) if r.undone.is_none() && r.merged.iter().any(|c| c.id == id) => {}
+            _ => problems.push(format!(
+                "the merge tombstone of {id} names no merge of it that stands ({merge:?})"
+            )),
+        }
+    }
+    Ok(checked)
+}

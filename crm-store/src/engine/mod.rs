@@ -108,6 +108,11 @@ pub enum EngineError {
     },
 }
 
+/// Something held until it is dropped ([`Engine::hold_writes`]).
+pub trait Held {}
+
+impl<T> Held for T {}
+
 /// Reads: committed state, or a transaction's view of it.
 pub trait Reader {
     /// The value of `key`.
@@ -172,9 +177,16 @@ pub trait Engine: Send + Sync + Debug {
     /// The committed entries in `range`, in key order or reversed.
     fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_>;
 
-    /// A view in which every read sees the same committed state. Hold it briefly: an engine may
-    /// delay commits while it is open.
+    /// A view in which every read sees the same committed state, while writers go on (an engine
+    /// may keep what they overwrite in memory while it is open: hold it as long as needed, no
+    /// longer).
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError>;
+
+    /// Holds every write of this process back until the guard is dropped (writers wait, within
+    /// the engine's stall limit), for a check that reads the committed state through ordinary
+    /// reads and must see it still (`verify`). An engine other processes write to cannot hold
+    /// them: it returns a guard that holds nothing.
+    fn hold_writes(&self) -> Result<Box<dyn Held + '_>, EngineError>;
 
     /// Runs `f` once in a new transaction, and commits its writes if it says
     /// [`Decision::Commit`]. Returns what `f` decided, or [`EngineError::Conflict`] when the

@@ -36,6 +36,8 @@ pub struct VerifyReport {
     pub configuration_events: u64,
     /// Derived-index entries checked (relationship status, lead temperature, their schedule).
     pub derived_entries: u64,
+    /// Merge tombstones checked (each names a merge that stands).
+    pub merged: u64,
     /// Every difference found, for a person to read; empty when the store is consistent.
     pub problems: Vec<String>,
 }
@@ -54,12 +56,13 @@ impl Store {
     /// still holds everything its acknowledgement mark says was acknowledged (a loss accepted
     /// when opening is reported here).
     ///
-    /// Writes wait while it runs (it holds a snapshot), so the picture is consistent. It reads
+    /// Writes wait while it runs (on sled; on PostgreSQL other processes' writes go on), so the
+    /// picture is consistent. It reads
     /// the whole store and keeps the expected keys in memory: run it offline or in quiet hours
     /// on a large store.
     pub fn verify(&self) -> Result<VerifyReport> {
         let kv = &self.inner.engine;
-        let _quiet = kv.engine().snapshot()?;
+        let _quiet = kv.engine().hold_writes()?;
         let mut report = VerifyReport::default();
         let problems = &mut report.problems;
         let families = family::verify(kv, &self.inner.families, problems)?;
@@ -81,6 +84,7 @@ impl Store {
         report.timeline_entries =
             crate::timeline::verify::check(kv, &customers, &damaged, last_seq, problems)?;
         crate::segments::verify_counter(kv, problems)?;
+        report.merged = crate::customers::merge::verify(kv, problems)?;
         report.derived_entries =
             crate::derived::verify::verify(self, &customers, &damaged, problems)?;
         if let Some(loss) = &self.inner.data_loss {

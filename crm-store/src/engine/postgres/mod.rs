@@ -448,6 +448,11 @@ impl Engine for PostgresEngine {
         ))
     }
 
+    fn hold_writes(&self) -> Result<Box<dyn super::Held + '_>, EngineError> {
+        // Other processes write too: nothing here can hold them.
+        Ok(Box::new(()))
+    }
+
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
         let open = Open::begin(
             self.conn()?,

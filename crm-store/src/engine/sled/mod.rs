@@ -305,6 +305,14 @@ impl Engine for SledEngine {
         }))
     }
 
+    fn hold_writes(&self) -> Result<Box<dyn super::Held + '_>, EngineError> {
+        Ok(Box::new(lock_within(
+            &self.writer,
+            self.stall_after,
+            "holding writes",
+        )?))
+    }
+
     fn transact_once(
         &self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Decision,
