@@ -34,6 +34,13 @@ PASSED=0
 fail() { echo "FAIL: $*" >&2; echo "grpcurl smoke test: $PASSED passed, 1 failed"; exit 1; }
 pass() { PASSED=$((PASSED + 1)); echo "ok: $*"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# The last message of a stream (grpcurl prints one JSON document per message).
+last() { python3 -c "
+import json,sys
+text, dec, i, d = sys.stdin.read(), json.JSONDecoder(), 0, None
+while text[i:].strip():
+    d, n = dec.raw_decode(text[i:].lstrip()); i = len(text) - len(text[i:].lstrip()[n:])
+print($1)"; }
 
 SERVICES=$(g list)
 echo "$SERVICES"
@@ -81,6 +88,17 @@ COLD=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"Cold leads"
 [ "$(g crm.v1.SegmentService/CountSegmentMembers -d "{\"id\":\"$COLD\"}" | json 'd["count"]')" = 1 ] || fail "cold count"; pass "a temperature segment counts from the derived index"
 [ "$(g crm.v1.CustomerService/GetCustomerValue -d "{\"id\":\"$ID\"}" | json 'd["values"][0]["lifespanSource"]')" = CONFIGURED ] || fail "value source"; pass "a value names where its lifespan came from"
 [ "$(g crm.v1.CustomerService/SearchCustomers -d '{"query":"lovelace"}' | json 'len(d["results"])')" = 1 ] || fail "search"; pass "search finds a customer by name"
+
+echo "$SERVICES" | grep -qx 'crm.v1.ChangeFeedService' || fail "reflection does not list crm.v1.ChangeFeedService"; pass "reflection lists crm.v1.ChangeFeedService"
+BATCH=$(g crm.v1.CustomerService/BatchUpsertCustomers -H 'x-crm-origin: erp' -d '{"customers":[{"person":{"given_name":"Grace"},"external_id":"E-1"},{"person":{"given_name":"Bad"},"emails":[{"address":"nope"}]}]}')
+[ "$(echo "$BATCH" | json 'd["results"][0]["action"]')" = ITEM_ACTION_CREATED ] || fail "batch: $BATCH"; pass "a batch upsert creates the good item"
+[ "$(echo "$BATCH" | json 'd["results"][1]["error"]["code"]')" = 3 ] || fail "batch error: $BATCH"; pass "a batch answers the bad item with its own INVALID_ARGUMENT"
+FEED=$(timeout 5 grpcurl -plaintext -max-time 2 -d '{"after":0}' "$ADDR" crm.v1.ChangeFeedService/WatchChanges 2>/dev/null || true)
+echo "$FEED" | grep -q '"origin": "erp"' || fail "the feed does not carry the origin: $FEED"; pass "the change feed streams events with their origin"
+[ "$(g crm.v1.CustomerService/ExportCustomers -d '{"filter":"tags:\"vip\""}' | json 'd["customer"]["id"]')" = "$ID" ] || fail "export"; pass "export streams the customers a filter matches"
+[ "$(g crm.v1.CustomerService/FindDuplicates -d '{}' | json 'len(d.get("groups", []))')" = 0 ] || fail "duplicates"; pass "find duplicates answers"
+BACKUP=$(g crm.v1.AdminService/Backup | last 'd.get("summary", {}).get("entries", 0)')
+[ "${BACKUP:-0}" -gt 0 ] || fail "backup: $BACKUP"; pass "an online backup streams with its summary"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
