@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use crm_grpc::pb;
@@ -275,11 +277,20 @@ fn jsonl_row(text: &str, default_key: String) -> anyhow::Result<pb::ImportRow> {
     Ok(row)
 }
 
-/// Rows that could not be read: (line, why).
-type BadRows = Vec<(u64, String)>;
+/// What reading the file yields, line by line.
+enum Item {
+    /// A row ready to send.
+    Row(Box<Row>),
+    /// A line that is not a row: its number and why.
+    Bad(u64, String),
+}
 
-/// Reads every row of the file: the good ones, and (line, why) for the others.
-fn read_rows(args: &ImportArgs) -> anyhow::Result<(Vec<Row>, BadRows)> {
+/// The rows of a file as they are read.
+type Items = Box<dyn Iterator<Item = Item> + Send>;
+
+/// Opens the file and checks its header and mapping (a mistake here stops before anything is
+/// sent); the rows are read as the import goes.
+fn open_rows(args: &ImportArgs) -> anyhow::Result<Items> {
     let format = match (&args.format, args.file.extension().and_then(|e| e.to_str())) {
         (Some(f), _) => f.to_lowercase(),
         (None, Some(ext)) => ext.to_lowercase(),
@@ -289,7 +300,7 @@ fn read_rows(args: &ImportArgs) -> anyhow::Result<(Vec<Row>, BadRows)> {
         .file
         .file_name()
         .map_or_else(|| "stdin".into(), |n| n.to_string_lossy().into_owned());
-    let input: Box<dyn std::io::Read> = if args.file == Path::new("-") {
+    let input: Box<dyn std::io::Read + Send> = if args.file == Path::new("-") {
         Box::new(std::io::stdin())
     } else {
         Box::new(
@@ -297,7 +308,7 @@ fn read_rows(args: &ImportArgs) -> anyhow::Result<(Vec<Row>, BadRows)> {
                 .with_context(|| format!("cannot read {}", args.file.display()))?,
         )
     };
-    let (mut rows, mut bad) = (Vec::new(), Vec::new());
+    let input = std::io::BufReader::with_capacity(1 << 20, input);
     match format.as_str() {
         "csv" => {
             let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
@@ -306,39 +317,61 @@ fn read_rows(args: &ImportArgs) -> anyhow::Result<(Vec<Row>, BadRows)> {
                 .context("the CSV has no header line")?
                 .clone();
             let fields = mapping(&headers, args.map.as_deref())?;
-            for record in reader.records() {
-                match record {
+            Ok(Box::new(reader.into_records().map(
+                move |record| match record {
                     Ok(record) => {
                         let line = record.position().map_or(0, csv::Position::line);
                         match csv_row(&fields, &record, format!("{name}:{line}")) {
-                            Ok(row) => rows.push(Row { line, row }),
-                            Err(e) => bad.push((line, format!("{e:#}"))),
+                            Ok(row) => Item::Row(Box::new(Row { line, row })),
+                            Err(e) => Item::Bad(line, format!("{e:#}")),
                         }
                     }
                     Err(e) => {
                         let line = e.position().map_or(0, csv::Position::line);
-                        bad.push((line, format!("malformed CSV: {}", e.kind_text())));
+                        Item::Bad(line, format!("malformed CSV: {}", e.kind_text()))
                     }
-                }
-            }
+                },
+            )))
         }
         "jsonl" | "ndjson" | "json" => {
             use std::io::BufRead as _;
-            for (i, text) in std::io::BufReader::new(input).lines().enumerate() {
-                let line = i as u64 + 1;
-                let text = text.context("cannot read the file")?;
-                if text.trim().is_empty() {
-                    continue;
-                }
-                match jsonl_row(&text, format!("{name}:{line}")) {
-                    Ok(row) => rows.push(Row { line, row }),
-                    Err(e) => bad.push((line, format!("{e:#}"))),
-                }
-            }
+            Ok(Box::new(input.lines().enumerate().filter_map(
+                move |(i, text)| {
+                    let line = i as u64 + 1;
+                    match text {
+                        Err(e) => Some(Item::Bad(line, format!("cannot read the line: {e}"))),
+                        Ok(t) if t.trim().is_empty() => None,
+                        Ok(t) => Some(match jsonl_row(&t, format!("{name}:{line}")) {
+                            Ok(row) => Item::Row(Box::new(Row { line, row })),
+                            Err(e) => Item::Bad(line, format!("{e:#}")),
+                        }),
+                    }
+                },
+            )))
         }
         other => bail!("{other:?} is not a format this command reads: csv or jsonl"),
     }
-    Ok((rows, bad))
+}
+
+/// Rows in the file, for the progress bar: its lines (less the header, for CSV); none known
+/// for standard input.
+fn count_rows(args: &ImportArgs) -> Option<u64> {
+    use std::io::Read as _;
+    if args.file == Path::new("-") {
+        return None;
+    }
+    let mut file = std::fs::File::open(&args.file).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    let csv = args.file.extension().is_some_and(|e| e == "csv");
+    Some(lines.saturating_sub(u64::from(csv)))
 }
 
 trait KindText {
@@ -363,42 +396,60 @@ pub async fn run(conn: &Conn, args: &ImportArgs, format: Format) -> anyhow::Resu
     if !(1..=1000).contains(&args.batch) {
         return Err(crate::commands::Usage("--batch must be 1 to 1,000".into()).into());
     }
-    let (rows, bad) = read_rows(args).map_err(|e| crate::commands::Usage(format!("{e:#}")))?;
+    let items = open_rows(args).map_err(|e| crate::commands::Usage(format!("{e:#}")))?;
     let mut tally = Tally::default();
-    let too_many = |failed: u64| args.max_errors > 0 && failed >= args.max_errors as u64;
-    for (line, why) in &bad {
-        eprintln!("line {line}: {why}");
-        tally.failed += 1;
-    }
-    if too_many(tally.failed) {
-        eprintln!(
-            "stopped: {} bad rows (--max-errors {})",
-            tally.failed, args.max_errors
-        );
-        return Ok(tally);
-    }
-    let bar = ProgressBar::new(rows.len() as u64);
+    let max_errors = args.max_errors as u64;
+    let too_many = |failed: u64| max_errors > 0 && failed >= max_errors;
+    let bar = match count_rows(args) {
+        Some(total) => ProgressBar::new(total),
+        None => ProgressBar::no_length(),
+    };
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    // The reader: rows in messages of `batch`, each row's line kept for its answer; bad lines
+    // reported as they are read.
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let unreadable = Arc::new(AtomicU64::new(0));
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let (batch, dry_run) = (args.batch, args.dry_run);
-    let sender = tokio::spawn(async move {
-        let mut rows = rows.into_iter().map(|r| r.row).peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<pb::ImportRow> = rows.by_ref().take(batch).collect();
-            let message = pb::ImportCustomersRequest {
-                rows: chunk,
-                dry_run,
-                update_mask: None,
+    let reader = {
+        let (lines, unreadable, bar) = (Arc::clone(&lines), Arc::clone(&unreadable), bar.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut chunk = Vec::with_capacity(batch);
+            let send = |chunk: Vec<pb::ImportRow>| {
+                tx.blocking_send(pb::ImportCustomersRequest {
+                    rows: chunk,
+                    dry_run,
+                    update_mask: None,
+                })
+                .is_ok()
             };
-            if tx.send(message).await.is_err() {
-                return;
+            for item in items {
+                match item {
+                    Item::Row(r) => {
+                        lines.lock().unwrap_or_else(|e| e.into_inner()).push(r.line);
+                        chunk.push(r.row);
+                        if chunk.len() == batch && !send(std::mem::take(&mut chunk)) {
+                            return;
+                        }
+                    }
+                    Item::Bad(line, why) => {
+                        bar.suspend(|| eprintln!("line {line}: {why}"));
+                        bar.inc(1);
+                        let bad = unreadable.fetch_add(1, Ordering::SeqCst) + 1;
+                        if max_errors > 0 && bad >= max_errors {
+                            return;
+                        }
+                    }
+                }
             }
-        }
-    });
+            if !chunk.is_empty() {
+                send(chunk);
+            }
+        })
+    };
     let mut client = pb::customer_service_client::CustomerServiceClient::new(conn.channel.clone())
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
@@ -410,8 +461,13 @@ pub async fn run(conn: &Conn, args: &ImportArgs, format: Format) -> anyhow::Resu
         for r in answer.results {
             let line = usize::try_from(r.index)
                 .ok()
-                .and_then(|i| lines.get(i))
-                .copied()
+                .and_then(|i| {
+                    lines
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(i)
+                        .copied()
+                })
                 .unwrap_or(0);
             match pb::ItemAction::try_from(r.action).unwrap_or(pb::ItemAction::Unspecified) {
                 pb::ItemAction::Created => tally.created += 1,
@@ -426,18 +482,21 @@ pub async fn run(conn: &Conn, args: &ImportArgs, format: Format) -> anyhow::Resu
             }
             bar.inc(1);
         }
-        if too_many(tally.failed) {
-            bar.abandon();
-            eprintln!(
-                "stopped: {} bad rows (--max-errors {})",
-                tally.failed, args.max_errors
-            );
-            sender.abort();
-            return Ok(tally);
+        if too_many(tally.failed + unreadable.load(Ordering::SeqCst)) {
+            break;
         }
     }
+    reader.abort();
+    tally.failed += unreadable.load(Ordering::SeqCst);
+    if too_many(tally.failed) {
+        bar.abandon();
+        eprintln!(
+            "stopped: {} bad rows (--max-errors {})",
+            tally.failed, args.max_errors
+        );
+        return Ok(tally);
+    }
     bar.finish_and_clear();
-    let _ = sender.await;
     let summary = json!({
         "created": tally.created,
         "updated": tally.updated,
