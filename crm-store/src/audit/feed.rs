@@ -332,3 +332,55 @@ impl Iterator for Watch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use crm_core::CustomerData;
+
+    use super::*;
+    use crate::kv::keys;
+
+    #[test]
+    fn a_cursor_older_than_the_log_gets_the_oldest_cursor_to_resume_from() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..5 {
+            store
+                .customers()
+                .create(CustomerData::person(format!("P{i}")), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // The log as a retention policy would leave it: its first two events gone.
+        store
+            .inner
+            .engine
+            .transact(|tx| {
+                tx.delete(&keys::change(1));
+                tx.delete(&keys::change(2));
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let q = FeedQuery::default();
+        match store.audit().read_feed(&q, 0, 10) {
+            Err(StoreError::FailedPrecondition(Precondition::ChangeLogTrimmed {
+                after: 0,
+                oldest_cursor: 2,
+            })) => {}
+            other => panic!("expected the cursor refused as trimmed, got {other:?}"),
+        }
+        let resumed = store
+            .audit()
+            .read_feed(&q, 2, 10)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            resumed
+                .events
+                .iter()
+                .map(|e| e.change.seq)
+                .collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+    }
+}
