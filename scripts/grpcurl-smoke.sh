@@ -97,6 +97,18 @@ FEED=$(timeout 5 grpcurl -plaintext -max-time 2 -d '{"after":0}' "$ADDR" crm.v1.
 echo "$FEED" | grep -q '"origin": "erp"' || fail "the feed does not carry the origin: $FEED"; pass "the change feed streams events with their origin"
 [ "$(g crm.v1.CustomerService/ExportCustomers -d '{"filter":"tags:\"vip\""}' | json 'd["customer"]["id"]')" = "$ID" ] || fail "export"; pass "export streams the customers a filter matches"
 [ "$(g crm.v1.CustomerService/FindDuplicates -d '{}' | json 'len(d.get("groups", []))')" = 0 ] || fail "duplicates"; pass "find duplicates answers"
+CREATED2=$(g crm.v1.CustomerService/BatchCreateCustomers -d '{"requests":[{"customer":{"person":{"given_name":"Twin"},"emails":[{"address":"twin@example.com"}],"phones":[{"number":"+905551234567"}]}},{"customer":{"person":{"given_name":"Twin"},"phones":[{"number":"+905551234567"}]}}]}')
+T1=$(echo "$CREATED2" | json 'd["results"][0]["customer"]["id"]'); T2=$(echo "$CREATED2" | json 'd["results"][1]["customer"]["id"]')
+[ -n "$T1" ] && [ -n "$T2" ] || fail "batch create: $CREATED2"; pass "a batch create answers each item with its customer"
+IMPORTED=$(echo '{"rows":[{"key":"smoke:1","customer":{"person":{"given_name":"Imported"},"external_id":"S-1"},"entries":[{"occurred_at":"2025-01-01T00:00:00Z","purchase":{"order_ref":"I-1","amount":{"currency_code":"TRY","amount_minor":"500"}}}]}]}' | grpcurl -plaintext -d @ "$ADDR" crm.v1.CustomerService/ImportCustomers)
+[ "$(echo "$IMPORTED" | json 'd["results"][0]["entriesRecorded"]')" = 1 ] || fail "import: $IMPORTED"; pass "an import stream writes a row with its purchase"
+MERGED=$(g crm.v1.CustomerService/MergeCustomers -d "{\"survivor_id\":\"$T1\",\"merged_ids\":[\"$T2\"]}")
+MERGE_ID=$(echo "$MERGED" | json 'd["mergeId"]')
+set +e
+TWIN=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$T2\"}" 2>&1)
+set -e
+echo "$TWIN" | grep -q 'CUSTOMER_MERGED' || fail "a merged id: $TWIN"; pass "a merged id is NOT_FOUND with CUSTOMER_MERGED"
+[ "$(g crm.v1.CustomerService/UnmergeCustomers -d "{\"merge_id\":\"$MERGE_ID\"}" | json 'd["restored"][0]["id"]')" = "$T2" ] || fail "unmerge"; pass "unmerge restores the merged customer"
 BACKUP=$(g crm.v1.AdminService/Backup | last 'd.get("summary", {}).get("entries", 0)')
 [ "${BACKUP:-0}" -gt 0 ] || fail "backup: $BACKUP"; pass "an online backup streams with its summary"
 
