@@ -454,9 +454,11 @@ impl Engine for PostgresEngine {
     }
 
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
+        // PostgreSQL takes a repeatable-read transaction's snapshot at its first statement, not
+        // at BEGIN: the SELECT takes it now, so commits after this call stay unseen.
         let open = Open::begin(
             self.conn()?,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1",
         )?;
         Ok(Box::new(Snapshot { open }))
     }
