@@ -31,15 +31,15 @@ pub struct FeedPump {
 }
 
 impl FeedPump {
-    /// Starts the thread that follows `store`'s feed until `stop` turns true.
+    /// Starts the thread that follows `store`'s feed until `stop` turns true. (Called from
+    /// async code: every read of the store happens on that thread, since a read may block.)
     pub fn start(store: &Store, stop: watch::Receiver<bool>) -> std::io::Result<FeedPump> {
-        let start = store.audit().feed_position().unwrap_or(0);
-        let (tx, rx) = watch::channel(start);
+        let (tx, rx) = watch::channel(0);
         let store = store.clone();
         std::thread::Builder::new()
             .name("crm-feed".into())
             .spawn(move || {
-                let mut known = start;
+                let mut known = 0;
                 while !*stop.borrow() {
                     match store
                         .audit()
