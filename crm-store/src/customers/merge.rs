@@ -107,6 +107,30 @@ impl Write<'_> {
         Ok(())
     }
 
+    /// Moves a person to organization `org`, at a new version.
+    fn move_to_organization(
+        &mut self,
+        before: &Customer,
+        org: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let after = Customer {
+            version: before.version + 1,
+            update_time: now.max(before.update_time),
+            data: crm_core::CustomerData {
+                organization_id: Some(org),
+                ..before.data.clone()
+            },
+            ..before.clone()
+        };
+        self.put_customer(
+            Some(before),
+            Some(&after),
+            ChangeKind::Updated,
+            vec!["organization_id".into()],
+        )
+    }
+
     /// Recomputes a customer's summary from its timeline.
     fn recompute_summary(&mut self, id: CustomerId) -> Result<()> {
         let mut entries = Vec::new();
@@ -266,21 +290,7 @@ fn merge_in(
             let Some(before) = w.customer(person)? else {
                 continue;
             };
-            let after = Customer {
-                version: before.version + 1,
-                update_time: now.max(before.update_time),
-                data: crm_core::CustomerData {
-                    organization_id: Some(survivor_id),
-                    ..before.data.clone()
-                },
-                ..before.clone()
-            };
-            w.put_customer(
-                Some(&before),
-                Some(&after),
-                ChangeKind::Updated,
-                vec!["organization_id".into()],
-            )?;
+            w.move_to_organization(&before, survivor_id, now)?;
             record.moved_members.push((person, m.id));
         }
     }
@@ -389,21 +399,7 @@ fn unmerge_in(w: &mut Write<'_>, merge_id: u64, now: DateTime<Utc>) -> Result<Ve
         if let Some(before) = w.customer(*person)?
             && before.data.organization_id == Some(survivor_id)
         {
-            let after = Customer {
-                version: before.version + 1,
-                update_time: now.max(before.update_time),
-                data: crm_core::CustomerData {
-                    organization_id: Some(*org),
-                    ..before.data.clone()
-                },
-                ..before.clone()
-            };
-            w.put_customer(
-                Some(&before),
-                Some(&after),
-                ChangeKind::Updated,
-                vec!["organization_id".into()],
-            )?;
+            w.move_to_organization(&before, *org, now)?;
         }
     }
     w.recompute_summary(survivor_id)?;
