@@ -28,6 +28,7 @@
 
 pub mod country;
 pub mod customer;
+pub mod feedback;
 pub mod filter;
 pub mod lifecycle;
 pub mod mask;
@@ -41,6 +42,7 @@ pub mod scoring;
 pub mod search;
 pub mod segment;
 pub mod summary;
+pub mod support;
 pub mod timeline;
 pub mod validate;
 pub mod value;

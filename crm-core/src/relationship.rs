@@ -6,13 +6,14 @@
 //! | CHURNED | marked lost (and no purchase since), or no purchase for `churn_after` (365 days) |
 //! | PROSPECT | never bought |
 //! | AT_RISK | no purchase for `at_risk_after` (180 days) |
+//! | AT_RISK | a feedback risk signal (the latest NPS answer a detractor, or the latest CSAT 2 or less) given after the last purchase, for `feedback_risk_window` (90 days) after it ([`crate::feedback`]) |
 //! | NEW | first purchase within `new_within` (90 days) |
 //! | AT_RISK | no purchase for more than `at_risk_factor` (2) times the customer's mean interval between purchases |
 //! | LOYAL | at least `loyalty_purchases` (4) purchases within `loyalty_window` (365 days) |
 //! | ACTIVE | otherwise |
 //!
-//! An **advocate** made a converted referral or gave a promoter signal (NPS 9-10): a flag beside
-//! the status.
+//! An **advocate** made a converted referral or gave a promoter signal (NPS 9-10, in an
+//! interaction or a survey answer) and has bought: a flag beside the status.
 //!
 //! Automatic lifecycle moves only go forward: the first purchase moves to PURCHASE, a repeat
 //! purchase to RETENTION, `loyalty_purchases` purchases within any `loyalty_window` to LOYALTY,
@@ -104,6 +105,8 @@ pub struct RelationshipRules {
     pub loyalty_purchases: usize,
     /// See `loyalty_purchases`.
     pub loyalty_window: Duration,
+    /// How long a feedback risk signal makes a buying customer AT_RISK.
+    pub feedback_risk_window: Duration,
 }
 
 impl Default for RelationshipRules {
@@ -115,6 +118,7 @@ impl Default for RelationshipRules {
             churn_after: Duration::days(365),
             loyalty_purchases: 4,
             loyalty_window: Duration::days(365),
+            feedback_risk_window: Duration::days(90),
         }
     }
 }
@@ -131,6 +135,7 @@ impl RelationshipRules {
             ("at_risk_after", self.at_risk_after),
             ("churn_after", self.churn_after),
             ("loyalty_window", self.loyalty_window),
+            ("feedback_risk_window", self.feedback_risk_window),
         ] {
             if d <= Duration::zero() {
                 v.add(field, "must be positive");
@@ -158,6 +163,13 @@ impl RelationshipRules {
             return RelationshipStatus::Churned;
         }
         if silence >= self.at_risk_after {
+            return RelationshipStatus::AtRisk;
+        }
+        if let Some(signal) = s.feedback.risk_signal()
+            && signal > last
+            && now >= signal
+            && now - signal < self.feedback_risk_window
+        {
             return RelationshipStatus::AtRisk;
         }
         // A new customer has no buying rhythm yet (two orders on one day would make the usual
@@ -202,6 +214,10 @@ impl RelationshipRules {
                 mean.checked_mul(self.at_risk_factor)
                     .and_then(|d| last.checked_add_signed(d)),
             );
+        }
+        if let Some(signal) = s.feedback.risk_signal() {
+            edges.push(Some(signal));
+            edges.push(signal.checked_add_signed(self.feedback_risk_window));
         }
         for &p in &s.recent_purchases {
             edges.push(Some(p));

@@ -95,6 +95,8 @@ pub struct Summary {
     /// The earliest promoter signal (an NPS answer of 9 or 10), bought or not.
     #[serde(with = "opt_micros")]
     pub promoter_since: Option<DateTime<Utc>>,
+    /// Survey answers and reviews (version 3).
+    pub feedback: crate::feedback::FeedbackSummary,
 }
 
 /// A summary cannot take an entry: a total would pass [`crate::money::MAX_TOTAL_MINOR`].
@@ -146,8 +148,7 @@ impl Summary {
                     );
                 }
                 if i.is_promoter_signal() {
-                    self.promoter_since = Some(self.promoter_since.map_or(at, |p| p.min(at)));
-                    self.promoter_buys();
+                    self.promoter_signal(at);
                 }
             }
             Event::Purchase(p) => {
@@ -204,9 +205,23 @@ impl Summary {
                 },
             ),
             Event::ReferralConverted { .. } => self.mark_advocate(at),
-            Event::StageChange(_) | Event::Converted { .. } => {}
+            Event::Feedback(r) => {
+                self.feedback.add_response(at, r);
+                if r.kind == crate::feedback::SurveyKind::Nps
+                    && r.score >= crate::timeline::PROMOTER_NPS
+                {
+                    self.promoter_signal(at);
+                }
+            }
+            Event::Review(r) => self.feedback.add_review(at, r),
+            Event::StageChange(_) | Event::Converted { .. } | Event::Ticket(_) => {}
         }
         Ok(())
+    }
+
+    fn promoter_signal(&mut self, at: DateTime<Utc>) {
+        self.promoter_since = Some(self.promoter_since.map_or(at, |p| p.min(at)));
+        self.promoter_buys();
     }
 
     fn mark_advocate(&mut self, at: DateTime<Utc>) {
@@ -257,7 +272,7 @@ pub fn has_dense_window(times: &[DateTime<Utc>], n: usize, window: Duration) -> 
     sorted.windows(n).any(|w| w[n - 1] - w[0] < window)
 }
 
-pub(crate) mod opt_micros {
+pub mod opt_micros {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -375,6 +390,64 @@ pub mod v1 {
                 lost: old.lost,
                 advocate_since: old.advocate_since,
                 promoter_since: None,
+                feedback: Default::default(),
+            }
+        }
+    }
+}
+
+/// Summaries as version 2 wrote them (before feedback, 2026-12-01).
+pub mod v2 {
+    use std::collections::BTreeMap;
+
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+
+    use super::{CurrencyTotal, Decision, Summary};
+    use crate::timeline::InteractionKind;
+
+    /// A version-2 summary, field for field.
+    #[derive(Debug, Deserialize)]
+    pub struct SummaryV2 {
+        purchase_count: u64,
+        refund_count: u64,
+        totals: BTreeMap<String, CurrencyTotal>,
+        #[serde(with = "super::opt_micros")]
+        first_purchase: Option<DateTime<Utc>>,
+        #[serde(with = "super::opt_micros")]
+        last_purchase: Option<DateTime<Utc>>,
+        #[serde(with = "super::vec_micros")]
+        recent_purchases: Vec<DateTime<Utc>>,
+        interaction_count: u64,
+        #[serde(with = "super::opt_micros")]
+        last_interaction: Option<DateTime<Utc>>,
+        engagement: BTreeMap<InteractionKind, Vec<i64>>,
+        qualification: Option<Decision>,
+        lost: Option<Decision>,
+        #[serde(with = "super::opt_micros")]
+        advocate_since: Option<DateTime<Utc>>,
+        #[serde(with = "super::opt_micros")]
+        promoter_since: Option<DateTime<Utc>>,
+    }
+
+    /// Today's summary: no feedback (version 2 had none to hold).
+    impl From<SummaryV2> for Summary {
+        fn from(old: SummaryV2) -> Summary {
+            Summary {
+                purchase_count: old.purchase_count,
+                refund_count: old.refund_count,
+                totals: old.totals,
+                first_purchase: old.first_purchase,
+                last_purchase: old.last_purchase,
+                recent_purchases: old.recent_purchases,
+                interaction_count: old.interaction_count,
+                last_interaction: old.last_interaction,
+                engagement: old.engagement,
+                qualification: old.qualification,
+                lost: old.lost,
+                advocate_since: old.advocate_since,
+                promoter_since: old.promoter_since,
+                feedback: Default::default(),
             }
         }
     }

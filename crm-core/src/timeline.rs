@@ -11,6 +11,9 @@
 //! | [`Event::Lost`] | a customer marked lost, with the reason |
 //! | [`Event::Converted`] | a lead's first purchase |
 //! | [`Event::ReferralConverted`] | someone this customer referred made a first purchase |
+//! | [`Event::Feedback`] | a survey answer (NPS, CSAT, CES), see [`crate::feedback`] |
+//! | [`Event::Review`] | a product or business review |
+//! | [`Event::Ticket`] | a support ticket opened, first answered, solved or reopened |
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -80,6 +83,36 @@ pub enum Event {
         /// The referred customer.
         referred: CustomerId,
     },
+    /// The customer answered a survey.
+    Feedback(crate::feedback::Response),
+    /// The customer reviewed a product or the business.
+    Review(crate::feedback::Review),
+    /// Something happened to one of the customer's support tickets.
+    Ticket(TicketEvent),
+}
+
+/// What happened to a ticket, on its customer's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TicketEventKind {
+    /// The ticket was opened.
+    Opened,
+    /// The business replied for the first time.
+    FirstReply,
+    /// The ticket was solved.
+    Solved,
+    /// A solved ticket was reopened.
+    Reopened,
+}
+
+/// A ticket's event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketEvent {
+    /// Which ticket.
+    pub ticket_id: crate::support::TicketId,
+    /// What happened.
+    pub what: TicketEventKind,
+    /// The ticket's subject then.
+    pub subject: String,
 }
 
 /// The kinds of entry, for filtering a timeline.
@@ -101,6 +134,12 @@ pub enum EntryKind {
     Converted,
     /// [`Event::ReferralConverted`]
     ReferralConverted,
+    /// [`Event::Feedback`]
+    Feedback,
+    /// [`Event::Review`]
+    Review,
+    /// [`Event::Ticket`]
+    Ticket,
 }
 
 impl Event {
@@ -115,6 +154,9 @@ impl Event {
             Event::Lost { .. } => EntryKind::Lost,
             Event::Converted { .. } => EntryKind::Converted,
             Event::ReferralConverted { .. } => EntryKind::ReferralConverted,
+            Event::Feedback(_) => EntryKind::Feedback,
+            Event::Review(_) => EntryKind::Review,
+            Event::Ticket(_) => EntryKind::Ticket,
         }
     }
 }

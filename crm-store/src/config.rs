@@ -98,6 +98,8 @@ pub struct StoreConfig {
     /// [`crate::StoreError::DataLoss`]): it then refuses every acknowledged write, and
     /// `verify` reports the loss.
     pub accept_data_loss: bool,
+    /// How long after it was solved a ticket may be reopened (default 7 days).
+    pub ticket_reopen_within: chrono::Duration,
 }
 
 impl StoreConfig {
@@ -115,7 +117,14 @@ impl StoreConfig {
             reserve_bytes: crate::engine::sled::DEFAULT_RESERVE_BYTES,
             stall_after: crate::engine::sled::DEFAULT_STALL_AFTER,
             accept_data_loss: false,
+            ticket_reopen_within: chrono::Duration::days(7),
         }
+    }
+
+    /// Sets how long after it was solved a ticket may be reopened.
+    pub fn ticket_reopen_within(mut self, window: chrono::Duration) -> Self {
+        self.ticket_reopen_within = window;
+        self
     }
 
     /// Sets the free disk space writes never take, in bytes (0: no check).

@@ -108,6 +108,10 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// A record reached one of its limits (a ticket's moves or messages). Nothing was written.
+    #[error("{0}")]
+    LimitReached(String),
+
     /// Something else around the engine failed (encoding, a thread that could not start).
     #[error("storage failure: {0}")]
     Storage(String),
@@ -148,6 +152,7 @@ impl StoreError {
                 current: current.clone(),
             },
             StoreError::FailedPrecondition(p) => StoreError::FailedPrecondition(p.clone()),
+            StoreError::LimitReached(m) => StoreError::LimitReached(m.clone()),
             other => StoreError::Storage(other.to_string()),
         }
     }
@@ -162,6 +167,7 @@ impl StoreError {
                 | StoreError::AlreadyExists { .. }
                 | StoreError::Aborted { .. }
                 | StoreError::FailedPrecondition(_)
+                | StoreError::LimitReached(_)
         )
     }
 
@@ -210,6 +216,9 @@ pub enum Resource {
     /// A merge, by id.
     #[error("merge {0}")]
     Merge(u64),
+    /// A support ticket, by id.
+    #[error("ticket {0}")]
+    Ticket(crm_core::support::TicketId),
     /// A customer's purchase, by order reference.
     #[error("purchase {order_ref}")]
     Purchase {
@@ -318,6 +327,20 @@ pub enum Precondition {
         /// Why, and what to do.
         message: String,
     },
+    /// A ticket cannot make this status move: the move graph forbids it
+    /// (`ILLEGAL_TICKET_MOVE`), the reopen window passed (`REOPEN_WINDOW_PASSED`), or it is
+    /// dated before the ticket's latest event (`MOVE_BEFORE_LAST_EVENT`).
+    #[error("{message}")]
+    TicketMove {
+        /// The stable reason.
+        reason: &'static str,
+        /// The status now.
+        from: &'static str,
+        /// The status asked for.
+        to: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// A restore goes only into an empty (or new) directory.
     #[error("{path} is not empty: restore into a new or empty directory")]
     RestoreTargetNotEmpty {
@@ -339,6 +362,7 @@ impl Precondition {
             Precondition::RestoreTargetNotEmpty { .. } => "RESTORE_TARGET_NOT_EMPTY",
             Precondition::AmbiguousMatch { .. } => "AMBIGUOUS_MATCH",
             Precondition::MergeRefused { .. } => "MERGE_REFUSED",
+            Precondition::TicketMove { reason, .. } => reason,
         }
     }
 
@@ -350,6 +374,9 @@ impl Precondition {
             }
             Precondition::OrganizationHasMembers { organization, .. } => {
                 vec![("organization", organization.to_string())]
+            }
+            Precondition::TicketMove { from, to, .. } => {
+                vec![("from", (*from).to_owned()), ("to", (*to).to_owned())]
             }
             _ => Vec::new(),
         }

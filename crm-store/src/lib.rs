@@ -47,6 +47,9 @@
 //! - [`derived`]: what is derived about a customer as time passes: the lead-scoring model, the
 //!   derived index of status and temperature, the churn-derived CLV lifespan.
 //! - [`segments`]: saved filters; their members listed and counted as they are now.
+//! - [`feedback`]: survey answers and reviews on the timeline, and the feedback report.
+//! - [`support`]: support tickets, their threads, SLA clocks in business time, the support
+//!   report.
 //! - [`audit`]: the change log, the audit trail and the configuration trail.
 //! - [`report`]: the portfolio report, one streaming pass.
 //! - [`verify`]: the consistency check.
@@ -66,9 +69,11 @@ pub mod config;
 pub mod customers;
 pub mod derived;
 pub mod error;
+pub mod feedback;
 pub mod report;
 pub mod segments;
 pub mod store;
+pub mod support;
 pub mod timeline;
 pub mod verify;
 

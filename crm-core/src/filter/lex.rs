@@ -1,7 +1,7 @@
-//! The filter's lexer and recursive-descent parser: text to [`Filter`], with byte positions in
-//! every error. Fields and values are turned into terms by [`super::term`].
+//! The filter's lexer and recursive-descent parser: text to [`Expr`], with byte positions in
+//! every error. Fields and values are turned into terms by the caller's `make`.
 
-use super::{Filter, FilterError, MAX_DEPTH, Op};
+use super::{Expr, FilterError, MAX_DEPTH, MakeTerm, Op};
 
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum Tok {
@@ -114,14 +114,15 @@ pub(super) fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
     Ok(out)
 }
 
-pub(super) struct Parser {
+pub(super) struct Parser<'a, T> {
     pub(super) tokens: Vec<Token>,
     pub(super) pos: usize,
     pub(super) end: usize,
     pub(super) depth: usize,
+    pub(super) make: MakeTerm<'a, T>,
 }
 
-impl Parser {
+impl<T> Parser<'_, T> {
     fn peek_word(&self, word: &str) -> bool {
         matches!(self.tokens.get(self.pos), Some(Token { kind: Tok::Word(w), .. }) if w == word)
     }
@@ -130,14 +131,14 @@ impl Parser {
         self.tokens.get(self.pos).map_or(self.end, |t| t.at)
     }
 
-    fn fail<T>(&self, message: impl Into<String>) -> Result<T, FilterError> {
+    fn fail<R>(&self, message: impl Into<String>) -> Result<R, FilterError> {
         Err(FilterError {
             position: self.here(),
             message: message.into(),
         })
     }
 
-    pub(super) fn or(&mut self) -> Result<Filter, FilterError> {
+    pub(super) fn or(&mut self) -> Result<Expr<T>, FilterError> {
         let mut parts = vec![self.and()?];
         while self.peek_word("OR") {
             self.pos += 1;
@@ -146,11 +147,11 @@ impl Parser {
         Ok(if parts.len() == 1 {
             parts.remove(0)
         } else {
-            Filter::Or(parts)
+            Expr::Or(parts)
         })
     }
 
-    fn and(&mut self) -> Result<Filter, FilterError> {
+    fn and(&mut self) -> Result<Expr<T>, FilterError> {
         let mut parts = vec![self.unary()?];
         while self.peek_word("AND") {
             self.pos += 1;
@@ -159,11 +160,11 @@ impl Parser {
         Ok(if parts.len() == 1 {
             parts.remove(0)
         } else {
-            Filter::And(parts)
+            Expr::And(parts)
         })
     }
 
-    fn unary(&mut self) -> Result<Filter, FilterError> {
+    fn unary(&mut self) -> Result<Expr<T>, FilterError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return self.fail("the filter is nested too deeply");
@@ -178,7 +179,7 @@ impl Parser {
             );
         let result = if negated {
             self.pos += 1;
-            self.unary().map(|f| Filter::Not(Box::new(f)))
+            self.unary().map(|f| Expr::Not(Box::new(f)))
         } else if matches!(
             self.tokens.get(self.pos),
             Some(Token {
@@ -204,7 +205,7 @@ impl Parser {
         result
     }
 
-    fn comparison(&mut self) -> Result<Filter, FilterError> {
+    fn comparison(&mut self) -> Result<Expr<T>, FilterError> {
         let field_at = self.here();
         let field = match self.tokens.get(self.pos) {
             Some(Token {
@@ -235,6 +236,6 @@ impl Parser {
             _ => return self.fail(format!("expected a value after {field}")),
         };
         self.pos += 1;
-        super::term::term(&field, op, &value, field_at, value_at).map(Filter::Term)
+        (self.make)(&field, op, &value, field_at, value_at).map(Expr::Term)
     }
 }

@@ -90,7 +90,8 @@ impl Op {
         }
     }
 
-    fn holds(self, ord: std::cmp::Ordering) -> bool {
+    /// Whether the operator holds for an ordering of have against want (`:` as `=`).
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;
         match self {
             Op::Eq | Op::Has => ord == Equal,
@@ -152,21 +153,101 @@ pub enum Term {
     RfmGroup(Op, &'static str),
 }
 
-/// A parsed filter.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Filter {
+/// A parsed filter expression over terms `T`: the language is the same for every resource,
+/// the fields differ (customers' [`Term`]; tickets' in [`crate::support::filter`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr<T> {
     /// Matches everything (the empty filter).
-    #[default]
     All,
     /// Every part matches.
-    And(Vec<Filter>),
+    And(Vec<Expr<T>>),
     /// Some part matches.
-    Or(Vec<Filter>),
+    Or(Vec<Expr<T>>),
     /// The part does not match.
-    Not(Box<Filter>),
+    Not(Box<Expr<T>>),
     /// A comparison.
-    Term(Term),
+    Term(T),
 }
+
+impl<T> Default for Expr<T> {
+    fn default() -> Self {
+        Expr::All
+    }
+}
+
+/// Turns a field, an operator and a value (with their byte positions) into a term.
+pub type MakeTerm<'a, T> = &'a dyn Fn(&str, Op, &str, usize, usize) -> Result<T, FilterError>;
+
+impl<T> Expr<T> {
+    /// Parses filter text whose comparisons `make` turns into terms; blank text is
+    /// [`Expr::All`].
+    pub fn parse_with(text: &str, make: MakeTerm<'_, T>) -> Result<Expr<T>, FilterError> {
+        if text.len() > MAX_FILTER_BYTES {
+            return Err(FilterError {
+                position: MAX_FILTER_BYTES,
+                message: format!("a filter is at most {MAX_FILTER_BYTES} bytes"),
+            });
+        }
+        let tokens = lex::lex(text)?;
+        if tokens.is_empty() {
+            return Ok(Expr::All);
+        }
+        let mut p = lex::Parser {
+            tokens,
+            pos: 0,
+            end: text.len(),
+            depth: 0,
+            make,
+        };
+        let filter = p.or()?;
+        match p.tokens.get(p.pos) {
+            None => Ok(filter),
+            Some(t) => Err(FilterError {
+                position: t.at,
+                message: format!("unexpected {}", t.kind.describe()),
+            }),
+        }
+    }
+
+    /// Whether the expression holds, each term judged by `holds`.
+    pub fn eval_with(&self, holds: &dyn Fn(&T) -> bool) -> bool {
+        match self {
+            Expr::All => true,
+            Expr::And(parts) => parts.iter().all(|f| f.eval_with(holds)),
+            Expr::Or(parts) => parts.iter().any(|f| f.eval_with(holds)),
+            Expr::Not(f) => !f.eval_with(holds),
+            Expr::Term(t) => holds(t),
+        }
+    }
+
+    /// Whether some term satisfies `pred`.
+    pub fn any_term(&self, pred: &dyn Fn(&T) -> bool) -> bool {
+        match self {
+            Expr::All => false,
+            Expr::And(parts) | Expr::Or(parts) => parts.iter().any(|f| f.any_term(pred)),
+            Expr::Not(f) => f.any_term(pred),
+            Expr::Term(t) => pred(t),
+        }
+    }
+
+    /// The terms at the top level (joined by `AND`) that `pick` keeps: any one of them
+    /// narrows the matches to a superset of the expression's.
+    pub fn top_terms<U>(&self, pick: &dyn Fn(&T) -> Option<U>) -> Vec<U> {
+        let top: Vec<&Expr<T>> = match self {
+            Expr::And(parts) => parts.iter().collect(),
+            other => vec![other],
+        };
+        top.into_iter()
+            .filter_map(|f| match f {
+                Expr::Term(t) => pick(t),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A parsed customer filter.
+pub type Filter = Expr<Term>;
 
 /// An equality a secondary index can answer: the store reads only the customers it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,30 +278,7 @@ fn text_matches(op: Op, have: Option<&str>, want: &str) -> bool {
 impl Filter {
     /// Parses a filter; blank text is [`Filter::All`].
     pub fn parse(text: &str) -> Result<Filter, FilterError> {
-        if text.len() > MAX_FILTER_BYTES {
-            return Err(FilterError {
-                position: MAX_FILTER_BYTES,
-                message: format!("a filter is at most {MAX_FILTER_BYTES} bytes"),
-            });
-        }
-        let tokens = lex::lex(text)?;
-        if tokens.is_empty() {
-            return Ok(Filter::All);
-        }
-        let mut p = lex::Parser {
-            tokens,
-            pos: 0,
-            end: text.len(),
-            depth: 0,
-        };
-        let filter = p.or()?;
-        match p.tokens.get(p.pos) {
-            None => Ok(filter),
-            Some(t) => Err(FilterError {
-                position: t.at,
-                message: format!("unexpected {}", t.kind.describe()),
-            }),
-        }
+        Expr::parse_with(text, &term::term)
     }
 
     /// Whether a customer matches. A term on a derived field (status, temperature, score) does
@@ -236,32 +294,18 @@ impl Filter {
     }
 
     fn eval(&self, c: &Customer, insight: Option<&Insight>) -> bool {
-        match self {
-            Filter::All => true,
-            Filter::And(parts) => parts.iter().all(|f| f.eval(c, insight)),
-            Filter::Or(parts) => parts.iter().any(|f| f.eval(c, insight)),
-            Filter::Not(f) => !f.eval(c, insight),
-            Filter::Term(t) => t.eval(c, insight),
-        }
+        self.eval_with(&|t| t.eval(c, insight))
     }
 
     /// Whether some term is an `rfm_group`, so the insight needs the portfolio's distribution.
     pub fn uses_rfm(&self) -> bool {
-        match self {
-            Filter::All => false,
-            Filter::And(parts) | Filter::Or(parts) => parts.iter().any(Filter::uses_rfm),
-            Filter::Not(f) => f.uses_rfm(),
-            Filter::Term(t) => matches!(t, Term::RfmGroup(..)),
-        }
+        self.any_term(&|t| matches!(t, Term::RfmGroup(..)))
     }
 
     /// Whether some term is on a derived field, so matching needs an [`Insight`].
     pub fn uses_insight(&self) -> bool {
-        match self {
-            Filter::All => false,
-            Filter::And(parts) | Filter::Or(parts) => parts.iter().any(Filter::uses_insight),
-            Filter::Not(f) => f.uses_insight(),
-            Filter::Term(t) => matches!(
+        self.any_term(&|t| {
+            matches!(
                 t,
                 Term::Status(..)
                     | Term::Temperature(..)
@@ -270,8 +314,8 @@ impl Filter {
                     | Term::Age(..)
                     | Term::Clv(..)
                     | Term::RfmGroup(..)
-            ),
-        }
+            )
+        })
     }
 
     /// The filter as a conjunction of indexed equalities, if that is all it is (`All` is the
@@ -289,25 +333,17 @@ impl Filter {
     /// The equalities at the top level of the filter (joined by `AND`) that an index can answer.
     /// Any one of them, read from its index, yields a superset of the matching customers.
     pub fn indexed_terms(&self) -> Vec<IndexedTerm> {
-        let top: Vec<&Filter> = match self {
-            Filter::And(parts) => parts.iter().collect(),
-            other => vec![other],
-        };
-        top.into_iter()
-            .filter_map(|f| match f {
-                Filter::Term(Term::Stage(Op::Eq, s)) => Some(IndexedTerm::Stage(*s)),
-                Filter::Term(Term::Kind(Op::Eq, k)) => Some(IndexedTerm::Kind(*k)),
-                Filter::Term(Term::Tag(t)) => Some(IndexedTerm::Tag(t.clone())),
-                Filter::Term(Term::Owner(Op::Eq, o)) => Some(IndexedTerm::Owner(o.clone())),
-                Filter::Term(Term::Organization(Op::Eq, id)) => {
-                    Some(IndexedTerm::Organization(*id))
-                }
-                Filter::Term(Term::Country(Op::Eq, c)) => Some(IndexedTerm::Country(c.clone())),
-                Filter::Term(Term::Status(Op::Eq, s)) => Some(IndexedTerm::Status(*s)),
-                Filter::Term(Term::Temperature(Op::Eq, t)) => Some(IndexedTerm::Temperature(*t)),
-                _ => None,
-            })
-            .collect()
+        self.top_terms(&|t| match t {
+            Term::Stage(Op::Eq, s) => Some(IndexedTerm::Stage(*s)),
+            Term::Kind(Op::Eq, k) => Some(IndexedTerm::Kind(*k)),
+            Term::Tag(t) => Some(IndexedTerm::Tag(t.clone())),
+            Term::Owner(Op::Eq, o) => Some(IndexedTerm::Owner(o.clone())),
+            Term::Organization(Op::Eq, id) => Some(IndexedTerm::Organization(*id)),
+            Term::Country(Op::Eq, c) => Some(IndexedTerm::Country(c.clone())),
+            Term::Status(Op::Eq, s) => Some(IndexedTerm::Status(*s)),
+            Term::Temperature(Op::Eq, t) => Some(IndexedTerm::Temperature(*t)),
+            _ => None,
+        })
     }
 }
 

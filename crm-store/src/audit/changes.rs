@@ -34,6 +34,8 @@ pub enum EntityKind {
     Customer,
     /// A saved segment.
     Segment,
+    /// A support ticket.
+    Ticket,
 }
 
 /// The thing a change event is about: its kind and id.
@@ -214,6 +216,10 @@ impl LogRecord {
                 EntityKind::Segment => {
                     format!("segment {}", crm_core::SegmentId(self.change.entity.id))
                 }
+                EntityKind::Ticket => format!(
+                    "ticket {}",
+                    crm_core::support::TicketId(self.change.entity.id)
+                ),
             },
             fields: self.change.fields,
             request_id: self.request_id,

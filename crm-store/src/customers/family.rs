@@ -135,14 +135,30 @@ impl Write<'_> {
         fields: Vec<String>,
         operation: &str,
     ) -> Result<()> {
+        let entity = EntityRef::customer(id);
+        self.log_change(entity, Some(id), kind, version, time, fields, operation)
+    }
+
+    /// Appends a change-log event about any entity (belonging to a customer, or not).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn log_change(
+        &mut self,
+        entity: EntityRef,
+        customer_id: Option<CustomerId>,
+        kind: ChangeKind,
+        version: u64,
+        time: chrono::DateTime<chrono::Utc>,
+        fields: Vec<String>,
+        operation: &str,
+    ) -> Result<()> {
         let seq = self.next_seq()?;
         let origin = self.store.origin();
         let record = crate::audit::changes::LogRecord {
             change: crate::ChangeEvent {
                 seq,
                 time,
-                entity: EntityRef::customer(id),
-                customer_id: Some(id),
+                entity,
+                customer_id,
                 kind,
                 version,
                 fields,

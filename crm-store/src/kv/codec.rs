@@ -82,20 +82,25 @@ impl Stored for crm_core::Customer {
     }
 }
 
-/// Version 2 added each currency's purchases (count, first, last); version 1 decodes with them
-/// taken from the whole summary when it has one currency (format 3's migration recomputes the
-/// others from their timelines).
+/// Version 3 added feedback; version 2 added each currency's purchases (count, first, last);
+/// version 1 decodes with them taken from the whole summary when it has one currency (format
+/// 3's migration recomputes the others from their timelines).
 impl Stored for crm_core::Summary {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
-        (version == 1).then(|| {
-            self::body::<crm_core::summary::v1::SummaryV1>(body).map(crm_core::Summary::from)
-        })
+        use crm_core::summary::{v1::SummaryV1, v2::SummaryV2};
+        match version {
+            1 => Some(self::body::<SummaryV1>(body).map(crm_core::Summary::from)),
+            2 => Some(self::body::<SummaryV2>(body).map(crm_core::Summary::from)),
+            _ => None,
+        }
     }
 }
 
 stored_v1!(
+    crm_core::support::Ticket,
+    crm_core::support::TicketMessage,
     crm_core::TimelineEntry,
     crm_core::Segment,
     crm_core::ScoringModel,

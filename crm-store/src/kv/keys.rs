@@ -1,5 +1,7 @@
 //! The key layout. Everything lives in one ordered keyspace; the first byte says what a key is.
-//! DESIGN.md describes each family; this file is the only one that builds or takes keys apart.
+//! DESIGN.md describes each family. This file allocates every first byte; it builds and takes
+//! apart the keys of the store's first families, and a domain added later builds the keys under
+//! its own first bytes in its folder's `keys.rs` (`support/keys.rs`, `feedback/keys.rs`).
 //!
 //! Integers and times are big-endian (times with the sign bit flipped) so byte order is numeric
 //! order. Variable-length text inside a key ends with a 0 byte; validation forbids control
@@ -62,6 +64,17 @@ pub(crate) const DERIVED_DUE: u8 = b'z';
 /// `K kind stage` -> count: customers of a kind in a lifecycle stage.
 pub(crate) const STAGE_COUNT: u8 = b'K';
 
+/// `Q ticket_id` -> a support ticket (see `support/keys.rs`).
+pub(crate) const TICKET: u8 = b'Q';
+/// `q kind ...` -> what tickets imply: their indexes, SLA states and schedule, backlog counts.
+pub(crate) const TICKET_KEPT: u8 = b'q';
+/// `J ticket_id number` -> a ticket's message.
+pub(crate) const TICKET_MESSAGE: u8 = b'J';
+/// `j request_id` -> ticket id: a ticket already created for this request id.
+pub(crate) const TICKET_REQUEST: u8 = b'j';
+/// `V time entry_id` -> a feedback fact: who answered what, for the feedback report.
+pub(crate) const FEEDBACK: u8 = b'V';
+
 /// `A seq` -> a configuration audit event (segments, the scoring model).
 pub(crate) const CONFIG_AUDIT: u8 = b'A';
 
@@ -78,6 +91,12 @@ pub(crate) const META_DERIVED: &[u8] = b"Mderived";
 pub(crate) const META_LIFESPAN: &[u8] = b"Mlifespan";
 /// The secret page tokens are sealed with (32 random bytes, made on first open).
 pub(crate) const META_PAGE_SECRET: &[u8] = b"Mpage_secret";
+/// The newest ticket id handed out.
+pub(crate) const META_LAST_TICKET: &[u8] = b"Mlast_ticket";
+/// The SLA policy in force.
+pub(crate) const META_SLA_POLICY: &[u8] = b"Msla_policy";
+/// The business calendar in force.
+pub(crate) const META_CALENDAR: &[u8] = b"Mbusiness_calendar";
 
 /// `Mlease:NAME` -> holder(8) expiry(8, micros): who runs a job that must run once, until when.
 pub(crate) fn lease(name: &str) -> Vec<u8> {

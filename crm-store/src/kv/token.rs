@@ -35,6 +35,8 @@ pub(crate) enum Listing {
     Search = 3,
     Segments = 4,
     Audit = 5,
+    Tickets = 6,
+    TicketMessages = 7,
 }
 
 /// Seals and opens page tokens with the store's secret.

@@ -65,7 +65,7 @@ impl Store {
         let _quiet = kv.engine().hold_writes()?;
         let mut report = VerifyReport::default();
         let problems = &mut report.problems;
-        let families = family::verify(kv, &self.inner.families, problems)?;
+        let families = family::verify(kv, &self.inner.families, self.now(), problems)?;
         let records = |name: &str| families.records.get(name).copied().unwrap_or(0);
         report.customers = records(CustomerFamily::NAME);
         report.changes = records(ChangeLog::NAME);

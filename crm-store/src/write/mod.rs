@@ -462,13 +462,19 @@ impl<'a> Write<'a> {
     /// A new customer id: the creation time in milliseconds in the high 44 bits, a sequence in
     /// the low 20, and always above every id handed out before (`Mlast_id`, written here).
     pub(crate) fn next_id(&mut self, now: DateTime<Utc>) -> Result<CustomerId> {
-        let last = self.count(keys::META_LAST_ID)?;
+        self.next_id_in(keys::META_LAST_ID, now).map(CustomerId)
+    }
+
+    /// A new id of the kind whose newest id `counter` holds: the time in milliseconds in the
+    /// high 44 bits, a sequence in the low 20, above every id handed out before.
+    pub(crate) fn next_id_in(&mut self, counter: &[u8], now: DateTime<Utc>) -> Result<u64> {
+        let last = self.count(counter)?;
         let floor = u64::try_from(now.timestamp_millis())
             .unwrap_or(0)
             .saturating_mul(1 << 20);
         let id = floor.max(last + 1);
-        self.put_raw(keys::META_LAST_ID, id.to_be_bytes());
-        Ok(CustomerId(id))
+        self.put_raw(counter, id.to_be_bytes());
+        Ok(id)
     }
 
     /// Runs one item of a write of many independent items (a batch, an import): if `f` fails
