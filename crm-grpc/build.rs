@@ -14,6 +14,9 @@ const PROTOS: &[&str] = &[
     "crm/v1/change_feed_service.proto",
     "crm/v1/customer_bulk.proto",
     "crm/v1/customer_merge.proto",
+    "crm/v1/feedback.proto",
+    "crm/v1/feedback_service.proto",
+    "crm/v1/support_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -20,16 +20,20 @@ use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
 use crate::pb::change_feed_service_server::ChangeFeedServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
+use crate::pb::feedback_service_server::FeedbackServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
 use crate::pb::report_service_server::ReportServiceServer;
 use crate::pb::segment_service_server::SegmentServiceServer;
+use crate::pb::support_service_server::SupportServiceServer;
 use crate::pb::timeline_service_server::TimelineServiceServer;
 use crate::services::admin::AdminApi;
 use crate::services::customers::CustomerApi;
 use crate::services::feed::{ChangeFeedApi, FeedPump};
+use crate::services::feedback::FeedbackApi;
 use crate::services::lifecycle::LifecycleApi;
 use crate::services::reports::ReportApi;
 use crate::services::segments::SegmentApi;
+use crate::services::support::SupportApi;
 use crate::services::timeline::TimelineApi;
 
 /// The default largest request message: 4 MiB.
@@ -193,6 +197,12 @@ pub async fn serve(
     health
         .set_serving::<ChangeFeedServiceServer<ChangeFeedApi>>()
         .await;
+    health
+        .set_serving::<FeedbackServiceServer<FeedbackApi>>()
+        .await;
+    health
+        .set_serving::<SupportServiceServer<SupportApi>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -219,6 +229,10 @@ pub async fn serve(
     let segments = SegmentServiceServer::new(SegmentApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let reports = ReportServiceServer::new(ReportApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let feedback = FeedbackServiceServer::new(FeedbackApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let support = SupportServiceServer::new(SupportApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     // Streams (the change feed) end when shutdown is requested, instead of holding the drain.
     let (stopping, stop) = tokio::sync::watch::channel(false);
@@ -266,6 +280,8 @@ pub async fn serve(
         .add_service(reports)
         .add_service(admin)
         .add_service(feed)
+        .add_service(feedback)
+        .add_service(support)
         .serve_with_incoming_shutdown(
             crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
             shutdown,

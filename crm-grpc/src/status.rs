@@ -148,6 +148,12 @@ pub fn from_store(fields: Fields, e: StoreError) -> Status {
             with_info(Code::InvalidArgument, message, "BAD_BACKUP", HashMap::new())
         }
         StoreError::Io { .. } => with_info(Code::Internal, message, "IO_FAILURE", HashMap::new()),
+        StoreError::LimitReached(_) => with_info(
+            Code::ResourceExhausted,
+            message,
+            "LIMIT_REACHED",
+            HashMap::new(),
+        ),
         StoreError::Conflict => with_info(Code::Aborted, message, "CONFLICT", HashMap::new()),
         StoreError::Durability(_) => {
             with_info(Code::Unavailable, message, "NOT_DURABLE", HashMap::new())
@@ -204,6 +210,7 @@ fn not_found(resource: Resource, message: String) -> Status {
             "segment",
             id.to_string(),
         ),
+        Resource::Ticket(id) => ("TICKET_NOT_FOUND", "crm.v1.Ticket", "ticket", id.to_string()),
         Resource::Purchase { order_ref, .. } => (
             "PURCHASE_NOT_FOUND",
             "crm.v1.Purchase",

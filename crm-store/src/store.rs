@@ -292,8 +292,9 @@ impl Store {
         })
     }
 
-    /// Now, at the precision records keep (microseconds).
-    pub(crate) fn now(&self) -> DateTime<Utc> {
+    /// Now by the store's clock ([`crate::StoreConfig::clock`]), at the precision records keep
+    /// (microseconds): the instant time-dependent values (statuses, SLA clocks) are read at.
+    pub fn now(&self) -> DateTime<Utc> {
         crm_core::validate::to_micros(self.inner.config.clock.now())
     }
 

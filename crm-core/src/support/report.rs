@@ -64,10 +64,8 @@ pub struct SupportReport {
     pub sla_met: u64,
     /// SLA targets breached.
     pub sla_breached: u64,
-    /// Open tickets now, by status.
-    pub backlog_by_status: BTreeMap<TicketStatus, u64>,
-    /// Open tickets now, by priority.
-    pub backlog_by_priority: BTreeMap<Priority, u64>,
+    /// Open tickets now, by status and priority.
+    pub backlog: BTreeMap<(TicketStatus, Priority), u64>,
     /// Tickets opened in the period and solved at least once.
     pub ever_solved: u64,
     /// Of those, reopened at least once.
@@ -141,8 +139,7 @@ impl<'a> SupportTally<'a> {
     pub fn add(&mut self, t: &Ticket) {
         let r = &mut self.report;
         if t.status.is_open() {
-            *r.backlog_by_status.entry(t.status).or_default() += 1;
-            *r.backlog_by_priority.entry(t.data.priority).or_default() += 1;
+            *r.backlog.entry((t.status, t.data.priority)).or_default() += 1;
         }
         if t.opened_at < self.from || t.opened_at >= self.to {
             return;

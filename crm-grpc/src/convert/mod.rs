@@ -13,9 +13,11 @@ use prost_types::Timestamp;
 pub mod admin;
 pub mod customer;
 pub mod feed;
+pub mod feedback;
 pub mod insight;
 pub mod report;
 pub mod segment;
+pub mod support;
 pub mod timeline;
 
 pub use admin::*;

@@ -35,6 +35,7 @@ pub fn summary_to_proto(s: &Summary) -> pb::CustomerSummary {
         advocate_since: s.advocate_since.map(time_to_proto),
         lost_time: lost.map(|l| time_to_proto(l.at)),
         lost_reason: lost.map(|l| l.reason.clone()).unwrap_or_default(),
+        feedback: Some(super::feedback::feedback_summary_to_proto(&s.feedback)),
     }
 }
 
@@ -141,6 +142,9 @@ pub fn entry_to_proto(e: &TimelineEntry) -> pb::TimelineEntry {
         Event::ReferralConverted { referred } => E::ReferralConverted(pb::ReferralConverted {
             referred_customer_id: referred.to_string(),
         }),
+        Event::Feedback(r) => E::SurveyResponse(super::feedback::response_to_proto(r)),
+        Event::Review(r) => E::Review(super::feedback::review_to_proto(r)),
+        Event::Ticket(t) => E::TicketEvent(super::support::ticket_event_to_proto(t)),
     };
     pb::TimelineEntry {
         id: e.id.0.to_string(),
@@ -165,6 +169,9 @@ pub fn entry_kind_from_proto(k: i32) -> Option<EntryKind> {
         K::EntryLost => EntryKind::Lost,
         K::EntryConverted => EntryKind::Converted,
         K::EntryReferralConverted => EntryKind::ReferralConverted,
+        K::EntrySurveyResponse => EntryKind::Feedback,
+        K::EntryReview => EntryKind::Review,
+        K::EntryTicketEvent => EntryKind::Ticket,
     })
 }
 

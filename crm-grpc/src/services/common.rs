@@ -3,7 +3,10 @@
 
 use crm_core::{Insight, Violations};
 use crm_store::{CustomerPage, EntryMeta, Origin, Recorded, Store, StoreError};
-use tonic::{Response, Status};
+use crm_core::CustomerId;
+use tonic::{Request, Response, Status};
+
+use crate::layer::Call;
 
 use crate::convert::{customer_view, entry_to_proto, parse_id, time_from_proto};
 use crate::layer::Caller;
@@ -139,4 +142,89 @@ pub(crate) async fn respond(
         customer: Some(customer_view(&recorded.customer, &insight)),
         duplicate: recorded.duplicate,
     }))
+}
+
+/// A timeline write request: the customer, what it records (converted, or its violations),
+/// and the entry's meta fields.
+pub(crate) trait RecordRequest {
+    /// What the request records.
+    type Entity: Send + 'static;
+    /// The request's field that carries it.
+    const FIELD: &'static str;
+    /// The request taken apart.
+    fn into_parts(self) -> Parts<Self::Entity>;
+}
+
+/// Customer id, the recorded thing, `occurred_at`, actor, request id.
+pub(crate) type Parts<T> = (
+    String,
+    Option<Result<T, Violations>>,
+    Option<prost_types::Timestamp>,
+    String,
+    String,
+);
+
+/// Implements [`RecordRequest`] for a request message whose `$field` converts with `$convert`.
+#[macro_export]
+macro_rules! record_request {
+    ($request:ty, $field:ident, $entity:ty, $convert:path) => {
+        impl $crate::services::common::RecordRequest for $request {
+            type Entity = $entity;
+            const FIELD: &'static str = stringify!($field);
+
+            fn into_parts(self) -> $crate::services::common::Parts<$entity> {
+                let Self {
+                    customer_id,
+                    $field,
+                    occurred_at,
+                    actor,
+                    request_id,
+                } = self;
+                (
+                    customer_id,
+                    $field.map($convert),
+                    occurred_at,
+                    actor,
+                    request_id,
+                )
+            }
+        }
+    };
+}
+
+/// One timeline write: checks the request (every violation at once), runs `call` on the
+/// blocking pool with the caller's audited store, and answers with the entry and the
+/// customer.
+pub(crate) async fn record<R: RecordRequest>(
+    store: &Store,
+    request: Request<R>,
+    call: impl FnOnce(&Store, CustomerId, R::Entity, EntryMeta) -> Result<Recorded, StoreError>
+    + Send
+    + 'static,
+) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+    let Call {
+        caller,
+        request_id: header_id,
+    } = Call::of(&request)?;
+    let (customer_id, entity, occurred_at, actor, request_id) =
+        request.into_inner().into_parts();
+    let mut v = Violations::default();
+    let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
+    let entity = match entity {
+        None => {
+            v.add(R::FIELD, "is required");
+            None
+        }
+        Some(converted) => converted
+            .map_err(|e| v.0.extend(e.prefixed(R::FIELD).0))
+            .ok(),
+    };
+    let entity = v.into_result(entity).map_err(invalid)?;
+    let entity = entity.ok_or_else(|| invalid(Violations::one(R::FIELD, "is required")))?;
+    let store = audited(store, caller, meta.request_id.clone().or(header_id));
+    let recorded = blocking(store.clone(), Fields::Request, move |s| {
+        call(s, id, entity, meta)
+    })
+    .await?;
+    respond(store, recorded).await
 }

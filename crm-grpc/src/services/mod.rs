@@ -6,10 +6,12 @@ pub(crate) mod bulk;
 pub(crate) mod common;
 pub mod customers;
 pub mod feed;
+pub mod feedback;
 pub mod lifecycle;
 pub(crate) mod merge;
 pub mod reports;
 pub mod segments;
+pub mod support;
 pub mod timeline;
 
 use crate::keys::Role;
@@ -55,6 +57,22 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("AdminService", "RevokeApiKey", Role::Admin),
     ("AdminService", "Backup", Role::Admin),
     ("ChangeFeedService", "WatchChanges", Role::Reader),
+    ("FeedbackService", "RecordSurveyResponse", Role::Writer),
+    ("FeedbackService", "RecordReview", Role::Writer),
+    ("FeedbackService", "GetFeedbackReport", Role::Reader),
+    ("SupportService", "CreateTicket", Role::Writer),
+    ("SupportService", "GetTicket", Role::Reader),
+    ("SupportService", "ListTickets", Role::Reader),
+    ("SupportService", "UpdateTicket", Role::Writer),
+    ("SupportService", "DeleteTicket", Role::Writer),
+    ("SupportService", "MoveTicket", Role::Writer),
+    ("SupportService", "AddTicketMessage", Role::Writer),
+    ("SupportService", "ListTicketMessages", Role::Reader),
+    ("SupportService", "GetSlaPolicy", Role::Reader),
+    ("SupportService", "UpdateSlaPolicy", Role::Admin),
+    ("SupportService", "GetBusinessCalendar", Role::Reader),
+    ("SupportService", "UpdateBusinessCalendar", Role::Admin),
+    ("SupportService", "GetSupportReport", Role::Reader),
 ];
 
 /// The methods whose request is a stream of messages (client or bidirectional streaming).

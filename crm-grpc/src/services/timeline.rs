@@ -1,8 +1,8 @@
 //! `crm.v1.TimelineService`: record interactions, purchases and refunds; list timelines.
 
 use crm_core::timeline::{Interaction, Purchase, Refund};
-use crm_core::{CustomerId, Violations};
-use crm_store::{EntryMeta, Recorded, Store, StoreError, TimelineQuery};
+use crm_core::Violations;
+use crm_store::{Store, TimelineQuery};
 use tonic::{Request, Response, Status};
 
 use crate::convert::parse_id;
@@ -10,10 +10,10 @@ use crate::convert::{
     entry_kind_from_proto, entry_to_proto, interaction_from_proto, purchase_from_proto,
     refund_from_proto,
 };
-use crate::layer::Call;
 use crate::pb;
 use crate::pb::timeline_service_server::TimelineService;
-use crate::services::common::{audited, blocking, entry_meta, page_size_in, respond, time_in};
+use crate::services::common::{blocking, page_size_in, record, time_in};
+use crate::record_request;
 use crate::status::{Fields, invalid};
 
 /// The timeline service over a store.
@@ -27,53 +27,6 @@ impl TimelineApi {
     pub fn new(store: Store) -> Self {
         TimelineApi { store }
     }
-}
-
-/// A timeline write request: the customer, what it records (converted, or its violations),
-/// and the entry's meta fields.
-trait RecordRequest {
-    /// What the request records.
-    type Entity: Send + 'static;
-    /// The request's field that carries it.
-    const FIELD: &'static str;
-    /// The request taken apart.
-    fn into_parts(self) -> Parts<Self::Entity>;
-}
-
-/// Customer id, the recorded thing, `occurred_at`, actor, request id.
-type Parts<T> = (
-    String,
-    Option<Result<T, Violations>>,
-    Option<prost_types::Timestamp>,
-    String,
-    String,
-);
-
-/// Implements [`RecordRequest`] for a request message whose `$field` converts with `$convert`.
-macro_rules! record_request {
-    ($request:ty, $field:ident, $entity:ty, $convert:path) => {
-        impl RecordRequest for $request {
-            type Entity = $entity;
-            const FIELD: &'static str = stringify!($field);
-
-            fn into_parts(self) -> Parts<$entity> {
-                let Self {
-                    customer_id,
-                    $field,
-                    occurred_at,
-                    actor,
-                    request_id,
-                } = self;
-                (
-                    customer_id,
-                    $field.map($convert),
-                    occurred_at,
-                    actor,
-                    request_id,
-                )
-            }
-        }
-    };
 }
 
 record_request!(
@@ -90,52 +43,13 @@ record_request!(
 );
 record_request!(pb::RecordRefundRequest, refund, Refund, refund_from_proto);
 
-impl TimelineApi {
-    /// One timeline write: checks the request (every violation at once), runs `call` on the
-    /// blocking pool with the caller's audited store, and answers with the entry and the
-    /// customer.
-    async fn record<R: RecordRequest>(
-        &self,
-        request: Request<R>,
-        call: impl FnOnce(&Store, CustomerId, R::Entity, EntryMeta) -> Result<Recorded, StoreError>
-        + Send
-        + 'static,
-    ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        let Call {
-            caller,
-            request_id: header_id,
-        } = Call::of(&request)?;
-        let (customer_id, entity, occurred_at, actor, request_id) =
-            request.into_inner().into_parts();
-        let mut v = Violations::default();
-        let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
-        let entity = match entity {
-            None => {
-                v.add(R::FIELD, "is required");
-                None
-            }
-            Some(converted) => converted
-                .map_err(|e| v.0.extend(e.prefixed(R::FIELD).0))
-                .ok(),
-        };
-        let entity = v.into_result(entity).map_err(invalid)?;
-        let entity = entity.ok_or_else(|| invalid(Violations::one(R::FIELD, "is required")))?;
-        let store = audited(&self.store, caller, meta.request_id.clone().or(header_id));
-        let recorded = blocking(store.clone(), Fields::Request, move |s| {
-            call(s, id, entity, meta)
-        })
-        .await?;
-        respond(store, recorded).await
-    }
-}
-
 #[tonic::async_trait]
 impl TimelineService for TimelineApi {
     async fn record_interaction(
         &self,
         request: Request<pb::RecordInteractionRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        self.record(request, |s, id, interaction, meta| {
+        record(&self.store, request, |s, id, interaction, meta| {
             s.timeline().record_interaction(id, interaction, meta)
         })
         .await
@@ -145,7 +59,7 @@ impl TimelineService for TimelineApi {
         &self,
         request: Request<pb::RecordPurchaseRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        self.record(request, |s, id, purchase, meta| {
+        record(&self.store, request, |s, id, purchase, meta| {
             s.timeline().record_purchase(id, purchase, meta)
         })
         .await
@@ -155,7 +69,7 @@ impl TimelineService for TimelineApi {
         &self,
         request: Request<pb::RecordRefundRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
-        self.record(request, |s, id, refund, meta| {
+        record(&self.store, request, |s, id, refund, meta| {
             s.timeline().record_refund(id, refund, meta)
         })
         .await

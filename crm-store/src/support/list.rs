@@ -40,6 +40,8 @@ pub struct TicketPage {
     pub tickets: Vec<Ticket>,
     /// The token for the next page; empty on the last.
     pub next_page_token: String,
+    /// The instant the page's filter and SLA statuses were evaluated at.
+    pub as_of: DateTime<Utc>,
 }
 
 impl Support<'_> {
@@ -94,7 +96,10 @@ impl Support<'_> {
             (Some(p), true) => (Bound::Included(prefix.clone()), Bound::Excluded(p)),
         };
         let size = page_size(q.page_size);
-        let mut page = TicketPage::default();
+        let mut page = TicketPage {
+            as_of: now,
+            ..TicketPage::default()
+        };
         let mut last: Option<Vec<u8>> = None;
         for item in self.inner.engine.scan(start, end, q.newest_first) {
             let (key, value) = item?;

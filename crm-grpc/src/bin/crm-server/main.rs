@@ -83,6 +83,13 @@ struct ServeArgs {
     /// No purchase for this long makes a customer CHURNED.
     #[arg(long, env = "CRM_CHURN_DAYS", default_value_t = 365)]
     churn_days: i64,
+    /// A feedback risk signal (a detractor NPS answer, a CSAT of 2 or less) makes a buying
+    /// customer AT_RISK for this long.
+    #[arg(long, env = "CRM_FEEDBACK_RISK_DAYS", default_value_t = 90)]
+    feedback_risk_days: i64,
+    /// A solved ticket may be reopened for this long after it was solved.
+    #[arg(long, env = "CRM_TICKET_REOPEN_DAYS", default_value_t = 7)]
+    ticket_reopen_days: i64,
     /// The expected customer lifespan in CLV, in years (0.1 to 100, one decimal).
     #[arg(long, env = "CRM_CLV_LIFESPAN_YEARS", default_value_t = 3.0)]
     clv_lifespan_years: f64,
@@ -358,6 +365,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
         churn_after: days("churn-days", args.churn_days)?,
         loyalty_purchases: args.loyalty_purchases,
         loyalty_window: days("loyalty-window-days", args.loyalty_window_days)?,
+        feedback_risk_window: days("feedback-risk-days", args.feedback_risk_days)?,
         ..crm_core::RelationshipRules::default()
     };
     if let Err(v) = rules.validate() {
@@ -378,7 +386,8 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
         .clv_lifespan_from_churn(args.clv_lifespan_from_churn)
         .reserve_bytes(args.disk_reserve_mb.saturating_mul(1024 * 1024))
         .stall_after(Duration::from_secs(args.stall_secs.max(1)))
-        .accept_data_loss(args.accept_data_loss);
+        .accept_data_loss(args.accept_data_loss)
+        .ticket_reopen_within(days("ticket-reopen-days", args.ticket_reopen_days.max(0))?);
     let store = match args.engine {
         EngineArg::Sled => Store::open_with(store_config)
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?,
