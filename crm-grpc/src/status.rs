@@ -210,7 +210,12 @@ fn not_found(resource: Resource, message: String) -> Status {
             "segment",
             id.to_string(),
         ),
-        Resource::Ticket(id) => ("TICKET_NOT_FOUND", "crm.v1.Ticket", "ticket", id.to_string()),
+        Resource::Ticket(id) => (
+            "TICKET_NOT_FOUND",
+            "crm.v1.Ticket",
+            "ticket",
+            id.to_string(),
+        ),
         Resource::Purchase { order_ref, .. } => (
             "PURCHASE_NOT_FOUND",
             "crm.v1.Purchase",

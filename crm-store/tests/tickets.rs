@@ -13,8 +13,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use crm_core::CustomerData;
 use crm_core::support::{
-    BusinessCalendar, Holiday, Priority, PriorityTargets, SlaPolicy, SlaStatus, Ticket,
-    TicketData, TicketStatus,
+    BusinessCalendar, Holiday, Priority, PriorityTargets, SlaPolicy, SlaStatus, Ticket, TicketData,
+    TicketStatus,
 };
 use crm_store::support::{NewMessage, TicketQuery};
 use crm_store::{Durability, ManualClock, Store, StoreConfig, StoreError};
@@ -155,7 +155,11 @@ fn a_pending_pause_moves_the_due_time_by_the_paused_business_time() {
     let paused = support
         .move_ticket(t.id, TicketStatus::Pending, None, Some("v1"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(first_due(&paused), None, "a paused clock has no due instant");
+    assert_eq!(
+        first_due(&paused),
+        None,
+        "a paused clock has no due instant"
+    );
     d.clock.set(resume);
     let resumed = support
         .move_ticket(t.id, TicketStatus::Open, None, None)
@@ -213,7 +217,10 @@ fn an_illegal_move_is_refused_and_changes_nothing() {
     assert_eq!(after.status, TicketStatus::New);
     assert_eq!(after.version, t.version);
     let stale = support.move_ticket(t.id, TicketStatus::Open, None, Some("v7"));
-    assert!(matches!(stale, Err(StoreError::Aborted { .. })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(StoreError::Aborted { .. })),
+        "{stale:?}"
+    );
     let policy = SlaPolicy {
         targets: vec![PriorityTargets {
             priority: Priority::Low,
@@ -298,8 +305,11 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0u8..4, 0u16..3000).prop_map(|(priority, back)| Step::Open { priority, back }),
         (any::<u8>(), 0u8..6, 0u16..600).prop_map(|(who, to, late)| Step::Move { who, to, late }),
-        (any::<u8>(), any::<bool>(), 0u16..600)
-            .prop_map(|(who, customer, late)| Step::Reply { who, customer, late }),
+        (any::<u8>(), any::<bool>(), 0u16..600).prop_map(|(who, customer, late)| Step::Reply {
+            who,
+            customer,
+            late
+        }),
         (1u16..3000).prop_map(|minutes| Step::Wait { minutes }),
     ]
 }
@@ -377,7 +387,10 @@ fn check(d: &Desk, tickets: &[crm_core::support::TicketId]) -> Result<(), TestCa
     let now = d.clock_now();
     for status in SlaStatus::ALL {
         let indexed = d.listed(&format!(r#"sla.status = "{}""#, status.name()));
-        let scanned = d.listed(&format!(r#"sla.status = "{}" OR priority < "LOW""#, status.name()));
+        let scanned = d.listed(&format!(
+            r#"sla.status = "{}" OR priority < "LOW""#,
+            status.name()
+        ));
         let own: Vec<_> = tickets
             .iter()
             .filter(|id| {
@@ -404,7 +417,12 @@ fn check(d: &Desk, tickets: &[crm_core::support::TicketId]) -> Result<(), TestCa
             .collect();
         prop_assert_eq!(&indexed, &scanned, "index and scan differ on {:?}", status);
         prop_assert_eq!(&indexed, &own, "index and tickets differ on {:?}", status);
-        prop_assert_eq!(&indexed, &expected, "index and oracle differ on {:?}", status);
+        prop_assert_eq!(
+            &indexed,
+            &expected,
+            "index and oracle differ on {:?}",
+            status
+        );
     }
     Ok(())
 }

@@ -22,6 +22,9 @@
 //! | `clv.CODE` (`clv.EUR`) | all comparisons | minor units of that currency; customers with purchases in it (a bare `clv` is refused: amounts of different currencies do not compare) |
 //! | `rfm_group` | `=` `!=` | `champions`, `loyal`, ... `lost` ([`crate::report::rfm_group`]) |
 //! | `attributes.KEY` | all comparisons (as text) | text |
+//! | `feedback.nps_category` | `=` `!=` | `DETRACTOR`, `PASSIVE`, `PROMOTER` (the latest NPS answer's; customers with one) |
+//! | `feedback.last_nps`, `feedback.last_csat` | all comparisons | a score (customers with such an answer) |
+//! | `feedback.review_count` | all comparisons | a count |
 //!
 //! Status, temperature, score, purchase count and age are derived when read (see
 //! [`crate::relationship`]): a filter that uses them is evaluated with
@@ -151,6 +154,14 @@ pub enum Term {
     Clv(Op, String, i64),
     /// `rfm_group = "NAME"` (derived against the portfolio; customers with purchases only)
     RfmGroup(Op, &'static str),
+    /// `feedback.nps_category OP CATEGORY`: the latest NPS answer's (customers with one)
+    NpsCategory(Op, crate::feedback::NpsCategory),
+    /// `feedback.last_nps OP N` (customers with an NPS answer)
+    LastNps(Op, u32),
+    /// `feedback.last_csat OP N` (customers with a CSAT answer)
+    LastCsat(Op, u32),
+    /// `feedback.review_count OP N`
+    ReviewCount(Op, u64),
 }
 
 /// A parsed filter expression over terms `T`: the language is the same for every resource,
@@ -314,6 +325,10 @@ impl Filter {
                     | Term::Age(..)
                     | Term::Clv(..)
                     | Term::RfmGroup(..)
+                    | Term::NpsCategory(..)
+                    | Term::LastNps(..)
+                    | Term::LastCsat(..)
+                    | Term::ReviewCount(..)
             )
         })
     }
@@ -359,6 +374,18 @@ impl Term {
             Term::LeadScore(op, n) => insight.is_some_and(|i| op.holds(i.lead.score.cmp(n))),
             Term::PurchaseCount(op, n) => {
                 insight.is_some_and(|i| op.holds(i.summary.purchase_count.cmp(n)))
+            }
+            Term::NpsCategory(op, c) => insight
+                .and_then(|i| i.summary.feedback.nps_category())
+                .is_some_and(|have| op.holds(have.cmp(c))),
+            Term::LastNps(op, n) => insight
+                .and_then(|i| i.summary.feedback.last_nps)
+                .is_some_and(|l| op.holds(u32::from(l.score).cmp(n))),
+            Term::LastCsat(op, n) => insight
+                .and_then(|i| i.summary.feedback.last_csat)
+                .is_some_and(|l| op.holds(u32::from(l.score).cmp(n))),
+            Term::ReviewCount(op, n) => {
+                insight.is_some_and(|i| op.holds(i.summary.feedback.reviews.count.cmp(n)))
             }
             Term::Age(op, n) => insight
                 .and_then(|i| i.age)

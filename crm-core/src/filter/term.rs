@@ -170,6 +170,17 @@ pub(super) fn term(
                 .ok_or_else(|| bad_value("expected a score from 0 to 100".into()))?,
         ),
         "update_time" => Term::UpdateTime(op, time(value)?),
+        "feedback.nps_category" => Term::NpsCategory(
+            equality(op)?,
+            crate::feedback::NpsCategory::parse(value)
+                .ok_or_else(|| bad_value("expected DETRACTOR, PASSIVE or PROMOTER".into()))?,
+        ),
+        "feedback.last_nps" | "feedback.last_csat" | "feedback.review_count" if op == Op::Has => {
+            return Err(bad_op());
+        }
+        "feedback.last_nps" => Term::LastNps(op, number(value)?),
+        "feedback.last_csat" => Term::LastCsat(op, number(value)?),
+        "feedback.review_count" => Term::ReviewCount(op, u64::from(number(value)?)),
         other => {
             return Err(FilterError {
                 position: field_at,

@@ -123,7 +123,10 @@ impl BusinessCalendar {
                 v.add(format!("hours[{i}].weekday"), "must be 1 (Monday) to 7");
             }
             if h.start_minute >= DAY_MINUTES || h.end_minute > DAY_MINUTES {
-                v.add(format!("hours[{i}]"), "must lie within the day (00:00-24:00)");
+                v.add(
+                    format!("hours[{i}]"),
+                    "must lie within the day (00:00-24:00)",
+                );
             } else if h.start_minute >= h.end_minute {
                 v.add(
                     format!("hours[{i}]"),
@@ -158,7 +161,12 @@ impl BusinessCalendar {
             v.add("holidays", format!("at most {MAX_HOLIDAYS} holidays"));
         }
         for (i, h) in self.holidays.iter_mut().enumerate() {
-            check_text(&mut v, &format!("holidays[{i}].name"), &mut h.name, MAX_NAME_CHARS);
+            check_text(
+                &mut v,
+                &format!("holidays[{i}].name"),
+                &mut h.name,
+                MAX_NAME_CHARS,
+            );
             if h.closes_at_minute.is_some_and(|m| m >= DAY_MINUTES) {
                 v.add(
                     format!("holidays[{i}].closes_at"),
@@ -322,7 +330,10 @@ mod tests {
         let due = c.add(at("2026-12-04T17:30:00+03:00"), Duration::hours(4));
         assert_eq!(due, Some(at("2026-12-07T12:30:00+03:00")));
         assert_eq!(
-            c.between(at("2026-12-04T17:30:00+03:00"), at("2026-12-07T12:30:00+03:00")),
+            c.between(
+                at("2026-12-04T17:30:00+03:00"),
+                at("2026-12-07T12:30:00+03:00")
+            ),
             Duration::hours(4)
         );
     }
@@ -380,8 +391,14 @@ mod tests {
         let from = at("2026-03-28T23:00:00Z");
         let due = c.add(from, Duration::hours(6));
         assert_eq!(due, Some(at("2026-03-30T01:00:00+02:00")));
-        assert_eq!(c.between(from, at("2026-03-30T01:00:00+02:00")), Duration::hours(6));
-        assert_eq!(c.between(from, at("2026-03-29T12:00:00+02:00")), Duration::hours(5));
+        assert_eq!(
+            c.between(from, at("2026-03-30T01:00:00+02:00")),
+            Duration::hours(6)
+        );
+        assert_eq!(
+            c.between(from, at("2026-03-29T12:00:00+02:00")),
+            Duration::hours(5)
+        );
     }
 
     #[test]

@@ -172,7 +172,9 @@ pub fn indexed(f: &TicketFilter) -> Vec<TicketIndexed> {
         TicketTerm::Status(Op::Eq, s) => Some(TicketIndexed::Status(*s)),
         TicketTerm::Sla(Op::Eq, s) => Some(TicketIndexed::Sla(*s)),
         TicketTerm::Customer(Op::Eq, id) => Some(TicketIndexed::Customer(*id)),
-        TicketTerm::Assignee(Op::Eq, a) if !a.is_empty() => Some(TicketIndexed::Assignee(a.clone())),
+        TicketTerm::Assignee(Op::Eq, a) if !a.is_empty() => {
+            Some(TicketIndexed::Assignee(a.clone()))
+        }
         _ => None,
     })
 }

@@ -160,7 +160,10 @@ impl<'a> SupportTally<'a> {
                 r.reopened += 1;
             }
         }
-        for clock in [t.sla.first_response, t.sla.resolution].into_iter().flatten() {
+        for clock in [t.sla.first_response, t.sla.resolution]
+            .into_iter()
+            .flatten()
+        {
             match clock.clock.status_at(self.now).0 {
                 SlaStatus::Met => r.sla_met += 1,
                 SlaStatus::Breached => r.sla_breached += 1,

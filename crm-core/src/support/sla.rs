@@ -198,7 +198,11 @@ impl Clock {
                 } else {
                     SlaStatus::OnTrack
                 };
-                let next = [at_risk, due].into_iter().flatten().filter(|t| *t > now).min();
+                let next = [at_risk, due]
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| *t > now)
+                    .min();
                 (status, next)
             }
             Clock::Paused { status, .. } => (status, None),
@@ -221,9 +225,7 @@ impl TargetClock {
     /// Business time left at `now` (negative: overdue), for a target not done.
     pub fn remaining(&self, now: DateTime<Utc>, calendar: &BusinessCalendar) -> Option<Duration> {
         match self.clock {
-            Clock::Running { due: Some(due), .. } if now < due => {
-                Some(calendar.between(now, due))
-            }
+            Clock::Running { due: Some(due), .. } if now < due => Some(calendar.between(now, due)),
             Clock::Running { due: Some(due), .. } => Some(-calendar.between(due, now)),
             Clock::Running { due: None, .. } | Clock::Done { .. } => None,
             Clock::Paused {
@@ -281,11 +283,12 @@ impl TicketSla {
 
     /// The state at `now`: the worst target's status, and until when it holds.
     pub fn at(&self, now: DateTime<Utc>) -> (Option<SlaStatus>, Option<DateTime<Utc>>) {
-        let states: Vec<(SlaStatus, Option<DateTime<Utc>>)> = [self.first_response, self.resolution]
-            .into_iter()
-            .flatten()
-            .map(|c| c.clock.status_at(now))
-            .collect();
+        let states: Vec<(SlaStatus, Option<DateTime<Utc>>)> =
+            [self.first_response, self.resolution]
+                .into_iter()
+                .flatten()
+                .map(|c| c.clock.status_at(now))
+                .collect();
         let status = states.iter().map(|s| s.0).max_by_key(|s| s.severity());
         let until = states.iter().filter_map(|s| s.1).min();
         (status, until)

@@ -407,7 +407,10 @@ pub fn validate_message(author: &mut String, body: &mut String) -> Result<(), Vi
     if body.is_empty() {
         v.add("body", "is required");
     } else if body.chars().count() > MAX_MESSAGE_CHARS {
-        v.add("body", format!("must be at most {MAX_MESSAGE_CHARS} characters"));
+        v.add(
+            "body",
+            format!("must be at most {MAX_MESSAGE_CHARS} characters"),
+        );
     }
     if body
         .chars()

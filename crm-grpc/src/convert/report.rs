@@ -58,6 +58,10 @@ pub fn report_to_proto(r: &PortfolioReport) -> pb::PortfolioReport {
         churn_rate: r.churn_rate,
         customers_kept: int(r.customers_kept),
         kept_rate: r.kept_rate,
+        // Filled by the service from the feedback and support domains.
+        feedback: None,
+        open_tickets: 0,
+        segments: Vec::new(),
         revenue: money(Some(r.revenue_minor)),
         paying_customers: int(r.paying_customers),
         top20_revenue_share: r.top20_revenue_share,

@@ -44,13 +44,15 @@ fn status_to_proto(s: TicketStatus) -> pb::TicketStatus {
 /// A priority from its contract value (`None`: unspecified).
 fn priority_from_proto(p: i32) -> Result<Option<Priority>, String> {
     use pb::TicketPriority as P;
-    Ok(Some(match P::try_from(p).map_err(|_| format!("{p} is not a priority"))? {
-        P::Unspecified => return Ok(None),
-        P::PriorityLow => Priority::Low,
-        P::PriorityNormal => Priority::Normal,
-        P::PriorityHigh => Priority::High,
-        P::PriorityUrgent => Priority::Urgent,
-    }))
+    Ok(Some(
+        match P::try_from(p).map_err(|_| format!("{p} is not a priority"))? {
+            P::Unspecified => return Ok(None),
+            P::PriorityLow => Priority::Low,
+            P::PriorityNormal => Priority::Normal,
+            P::PriorityHigh => Priority::High,
+            P::PriorityUrgent => Priority::Urgent,
+        },
+    ))
 }
 
 fn priority_to_proto(p: Priority) -> pb::TicketPriority {
@@ -299,12 +301,20 @@ pub fn calendar_from_proto(c: pb::BusinessCalendar) -> Result<BusinessCalendar, 
         .enumerate()
         .map(|(i, h)| {
             let date = NaiveDate::parse_from_str(h.date.trim(), "%Y-%m-%d").unwrap_or_else(|_| {
-                v.add(format!("holidays[{i}].date"), format!("{:?} is not a date YYYY-MM-DD", h.date));
+                v.add(
+                    format!("holidays[{i}].date"),
+                    format!("{:?} is not a date YYYY-MM-DD", h.date),
+                );
                 NaiveDate::MIN
             });
             let closes_at_minute = match h.closes_at.trim() {
                 "" => None,
-                t => Some(minute_of(&mut v, &format!("holidays[{i}].closes_at"), t, false)),
+                t => Some(minute_of(
+                    &mut v,
+                    &format!("holidays[{i}].closes_at"),
+                    t,
+                    false,
+                )),
             };
             Holiday {
                 date,

@@ -1,9 +1,9 @@
 //! What the services share (qdrant's `*_common.rs`): running store calls, audited stores, page
 //! sizes, and the parts of a timeline write that the timeline and lifecycle services both take.
 
+use crm_core::CustomerId;
 use crm_core::{Insight, Violations};
 use crm_store::{CustomerPage, EntryMeta, Origin, Recorded, Store, StoreError};
-use crm_core::CustomerId;
 use tonic::{Request, Response, Status};
 
 use crate::layer::Call;
@@ -206,8 +206,7 @@ pub(crate) async fn record<R: RecordRequest>(
         caller,
         request_id: header_id,
     } = Call::of(&request)?;
-    let (customer_id, entity, occurred_at, actor, request_id) =
-        request.into_inner().into_parts();
+    let (customer_id, entity, occurred_at, actor, request_id) = request.into_inner().into_parts();
     let mut v = Violations::default();
     let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
     let entity = match entity {

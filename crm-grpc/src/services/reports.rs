@@ -6,7 +6,11 @@ use crm_core::report::ReportParams;
 use crm_store::Store;
 use tonic::{Request, Response, Status};
 
+use crate::convert::feedback::figures_to_proto;
 use crate::convert::{report_to_proto, time_from_proto};
+
+/// Most segments one portfolio report splits feedback and tickets by.
+const MAX_REPORT_SEGMENTS: usize = 20;
 use crate::pb;
 use crate::pb::report_service_server::ReportService;
 use crate::services::common::blocking;
@@ -37,6 +41,7 @@ impl ReportService for ReportApi {
             period_start,
             currency_code,
             cohort_months,
+            segment_ids,
         } = request.into_inner();
         let mut v = Violations::default();
         // Report times are kept between 1970 and 9999, so the period and window
@@ -74,6 +79,19 @@ impl ReportService for ReportApi {
                 v.add("cohort_months", format!("must be 0 (24) to {max}"));
                 0
             });
+        let mut segments = Vec::new();
+        if segment_ids.len() > MAX_REPORT_SEGMENTS {
+            v.add(
+                "segment_ids",
+                format!("at most {MAX_REPORT_SEGMENTS} segments"),
+            );
+        }
+        for (i, id) in segment_ids.iter().enumerate() {
+            match crate::convert::parse_segment_id(&format!("segment_ids[{i}]"), id) {
+                Ok(id) => segments.push(id),
+                Err(e) => v.0.extend(e.0),
+            }
+        }
         v.into_result(()).map_err(invalid)?;
         let params = ReportParams {
             as_of,
@@ -81,10 +99,29 @@ impl ReportService for ReportApi {
             currency: currency_code,
             cohort_months,
         };
-        let report = blocking(self.store.clone(), Fields::Request, move |s| {
-            s.reports().portfolio(params)
+        let (report, care) = blocking(self.store.clone(), Fields::Request, move |s| {
+            let report = s.reports().portfolio(params)?;
+            // The report covers what happened by as_of, as_of included.
+            let to = report.params.as_of + Duration::microseconds(1);
+            let (from, to) = (report.params.period_start, to);
+            let care = s.reports().care(from, to, &segments)?;
+            Ok((report, care))
         })
         .await?;
-        Ok(Response::new(report_to_proto(&report)))
+        let mut out = report_to_proto(&report);
+        out.feedback = Some(figures_to_proto(&care.feedback));
+        out.open_tickets = i64::try_from(care.open_tickets).unwrap_or(i64::MAX);
+        out.segments = care
+            .segments
+            .iter()
+            .map(|s| pb::PortfolioSegment {
+                segment_id: s.id.to_string(),
+                name: s.name.clone(),
+                members: i64::try_from(s.members).unwrap_or(i64::MAX),
+                feedback: Some(figures_to_proto(&s.feedback)),
+                open_tickets: i64::try_from(s.open_tickets).unwrap_or(i64::MAX),
+            })
+            .collect();
+        Ok(Response::new(out))
     }
 }

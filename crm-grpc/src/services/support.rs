@@ -8,9 +8,8 @@ use crm_store::{Store, StoreError};
 use tonic::{Request, Response, Status};
 
 use crate::convert::support::{
-    calendar_from_proto, calendar_to_proto, message_to_proto, policy_from_proto,
-    policy_to_proto, status_from_proto, support_report_to_proto, ticket_from_proto,
-    ticket_to_proto,
+    calendar_from_proto, calendar_to_proto, message_to_proto, policy_from_proto, policy_to_proto,
+    status_from_proto, support_report_to_proto, ticket_from_proto, ticket_to_proto,
 };
 use crate::layer::Call;
 use crate::pb;
@@ -33,10 +32,7 @@ impl SupportApi {
 
     /// The caller's audited store.
     fn as_caller<T>(&self, request: &Request<T>) -> Result<Store, Status> {
-        let Call {
-            caller,
-            request_id,
-        } = Call::of(request)?;
+        let Call { caller, request_id } = Call::of(request)?;
         Ok(audited(&self.store, caller, request_id))
     }
 }
@@ -48,7 +44,10 @@ fn ticket_id(field: &str, text: &str) -> Result<TicketId, Status> {
 }
 
 /// Tickets as messages, with the calendar in force (for business time left).
-fn tickets_out(s: &Store, tickets: Vec<Ticket>) -> Result<(Vec<Ticket>, BusinessCalendar), StoreError> {
+fn tickets_out(
+    s: &Store,
+    tickets: Vec<Ticket>,
+) -> Result<(Vec<Ticket>, BusinessCalendar), StoreError> {
     Ok((tickets, s.support().business_calendar()?.value))
 }
 
@@ -74,7 +73,10 @@ impl SupportService for SupportApi {
         let missing_customer = ticket.customer_id.trim().is_empty();
         let input = ticket_from_proto(ticket).map_err(|v| invalid(v.prefixed("ticket")))?;
         if missing_customer {
-            return Err(invalid(Violations::one("ticket.customer_id", "is required")));
+            return Err(invalid(Violations::one(
+                "ticket.customer_id",
+                "is required",
+            )));
         }
         let rid = non_empty(request_id);
         let out = blocking(store.clone(), Fields::Request, move |s| {
@@ -116,7 +118,9 @@ impl SupportService for SupportApi {
             _ => {
                 return Err(invalid(Violations::one(
                     "order_by",
-                    format!("{order_by:?}: tickets are ordered by `create_time` or `create_time desc`"),
+                    format!(
+                        "{order_by:?}: tickets are ordered by `create_time` or `create_time desc`"
+                    ),
                 )));
             }
         };
@@ -201,10 +205,15 @@ impl SupportService for SupportApi {
             etag,
         } = request.into_inner();
         let mut v = Violations::default();
-        let tid = ticket_id("id", &id).map_err(|_| v.add("id", "is not a ticket id")).ok();
+        let tid = ticket_id("id", &id)
+            .map_err(|_| v.add("id", "is not a ticket id"))
+            .ok();
         let to = status_from_proto(status);
         if to.is_none() {
-            v.add("status", "set the status to move to (TICKET_OPEN, TICKET_PENDING, ...)");
+            v.add(
+                "status",
+                "set the status to move to (TICKET_OPEN, TICKET_PENDING, ...)",
+            );
         }
         let at = time_in(&mut v, "move_time", move_time);
         v.into_result(()).map_err(invalid)?;
@@ -225,7 +234,10 @@ impl SupportService for SupportApi {
         request: Request<pb::AddTicketMessageRequest>,
     ) -> Result<Response<pb::AddTicketMessageResponse>, Status> {
         let store = self.as_caller(&request)?;
-        let pb::AddTicketMessageRequest { ticket_id: id, message } = request.into_inner();
+        let pb::AddTicketMessageRequest {
+            ticket_id: id,
+            message,
+        } = request.into_inner();
         let tid = ticket_id("ticket_id", &id)?;
         let Some(message) = message else {
             return Err(invalid(Violations::one("message", "is required")));

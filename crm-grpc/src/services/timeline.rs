@@ -1,7 +1,7 @@
 //! `crm.v1.TimelineService`: record interactions, purchases and refunds; list timelines.
 
-use crm_core::timeline::{Interaction, Purchase, Refund};
 use crm_core::Violations;
+use crm_core::timeline::{Interaction, Purchase, Refund};
 use crm_store::{Store, TimelineQuery};
 use tonic::{Request, Response, Status};
 
@@ -12,8 +12,8 @@ use crate::convert::{
 };
 use crate::pb;
 use crate::pb::timeline_service_server::TimelineService;
-use crate::services::common::{blocking, page_size_in, record, time_in};
 use crate::record_request;
+use crate::services::common::{blocking, page_size_in, record, time_in};
 use crate::status::{Fields, invalid};
 
 /// The timeline service over a store.

@@ -5,9 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use crm_core::feedback::report::{Counted, FeedbackReport};
-use crm_core::feedback::{
-    Response, Review, SurveyKind, validate_response, validate_review,
-};
+use crm_core::feedback::{Response, Review, SurveyKind, validate_response, validate_review};
 use crm_core::support::TicketId;
 use crm_core::{CustomerId, EntryId, Event, Filter, SegmentId, Violations};
 use serde::{Deserialize, Serialize};
@@ -127,7 +125,12 @@ impl Feedback<'_> {
     ///
     /// Errors: [`StoreError::Invalid`] (a rating outside 1-5, every bad field),
     /// [`StoreError::NotFound`].
-    pub fn record_review(&self, id: CustomerId, mut review: Review, meta: EntryMeta) -> Result<Recorded> {
+    pub fn record_review(
+        &self,
+        id: CustomerId,
+        mut review: Review,
+        meta: EntryMeta,
+    ) -> Result<Recorded> {
         let m = self.checked(validate_review(&mut review), "review", meta)?;
         self.write(|w| {
             let what = FactKind::Review(review.rating);
@@ -159,15 +162,7 @@ impl Feedback<'_> {
         to: DateTime<Utc>,
         segments: &[SegmentId],
     ) -> Result<FeedbackReport> {
-        let mut filters: Vec<(String, Filter)> = Vec::new();
-        for id in segments {
-            let s = self.segments().get(*id)?;
-            let f = Filter::parse(&s.data.filter).map_err(|e| StoreError::Corrupt {
-                key: format!("segment {id}"),
-                detail: format!("its stored filter no longer parses: {e}"),
-            })?;
-            filters.push((s.data.name, f));
-        }
+        let filters = self.segment_filters(segments)?;
         let mut report = FeedbackReport::default();
         let mut members: std::collections::BTreeMap<CustomerId, Option<Vec<String>>> =
             std::collections::BTreeMap::new();
@@ -190,9 +185,23 @@ impl Feedback<'_> {
         Ok(report)
     }
 
+    /// Each segment's name and filter. Errors: [`StoreError::NotFound`].
+    pub(crate) fn segment_filters(&self, segments: &[SegmentId]) -> Result<Vec<(String, Filter)>> {
+        let mut filters = Vec::new();
+        for id in segments {
+            let s = self.segments().get(*id)?;
+            let f = Filter::parse(&s.data.filter).map_err(|e| StoreError::Corrupt {
+                key: format!("segment {id}"),
+                detail: format!("its stored filter no longer parses: {e}"),
+            })?;
+            filters.push((s.data.name, f));
+        }
+        Ok(filters)
+    }
+
     /// The segments among `filters` a customer belongs to now; `None` for a customer that no
     /// longer exists (a merged one is its survivor).
-    fn memberships(
+    pub(crate) fn memberships(
         &self,
         mut id: CustomerId,
         filters: &[(String, Filter)],
@@ -210,10 +219,7 @@ impl Feedback<'_> {
                     .collect();
                 return Ok(Some(names));
             }
-            let tomb = self
-                .inner
-                .engine
-                .get(keys::of_customer(keys::MERGED, id))?;
+            let tomb = self.inner.engine.get(keys::of_customer(keys::MERGED, id))?;
             match tomb.and_then(|t| keys::u64_value(t.get(..8)?)) {
                 Some(survivor) => id = CustomerId(survivor),
                 None => return Ok(None),

@@ -4,6 +4,10 @@
 //! but the per-customer figures the report ranks (revenue, CLV, RFM inputs: three numbers a
 //! customer) is kept across customers.
 
+mod segments;
+
+pub use segments::{CareFigures, SegmentFigures};
+
 use crm_core::report::{PortfolioReport, ReportBuilder, ReportParams};
 use crm_core::{Customer, ValueRules, Violations};
 

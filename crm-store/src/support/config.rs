@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use crm_core::support::{BusinessCalendar, SlaPolicy};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::Support;
 use crate::error::Result;

@@ -76,8 +76,7 @@ impl Support<'_> {
     /// Errors: [`crate::StoreError::Invalid`] (a filter that does not parse, a page token of
     /// another query).
     pub fn list_tickets(&self, q: &TicketQuery) -> Result<TicketPage> {
-        let f = filter::parse(&q.filter)
-            .map_err(|e| Violations::one("filter", e.to_string()))?;
+        let f = filter::parse(&q.filter).map_err(|e| Violations::one("filter", e.to_string()))?;
         let now = self.now();
         self.sla_index_at(now)?;
         let prefix = match filter::indexed(&f).into_iter().next() {

@@ -3,10 +3,10 @@
 //! ticket opens it again, and its clocks run again.
 
 use chrono::{DateTime, Utc};
+use crm_core::Violations;
 use crm_core::support::ticket::{MAX_TICKET_MESSAGES, validate_message};
 use crm_core::support::{Ticket, TicketId, TicketMessage, TicketStatus};
 use crm_core::timeline::TicketEventKind;
-use crm_core::Violations;
 
 use super::family::MessageFamily;
 use super::{Support, existing, instant, keys};

@@ -17,9 +17,7 @@ mod report;
 
 use chrono::{DateTime, Utc};
 use crm_core::support::ticket::validate_ticket;
-use crm_core::support::{
-    MoveRefused, Ticket, TicketData, TicketId, TicketSla, TicketStatus,
-};
+use crm_core::support::{MoveRefused, Ticket, TicketData, TicketId, TicketSla, TicketStatus};
 use crm_core::timeline::{TicketEvent, TicketEventKind, check_occurred_at};
 use crm_core::{Event, Violations};
 
@@ -41,7 +39,12 @@ crate::store::handle!(
 
 /// The fields of a ticket an update can name.
 pub const TICKET_FIELDS: [&str; 6] = [
-    "subject", "channel", "priority", "assignee", "tags", "order_ref",
+    "subject",
+    "channel",
+    "priority",
+    "assignee",
+    "tags",
+    "order_ref",
 ];
 
 /// A ticket as a write sees it, which must exist.
@@ -51,11 +54,7 @@ pub(crate) fn existing(w: &mut Write<'_>, id: TicketId) -> Result<Ticket> {
 }
 
 /// A client-supplied instant for a ticket: default now, at most 5 minutes ahead, microseconds.
-fn instant(
-    store: &crate::Store,
-    field: &str,
-    at: Option<DateTime<Utc>>,
-) -> Result<DateTime<Utc>> {
+fn instant(store: &crate::Store, field: &str, at: Option<DateTime<Utc>>) -> Result<DateTime<Utc>> {
     let now = store.now();
     let at = at.map_or(now, crm_core::validate::to_micros);
     let mut v = Violations::default();
@@ -277,7 +276,13 @@ impl Support<'_> {
             new.version += 1;
             new.update_time = w.store.now().max(old.update_time);
             let fields = mask.to_vec();
-            w.store_ticket(Some(&old), &mut new, ChangeKind::Updated, fields, "UpdateTicket")?;
+            w.store_ticket(
+                Some(&old),
+                &mut new,
+                ChangeKind::Updated,
+                fields,
+                "UpdateTicket",
+            )?;
             Ok(new)
         })
     }
@@ -304,7 +309,13 @@ impl Support<'_> {
             new.version += 1;
             new.update_time = w.store.now().max(old.update_time);
             let fields = vec!["status".to_owned()];
-            w.store_ticket(Some(&old), &mut new, ChangeKind::Updated, fields, "MoveTicket")?;
+            w.store_ticket(
+                Some(&old),
+                &mut new,
+                ChangeKind::Updated,
+                fields,
+                "MoveTicket",
+            )?;
             Ok(new)
         })
     }
