@@ -112,6 +112,44 @@ echo "$TWIN" | grep -q 'CUSTOMER_MERGED' || fail "a merged id: $TWIN"; pass "a m
 BACKUP=$(g crm.v1.AdminService/Backup | last 'd.get("summary", {}).get("entries", 0)')
 [ "${BACKUP:-0}" -gt 0 ] || fail "backup: $BACKUP"; pass "an online backup streams with its summary"
 
+echo "$SERVICES" | grep -qx 'crm.v1.FeedbackService' || fail "reflection does not list crm.v1.FeedbackService"; pass "reflection lists crm.v1.FeedbackService"
+SAID=$(g crm.v1.FeedbackService/RecordSurveyResponse -d "{\"customer_id\":\"$ID\",\"response\":{\"kind\":\"NPS\",\"score\":3,\"comment\":\"late parcel\"}}")
+[ "$(echo "$SAID" | json 'd["customer"]["summary"]["feedback"]["npsCategory"]')" = DETRACTOR ] || fail "survey: $SAID"; pass "a survey answer lands in the summary as a DETRACTOR"
+[ "$(echo "$SAID" | json 'd["customer"]["relationshipStatus"]')" = AT_RISK ] || fail "risk rule: $SAID"; pass "a detractor answer makes a buying customer AT_RISK"
+g crm.v1.FeedbackService/RecordReview -d "{\"customer_id\":\"$ID\",\"review\":{\"rating\":4,\"title\":\"Good\",\"sku\":\"SKU-1\",\"public\":true}}" >/dev/null
+[ "$(g crm.v1.CustomerService/ListCustomers -d '{"filter":"feedback.nps_category = \"DETRACTOR\" AND feedback.review_count >= 1"}' | json 'len(d["customers"])')" = 1 ] || fail "feedback filter"; pass "feedback filters find the detractor who reviewed"
+[ "$(g crm.v1.FeedbackService/GetFeedbackReport -d '{"start_time":"2020-01-01T00:00:00Z","end_time":"2100-01-01T00:00:00Z"}' | json 'int(d["total"]["nps"])')" = -100 ] || fail "feedback report"; pass "the feedback report computes NPS"
+set +e
+BADNPS=$(g crm.v1.FeedbackService/RecordSurveyResponse -d "{\"customer_id\":\"$ID\",\"response\":{\"kind\":\"NPS\",\"score\":11}}" 2>&1)
+set -e
+echo "$BADNPS" | grep -q 'response.score' || fail "bad score: $BADNPS"; pass "a score out of range is INVALID_ARGUMENT naming response.score"
+
+echo "$SERVICES" | grep -qx 'crm.v1.SupportService' || fail "reflection does not list crm.v1.SupportService"; pass "reflection lists crm.v1.SupportService"
+[ "$(g crm.v1.SupportService/UpdateBusinessCalendar -d @ < deploy/calendars/istanbul.json | json 'd["etag"]')" = v1 ] || fail "calendar"; pass "the Istanbul calendar with Türkiye's holidays is set"
+[ "$(g crm.v1.SupportService/GetBusinessCalendar | json 'd["timeZone"]')" = Europe/Istanbul ] || fail "get calendar"; pass "the calendar reads back"
+[ "$(g crm.v1.SupportService/UpdateSlaPolicy -d '{"policy":{"targets":[{"priority":"PRIORITY_NORMAL","first_response_minutes":"240","resolution_minutes":"960"},{"priority":"PRIORITY_HIGH","first_response_minutes":"60","resolution_minutes":"480"}],"at_risk_percent":25}}' | json 'd["etag"]')" = v1 ] || fail "policy"; pass "an SLA policy is set"
+[ "$(g crm.v1.SupportService/GetSlaPolicy | json 'd["atRiskPercent"]')" = 25 ] || fail "get policy"; pass "the policy reads back"
+TICKET=$(g crm.v1.SupportService/CreateTicket -d "{\"ticket\":{\"customer_id\":\"$ID\",\"subject\":\"Parcel late\",\"priority\":\"PRIORITY_NORMAL\",\"assignee\":\"zeynep\"}}")
+TID=$(echo "$TICKET" | json 'd["id"]')
+echo "$TICKET" | json 'd["sla"]["firstResponse"]["dueTime"]' >/dev/null || fail "ticket due: $TICKET"; pass "a ticket opens with its first-response due time"
+[ "$(g crm.v1.SupportService/GetTicket -d "{\"id\":\"$TID\"}" | json 'd["status"]')" = TICKET_NEW ] || fail "get ticket"; pass "a ticket reads back as NEW"
+[ "$(g crm.v1.SupportService/UpdateTicket -d "{\"ticket\":{\"id\":\"$TID\",\"priority\":\"PRIORITY_HIGH\"},\"update_mask\":{\"paths\":[\"priority\"]},\"etag\":\"v1\"}" | json 'd["priority"]')" = PRIORITY_HIGH ] || fail "update ticket"; pass "a ticket's priority is updated by mask"
+REPLY=$(g crm.v1.SupportService/AddTicketMessage -d "{\"ticket_id\":\"$TID\",\"message\":{\"author\":\"zeynep\",\"public\":true,\"body\":\"On it\"}}")
+[ "$(echo "$REPLY" | json 'd["ticket"]["status"]')" = TICKET_OPEN ] || fail "reply: $REPLY"; pass "the first public reply opens the ticket"
+[ "$(g crm.v1.SupportService/ListTicketMessages -d "{\"ticket_id\":\"$TID\"}" | json 'len(d["messages"])')" = 1 ] || fail "thread"; pass "the thread lists the reply"
+[ "$(g crm.v1.SupportService/MoveTicket -d "{\"id\":\"$TID\",\"status\":\"TICKET_PENDING\"}" | json 'd["sla"]["resolution"]["paused"]')" = True ] || fail "pending"; pass "a PENDING ticket's resolution clock is paused"
+[ "$(g crm.v1.SupportService/ListTickets -d '{"filter":"status = \"PENDING\" AND assignee = \"zeynep\""}' | json 'len(d["tickets"])')" = 1 ] || fail "list tickets"; pass "tickets are listed by status and assignee"
+[ "$(g crm.v1.SupportService/ListTickets -d '{"filter":"sla.status = \"BREACHED\""}' | json 'len(d.get("tickets", []))')" = 0 ] || fail "breached"; pass "sla.status = BREACHED is served (none yet)"
+set +e
+ILLEGAL=$(g crm.v1.SupportService/MoveTicket -d "{\"id\":\"$TID\",\"status\":\"TICKET_NEW\"}" 2>&1)
+BADCAL=$(g crm.v1.SupportService/UpdateBusinessCalendar -d '{"calendar":{"time_zone":"Europe/Istanbul","hours":[{"weekday":1,"start":"09:00","end":"18:00"},{"weekday":1,"start":"17:00","end":"19:00"}]}}' 2>&1)
+set -e
+echo "$ILLEGAL" | grep -q 'ILLEGAL_TICKET_MOVE' || fail "illegal move: $ILLEGAL"; pass "an illegal move is FAILED_PRECONDITION ILLEGAL_TICKET_MOVE"
+echo "$BADCAL" | grep -q 'calendar.hours\[1\]' || fail "overlap: $BADCAL"; pass "overlapping hours are INVALID_ARGUMENT naming calendar.hours[1]"
+g crm.v1.SupportService/MoveTicket -d "{\"id\":\"$TID\",\"status\":\"TICKET_SOLVED\"}" >/dev/null
+[ "$(g crm.v1.SupportService/GetSupportReport -d '{"start_time":"2020-01-01T00:00:00Z","end_time":"2100-01-01T00:00:00Z"}' | json 'd["solved"]')" = 1 ] || fail "support report"; pass "the support report counts the solved ticket"
+[ "$(g crm.v1.SupportService/DeleteTicket -d "{\"id\":\"$TID\"}" | json 'd["id"]')" = "$TID" ] || fail "delete ticket"; pass "a ticket is deleted"
+
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
 GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)
