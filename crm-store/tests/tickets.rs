@@ -491,3 +491,52 @@ proptest! {
         prop_assert!(report.is_clean(), "{:?}", report.problems);
     }
 }
+
+#[test]
+fn deleting_a_customer_takes_its_tickets_and_feedback_along() {
+    let d = desk("2026-12-07T09:00:00+03:00");
+    let t = d.open(Priority::Normal, None);
+    let support = d.store.support();
+    support
+        .add_message(
+            t.id,
+            NewMessage {
+                body: "hello".into(),
+                public: true,
+                ..NewMessage::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let answer = crm_core::feedback::Response {
+        kind: crm_core::feedback::SurveyKind::Csat,
+        score: 2,
+        comment: String::new(),
+        channel: String::new(),
+        survey: String::new(),
+        ticket_id: Some(t.id),
+        order_ref: None,
+    };
+    d.store
+        .feedback()
+        .record_response(d.customer, answer, Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let month = |y, m| at(&format!("{y}-{m:02}-01T00:00:00Z"));
+    let before = support
+        .report(month(2026, 12), month(2027, 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((before.opened, before.csat_responses), (1, 1));
+    d.store
+        .customers()
+        .delete(d.customer, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        support.get_ticket(t.id),
+        Err(StoreError::NotFound(_))
+    ));
+    let after = support
+        .report(month(2026, 12), month(2027, 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((after.opened, after.csat_responses), (0, 0));
+    let report = d.store.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_clean(), "{:?}", report.problems);
+}

@@ -1,6 +1,7 @@
 //! The crash harness: the real `crm-server` binary, concurrent writers creating (one at a time,
-//! in batches, and by import with a purchase), updating and deleting customers and recording
-//! purchases on their timelines, SIGKILL at a random moment,
+//! in batches, and by import with a purchase), updating and deleting customers, recording
+//! purchases and survey answers on their timelines, opening support tickets and replying to
+//! them, SIGKILL at a random moment,
 //! restart, and a check of every acknowledged write against a model of what the clients were
 //! told.
 //!
@@ -21,15 +22,50 @@ enum Pending {
     Import,
     Update(u32),
     Purchase,
+    /// A survey answer (NPS 5: no stage move).
+    Answer,
     Delete,
 }
 
-/// What a client was told about a customer: version, counter attribute, purchases recorded.
-type State = (u64, u32, i64);
+/// What a client was told about a customer: version, counter attribute, purchases recorded,
+/// survey answers recorded.
+type State = (u64, u32, i64, i64);
 
 fn state_of(c: &pb::Customer) -> State {
     let purchases = c.summary.as_ref().map_or(0, |s| s.purchase_count);
-    (version(&c.etag), counter(c), purchases)
+    let answers = c
+        .summary
+        .as_ref()
+        .and_then(|s| s.feedback.as_ref())
+        .and_then(|f| f.nps.as_ref())
+        .map_or(0, |t| t.count);
+    (version(&c.etag), counter(c), purchases, answers)
+}
+
+/// What a client was told about a ticket: version, messages.
+type TicketState = (u64, i32);
+
+/// A ticket write whose answer never came.
+#[derive(Clone, Copy, Debug)]
+enum TicketPending {
+    Create,
+    Reply,
+}
+
+/// What the clients were told about one ticket (known by its subject).
+#[derive(Clone, Debug)]
+struct TicketEntry {
+    subject: String,
+    customer: String,
+    id: Option<String>,
+    acked: Option<TicketState>,
+    pending: Option<TicketPending>,
+}
+
+type Tickets = Arc<Mutex<Vec<TicketEntry>>>;
+
+fn ticket_state(t: &pb::Ticket) -> TicketState {
+    (version(&t.etag), t.message_count)
 }
 
 /// What the clients were told about one customer.
@@ -67,9 +103,20 @@ fn is_crash(status: &tonic::Status) -> bool {
 }
 
 /// One writer: a loop of random writes on its own customers until the server dies.
-async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: usize, w: usize) {
+async fn writer(
+    addr: std::net::SocketAddr,
+    (model, tickets): (Model, Tickets),
+    mut rng: Rng,
+    cycle: usize,
+    w: usize,
+) {
     let mut client = connect(addr).await;
     let mut timeline = client_timeline(addr).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect_lazy();
+    let mut feedback = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
+    let mut support = pb::support_service_client::SupportServiceClient::new(channel);
     let mut made = 0;
     loop {
         let mine: Vec<usize> = lock(&model)
@@ -80,7 +127,42 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
             })
             .map(|(i, _)| i)
             .collect();
-        let choice = rng.below(10);
+        let choice = rng.below(12);
+        if choice >= 10 && !mine.is_empty() {
+            let index = mine[rng.below(mine.len() as u64) as usize];
+            let (id, acked) = {
+                let m = lock(&model);
+                (m[index].id.clone().unwrap_or_default(), m[index].acked)
+            };
+            if choice == 10 {
+                lock(&model)[index].pending = Some(Pending::Answer);
+                let result = feedback
+                    .record_survey_response(pb::RecordSurveyResponseRequest {
+                        customer_id: id,
+                        response: Some(pb::SurveyResponse {
+                            kind: pb::SurveyKind::Nps as i32,
+                            score: 5,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .await;
+                match result {
+                    Ok(r) => {
+                        let customer = r.into_inner().customer.unwrap_or_default();
+                        let mut m = lock(&model);
+                        m[index].acked = Some(state_of(&customer));
+                        m[index].pending = None;
+                    }
+                    Err(s) if is_crash(&s) => return,
+                    Err(s) => panic!("answer refused: {s:?} ({acked:?})"),
+                }
+            } else if !ticket_write(&mut support, &tickets, &mut rng, &id, cycle, w, made).await {
+                return;
+            }
+            made += 1;
+            continue;
+        }
         if choice == 3 || choice == 2 {
             // Several customers in one call: a batch, or an import with a purchase each.
             let import = choice == 2;
@@ -163,11 +245,11 @@ async fn writer(addr: std::net::SocketAddr, model: Model, mut rng: Rng, cycle: u
             continue;
         }
         let index = mine[rng.below(mine.len() as u64) as usize];
-        let (id, (v, n, bought)) = {
+        let (id, (v, n, bought, _)) = {
             let m = lock(&model);
             (
                 m[index].id.clone().unwrap_or_default(),
-                m[index].acked.unwrap_or((0, 0, 0)),
+                m[index].acked.unwrap_or((0, 0, 0, 0)),
             )
         };
         if (7..9).contains(&choice) {
@@ -331,6 +413,174 @@ async fn client_timeline(
     pb::timeline_service_client::TimelineServiceClient::new(channel)
 }
 
+/// One ticket write for customer `id`: a new ticket, or a reply on one of the writer's
+/// acknowledged tickets. `false` when the server died.
+async fn ticket_write(
+    support: &mut pb::support_service_client::SupportServiceClient<tonic::transport::Channel>,
+    tickets: &Tickets,
+    rng: &mut Rng,
+    customer: &str,
+    cycle: usize,
+    w: usize,
+    made: usize,
+) -> bool {
+    let mine: Vec<usize> = lock_tickets(tickets)
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            t.subject.starts_with(&format!("w{w}.")) && t.acked.is_some() && t.pending.is_none()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if mine.is_empty() || rng.below(2) == 0 {
+        let subject = format!("w{w}.t{cycle}.{made}");
+        let index = {
+            let mut t = lock_tickets(tickets);
+            t.push(TicketEntry {
+                subject: subject.clone(),
+                customer: customer.to_owned(),
+                id: None,
+                acked: None,
+                pending: Some(TicketPending::Create),
+            });
+            t.len() - 1
+        };
+        let result = support
+            .create_ticket(pb::CreateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    customer_id: customer.to_owned(),
+                    subject,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await;
+        return match result {
+            Ok(r) => {
+                let r = r.into_inner();
+                let mut t = lock_tickets(tickets);
+                t[index].id = Some(r.id.clone());
+                t[index].acked = Some(ticket_state(&r));
+                t[index].pending = None;
+                true
+            }
+            Err(s) if is_crash(&s) => false,
+            Err(s) => panic!("ticket refused: {s:?}"),
+        };
+    }
+    let index = mine[rng.below(mine.len() as u64) as usize];
+    let id = {
+        let mut t = lock_tickets(tickets);
+        t[index].pending = Some(TicketPending::Reply);
+        t[index].id.clone().unwrap_or_default()
+    };
+    let result = support
+        .add_ticket_message(pb::AddTicketMessageRequest {
+            ticket_id: id,
+            message: Some(pb::TicketMessage {
+                author: "agent".into(),
+                public: true,
+                body: "on it".into(),
+                ..Default::default()
+            }),
+        })
+        .await;
+    match result {
+        Ok(r) => {
+            let ticket = r.into_inner().ticket.unwrap_or_default();
+            let mut t = lock_tickets(tickets);
+            t[index].acked = Some(ticket_state(&ticket));
+            t[index].pending = None;
+            true
+        }
+        Err(s) if is_crash(&s) => false,
+        // Deleting a customer deletes its tickets: the writer deleted this one's customer.
+        Err(s) if s.code() == Code::NotFound => {
+            lock_tickets(tickets)[index].acked = None;
+            lock_tickets(tickets)[index].pending = None;
+            true
+        }
+        Err(s) => panic!("reply refused: {s:?}"),
+    }
+}
+
+fn lock_tickets(tickets: &Tickets) -> std::sync::MutexGuard<'_, Vec<TicketEntry>> {
+    tickets.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Checks the restarted server's tickets against the model and settles unknown outcomes.
+/// Returns how many acknowledged ticket states were checked.
+async fn check_tickets(addr: std::net::SocketAddr, tickets: &Tickets, model: &Model) -> usize {
+    // Customers the server no longer has (the customer check settled the model first): their
+    // tickets went with them.
+    let gone: std::collections::HashSet<String> = lock(model)
+        .iter()
+        .filter(|e| e.acked.is_none())
+        .filter_map(|e| e.id.clone())
+        .collect();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect_lazy();
+    let mut support = pb::support_service_client::SupportServiceClient::new(channel);
+    let mut on_server: HashMap<String, pb::Ticket> = HashMap::new();
+    let mut page_token = String::new();
+    loop {
+        let page = support
+            .list_tickets(pb::ListTicketsRequest {
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("list tickets: {s:?}"))
+            .into_inner();
+        on_server.extend(page.tickets.into_iter().map(|t| (t.subject.clone(), t)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let entries = lock_tickets(tickets).clone();
+    let mut checked = 0;
+    let mut settled = Vec::with_capacity(entries.len());
+    for mut e in entries {
+        let found = on_server.remove(&e.subject);
+        let now = found.as_ref().map(ticket_state);
+        let ok = match (&e.acked, e.pending, now) {
+            _ if now.is_none() && gone.contains(&e.customer) => true,
+            (None, None, None) => true,
+            (_, Some(TicketPending::Create), None) => true,
+            (_, Some(TicketPending::Create), Some(state)) => state == (1, 0),
+            (Some(acked), None, Some(state)) => *acked == state,
+            (Some((v, m)), Some(TicketPending::Reply), Some(state)) => {
+                state == (*v, *m) || state == (v + 1, m + 1)
+            }
+            _ => false,
+        };
+        assert!(
+            ok,
+            "ticket {} of {}: acknowledged {:?}, in flight {:?}, found {:?}",
+            e.subject, e.customer, e.acked, e.pending, now
+        );
+        if e.pending.is_none() {
+            checked += 1;
+        }
+        e.id = found.map(|t| t.id).or(e.id);
+        e.acked = now;
+        e.pending = None;
+        if e.acked.is_some() {
+            settled.push(e);
+        }
+    }
+    assert!(
+        on_server.is_empty(),
+        "tickets nobody opened: {:?}",
+        on_server.keys().collect::<Vec<_>>()
+    );
+    *lock_tickets(tickets) = settled;
+    checked
+}
+
 /// Checks the restarted server against the model, and settles every unknown outcome to what
 /// the server shows. Returns how many acknowledged writes were checked.
 async fn check(client: &mut Client, model: &Model) -> usize {
@@ -347,17 +597,23 @@ async fn check(client: &mut Client, model: &Model) -> usize {
         let now = found.as_ref().map(state_of);
         let ok = match (&e.acked, &e.pending, now) {
             (_, Some(Pending::Create | Pending::Import), None) => true,
-            (_, Some(Pending::Create), Some(state)) => state == (1, 0, 0),
+            (_, Some(Pending::Create), Some(state)) => state == (1, 0, 0, 0),
             // Created, then its purchase (which may have moved its stage), all in one write.
             (_, Some(Pending::Import), Some(state)) => state.1 == 0 && state.2 == 1,
             (Some(acked), None, Some(state)) => *acked == state,
-            (Some((v, n, p)), Some(Pending::Update(next)), Some(state)) => {
-                state == (*v, *n, *p) || state == (v + 1, *next, *p)
+            (Some((v, n, p, a)), Some(Pending::Update(next)), Some(state)) => {
+                state == (*v, *n, *p, *a) || state == (v + 1, *next, *p, *a)
             }
             // A purchase may have moved the stage (a new version) along with the count.
-            (Some((v, n, p)), Some(Pending::Purchase), Some(state)) => {
-                state == (*v, *n, *p)
-                    || (state.1 == *n && state.2 == p + 1 && (state.0 == *v || state.0 == v + 1))
+            (Some((v, n, p, a)), Some(Pending::Purchase), Some(state)) => {
+                state == (*v, *n, *p, *a)
+                    || (state.1 == *n
+                        && state.2 == p + 1
+                        && state.3 == *a
+                        && (state.0 == *v || state.0 == v + 1))
+            }
+            (Some((v, n, p, a)), Some(Pending::Answer), Some(state)) => {
+                state == (*v, *n, *p, *a) || state == (*v, *n, *p, a + 1)
             }
             (Some(acked), Some(Pending::Delete), state) => state.is_none() || state == Some(*acked),
             (None, None, None) => true,
@@ -408,16 +664,19 @@ async fn acknowledged_writes_survive_random_kill_9() {
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let model: Model = Arc::new(Mutex::new(Vec::new()));
+    let tickets: Tickets = Arc::new(Mutex::new(Vec::new()));
     let mut checked_total = 0;
+    let mut tickets_checked = 0;
     for cycle in 0..cycles {
         let server = ServerProcess::start(dir.path(), &durability);
         let mut client = connect(server.addr).await;
         checked_total += check(&mut client, &model).await;
+        tickets_checked += check_tickets(server.addr, &tickets, &model).await;
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 tokio::spawn(writer(
                     server.addr,
-                    model.clone(),
+                    (model.clone(), tickets.clone()),
                     Rng(rng.next() | 1),
                     cycle,
                     w,
@@ -433,6 +692,7 @@ async fn acknowledged_writes_survive_random_kill_9() {
     let server = ServerProcess::start(dir.path(), &[]);
     let mut client = connect(server.addr).await;
     checked_total += check(&mut client, &model).await;
+    tickets_checked += check_tickets(server.addr, &tickets, &model).await;
     assert!(server.terminate().success());
 
     let store = open_store(dir.path());
@@ -457,8 +717,12 @@ async fn acknowledged_writes_survive_random_kill_9() {
             .unwrap_or_else(|e| panic!("{e}"))
     );
     println!(
-        "crash harness: {cycles} kill cycles, {checked_total} acknowledged customer states (record, counter, purchases) checked, {} writes logged, 0 lost",
+        "crash harness: {cycles} kill cycles, {checked_total} acknowledged customer states (record, counter, purchases, survey answers) and {tickets_checked} ticket states (version, messages) checked, {} writes logged, 0 lost",
         seqs.len()
     );
     assert!(checked_total > 0);
+    assert!(
+        tickets_checked > 0 || cycles < 5,
+        "no ticket write was acknowledged"
+    );
 }

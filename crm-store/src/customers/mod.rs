@@ -168,8 +168,9 @@ impl Customers<'_> {
         self.write(|w| update_in(w, id, patch, mask, etag, now))
     }
 
-    /// Deletes a customer with every index entry (AIP-135). With `etag`, only if the customer is
-    /// still at that version. An organization that people belong to cannot be deleted.
+    /// Deletes a customer with every index entry, its timeline, and what other domains keep
+    /// about it (its support tickets, its feedback) (AIP-135). With `etag`, only if the
+    /// customer is still at that version. An organization that people belong to cannot be deleted.
     ///
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::FailedPrecondition`].
     pub fn delete(&self, id: CustomerId, etag: Option<&str>) -> Result<()> {
@@ -186,6 +187,9 @@ impl Customers<'_> {
                         },
                     ));
                 }
+            }
+            for cascade in crate::kv::family::CUSTOMER_CASCADES {
+                cascade(w, id)?;
             }
             w.delete_timeline(id)?;
             w.put_customer(Some(&current), None, ChangeKind::Deleted, Vec::new())

@@ -229,6 +229,22 @@ impl Feedback<'_> {
     }
 }
 
+/// Removes a deleted customer's feedback facts (found from its timeline's feedback entries).
+pub(crate) fn forget_customer(w: &mut Write<'_>, id: CustomerId) -> Result<()> {
+    let entries = w.scan_prefix(&keys::of_customer(keys::TIMELINE, id))?;
+    for (key, value) in entries {
+        // A damaged entry's fact (if any) stays; verify names the entry.
+        let Ok(entry) = codec::decode::<crm_core::TimelineEntry>(&value, &|| keys::describe(&key))
+        else {
+            continue;
+        };
+        if matches!(entry.event, Event::Feedback(_) | Event::Review(_)) {
+            w.delete_raw(fact_key(entry.occurred_at, entry.id));
+        }
+    }
+    Ok(())
+}
+
 /// One feedback write: the timeline entry, the fact, an advocacy move.
 fn record(
     w: &mut Write<'_>,

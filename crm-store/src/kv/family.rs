@@ -195,6 +195,17 @@ pub(crate) fn registered() -> Vec<Arc<dyn Registered>> {
     ]
 }
 
+/// What a domain removes, in the delete's own write, when a customer is deleted: its records
+/// that belong to the customer (a domain that keeps such records lists itself here, beside its
+/// families).
+pub(crate) type Cascade = fn(&mut crate::write::Write<'_>, crm_core::CustomerId) -> Result<()>;
+
+/// Every domain's cascade, run before the customer's timeline and record go.
+pub(crate) const CUSTOMER_CASCADES: &[Cascade] = &[
+    crate::feedback::forget_customer,
+    crate::support::forget_customer,
+];
+
 /// What `verify` found for the families: records read, kept entries checked.
 #[derive(Debug, Default)]
 pub(crate) struct FamilyCheck {

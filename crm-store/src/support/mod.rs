@@ -119,7 +119,22 @@ impl Write<'_> {
         at: DateTime<Utc>,
         operation: &str,
     ) -> Result<()> {
-        let mut s = self.subject(t.data.customer_id)?;
+        // A customer merged since the ticket was opened: its timeline is its survivor's.
+        let mut customer = t.data.customer_id;
+        for _ in 0..=crate::customers::merge::MAX_MERGED {
+            if self.customer(customer)?.is_some() {
+                break;
+            }
+            let tomb = self.get(crate::kv::keys::of_customer(
+                crate::kv::keys::MERGED,
+                customer,
+            ))?;
+            match tomb.and_then(|t| crate::kv::keys::u64_value(t.get(..8)?)) {
+                Some(survivor) => customer = crm_core::CustomerId(survivor),
+                None => break,
+            }
+        }
+        let mut s = self.subject(customer)?;
         let actor = self.store.origin().actor.clone();
         let event = Event::Ticket(TicketEvent {
             ticket_id: t.id,
@@ -349,6 +364,37 @@ impl Support<'_> {
             )
         })
     }
+}
+
+/// Removes a deleted customer's tickets and their threads.
+pub(crate) fn forget_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Result<()> {
+    for (key, _) in w.scan_prefix(&keys::by_customer_prefix(id))? {
+        let Some(ticket) = keys::trailing_ticket(&key) else {
+            continue;
+        };
+        let old = existing(w, ticket)?;
+        for (mkey, value) in w.scan_prefix(&keys::messages_of(ticket))? {
+            let m: crm_core::support::TicketMessage =
+                codec::decode(&value, &|| crate::kv::keys::describe(&mkey))?;
+            w.put_record::<family::MessageFamily>(Some(&m), None)?;
+        }
+        w.put_record::<TicketFamily>(Some(&old), None)?;
+        let entity = EntityRef {
+            kind: EntityKind::Ticket,
+            id: ticket.0,
+        };
+        let now = w.store.now();
+        w.log_change(
+            entity,
+            Some(id),
+            ChangeKind::Deleted,
+            old.version,
+            now,
+            Vec::new(),
+            "DeleteCustomer",
+        )?;
+    }
+    Ok(())
 }
 
 /// A ticket's etag: `v` and its version.
