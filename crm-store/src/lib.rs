@@ -99,7 +99,7 @@ pub fn decode_customer_record(bytes: &[u8]) -> Result<crm_core::Customer> {
 
 /// Decodes `bytes` as every kind of value the store keeps (customer, summary, timeline entry,
 /// change-log record, segment, scoring model, derived state, configuration event, merge
-/// record), and says how
+/// record, ticket, ticket message, feedback fact, SLA policy, business calendar), and says how
 /// many decoded. For fuzzing: damaged input is an error for each, never a panic.
 #[doc(hidden)]
 pub fn decode_every_kind(bytes: &[u8]) -> usize {
@@ -116,6 +116,12 @@ pub fn decode_every_kind(bytes: &[u8]) -> usize {
         codec::decode::<derived::DerivedMeta>(bytes, &label).is_ok(),
         codec::decode::<audit::config::ConfigRecord>(bytes, &label).is_ok(),
         codec::decode::<customers::merge::MergeRecord>(bytes, &label).is_ok(),
+        codec::decode::<crm_core::support::Ticket>(bytes, &label).is_ok(),
+        codec::decode::<crm_core::support::TicketMessage>(bytes, &label).is_ok(),
+        codec::decode::<feedback::FeedbackFact>(bytes, &label).is_ok(),
+        codec::decode::<support::Configured<crm_core::support::SlaPolicy>>(bytes, &label).is_ok(),
+        codec::decode::<support::Configured<crm_core::support::BusinessCalendar>>(bytes, &label)
+            .is_ok(),
     ]
     .into_iter()
     .filter(|ok| *ok)

@@ -209,7 +209,8 @@ impl BusinessCalendar {
             LocalResult::None => {
                 // A skipped hour: the first local minute after it.
                 (1..=24 * 60).find_map(|m| {
-                    tz.from_local_datetime(&(local + Duration::minutes(m)))
+                    let later = local.checked_add_signed(Duration::minutes(m))?;
+                    tz.from_local_datetime(&later)
                         .earliest()
                         .map(|t| t.to_utc())
                 })
@@ -235,14 +236,14 @@ impl BusinessCalendar {
         let weekday = date.weekday().number_from_monday() as u8;
         let local = |minute: u16| {
             let day = date.and_time(NaiveTime::MIN);
-            day + Duration::minutes(i64::from(minute))
+            day.checked_add_signed(Duration::minutes(i64::from(minute)))
         };
         self.hours
             .iter()
             .filter(|h| h.weekday == weekday && h.start_minute < closes)
             .filter_map(|h| {
-                let start = Self::instant(tz, local(h.start_minute), false)?;
-                let end = Self::instant(tz, local(h.end_minute.min(closes)), true)?;
+                let start = Self::instant(tz, local(h.start_minute)?, false)?;
+                let end = Self::instant(tz, local(h.end_minute.min(closes))?, true)?;
                 (start < end).then_some((start, end))
             })
             .collect()
@@ -272,7 +273,7 @@ impl BusinessCalendar {
                 let start = start.max(from);
                 let available = end - start;
                 if left <= available {
-                    return Some(start + left);
+                    return start.checked_add_signed(left);
                 }
                 left -= available;
             }
@@ -414,5 +415,37 @@ mod tests {
         let fields: Vec<&str> = v.0.iter().map(|x| x.field.as_str()).collect();
         assert_eq!(fields, ["time_zone", "hours[5]"]);
         assert!(v.0[1].description.contains("overlaps hours[2]"), "{v}");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// In any zone (with daylight saving or not) and any working week, adding business
+        /// time and measuring it back agree: `between(from, add(from, d)) == d`, and the due
+        /// instant is never earlier than needed (a minute less is not enough).
+        #[test]
+        fn adding_and_measuring_business_time_agree(
+            zone in prop::sample::select(vec!["Europe/Istanbul", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC"]),
+            days in prop::collection::btree_set(1u8..=7, 1..=7),
+            start in 0u16..(23 * 60),
+            length in 1u16..(12 * 60),
+            from_minutes in 0i64..(2 * 366 * 24 * 60),
+            business in 1i64..(40 * 60),
+        ) {
+            let end = (start + length).min(DAY_MINUTES);
+            let mut c = BusinessCalendar {
+                time_zone: zone.into(),
+                hours: days.iter().map(|&weekday| WorkingHours { weekday, start_minute: start, end_minute: end }).collect(),
+                holidays: vec![],
+            };
+            prop_assert_eq!(c.validate(), Ok(()));
+            let from = at("2026-01-01T00:00:00Z") + Duration::minutes(from_minutes);
+            let amount = Duration::minutes(business);
+            let due = c.add(from, amount);
+            prop_assert!(due.is_some());
+            let due = due.unwrap_or(from);
+            prop_assert_eq!(c.between(from, due), amount);
+            prop_assert!(c.between(from, due - Duration::minutes(1)) < amount);
+        }
     }
 }

@@ -324,8 +324,11 @@ fn clock(
     done: Option<DateTime<Utc>>,
     cal: &BusinessCalendar,
 ) -> Clock {
+    // A policy read from disk is not validated again: clamp what a damaged one could hold.
+    let target_minutes = target_minutes.clamp(1, MAX_TARGET_MINUTES);
+    let share = i64::from(100u8.saturating_sub(at_risk_percent.clamp(1, 99)));
     let target = Duration::minutes(target_minutes);
-    let risk = Duration::seconds(target_minutes * 60 * i64::from(100 - at_risk_percent) / 100);
+    let risk = Duration::seconds(target_minutes * 60 * share / 100);
     if let Some(done) = done {
         let used: Duration = segments
             .iter()

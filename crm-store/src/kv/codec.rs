@@ -211,6 +211,25 @@ mod tests {
         Ok(())
     }
 
+    /// A summary the previous release wrote (version 2: a TRY and a EUR purchase, then a call
+    /// with an NPS of 10; `summary-v2.bin`, dumped from that release's store) decodes to the
+    /// same figures with no feedback, and reads the same as the timeline recomputes it.
+    #[test]
+    fn the_previous_releases_summaries_still_decode() -> Result<()> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/summary-v2.bin");
+        let golden = std::fs::read(path).map_err(|e| StoreError::Storage(e.to_string()))?;
+        assert_eq!(golden.first(), Some(&2));
+        let s: Summary = decode(&golden, &|| "golden".into())?;
+        assert_eq!((s.purchase_count, s.interaction_count), (2, 1));
+        assert_eq!(s.totals["TRY"].purchased_minor, 12_500);
+        assert_eq!(s.totals["EUR"].purchases, 1);
+        assert!(s.promoter_since.is_some() && s.advocate_since.is_some());
+        assert_eq!(s.feedback, crm_core::feedback::FeedbackSummary::default());
+        let again: Summary = decode(&encode(&s)?, &|| "re-encoded".into())?;
+        assert_eq!(again, s);
+        Ok(())
+    }
+
     #[test]
     fn damaged_bytes_are_an_error_not_a_panic() {
         let good = encode(&fixture()).unwrap_or_default();
