@@ -329,8 +329,7 @@ fn running(t: &Ticket, m: DateTime<Utc>) -> bool {
     let status = t
         .moves
         .iter()
-        .filter(|mv| mv.at <= m)
-        .last()
+        .rfind(|mv| mv.at <= m)
         .map_or(TicketStatus::New, |mv| mv.to);
     matches!(
         status,

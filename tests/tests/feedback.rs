@@ -214,7 +214,7 @@ async fn promoters_become_advocates_and_the_report_adds_up() {
     assert_eq!(total.ces_average, Some(2.0));
     assert_eq!(total.reviews, 1);
     assert_eq!(report.months.len(), 1);
-    let buyers_figures = report.segments[0].figures.clone().unwrap_or_default();
+    let buyers_figures = report.segments[0].figures.unwrap_or_default();
     assert_eq!(buyers_figures.nps, Some(100.0), "only Mehmet bought");
 
     // The portfolio report carries NPS and open tickets, for all and per segment.
@@ -245,7 +245,7 @@ async fn promoters_become_advocates_and_the_report_adds_up() {
     assert_eq!(portfolio.feedback.and_then(|f| f.nps), Some(0.0));
     let segment = &portfolio.segments[0];
     assert_eq!((segment.members, segment.open_tickets), (1, 0));
-    assert_eq!(segment.feedback.clone().and_then(|f| f.nps), Some(100.0));
+    assert_eq!(segment.feedback.and_then(|f| f.nps), Some(100.0));
 
     // Bad input changes nothing.
     let status = refused(

@@ -138,7 +138,7 @@ async fn a_friday_evening_ticket_is_due_monday_and_breaches_with_no_write() {
     let ticket = open_ticket(&mut support, &ayse, pb::TicketPriority::PriorityNormal).await;
     assert_eq!(ticket.status, pb::TicketStatus::TicketNew as i32);
     assert_eq!(first_due(&ticket), Some(ts("2026-12-07T12:30:00+03:00")));
-    let sla = ticket.sla.clone().unwrap_or_default();
+    let sla = ticket.sla.unwrap_or_default();
     assert_eq!(sla.status, pb::SlaStatus::OnTrack as i32);
 
     // Monday 11:30: one business hour of four is left, less than the 25% share.
@@ -219,7 +219,6 @@ async fn waiting_on_the_customer_moves_the_due_time_and_the_thread_answers() {
     );
     let first = answered
         .sla
-        .clone()
         .and_then(|s| s.first_response)
         .unwrap_or_default();
     assert_eq!(first.status, pb::SlaStatus::Met as i32);

@@ -166,9 +166,10 @@ pub enum Term {
 
 /// A parsed filter expression over terms `T`: the language is the same for every resource,
 /// the fields differ (customers' [`Term`]; tickets' in [`crate::support::filter`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Expr<T> {
     /// Matches everything (the empty filter).
+    #[default]
     All,
     /// Every part matches.
     And(Vec<Expr<T>>),
@@ -178,12 +179,6 @@ pub enum Expr<T> {
     Not(Box<Expr<T>>),
     /// A comparison.
     Term(T),
-}
-
-impl<T> Default for Expr<T> {
-    fn default() -> Self {
-        Expr::All
-    }
 }
 
 /// Turns a field, an operator and a value (with their byte positions) into a term.

@@ -106,7 +106,7 @@ fn term(
             if op != Op::Has {
                 return Err(bad_op());
             }
-            TicketTerm::Tag(crate::normalize::normalize_tag(value).map_err(|m| bad_value(m))?)
+            TicketTerm::Tag(crate::normalize::normalize_tag(value).map_err(&bad_value)?)
         }
         "sla.status" => TicketTerm::Sla(
             equality()?,
