@@ -475,6 +475,7 @@ proptest! {
                         public: true,
                         body: "hello".into(),
                         at: Some(when),
+                        request_id: None,
                     };
                     match support.add_message(id, message) {
                         Ok(_) | Err(StoreError::FailedPrecondition(_)) => {}
@@ -538,4 +539,30 @@ fn deleting_a_customer_takes_its_tickets_and_feedback_along() {
     assert_eq!((after.opened, after.csat_responses), (0, 0));
     let report = d.store.verify().unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+#[test]
+fn a_reply_sent_twice_with_one_request_id_is_added_once() {
+    let d = desk("2026-12-07T09:00:00+03:00");
+    let t = d.open(Priority::Normal, None);
+    let other = d.open(Priority::Normal, None);
+    let support = d.store.support();
+    let reply = NewMessage {
+        body: "Kargonuz yolda.".into(),
+        public: true,
+        request_id: Some("reply-1".into()),
+        ..NewMessage::default()
+    };
+    let (first, _) = support
+        .add_message(t.id, reply.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (again, ticket) = support
+        .add_message(t.id, reply.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, first);
+    assert_eq!(ticket.message_count, 1);
+    match support.add_message(other.id, reply) {
+        Err(StoreError::FailedPrecondition(p)) => assert_eq!(p.reason(), "REQUEST_ID_REUSED"),
+        other => panic!("expected REQUEST_ID_REUSED, got {other:?}"),
+    }
 }

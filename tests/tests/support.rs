@@ -425,3 +425,36 @@ fn the_shipped_istanbul_calendar_is_the_librarys_example() {
     let hours = calendar["hours"].as_array().cloned().unwrap_or_default();
     assert_eq!(hours.len(), 5);
 }
+
+/// A ticket's writes are in the change feed, as TICKET events of its customer.
+#[tokio::test]
+async fn ticket_changes_are_in_the_change_feed() {
+    use tokio_stream::StreamExt;
+
+    let server = TestServer::start().await;
+    let (mut support, ayse) = open_desk(&server).await;
+    let ticket = open_ticket(&mut support, &ayse, pb::TicketPriority::PriorityNormal).await;
+    let mut feed =
+        pb::change_feed_service_client::ChangeFeedServiceClient::new(server.channel().await);
+    let mut stream = feed
+        .watch_changes(pb::WatchChangesRequest {
+            after: 0,
+            kinds: vec![pb::EntityKind::Ticket as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("watch: {s:?}"))
+        .into_inner();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .unwrap_or_else(|_| panic!("no ticket event within 10 s"))
+        .unwrap_or_else(|| panic!("the stream ended"))
+        .unwrap_or_else(|s| panic!("{s:?}"));
+    let event = first.event.unwrap_or_default();
+    let entity = event.entity.unwrap_or_default();
+    assert_eq!(entity.kind, pb::EntityKind::Ticket as i32);
+    assert_eq!(entity.id, ticket.id);
+    assert_eq!(event.customer_id, ayse);
+    assert_eq!(event.operation, pb::ChangeOperation::Created as i32);
+    assert_eq!(event.method, "CreateTicket");
+}

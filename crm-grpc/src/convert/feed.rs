@@ -12,6 +12,7 @@ pub fn entity_kind_from_proto(kind: i32) -> Option<EntityKind> {
         pb::EntityKind::Unspecified => None,
         pb::EntityKind::Customer => Some(EntityKind::Customer),
         pb::EntityKind::Segment => Some(EntityKind::Segment),
+        pb::EntityKind::Ticket => Some(EntityKind::Ticket),
     }
 }
 
@@ -23,7 +24,7 @@ pub fn entity_kinds_from_proto(v: &mut Violations, kinds: &[i32]) -> Vec<EntityK
             Some(kind) => out.push(kind),
             None => v.add(
                 format!("kinds[{i}]"),
-                format!("{k} is not an entity kind (CUSTOMER = 1, SEGMENT = 2)"),
+                format!("{k} is not an entity kind (CUSTOMER = 1, SEGMENT = 2, TICKET = 3)"),
             ),
         }
     }
@@ -34,6 +35,7 @@ fn entity_kind_to_proto(kind: EntityKind) -> pb::EntityKind {
     match kind {
         EntityKind::Customer => pb::EntityKind::Customer,
         EntityKind::Segment => pb::EntityKind::Segment,
+        EntityKind::Ticket => pb::EntityKind::Ticket,
         _ => pb::EntityKind::Unspecified,
     }
 }

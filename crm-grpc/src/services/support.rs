@@ -237,6 +237,7 @@ impl SupportService for SupportApi {
         let pb::AddTicketMessageRequest {
             ticket_id: id,
             message,
+            request_id,
         } = request.into_inner();
         let tid = ticket_id("ticket_id", &id)?;
         let Some(message) = message else {
@@ -259,6 +260,7 @@ impl SupportService for SupportApi {
             public,
             body,
             at,
+            request_id: non_empty(request_id),
         };
         let ((message, ticket), calendar) = blocking(store.clone(), Fields::Request, move |s| {
             let out = s.support().add_message(tid, new)?;

@@ -28,6 +28,8 @@ pub struct NewMessage {
     pub body: String,
     /// When it was written; default now (backdatable, not before the ticket was opened).
     pub at: Option<DateTime<Utc>>,
+    /// Makes the call idempotent (AIP-155): a repeat returns the first call's message.
+    pub request_id: Option<String>,
 }
 
 /// One page of a ticket's messages.
@@ -39,8 +41,47 @@ pub struct MessagePage {
     pub next_page_token: String,
 }
 
+/// The message a repeated request id added first, with the ticket as it is now.
+fn repeat(
+    w: &mut crate::write::Write<'_>,
+    id: TicketId,
+    rid: &str,
+    first: &[u8],
+) -> Result<(TicketMessage, Ticket)> {
+    let reused = |message: String| {
+        StoreError::FailedPrecondition(crate::error::Precondition::RequestIdReused {
+            request_id: rid.to_owned(),
+            message,
+        })
+    };
+    let (ticket, number) = match first {
+        [t @ .., a, b, c, d] if t.len() == 8 => (
+            TicketId(u64::from_be_bytes(t.try_into().unwrap_or_default())),
+            u32::from_be_bytes([*a, *b, *c, *d]),
+        ),
+        _ => {
+            return Err(StoreError::Corrupt {
+                key: crate::kv::keys::describe(&super::message_request_key(rid)),
+                detail: "a request key does not hold a ticket and a message number".into(),
+            });
+        }
+    };
+    if ticket != id {
+        return Err(reused(format!(
+            "request_id {rid:?} was used for a message on ticket {ticket}"
+        )));
+    }
+    let message = w
+        .read::<TicketMessage>(&keys::message(id, number), &|| {
+            format!("message {number} of {id}")
+        })?
+        .ok_or_else(|| reused(format!("request_id {rid:?} names a message since deleted")))?;
+    Ok((message, existing(w, id)?))
+}
+
 impl Support<'_> {
-    /// Adds a message to a ticket's thread.
+    /// Adds a message to a ticket's thread. With a `request_id`, a repeat returns the first
+    /// call's message and adds nothing.
     ///
     /// Errors: [`StoreError::Invalid`] (no body, a time before the ticket was opened),
     /// [`StoreError::NotFound`], [`StoreError::FailedPrecondition`] (a closed ticket),
@@ -52,7 +93,22 @@ impl Support<'_> {
             author = self.origin().actor.clone();
         }
         let at = instant(self, "message.create_time", m.at)?;
+        let rid = m
+            .request_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if let Some(rid) = rid {
+            let mut v = Violations::default();
+            crate::customers::check_request_id(&mut v, rid);
+            v.into_result(())?;
+        }
         self.write(|w| {
+            if let Some(rid) = rid
+                && let Some(first) = w.get(super::message_request_key(rid))?
+            {
+                return repeat(w, id, rid, &first);
+            }
             let old = existing(w, id)?;
             if at < old.opened_at {
                 return Err(Violations::one(
@@ -114,6 +170,10 @@ impl Support<'_> {
                 fields,
                 "AddTicketMessage",
             )?;
+            if let Some(rid) = rid {
+                let value = [id.0.to_be_bytes().as_slice(), &message.number.to_be_bytes()].concat();
+                w.put_raw(super::message_request_key(rid), value);
+            }
             Ok((message, new))
         })
     }

@@ -402,8 +402,16 @@ pub fn etag_of(t: &Ticket) -> String {
     format!("v{}", t.version)
 }
 
+/// `j 1 request_id` -> a ticket created for it; `j 2 request_id` -> ticket id and message number
+/// added for it.
 fn request_key(rid: &str) -> Vec<u8> {
-    let mut k = vec![crate::kv::keys::TICKET_REQUEST];
+    let mut k = vec![crate::kv::keys::TICKET_REQUEST, 1];
+    k.extend_from_slice(rid.as_bytes());
+    k
+}
+
+pub(crate) fn message_request_key(rid: &str) -> Vec<u8> {
+    let mut k = vec![crate::kv::keys::TICKET_REQUEST, 2];
     k.extend_from_slice(rid.as_bytes());
     k
 }
