@@ -477,6 +477,7 @@ async fn ticket_write(
     let result = support
         .add_ticket_message(pb::AddTicketMessageRequest {
             ticket_id: id,
+            request_id: String::new(),
             message: Some(pb::TicketMessage {
                 author: "agent".into(),
                 public: true,

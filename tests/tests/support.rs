@@ -201,6 +201,7 @@ async fn waiting_on_the_customer_moves_the_due_time_and_the_thread_answers() {
     let reply = support
         .add_ticket_message(pb::AddTicketMessageRequest {
             ticket_id: ticket.id.clone(),
+            request_id: String::new(),
             message: Some(pb::TicketMessage {
                 author: "zeynep".into(),
                 public: true,
@@ -241,6 +242,7 @@ async fn waiting_on_the_customer_moves_the_due_time_and_the_thread_answers() {
     let answer = support
         .add_ticket_message(pb::AddTicketMessageRequest {
             ticket_id: ticket.id.clone(),
+            request_id: String::new(),
             message: Some(pb::TicketMessage {
                 author: "Ayşe".into(),
                 from_customer: true,
