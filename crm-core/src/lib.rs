@@ -31,6 +31,7 @@ pub mod customer;
 pub mod feedback;
 pub mod filter;
 pub mod lifecycle;
+pub mod loyalty;
 pub mod mask;
 pub mod merge;
 pub mod money;

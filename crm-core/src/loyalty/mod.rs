@@ -1,0 +1,19 @@
+//! Loyalty: a points program whose ledger is exact by construction.
+//!
+//! - [`program`]: earn rates per currency, SKU multipliers, bonuses, expiry, tiers, point
+//!   values; validated as data.
+//! - [`ledger`]: the entries (EARN, REDEEM, EXPIRE, ADJUST, REVERSE), lots, the debt a refund of
+//!   spent points leaves, the balance at any instant.
+//! - [`tier`]: the tier as a function of the ledger: a rolling window, a grace period.
+//! - [`earn`]: what a purchase earns.
+
+pub mod earn;
+pub mod ledger;
+pub mod program;
+pub mod tier;
+
+pub use ledger::{Account, Draw, EntryKind, LedgerEntry, Lot, Short, Source};
+pub use program::{Bonuses, CurrencyRate, LoyaltyProgram, Qualification, SkuMultiplier, Tier};
+
+#[cfg(test)]
+mod tests;
