@@ -72,6 +72,7 @@ pub mod error;
 pub mod feedback;
 pub mod report;
 pub mod segments;
+pub mod settings;
 pub mod store;
 pub mod support;
 pub mod timeline;
