@@ -341,6 +341,14 @@ pub enum Precondition {
         /// What happened, for a person.
         message: String,
     },
+    /// A redemption or deduction needs more points than the member holds.
+    #[error("{asked} points asked, but the balance is {balance}")]
+    InsufficientPoints {
+        /// The balance.
+        balance: i64,
+        /// What was asked.
+        asked: i64,
+    },
     /// A restore goes only into an empty (or new) directory.
     #[error("{path} is not empty: restore into a new or empty directory")]
     RestoreTargetNotEmpty {
@@ -363,6 +371,7 @@ impl Precondition {
             Precondition::AmbiguousMatch { .. } => "AMBIGUOUS_MATCH",
             Precondition::MergeRefused { .. } => "MERGE_REFUSED",
             Precondition::TicketMove { reason, .. } => reason,
+            Precondition::InsufficientPoints { .. } => "INSUFFICIENT_POINTS",
         }
     }
 
@@ -374,6 +383,12 @@ impl Precondition {
             }
             Precondition::OrganizationHasMembers { organization, .. } => {
                 vec![("organization", organization.to_string())]
+            }
+            Precondition::InsufficientPoints { balance, asked } => {
+                vec![
+                    ("balance", balance.to_string()),
+                    ("asked", asked.to_string()),
+                ]
             }
             Precondition::TicketMove { from, to, .. } => {
                 vec![("from", (*from).to_owned()), ("to", (*to).to_owned())]

@@ -70,6 +70,7 @@ pub mod customers;
 pub mod derived;
 pub mod error;
 pub mod feedback;
+pub mod loyalty;
 pub mod report;
 pub mod segments;
 pub mod settings;

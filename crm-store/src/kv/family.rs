@@ -108,6 +108,13 @@ pub trait Family: Send + Sync + 'static {
         let _ = (record, now);
         None
     }
+
+    /// The family's invariants across records, beyond what each implies (a loyalty account
+    /// is the fold of its ledger entries): problems found, for `verify`.
+    fn cross_check(kv: &Kv, problems: &mut Vec<String>) -> Result<()> {
+        let _ = (kv, problems);
+        Ok(())
+    }
 }
 
 /// A family as `verify` sees it: records as bytes.
@@ -125,6 +132,7 @@ pub(crate) trait Registered: Send + Sync + std::fmt::Debug {
     ) -> Result<(), String>;
     fn kept_prefixes(&self) -> Vec<Vec<u8>>;
     fn owner_of(&self, key: &[u8], value: &[u8]) -> Option<Vec<u8>>;
+    fn cross_check(&self, kv: &Kv, problems: &mut Vec<String>) -> Result<()>;
 }
 
 /// The adapter from a typed [`Family`] to [`Registered`].
@@ -180,6 +188,10 @@ impl<F: Family> Registered for Of<F> {
     fn owner_of(&self, key: &[u8], value: &[u8]) -> Option<Vec<u8>> {
         F::owner_of(key, value)
     }
+
+    fn cross_check(&self, kv: &Kv, problems: &mut Vec<String>) -> Result<()> {
+        F::cross_check(kv, problems)
+    }
 }
 
 /// Every family of the store. A domain adds its family here.
@@ -192,6 +204,8 @@ pub(crate) fn registered() -> Vec<Arc<dyn Registered>> {
         of::<crate::support::family::TicketFamily>(),
         of::<crate::support::family::MessageFamily>(),
         of::<crate::feedback::FeedbackFamily>(),
+        of::<crate::loyalty::family::MemberFamily>(),
+        of::<crate::loyalty::family::EntryFamily>(),
     ]
 }
 
@@ -204,7 +218,19 @@ pub(crate) type Cascade = fn(&mut crate::write::Write<'_>, crm_core::CustomerId)
 pub(crate) const CUSTOMER_CASCADES: &[Cascade] = &[
     crate::feedback::forget_customer,
     crate::support::forget_customer,
+    crate::loyalty::forget_customer,
 ];
+
+/// What a domain does when an entry is added to a customer's timeline, in the same write (the
+/// loyalty ledger earns on a purchase and reverses on a refund).
+pub(crate) type TimelineHook = fn(
+    &mut crate::write::Write<'_>,
+    &crate::timeline::Subject,
+    &crm_core::TimelineEntry,
+) -> Result<()>;
+
+/// Every domain's timeline hook, run as each entry is appended.
+pub(crate) const TIMELINE_HOOKS: &[TimelineHook] = &[crate::loyalty::on_timeline_entry];
 
 /// What `verify` found for the families: records read, kept entries checked.
 #[derive(Debug, Default)]
@@ -309,6 +335,7 @@ pub(crate) fn verify(
         for (key, (_, what)) in wanted {
             problems.push(format!("{what} {} is missing", keys::describe(&key)));
         }
+        family.cross_check(kv, problems)?;
     }
     Ok(check)
 }

@@ -72,6 +72,12 @@ pub(crate) const TICKET_KEPT: u8 = b'q';
 pub(crate) const TICKET_MESSAGE: u8 = b'J';
 /// `j request_id` -> ticket id: a ticket already created for this request id.
 pub(crate) const TICKET_REQUEST: u8 = b'j';
+/// `B customer_id` -> a loyalty member's account (see `loyalty/keys.rs`).
+pub(crate) const LOYALTY_ACCOUNT: u8 = b'B';
+/// `b kind ...` -> what accounts imply: the tier index and the schedule.
+pub(crate) const LOYALTY_KEPT: u8 = b'b';
+/// `e customer_id number` -> a loyalty ledger entry.
+pub(crate) const LOYALTY_ENTRY: u8 = b'e';
 /// `V time entry_id` -> a feedback fact: who answered what, for the feedback report.
 pub(crate) const FEEDBACK: u8 = b'V';
 
@@ -97,6 +103,10 @@ pub(crate) const META_LAST_TICKET: &[u8] = b"Mlast_ticket";
 pub(crate) const META_SLA_POLICY: &[u8] = b"Msla_policy";
 /// The business calendar in force.
 pub(crate) const META_CALENDAR: &[u8] = b"Mbusiness_calendar";
+/// The loyalty program in force.
+pub(crate) const META_LOYALTY_PROGRAM: &[u8] = b"Mloyalty_program";
+/// The loyalty program version every account's state was evaluated with.
+pub(crate) const META_LOYALTY_EVALUATED: &[u8] = b"Mloyalty_evaluated";
 
 /// `Mlease:NAME` -> holder(8) expiry(8, micros): who runs a job that must run once, until when.
 pub(crate) fn lease(name: &str) -> Vec<u8> {

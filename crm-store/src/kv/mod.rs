@@ -13,9 +13,10 @@ pub mod family;
 pub(crate) mod keys;
 pub(crate) mod token;
 
-/// Committed reads of the engine, failing with [`crate::StoreError`].
+/// Committed reads of the engine, failing with [`crate::StoreError`] (its methods are the
+/// store's own; families see it in [`family::Family::cross_check`]).
 #[derive(Clone, Debug)]
-pub(crate) struct Kv {
+pub struct Kv {
     engine: Arc<dyn Engine>,
 }
 

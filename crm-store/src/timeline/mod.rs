@@ -166,6 +166,9 @@ impl Write<'_> {
             ),
             _ => {}
         }
+        for hook in crate::kv::family::TIMELINE_HOOKS {
+            hook(self, s, &entry)?;
+        }
         Ok(entry)
     }
 
