@@ -204,6 +204,12 @@ fn not_found(resource: Resource, message: String) -> Status {
         ),
         Resource::Email(email) => ("CUSTOMER_NOT_FOUND", "crm.v1.Customer", "email", email),
         Resource::ExternalId(ext) => ("CUSTOMER_NOT_FOUND", "crm.v1.Customer", "external_id", ext),
+        Resource::Reward(id) => (
+            "REWARD_NOT_FOUND",
+            "crm.v1.Reward",
+            "reward",
+            id.to_string(),
+        ),
         Resource::Segment(id) => (
             "SEGMENT_NOT_FOUND",
             "crm.v1.Segment",

@@ -219,6 +219,9 @@ pub enum Resource {
     /// A support ticket, by id.
     #[error("ticket {0}")]
     Ticket(crm_core::support::TicketId),
+    /// A loyalty reward, by id.
+    #[error("reward {0}")]
+    Reward(u64),
     /// A customer's purchase, by order reference.
     #[error("purchase {order_ref}")]
     Purchase {
@@ -349,6 +352,15 @@ pub enum Precondition {
         /// What was asked.
         asked: i64,
     },
+    /// A reward cannot be redeemed: out of stock (`REWARD_OUT_OF_STOCK`) or outside its active
+    /// dates (`REWARD_NOT_ACTIVE`).
+    #[error("{message}")]
+    RewardUnavailable {
+        /// The stable reason.
+        reason: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// A restore goes only into an empty (or new) directory.
     #[error("{path} is not empty: restore into a new or empty directory")]
     RestoreTargetNotEmpty {
@@ -372,6 +384,7 @@ impl Precondition {
             Precondition::MergeRefused { .. } => "MERGE_REFUSED",
             Precondition::TicketMove { reason, .. } => reason,
             Precondition::InsufficientPoints { .. } => "INSUFFICIENT_POINTS",
+            Precondition::RewardUnavailable { reason, .. } => reason,
         }
     }
 

@@ -466,3 +466,45 @@ fn concurrent_redemptions_never_spend_a_point_twice() {
     let report = s.store.verify().unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_clean(), "{:?}", report.problems);
 }
+
+#[test]
+fn a_reward_is_redeemed_while_stock_lasts() {
+    use crm_core::loyalty::RewardData;
+
+    let s = shop("2026-01-10T10:00:00Z");
+    let id = s.customer("Elif");
+    s.buy(id, "SO-1", "TRY", 100_000, vec![]);
+    let loyalty = s.store.loyalty();
+    let mug = loyalty
+        .create_reward(RewardData {
+            name: "Kupa".into(),
+            cost_points: 300,
+            stock: Some(1),
+            ..RewardData::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (member, after) = loyalty
+        .redeem_reward(id, mug.id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((member.state.balance, after.data.stock), (700, Some(0)));
+    match loyalty.redeem_reward(id, mug.id) {
+        Err(StoreError::FailedPrecondition(p)) => assert_eq!(p.reason(), "REWARD_OUT_OF_STOCK"),
+        other => panic!("expected REWARD_OUT_OF_STOCK, got {other:?}"),
+    }
+    assert!(matches!(
+        loyalty.redeem_reward(id, 99),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.points(id).0, 700, "refused redemptions took nothing");
+    let bad = RewardData {
+        name: String::new(),
+        cost_points: 0,
+        ..RewardData::default()
+    };
+    assert!(matches!(
+        loyalty.create_reward(bad),
+        Err(StoreError::Invalid(_))
+    ));
+    let report = s.store.verify().unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_clean(), "{:?}", report.problems);
+}

@@ -10,10 +10,12 @@
 pub mod earn;
 pub mod ledger;
 pub mod program;
+pub mod reward;
 pub mod tier;
 
 pub use ledger::{Account, Draw, EntryKind, LedgerEntry, Lot, Short, Source};
 pub use program::{Bonuses, CurrencyRate, LoyaltyProgram, Qualification, SkuMultiplier, Tier};
+pub use reward::{Reward, RewardData};
 
 #[cfg(test)]
 mod tests;

@@ -206,6 +206,7 @@ pub(crate) fn registered() -> Vec<Arc<dyn Registered>> {
         of::<crate::feedback::FeedbackFamily>(),
         of::<crate::loyalty::family::MemberFamily>(),
         of::<crate::loyalty::family::EntryFamily>(),
+        of::<crate::loyalty::rewards::RewardFamily>(),
     ]
 }
 

@@ -78,6 +78,8 @@ pub(crate) const LOYALTY_ACCOUNT: u8 = b'B';
 pub(crate) const LOYALTY_KEPT: u8 = b'b';
 /// `e customer_id number` -> a loyalty ledger entry.
 pub(crate) const LOYALTY_ENTRY: u8 = b'e';
+/// `k reward_id` -> a loyalty reward of the catalog.
+pub(crate) const LOYALTY_REWARD: u8 = b'k';
 /// `V time entry_id` -> a feedback fact: who answered what, for the feedback report.
 pub(crate) const FEEDBACK: u8 = b'V';
 
@@ -103,6 +105,8 @@ pub(crate) const META_LAST_TICKET: &[u8] = b"Mlast_ticket";
 pub(crate) const META_SLA_POLICY: &[u8] = b"Msla_policy";
 /// The business calendar in force.
 pub(crate) const META_CALENDAR: &[u8] = b"Mbusiness_calendar";
+/// The newest reward id handed out.
+pub(crate) const META_LAST_REWARD: &[u8] = b"Mlast_reward";
 /// The loyalty program in force.
 pub(crate) const META_LOYALTY_PROGRAM: &[u8] = b"Mloyalty_program";
 /// The loyalty program version every account's state was evaluated with.

@@ -8,6 +8,7 @@
 //! the tier of every member whose instant has come, as the derived index does.
 
 pub(crate) mod family;
+pub mod rewards;
 
 use chrono::{DateTime, Months, Utc};
 use crm_core::loyalty::earn::{purchase_points, reversed_points};
@@ -517,7 +518,7 @@ impl Loyalty<'_> {
     }
 }
 
-fn insufficient(short: crm_core::loyalty::Short) -> StoreError {
+pub(crate) fn insufficient(short: crm_core::loyalty::Short) -> StoreError {
     StoreError::FailedPrecondition(Precondition::InsufficientPoints {
         balance: short.balance,
         asked: short.asked,
