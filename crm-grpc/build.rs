@@ -17,6 +17,7 @@ const PROTOS: &[&str] = &[
     "crm/v1/feedback.proto",
     "crm/v1/feedback_service.proto",
     "crm/v1/support_service.proto",
+    "crm/v1/loyalty_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -22,6 +22,7 @@ use crate::pb::change_feed_service_server::ChangeFeedServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
 use crate::pb::feedback_service_server::FeedbackServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
+use crate::pb::loyalty_service_server::LoyaltyServiceServer;
 use crate::pb::report_service_server::ReportServiceServer;
 use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::support_service_server::SupportServiceServer;
@@ -31,6 +32,7 @@ use crate::services::customers::CustomerApi;
 use crate::services::feed::{ChangeFeedApi, FeedPump};
 use crate::services::feedback::FeedbackApi;
 use crate::services::lifecycle::LifecycleApi;
+use crate::services::loyalty::LoyaltyApi;
 use crate::services::reports::ReportApi;
 use crate::services::segments::SegmentApi;
 use crate::services::support::SupportApi;
@@ -203,6 +205,9 @@ pub async fn serve(
     health
         .set_serving::<SupportServiceServer<SupportApi>>()
         .await;
+    health
+        .set_serving::<LoyaltyServiceServer<LoyaltyApi>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -233,6 +238,8 @@ pub async fn serve(
     let feedback = FeedbackServiceServer::new(FeedbackApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let support = SupportServiceServer::new(SupportApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let loyalty = LoyaltyServiceServer::new(LoyaltyApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     // Streams (the change feed) end when shutdown is requested, instead of holding the drain.
     let (stopping, stop) = tokio::sync::watch::channel(false);
@@ -282,6 +289,7 @@ pub async fn serve(
         .add_service(feed)
         .add_service(feedback)
         .add_service(support)
+        .add_service(loyalty)
         .serve_with_incoming_shutdown(
             crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
             shutdown,

@@ -15,6 +15,7 @@ pub mod customer;
 pub mod feed;
 pub mod feedback;
 pub mod insight;
+pub mod loyalty;
 pub mod report;
 pub mod segment;
 pub mod support;

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod feed;
 pub mod feedback;
 pub mod lifecycle;
+pub mod loyalty;
 pub(crate) mod merge;
 pub mod reports;
 pub mod segments;
@@ -73,6 +74,18 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("SupportService", "GetBusinessCalendar", Role::Reader),
     ("SupportService", "UpdateBusinessCalendar", Role::Admin),
     ("SupportService", "GetSupportReport", Role::Reader),
+    ("LoyaltyService", "GetLoyaltyProgram", Role::Reader),
+    ("LoyaltyService", "UpdateLoyaltyProgram", Role::Admin),
+    ("LoyaltyService", "GetLoyaltyAccount", Role::Reader),
+    ("LoyaltyService", "ListLoyaltyEntries", Role::Reader),
+    ("LoyaltyService", "RedeemPoints", Role::Writer),
+    ("LoyaltyService", "RedeemReward", Role::Writer),
+    ("LoyaltyService", "AdjustPoints", Role::Writer),
+    ("LoyaltyService", "CreateReward", Role::Writer),
+    ("LoyaltyService", "GetReward", Role::Reader),
+    ("LoyaltyService", "ListRewards", Role::Reader),
+    ("LoyaltyService", "UpdateReward", Role::Writer),
+    ("LoyaltyService", "DeleteReward", Role::Writer),
 ];
 
 /// The methods whose request is a stream of messages (client or bidirectional streaming).

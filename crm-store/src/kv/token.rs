@@ -37,6 +37,7 @@ pub(crate) enum Listing {
     Audit = 5,
     Tickets = 6,
     TicketMessages = 7,
+    LoyaltyEntries = 8,
 }
 
 /// Seals and opens page tokens with the store's secret.

@@ -10,7 +10,7 @@
 pub(crate) mod family;
 pub mod rewards;
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Datelike, Months, Utc};
 use crm_core::loyalty::earn::{purchase_points, reversed_points};
 use crm_core::loyalty::tier::{tier_at, tier_until};
 use crm_core::loyalty::{Account, EntryKind, LedgerEntry, LoyaltyProgram, Qualification, Source};
@@ -179,6 +179,17 @@ pub(crate) fn on_timeline_entry(
                 };
                 Ok(vec![a.earn(points, qualifying, at, expiry(p, at), source)])
             })?;
+            if p.bonuses.birthday_month > 0 && birthday_month(s, at) {
+                let history = ledger(w, id)?;
+                let year = at.year();
+                let given = history.iter().any(|e| {
+                    e.at.year() == year
+                        && matches!(&e.source, Source::Bonus { reason } if reason == BIRTHDAY)
+                });
+                if !given {
+                    w.post(id, &program, now, bonus(p.bonuses.birthday_month, BIRTHDAY))?;
+                }
+            }
         }
         Event::Refund(refund) => {
             let order_ref = refund.order_ref.clone();
@@ -211,6 +222,17 @@ pub(crate) fn on_timeline_entry(
         _ => {}
     }
     Ok(())
+}
+
+/// The bonus reason of the birthday-month bonus.
+const BIRTHDAY: &str = "birthday month";
+
+/// Whether `at` falls in the customer's birthday month.
+fn birthday_month(s: &Subject, at: DateTime<Utc>) -> bool {
+    match &s.customer.data.party {
+        crm_core::Party::Person(p) => p.birth_date.is_some_and(|b| b.month() == at.month()),
+        crm_core::Party::Organization(_) => false,
+    }
 }
 
 /// What has been refunded of an order so far (this write's refund included).
@@ -378,6 +400,47 @@ impl Loyalty<'_> {
             out.push(e.entry);
         }
         Ok(out)
+    }
+
+    /// One page of a member's ledger, in order, of `kinds` (empty: all), `page_size` at a time
+    /// (0: 50; at most 1000): the entries and the next page's token.
+    ///
+    /// Errors: [`StoreError::NotFound`] (the customer), [`StoreError::Invalid`] (a page token
+    /// of another listing).
+    pub fn list_entries(
+        &self,
+        id: CustomerId,
+        kinds: &[EntryKind],
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<(Vec<LedgerEntry>, String)> {
+        self.customers().get(id)?;
+        let prefix = family::entries_of(id);
+        let query = format!("{id} {kinds:?}");
+        let listing = crate::kv::token::Listing::LoyaltyEntries;
+        let start = match self.open_token(page_token, listing, &query, &prefix)? {
+            None => std::ops::Bound::Included(prefix.to_vec()),
+            Some(after) => std::ops::Bound::Excluded(after),
+        };
+        let size = crate::customers::list::page_size(page_size);
+        let end = crate::customers::list::prefix_end(&prefix);
+        let (mut out, mut next) = (Vec::new(), String::new());
+        let mut last: Option<Vec<u8>> = None;
+        for item in self.inner.engine.scan(start, end, false) {
+            let (key, value) = item?;
+            if out.len() == size {
+                if let Some(last) = &last {
+                    next = self.inner.tokens.seal(listing, &query, last);
+                }
+                break;
+            }
+            last = Some(key.to_vec());
+            let e: StoredEntry = codec::decode(&value, &|| keys::describe(&key))?;
+            if kinds.is_empty() || kinds.contains(&e.entry.kind) {
+                out.push(e.entry);
+            }
+        }
+        Ok((out, next))
     }
 
     /// Spends `points` (from the lots that expire first); `kind` REDEEM or a negative ADJUST.
