@@ -150,6 +150,27 @@ g crm.v1.SupportService/MoveTicket -d "{\"id\":\"$TID\",\"status\":\"TICKET_SOLV
 [ "$(g crm.v1.SupportService/GetSupportReport -d '{"start_time":"2020-01-01T00:00:00Z","end_time":"2100-01-01T00:00:00Z"}' | json 'd["solved"]')" = 1 ] || fail "support report"; pass "the support report counts the solved ticket"
 [ "$(g crm.v1.SupportService/DeleteTicket -d "{\"id\":\"$TID\"}" | json 'd["id"]')" = "$TID" ] || fail "delete ticket"; pass "a ticket is deleted"
 
+echo "$SERVICES" | grep -qx 'crm.v1.LoyaltyService' || fail "reflection does not list crm.v1.LoyaltyService"; pass "reflection lists crm.v1.LoyaltyService"
+[ "$(g crm.v1.LoyaltyService/GetLoyaltyProgram | json 'd.get("version", "0")')" = 0 ] || fail "no program"; pass "no loyalty program at first"
+[ "$(g crm.v1.LoyaltyService/UpdateLoyaltyProgram -d '{"program":{"earn_rates":[{"currency_code":"TRY","minor_per_point":"100"}],"expiry_months":12,"tiers":[{"name":"BRONZE","threshold":"0","earn_percent":100},{"name":"SILVER","threshold":"1000","earn_percent":125}],"window_days":365,"grace_days":30}}' | json 'd["etag"]')" = v1 ] || fail "program"; pass "a loyalty program is set"
+g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"purchase\":{\"order_ref\":\"SO-L\",\"amount\":{\"currency_code\":\"TRY\",\"amount_minor\":\"150000\"}}}" >/dev/null
+LACCOUNT=$(g crm.v1.LoyaltyService/GetLoyaltyAccount -d "{\"customer_id\":\"$ID\"}")
+[ "$(echo "$LACCOUNT" | json 'd["balance"]')" = 1500 ] || fail "earn: $LACCOUNT"; pass "a purchase earns its points in its own write"
+[ "$(echo "$LACCOUNT" | json 'd["tier"]')" = SILVER ] || fail "tier: $LACCOUNT"; pass "the member reaches SILVER"
+REWARD=$(g crm.v1.LoyaltyService/CreateReward -d '{"reward":{"name":"Mug","cost_points":"400","stock":"5"}}' | json 'd["id"]')
+[ "$(g crm.v1.LoyaltyService/GetReward -d "{\"id\":\"$REWARD\"}" | json 'd["name"]')" = Mug ] || fail "get reward"; pass "a reward reads back"
+[ "$(g crm.v1.LoyaltyService/UpdateReward -d "{\"reward\":{\"id\":\"$REWARD\",\"cost_points\":\"500\"},\"update_mask\":{\"paths\":[\"cost_points\"]}}" | json 'd["costPoints"]')" = 500 ] || fail "update reward"; pass "a reward's cost is updated by mask"
+[ "$(g crm.v1.LoyaltyService/ListRewards | json 'len(d["rewards"])')" = 1 ] || fail "list rewards"; pass "the catalog lists the reward"
+[ "$(g crm.v1.LoyaltyService/RedeemReward -d "{\"customer_id\":\"$ID\",\"reward_id\":\"$REWARD\"}" | json 'd["account"]["balance"]')" = 1000 ] || fail "redeem reward"; pass "a reward is redeemed for its points"
+[ "$(g crm.v1.LoyaltyService/RedeemPoints -d "{\"customer_id\":\"$ID\",\"points\":\"100\"}" | json 'd["balance"]')" = 900 ] || fail "redeem points"; pass "points are redeemed"
+[ "$(g crm.v1.LoyaltyService/AdjustPoints -d "{\"customer_id\":\"$ID\",\"points\":\"50\",\"reason\":\"late parcel\"}" | json 'd["balance"]')" = 950 ] || fail "adjust"; pass "points are adjusted with a reason"
+[ "$(g crm.v1.LoyaltyService/ListLoyaltyEntries -d "{\"customer_id\":\"$ID\"}" | json 'len(d["entries"])')" = 4 ] || fail "ledger"; pass "the ledger lists earn, redeem, redeem, adjust"
+set +e
+SHORT=$(g crm.v1.LoyaltyService/RedeemPoints -d "{\"customer_id\":\"$ID\",\"points\":\"99999\"}" 2>&1)
+set -e
+echo "$SHORT" | grep -q 'INSUFFICIENT_POINTS' || fail "short: $SHORT"; pass "redeeming more than the balance is FAILED_PRECONDITION INSUFFICIENT_POINTS"
+[ "$(g crm.v1.LoyaltyService/DeleteReward -d "{\"id\":\"$REWARD\"}" | json 'd["id"]')" = "$REWARD" ] || fail "delete reward"; pass "a reward is deleted"
+
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
 GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)
