@@ -286,6 +286,9 @@ pub struct Insight {
     /// The customer's RFM group in its main currency, when the portfolio's distribution was
     /// supplied (see [`Insight::main_value`]; the store fills it for `rfm_group` filters).
     pub rfm_group: Option<&'static str>,
+    /// The customer's loyalty standing, when it was asked for (the store fills it for
+    /// `loyalty.*` filters).
+    pub loyalty: Option<crate::loyalty::Standing>,
 }
 
 impl Insight {
@@ -323,6 +326,7 @@ impl Insight {
         };
         Insight {
             rfm_group: None,
+            loyalty: None,
             value: crate::value::customer_value(&summary, value, now),
             age,
             status: rules.status(&summary, now),

@@ -175,6 +175,22 @@ async fn a_member_earns_climbs_redeems_is_refunded_and_expires() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].points, -200);
 
+    // Filters read the standing at the instant of the listing.
+    let ids = |list: Vec<pb::Customer>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let silver = list_all(&mut customers, r#"loyalty.tier = "SILVER""#, "", 10).await;
+    assert_eq!(ids(silver), [ayse.id.clone()]);
+    let rich = list_all(&mut customers, "loyalty.points >= 1000", "", 10).await;
+    assert_eq!(ids(rich), [ayse.id.clone()]);
+    let expiring = list_all(&mut customers, "loyalty.expiring_30d > 0", "", 10).await;
+    assert!(expiring.is_empty(), "nothing expires within 30 days yet");
+    clock.set(at("2026-12-20T10:00:00Z"));
+    let expiring = list_all(&mut customers, "loyalty.expiring_30d > 0", "", 10).await;
+    assert_eq!(
+        ids(expiring),
+        [ayse.id.clone()],
+        "the lot of 2026-01-10 expires within 30 days"
+    );
+
     // A year on, the rest expire; SILVER stays for the 30-day grace, then goes.
     clock.set(at("2027-01-10T10:00:01Z"));
     let later = account(&mut loyalty, &ayse.id).await;

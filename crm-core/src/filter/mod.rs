@@ -25,6 +25,8 @@
 //! | `feedback.nps_category` | `=` `!=` | `DETRACTOR`, `PASSIVE`, `PROMOTER` (the latest NPS answer's; customers with one) |
 //! | `feedback.last_nps`, `feedback.last_csat` | all comparisons | a score (customers with such an answer) |
 //! | `feedback.review_count` | all comparisons | a count |
+//! | `loyalty.tier` | `=` `!=` | a tier's name (`GOLD`) |
+//! | `loyalty.points`, `loyalty.expiring_30d` | all comparisons | points (the balance; what expires within 30 days) |
 //!
 //! Status, temperature, score, purchase count and age are derived when read (see
 //! [`crate::relationship`]): a filter that uses them is evaluated with
@@ -162,6 +164,12 @@ pub enum Term {
     LastCsat(Op, u32),
     /// `feedback.review_count OP N`
     ReviewCount(Op, u64),
+    /// `loyalty.tier OP NAME` (`=`, `!=`; the tier now)
+    LoyaltyTier(Op, String),
+    /// `loyalty.points OP N` (the balance now)
+    LoyaltyPoints(Op, i64),
+    /// `loyalty.expiring_30d OP N` (points expiring within 30 days)
+    LoyaltyExpiring(Op, i64),
 }
 
 /// A parsed filter expression over terms `T`: the language is the same for every resource,
@@ -324,6 +332,19 @@ impl Filter {
                     | Term::LastNps(..)
                     | Term::LastCsat(..)
                     | Term::ReviewCount(..)
+                    | Term::LoyaltyTier(..)
+                    | Term::LoyaltyPoints(..)
+                    | Term::LoyaltyExpiring(..)
+            )
+        })
+    }
+
+    /// Whether some term is on loyalty, so the insight needs the customer's standing.
+    pub fn uses_loyalty(&self) -> bool {
+        self.any_term(&|t| {
+            matches!(
+                t,
+                Term::LoyaltyTier(..) | Term::LoyaltyPoints(..) | Term::LoyaltyExpiring(..)
             )
         })
     }
@@ -382,6 +403,15 @@ impl Term {
             Term::ReviewCount(op, n) => {
                 insight.is_some_and(|i| op.holds(i.summary.feedback.reviews.count.cmp(n)))
             }
+            Term::LoyaltyTier(op, name) => insight
+                .and_then(|i| i.loyalty.as_ref())
+                .is_some_and(|l| op.holds(l.tier.as_str().cmp(name.as_str()))),
+            Term::LoyaltyPoints(op, n) => insight
+                .and_then(|i| i.loyalty.as_ref())
+                .is_some_and(|l| op.holds(l.points.cmp(n))),
+            Term::LoyaltyExpiring(op, n) => insight
+                .and_then(|i| i.loyalty.as_ref())
+                .is_some_and(|l| op.holds(l.expiring_30d.cmp(n))),
             Term::Age(op, n) => insight
                 .and_then(|i| i.age)
                 .is_some_and(|a| op.holds(a.cmp(n))),

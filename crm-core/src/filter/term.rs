@@ -181,6 +181,19 @@ pub(super) fn term(
         "feedback.last_nps" => Term::LastNps(op, number(value)?),
         "feedback.last_csat" => Term::LastCsat(op, number(value)?),
         "feedback.review_count" => Term::ReviewCount(op, u64::from(number(value)?)),
+        "loyalty.tier" => Term::LoyaltyTier(equality(op)?, value.trim().to_uppercase()),
+        "loyalty.points" | "loyalty.expiring_30d" if op == Op::Has => return Err(bad_op()),
+        "loyalty.points" | "loyalty.expiring_30d" => {
+            let n: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| bad_value(format!("{value:?} is not a whole number of points")))?;
+            if field == "loyalty.points" {
+                Term::LoyaltyPoints(op, n)
+            } else {
+                Term::LoyaltyExpiring(op, n)
+            }
+        }
         other => {
             return Err(FilterError {
                 position: field_at,

@@ -14,6 +14,17 @@ pub mod reward;
 pub mod tier;
 
 pub use ledger::{Account, Draw, EntryKind, LedgerEntry, Lot, Short, Source};
+
+/// A customer's loyalty standing at an instant, as filters read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// The tier's name (the first tier's for a customer who never earned).
+    pub tier: String,
+    /// The balance.
+    pub points: i64,
+    /// Points that expire within 30 days.
+    pub expiring_30d: i64,
+}
 pub use program::{Bonuses, CurrencyRate, LoyaltyProgram, Qualification, SkuMultiplier, Tier};
 pub use reward::{Reward, RewardData};
 

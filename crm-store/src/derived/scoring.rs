@@ -60,6 +60,9 @@ impl Store {
             insight.rfm_group = rfm_inputs(&insight.summary, &currency, now)
                 .map(|inputs| distribution.group(inputs));
         }
+        if filter.uses_loyalty() {
+            insight.loyalty = Some(self.loyalty().standing(customer.id, now)?);
+        }
         Ok(insight)
     }
 

@@ -391,6 +391,32 @@ impl Loyalty<'_> {
         })
     }
 
+    /// A customer's standing at `now` (the first tier and no points for one who never earned),
+    /// as filters read it.
+    pub fn standing(
+        &self,
+        id: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<crm_core::loyalty::Standing> {
+        let program = self.program()?;
+        let account = match self.inner.engine.get(family::member_key(id))? {
+            Some(bytes) => {
+                codec::decode::<Member>(&bytes, &|| format!("loyalty account of {id}"))?.account
+            }
+            None => Account::default(),
+        };
+        let p = &program.value;
+        Ok(crm_core::loyalty::Standing {
+            tier: p
+                .tiers
+                .get(tier_at(&account, p, now))
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            points: account.balance_at(now),
+            expiring_30d: account.expiring(now, chrono::Duration::days(30)),
+        })
+    }
+
     /// A member's ledger, in order.
     pub fn entries(&self, id: CustomerId) -> Result<Vec<LedgerEntry>> {
         let mut out = Vec::new();
