@@ -169,6 +169,7 @@ set +e
 SHORT=$(g crm.v1.LoyaltyService/RedeemPoints -d "{\"customer_id\":\"$ID\",\"points\":\"99999\"}" 2>&1)
 set -e
 echo "$SHORT" | grep -q 'INSUFFICIENT_POINTS' || fail "short: $SHORT"; pass "redeeming more than the balance is FAILED_PRECONDITION INSUFFICIENT_POINTS"
+[ "$(g crm.v1.LoyaltyService/GetLoyaltyReport | json 'd["members"]')" = 1 ] || fail "loyalty report"; pass "the loyalty report counts the member"
 [ "$(g crm.v1.LoyaltyService/DeleteReward -d "{\"id\":\"$REWARD\"}" | json 'd["id"]')" = "$REWARD" ] || fail "delete reward"; pass "a reward is deleted"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null

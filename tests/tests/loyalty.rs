@@ -178,16 +178,16 @@ async fn a_member_earns_climbs_redeems_is_refunded_and_expires() {
     // Filters read the standing at the instant of the listing.
     let ids = |list: Vec<pb::Customer>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let silver = list_all(&mut customers, r#"loyalty.tier = "SILVER""#, "", 10).await;
-    assert_eq!(ids(silver), [ayse.id.clone()]);
+    assert_eq!(ids(silver), std::slice::from_ref(&ayse.id));
     let rich = list_all(&mut customers, "loyalty.points >= 1000", "", 10).await;
-    assert_eq!(ids(rich), [ayse.id.clone()]);
+    assert_eq!(ids(rich), std::slice::from_ref(&ayse.id));
     let expiring = list_all(&mut customers, "loyalty.expiring_30d > 0", "", 10).await;
     assert!(expiring.is_empty(), "nothing expires within 30 days yet");
     clock.set(at("2026-12-20T10:00:00Z"));
     let expiring = list_all(&mut customers, "loyalty.expiring_30d > 0", "", 10).await;
     assert_eq!(
         ids(expiring),
-        [ayse.id.clone()],
+        std::slice::from_ref(&ayse.id),
         "the lot of 2026-01-10 expires within 30 days"
     );
 
@@ -197,6 +197,35 @@ async fn a_member_earns_climbs_redeems_is_refunded_and_expires() {
     assert_eq!((later.balance, later.tier.as_str()), (0, "SILVER"));
     clock.set(at("2027-02-09T10:00:01Z"));
     assert_eq!(account(&mut loyalty, &ayse.id).await.tier, "BRONZE");
+
+    let report = loyalty
+        .get_loyalty_report(pb::GetLoyaltyReportRequest {
+            as_of: None,
+            period_start: Some(prost_types::Timestamp {
+                seconds: at("2026-01-01T00:00:00Z").timestamp(),
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("report: {s:?}"))
+        .into_inner();
+    assert_eq!(report.members, 1);
+    assert_eq!(
+        (
+            report.points_issued,
+            report.points_redeemed,
+            report.points_reversed,
+            report.points_expired
+        ),
+        (1_600, 400, 200, 1_000),
+        "{report:?}"
+    );
+    assert_eq!(report.points_outstanding, 0);
+    assert_eq!(report.redemption_rate_percent, Some(25.0));
+    assert_eq!(
+        report.by_tier.first().map(|t| t.tier.as_str()),
+        Some("BRONZE")
+    );
 }
 
 #[tokio::test]

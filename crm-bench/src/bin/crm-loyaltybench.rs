@@ -37,6 +37,10 @@ struct Args {
     /// Rounds of each, interleaved.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// Also time the loyalty report on the last store with the program (every customer a
+    /// member), beside a bare pass over the members' records.
+    #[arg(long)]
+    report: bool,
 }
 
 fn run(args: &Args, program: bool, round: u32) -> anyhow::Result<f64> {
@@ -105,6 +109,30 @@ fn run(args: &Args, program: bool, round: u32) -> anyhow::Result<f64> {
     if program {
         let b = store.loyalty().balance(ids[0], None)?;
         anyhow::ensure!(b.balance > 0, "the program earned nothing");
+    }
+    if program && args.report {
+        let began = Instant::now();
+        let now = store.now();
+        let r = store
+            .loyalty()
+            .report(now - chrono::Duration::days(365), now)?;
+        let took = began.elapsed().as_secs_f64();
+        let began = Instant::now();
+        let mut decoded = 0;
+        for id in ids.iter() {
+            if store.loyalty().balance(*id, Some(now))?.balance > 0 {
+                decoded += 1;
+            }
+        }
+        let floor = began.elapsed().as_secs_f64();
+        println!(
+            "report: {} members ({decoded} with points), {} points issued, liability {:?}, in {:.0} ms; reading every member's account {:.0} ms",
+            r.members,
+            r.issued,
+            r.liability,
+            took * 1e3,
+            floor * 1e3
+        );
     }
     let report = store.verify()?;
     anyhow::ensure!(report.is_clean(), "{:?}", report.problems);

@@ -10,6 +10,7 @@
 pub mod earn;
 pub mod ledger;
 pub mod program;
+pub mod report;
 pub mod reward;
 pub mod tier;
 

@@ -265,6 +265,54 @@ impl LoyaltyService for LoyaltyApi {
         Ok(Response::new(reward_to_proto(&r)))
     }
 
+    async fn get_loyalty_report(
+        &self,
+        request: Request<pb::GetLoyaltyReportRequest>,
+    ) -> Result<Response<pb::LoyaltyReport>, Status> {
+        let pb::GetLoyaltyReportRequest {
+            as_of,
+            period_start,
+        } = request.into_inner();
+        let mut v = Violations::default();
+        let as_of = time_in(&mut v, "as_of", as_of);
+        let start = time_in(&mut v, "period_start", period_start);
+        v.into_result(()).map_err(invalid)?;
+        let r = blocking(self.store.clone(), Fields::Request, move |s| {
+            let to = as_of.unwrap_or_else(|| s.now());
+            let from = start.unwrap_or(to - chrono::Duration::days(365));
+            s.loyalty().report(from, to)
+        })
+        .await?;
+        let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        Ok(Response::new(pb::LoyaltyReport {
+            members: n(r.members),
+            by_tier: r
+                .by_tier
+                .iter()
+                .map(|(tier, count)| pb::TierCount {
+                    tier: tier.clone(),
+                    members: n(*count),
+                })
+                .collect(),
+            points_issued: r.issued,
+            points_redeemed: r.redeemed,
+            points_expired: r.expired,
+            points_reversed: r.reversed,
+            points_outstanding: r.outstanding,
+            liability: r
+                .liability
+                .iter()
+                .map(|(c, m)| pb::LiabilityAmount {
+                    currency_code: c.clone(),
+                    amount_minor: *m,
+                })
+                .collect(),
+            redemption_rate_percent: r.redemption_rate_percent(),
+            member_repeat_purchase_percent: r.member_repeat_percent(),
+            non_member_repeat_purchase_percent: r.other_repeat_percent(),
+        }))
+    }
+
     async fn delete_reward(
         &self,
         request: Request<pb::DeleteRewardRequest>,

@@ -86,6 +86,7 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("LoyaltyService", "ListRewards", Role::Reader),
     ("LoyaltyService", "UpdateReward", Role::Writer),
     ("LoyaltyService", "DeleteReward", Role::Writer),
+    ("LoyaltyService", "GetLoyaltyReport", Role::Reader),
 ];
 
 /// The methods whose request is a stream of messages (client or bidirectional streaming).

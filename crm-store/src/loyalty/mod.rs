@@ -8,6 +8,7 @@
 //! the tier of every member whose instant has come, as the derived index does.
 
 pub(crate) mod family;
+pub mod report;
 pub mod rewards;
 
 use chrono::{DateTime, Datelike, Months, Utc};
