@@ -244,6 +244,7 @@ pub async fn serve(
     // Streams (the change feed) end when shutdown is requested, instead of holding the drain.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let pump = FeedPump::start(&store, stop.clone()).map_err(ServeError::Thread)?;
+    tokio::spawn(loyalty_sweeps(store.clone(), stop.clone()));
     let feed = ChangeFeedServiceServer::new(ChangeFeedApi::new(store.clone(), pump, stop))
         .max_decoding_message_size(config.max_message_bytes);
 
@@ -318,4 +319,26 @@ pub async fn serve(
         Err(_) => return Err(ServeError::FlushTimeout(FLUSH_TIMEOUT)),
     }
     Ok(())
+}
+
+/// How often the background sweep writes due loyalty expiries (balances never wait for it).
+const LOYALTY_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Materializes due loyalty expiries and tiers in the background, until shutdown. A failure is
+/// logged and tried again next time: reads are exact without the sweep.
+async fn loyalty_sweeps(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(LOYALTY_SWEEP_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.loyalty().sweep(s.now())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the loyalty sweep failed; it runs again in a minute")
+            }
+            Err(e) => tracing::warn!(error = %e, "the loyalty sweep's task failed"),
+        }
+    }
 }
