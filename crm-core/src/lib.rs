@@ -25,6 +25,9 @@
 //! - [`mask`]: partial updates by field mask (AIP-134).
 //! - [`filter`]: the list filter language (AIP-160 subset).
 //! - [`order`]: list order (AIP-132).
+//! - [`feedback`]: survey answers (NPS, CSAT, CES) and reviews; how they move the relationship.
+//! - [`support`]: tickets, business calendars, SLA clocks in business time.
+//! - [`loyalty`]: the points program, the ledger (lots, expiry, reversals, debt), tiers, rewards.
 
 pub mod country;
 pub mod customer;
