@@ -340,6 +340,31 @@ fn check(s: &Shop, id: CustomerId, orders: &[(String, i64, i64)]) -> Result<(), 
         &program.tiers[best].name,
         "the tier's definition"
     );
+    // Customers listed by tier: the index and a scan agree, and a member is in its tier.
+    let list = |filter: &str| -> Vec<CustomerId> {
+        let query = crm_store::ListQuery {
+            filter: crm_core::Filter::parse(filter).unwrap_or_else(|e| panic!("{e}")),
+            ..crm_store::ListQuery::default()
+        };
+        let page = s
+            .store
+            .customers()
+            .list(&query)
+            .unwrap_or_else(|e| panic!("{e}"));
+        page.customers.iter().map(|c| c.id).collect()
+    };
+    let indexed = list(&format!(r#"loyalty.tier = "{}""#, balance.tier));
+    let scanned = list(&format!(
+        r#"loyalty.tier = "{}" OR summary.purchase_count < 0"#,
+        balance.tier
+    ));
+    prop_assert_eq!(
+        &indexed,
+        &scanned,
+        "index and scan differ on {}",
+        balance.tier
+    );
+    prop_assert_eq!(indexed.contains(&id), !entries.is_empty());
     // The tier is the index's (for members: customers with a ledger).
     if !entries.is_empty() {
         let listed = s

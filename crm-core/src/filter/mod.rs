@@ -25,7 +25,7 @@
 //! | `feedback.nps_category` | `=` `!=` | `DETRACTOR`, `PASSIVE`, `PROMOTER` (the latest NPS answer's; customers with one) |
 //! | `feedback.last_nps`, `feedback.last_csat` | all comparisons | a score (customers with such an answer) |
 //! | `feedback.review_count` | all comparisons | a count |
-//! | `loyalty.tier` | `=` `!=` | a tier's name (`GOLD`) |
+//! | `loyalty.tier` | `=` `!=` | a tier's name (`GOLD`); members only (customers with a ledger) |
 //! | `loyalty.points`, `loyalty.expiring_30d` | all comparisons | points (the balance; what expires within 30 days) |
 //!
 //! Status, temperature, score, purchase count and age are derived when read (see
@@ -283,6 +283,9 @@ pub enum IndexedTerm {
     Status(RelationshipStatus),
     /// `lead_temperature = X`: likewise.
     Temperature(Temperature),
+    /// `loyalty.tier = "X"`: served by the loyalty members' tier index, brought to the
+    /// query's instant first.
+    LoyaltyTier(String),
 }
 
 fn text_matches(op: Op, have: Option<&str>, want: &str) -> bool {
@@ -373,6 +376,7 @@ impl Filter {
             Term::Country(Op::Eq, c) => Some(IndexedTerm::Country(c.clone())),
             Term::Status(Op::Eq, s) => Some(IndexedTerm::Status(*s)),
             Term::Temperature(Op::Eq, t) => Some(IndexedTerm::Temperature(*t)),
+            Term::LoyaltyTier(Op::Eq, t) => Some(IndexedTerm::LoyaltyTier(t.clone())),
             _ => None,
         })
     }

@@ -19,7 +19,7 @@ pub use ledger::{Account, Draw, EntryKind, LedgerEntry, Lot, Short, Source};
 /// A customer's loyalty standing at an instant, as filters read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Standing {
-    /// The tier's name (the first tier's for a customer who never earned).
+    /// The tier's name; empty for a customer who is not a member (has no ledger).
     pub tier: String,
     /// The balance.
     pub points: i64,

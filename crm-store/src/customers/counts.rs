@@ -122,6 +122,13 @@ impl Store {
         let Some(terms) = filter.as_indexed_conjunction() else {
             return Ok(None);
         };
+        if let [term @ IndexedTerm::LoyaltyTier(_)] = terms.as_slice() {
+            return match self.loyalty().sweep(self.now()) {
+                Err(e) if e.is_write_refusal() => Ok(None),
+                Err(e) => Err(e),
+                Ok(()) => self.count_entries(term).map(Some),
+            };
+        }
         if let [term @ (IndexedTerm::Status(_) | IndexedTerm::Temperature(_))] = terms.as_slice() {
             return match self.derived_index_at(self.now()) {
                 Err(e) if e.is_write_refusal() => Ok(None),

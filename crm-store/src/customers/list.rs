@@ -84,7 +84,7 @@ impl Plan {
                     IndexedTerm::Organization(_) => 0,
                     IndexedTerm::Owner(_) => 1,
                     IndexedTerm::Tag(_) => 2,
-                    IndexedTerm::Temperature(_) => 3,
+                    IndexedTerm::Temperature(_) | IndexedTerm::LoyaltyTier(_) => 3,
                     IndexedTerm::Country(_) => 4,
                     IndexedTerm::Status(_) => 5,
                     IndexedTerm::Stage(_) => 6,
@@ -139,8 +139,14 @@ impl Store {
         // When the engine refuses writes (a full disk), the index cannot be brought up to date:
         // the page is read from the records instead, each customer evaluated at `now`.
         let now = self.now();
-        if plan.prefix().first() == Some(&keys::DERIVED_INDEX) {
-            match self.derived_index_at(now) {
+        let first = plan.prefix().first().copied();
+        if matches!(first, Some(keys::DERIVED_INDEX | keys::LOYALTY_KEPT)) {
+            let current = if first == Some(keys::DERIVED_INDEX) {
+                self.derived_index_at(now)
+            } else {
+                self.loyalty().sweep(now)
+            };
+            match current {
                 Err(e) if e.is_write_refusal() => {
                     tracing::warn!(error = %e, "derived index not brought up to date: listing from the records");
                     plan = Plan::Records;

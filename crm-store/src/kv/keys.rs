@@ -378,6 +378,7 @@ pub(crate) fn term_prefix(term: &IndexedTerm) -> Vec<u8> {
         IndexedTerm::Country(c) => [&[INDEX, IX_COUNTRY][..], c.as_bytes()].concat(),
         IndexedTerm::Status(s) => vec![DERIVED_INDEX, DX_STATUS, status_byte(*s)],
         IndexedTerm::Temperature(t) => vec![DERIVED_INDEX, DX_TEMPERATURE, temperature_byte(*t)],
+        IndexedTerm::LoyaltyTier(t) => crate::loyalty::family::tier_prefix(t),
     }
 }
 

@@ -97,6 +97,14 @@ impl Write<'_> {
             account.apply(&e).map_err(corrupt(id))?;
             entries.push(e);
         }
+        if old.is_none() && entries.is_empty() {
+            // Nothing to write: a customer becomes a member with its first entry.
+            return Ok(Member {
+                customer_id: id,
+                account,
+                state: evaluate(&Account::default(), &program.value, program.version, now),
+            });
+        }
         for entry in entries {
             let stored = StoredEntry {
                 customer_id: id,
@@ -392,20 +400,20 @@ impl Loyalty<'_> {
         })
     }
 
-    /// A customer's standing at `now` (the first tier and no points for one who never earned),
-    /// as filters read it.
+    /// A customer's standing at `now` (no tier and no points for one who is not a member), as
+    /// filters read it.
     pub fn standing(
         &self,
         id: CustomerId,
         now: DateTime<Utc>,
     ) -> Result<crm_core::loyalty::Standing> {
-        let program = self.program()?;
-        let account = match self.inner.engine.get(family::member_key(id))? {
-            Some(bytes) => {
-                codec::decode::<Member>(&bytes, &|| format!("loyalty account of {id}"))?.account
-            }
-            None => Account::default(),
+        let Some(bytes) = self.inner.engine.get(family::member_key(id))? else {
+            // Not a member: no tier, no points (as the tier index says).
+            return Ok(crm_core::loyalty::Standing::default());
         };
+        let account =
+            codec::decode::<Member>(&bytes, &|| format!("loyalty account of {id}"))?.account;
+        let program = self.program()?;
         let p = &program.value;
         Ok(crm_core::loyalty::Standing {
             tier: p
