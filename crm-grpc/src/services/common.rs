@@ -90,6 +90,25 @@ pub(crate) fn time_in(
     time
 }
 
+/// A list of enum values from the request, each converted by `convert`; one it does not know
+/// (unspecified or undefined) is a violation of `field[i]`, named as `what`.
+pub(crate) fn enums_in<T>(
+    v: &mut Violations,
+    field: &str,
+    values: Vec<i32>,
+    convert: fn(i32) -> Option<T>,
+    what: &str,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        match convert(value) {
+            Some(t) => out.push(t),
+            None => v.add(format!("{field}[{i}]"), format!("{value} is not {what}")),
+        }
+    }
+    out
+}
+
 /// A page size from the request (0 and above as given); a negative one is a violation.
 pub(crate) fn page_size_in(v: &mut Violations, n: i32) -> usize {
     usize::try_from(n).unwrap_or_else(|_| {

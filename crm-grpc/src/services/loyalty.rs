@@ -14,7 +14,7 @@ use crate::convert::parse_id;
 use crate::layer::Call;
 use crate::pb;
 use crate::pb::loyalty_service_server::LoyaltyService;
-use crate::services::common::{audited, blocking, non_empty, page_size, time_in};
+use crate::services::common::{audited, blocking, enums_in, non_empty, page_size, time_in};
 use crate::status::{Fields, invalid};
 
 /// The loyalty service over a store.
@@ -121,13 +121,13 @@ impl LoyaltyService for LoyaltyApi {
         let id = parse_id("customer_id", &customer_id)
             .map_err(|e| v.0.extend(e.0))
             .ok();
-        let mut wanted = Vec::new();
-        for (i, k) in kinds.into_iter().enumerate() {
-            match kind_from_proto(k) {
-                Some(kind) => wanted.push(kind),
-                None => v.add(format!("kinds[{i}]"), "is not a ledger entry kind"),
-            }
-        }
+        let wanted = enums_in(
+            &mut v,
+            "kinds",
+            kinds,
+            kind_from_proto,
+            "a ledger entry kind",
+        );
         v.into_result(()).map_err(invalid)?;
         let size = page_size(size)?;
         let id = id.ok_or_else(|| invalid(Violations::one("customer_id", "is required")))?;

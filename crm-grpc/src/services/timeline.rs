@@ -13,7 +13,7 @@ use crate::convert::{
 use crate::pb;
 use crate::pb::timeline_service_server::TimelineService;
 use crate::record_request;
-use crate::services::common::{blocking, page_size_in, record, time_in};
+use crate::services::common::{blocking, enums_in, page_size_in, record, time_in};
 use crate::status::{Fields, invalid};
 
 /// The timeline service over a store.
@@ -92,13 +92,13 @@ impl TimelineService for TimelineApi {
         let id = parse_id("customer_id", &customer_id)
             .map_err(|e| v.0.extend(e.0))
             .ok();
-        let mut entry_kinds = Vec::new();
-        for (n, k) in kinds.into_iter().enumerate() {
-            match entry_kind_from_proto(k) {
-                Some(kind) => entry_kinds.push(kind),
-                None => v.add(format!("kinds[{n}]"), "is not a timeline entry kind"),
-            }
-        }
+        let entry_kinds = enums_in(
+            &mut v,
+            "kinds",
+            kinds,
+            entry_kind_from_proto,
+            "a timeline entry kind",
+        );
         let start_time = time_in(&mut v, "start_time", start_time);
         let end_time = time_in(&mut v, "end_time", end_time);
         let page_size = page_size_in(&mut v, page_size);
