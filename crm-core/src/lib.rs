@@ -28,11 +28,17 @@
 //! - [`feedback`]: survey answers (NPS, CSAT, CES) and reviews; how they move the relationship.
 //! - [`support`]: tickets, business calendars, SLA clocks in business time.
 //! - [`loyalty`]: the points program, the ledger (lots, expiry, reversals, debt), tiers, rewards.
+//! - [`deals`]: pipelines, deals and their history, the weighted and calibrated forecast.
+//! - [`tasks`]: what a person must do by when, about a customer, deal or ticket.
+//! - [`automation`]: rules as data: triggers on changes and on states reached, actions.
 
+pub mod automation;
 pub mod country;
 pub mod customer;
+pub mod deals;
 pub mod feedback;
 pub mod filter;
+mod ids;
 pub mod lifecycle;
 pub mod loyalty;
 pub mod mask;
@@ -47,6 +53,7 @@ pub mod search;
 pub mod segment;
 pub mod summary;
 pub mod support;
+pub mod tasks;
 pub mod timeline;
 pub mod validate;
 pub mod value;
