@@ -222,6 +222,18 @@ pub enum Resource {
     /// A loyalty reward, by id.
     #[error("reward {0}")]
     Reward(u64),
+    /// A sales pipeline, by id.
+    #[error("pipeline {0}")]
+    Pipeline(crm_core::deals::PipelineId),
+    /// A deal, by id.
+    #[error("deal {0}")]
+    Deal(crm_core::deals::DealId),
+    /// A task, by id.
+    #[error("task {0}")]
+    Task(crm_core::tasks::TaskId),
+    /// An automation rule, by id.
+    #[error("rule {0}")]
+    Rule(crm_core::tasks::RuleId),
     /// A customer's purchase, by order reference.
     #[error("purchase {order_ref}")]
     Purchase {
@@ -361,6 +373,16 @@ pub enum Precondition {
         /// What happened.
         message: String,
     },
+    /// A deal, task or pipeline cannot take this change: a won or lost deal moved
+    /// (`DEAL_CLOSED`), an open deal reopened (`DEAL_OPEN`), a done or cancelled task changed
+    /// (`TASK_CLOSED`), a pipeline or stage that deals are in removed (`PIPELINE_IN_USE`).
+    #[error("{message}")]
+    NotNow {
+        /// The stable reason.
+        reason: &'static str,
+        /// What happened, for a person.
+        message: String,
+    },
     /// A restore goes only into an empty (or new) directory.
     #[error("{path} is not empty: restore into a new or empty directory")]
     RestoreTargetNotEmpty {
@@ -385,6 +407,7 @@ impl Precondition {
             Precondition::TicketMove { reason, .. } => reason,
             Precondition::InsufficientPoints { .. } => "INSUFFICIENT_POINTS",
             Precondition::RewardUnavailable { reason, .. } => reason,
+            Precondition::NotNow { reason, .. } => reason,
         }
     }
 

@@ -67,6 +67,7 @@ pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod customers;
+pub mod deals;
 pub mod derived;
 pub mod error;
 pub mod feedback;
@@ -76,6 +77,7 @@ pub mod segments;
 pub mod settings;
 pub mod store;
 pub mod support;
+pub mod tasks;
 pub mod timeline;
 pub mod verify;
 

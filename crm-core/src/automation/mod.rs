@@ -281,7 +281,10 @@ impl Action {
                     v.add(field("reason"), "is required: the ledger shows it");
                 }
                 if matches!(on, Watched::Task) {
-                    v.add(at, "add_points needs a customer: customers, deals and tickets");
+                    v.add(
+                        at,
+                        "add_points needs a customer: customers, deals and tickets",
+                    );
                 }
             }
             Action::Publish { name } => {
@@ -352,7 +355,10 @@ pub fn validate_rule(r: &mut RuleData) -> Result<(), Violations> {
         for (i, f) in fields.iter_mut().enumerate() {
             *f = f.trim().to_owned();
             if f.is_empty() || f.len() > 128 {
-                v.add(format!("trigger.fields[{i}]"), "a field name, like \"owner\"");
+                v.add(
+                    format!("trigger.fields[{i}]"),
+                    "a field name, like \"owner\"",
+                );
             }
         }
         fields.sort();
@@ -361,7 +367,10 @@ pub fn validate_rule(r: &mut RuleData) -> Result<(), Violations> {
     if r.actions.is_empty() || r.actions.len() > MAX_ACTIONS {
         v.add(
             "actions",
-            format!("a rule has 1 to {MAX_ACTIONS} actions, got {}", r.actions.len()),
+            format!(
+                "a rule has 1 to {MAX_ACTIONS} actions, got {}",
+                r.actions.len()
+            ),
         );
     }
     let on = r.trigger.watched();

@@ -196,9 +196,8 @@ impl Deal {
                 stage.category,
             ),
         };
-        self.rots_at = (self.status == DealStatus::Open && stage.rotting_days > 0).then(|| {
-            self.stage_entered_at + Duration::days(i64::from(stage.rotting_days))
-        });
+        self.rots_at = (self.status == DealStatus::Open && stage.rotting_days > 0)
+            .then(|| self.stage_entered_at + Duration::days(i64::from(stage.rotting_days)));
         let snap = Snapshot {
             at,
             stage: self.data.stage.clone(),
@@ -259,7 +258,11 @@ impl Deal {
         if self.status != DealStatus::Open {
             return Err(DealRefused::Closed(self.status.name()));
         }
-        self.status = if won { DealStatus::Won } else { DealStatus::Lost };
+        self.status = if won {
+            DealStatus::Won
+        } else {
+            DealStatus::Lost
+        };
         self.outcome_reason = Some(reason);
         self.settle(pipeline, at)
     }
@@ -329,7 +332,10 @@ pub fn validate_deal(d: &mut DealData) -> Result<(), Violations> {
     d.contacts.sort();
     d.contacts.dedup();
     if d.contacts.len() > MAX_CONTACTS {
-        v.add("contacts", format!("at most {MAX_CONTACTS} contact persons"));
+        v.add(
+            "contacts",
+            format!("at most {MAX_CONTACTS} contact persons"),
+        );
     }
     if d.contacts.contains(&d.customer_id) {
         v.add("contacts", "the deal's customer is not its own contact");
@@ -339,7 +345,12 @@ pub fn validate_deal(d: &mut DealData) -> Result<(), Violations> {
     }
     let mut total: i128 = 0;
     for (i, item) in d.line_items.iter_mut().enumerate() {
-        check_text(&mut v, &format!("line_items[{i}].name"), &mut item.name, MAX_NAME_CHARS);
+        check_text(
+            &mut v,
+            &format!("line_items[{i}].name"),
+            &mut item.name,
+            MAX_NAME_CHARS,
+        );
         if item.name.is_empty() {
             v.add(format!("line_items[{i}].name"), "is required");
         }

@@ -93,7 +93,10 @@ fn term(
             DealStatus::parse(value).ok_or_else(|| bad_value("expected OPEN, WON or LOST"))?,
         ),
         "owner" => DealTerm::Owner(equality()?, value.trim().to_owned()),
-        "pipeline_id" => DealTerm::Pipeline(equality()?, value.parse().map_err(|e: String| bad_value(&e))?),
+        "pipeline_id" => DealTerm::Pipeline(
+            equality()?,
+            value.parse().map_err(|e: String| bad_value(&e))?,
+        ),
         "customer_id" => DealTerm::Customer(
             equality()?,
             value

@@ -179,9 +179,8 @@ fn history(deals: &[Deal], as_of: DateTime<Utc>) -> BTreeMap<Group, (u64, u64)> 
 }
 
 fn rate((sample, won): (u64, u64)) -> Option<Probability> {
-    (sample > 0).then(|| {
-        Probability(u16::try_from((won * 10_000 + sample / 2) / sample).unwrap_or(10_000))
-    })
+    (sample > 0)
+        .then(|| Probability(u16::try_from((won * 10_000 + sample / 2) / sample).unwrap_or(10_000)))
 }
 
 /// The forecast of `deals` (every deal the store holds: the decided ones are the history the
@@ -198,7 +197,9 @@ pub fn forecast(
         let Some(s) = d.at(q.as_of) else { continue };
         if s.close_date < q.start
             || s.close_date >= q.end
-            || q.owner.as_ref().is_some_and(|o| s.owner.as_ref() != Some(o))
+            || q.owner
+                .as_ref()
+                .is_some_and(|o| s.owner.as_ref() != Some(o))
             || q.pipeline.is_some_and(|p| p != d.data.pipeline_id)
         {
             continue;

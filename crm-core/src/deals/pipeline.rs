@@ -163,7 +163,10 @@ impl PipelineData {
             if let Err(why) = check_key(&s.key) {
                 v.add(at("key"), why);
             } else if !seen.insert(s.key.clone()) {
-                v.add(at("key"), format!("{:?} is already a stage of this pipeline", s.key));
+                v.add(
+                    at("key"),
+                    format!("{:?} is already a stage of this pipeline", s.key),
+                );
             }
             check_text(&mut v, &at("name"), &mut s.name, MAX_NAME_CHARS);
             if s.name.is_empty() {

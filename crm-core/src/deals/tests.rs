@@ -7,7 +7,10 @@ use crate::CustomerId;
 use crate::money::Money;
 
 fn t(day: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().unwrap_or_default() + Duration::days(day)
+    Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
+        + Duration::days(day)
 }
 
 fn pipeline() -> Pipeline {
@@ -100,12 +103,18 @@ fn a_forecast_as_of_a_past_instant_reads_the_deals_as_they_were() {
         .totals
         .iter()
         .find(|c| c.category == Some(ForecastCategory::Commit));
-    assert_eq!(commit.map(|c| (c.count, c.weighted_minor)), Some((1, 80_000)));
+    assert_eq!(
+        commit.map(|c| (c.count, c.weighted_minor)),
+        Some((1, 80_000))
+    );
     let pipe = before
         .totals
         .iter()
         .find(|c| c.category == Some(ForecastCategory::Pipeline));
-    assert_eq!(pipe.map(|c| (c.count, c.total_minor, c.weighted_minor)), Some((2, 150_000, 30_000)));
+    assert_eq!(
+        pipe.map(|c| (c.count, c.total_minor, c.weighted_minor)),
+        Some((2, 150_000, 30_000))
+    );
 }
 
 #[test]
@@ -136,13 +145,19 @@ fn calibration_is_the_win_rate_of_deals_that_were_in_the_stage_at_that_age() {
         .calibration
         .iter()
         .find(|c| c.stage == "qualified" && c.age == AgeBand::UnderWeek);
-    assert_eq!(young.map(|c| (c.sample, c.won, c.open_deals)), Some((4, 3, 1)));
+    assert_eq!(
+        young.map(|c| (c.sample, c.won, c.open_deals)),
+        Some((4, 3, 1))
+    );
     assert_eq!(young.and_then(|c| c.calibrated), Some(Probability(7_500)));
     let pipe = f
         .totals
         .iter()
         .find(|c| c.category == Some(ForecastCategory::Pipeline));
-    assert_eq!(pipe.map(|c| (c.weighted_minor, c.calibrated_minor)), Some((2_000, 7_500)));
+    assert_eq!(
+        pipe.map(|c| (c.weighted_minor, c.calibrated_minor)),
+        Some((2_000, 7_500))
+    );
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub enum ChangeKind {
     /// Entries were added to the customer's timeline (its summary changed with them, and its
     /// lifecycle stage when a rule moved it).
     Recorded,
+    /// An automation rule published a named event about the entity (the event's name is the
+    /// operation).
+    Published,
 }
 
 /// What kind of thing a change event is about.
@@ -36,6 +39,14 @@ pub enum EntityKind {
     Segment,
     /// A support ticket.
     Ticket,
+    /// A sales pipeline.
+    Pipeline,
+    /// A deal.
+    Deal,
+    /// A task.
+    Task,
+    /// An automation rule.
+    Rule,
 }
 
 /// The thing a change event is about: its kind and id.
@@ -89,12 +100,14 @@ pub(crate) struct LogRecord {
     pub(crate) request_id: Option<String>,
     /// The system the write came from, as its caller named it ([`crate::Origin::source`]).
     pub(crate) origin: Option<String>,
+    /// The automation rule whose action made the write, if one did.
+    pub(crate) cause: Option<crm_core::automation::Cause>,
 }
 
-/// Version 3 adds the origin; version 2 named the entity; version 1 (the first release) was
-/// about customers only.
+/// Version 4 adds the rule that caused a write; version 3 added the origin; version 2 named
+/// the entity; version 1 (the first release) was about customers only.
 impl Stored for LogRecord {
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
         match version {
@@ -105,6 +118,15 @@ impl Stored for LogRecord {
                 operation: old.operation,
                 request_id: old.request_id,
                 origin: None,
+                cause: None,
+            })),
+            3 => Some(codec::body::<v3::LogRecord>(body).map(|old| LogRecord {
+                change: old.change,
+                actor: old.actor,
+                operation: old.operation,
+                request_id: old.request_id,
+                origin: old.origin,
+                cause: None,
             })),
             _ => None,
         }
@@ -127,7 +149,22 @@ impl LogRecord {
             operation: old.operation,
             request_id: old.request_id,
             origin: None,
+            cause: None,
         })
+    }
+}
+
+/// The change log as written before rules (value version 3): no cause.
+mod v3 {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub(super) struct LogRecord {
+        pub(super) change: super::ChangeEvent,
+        pub(super) actor: String,
+        pub(super) operation: String,
+        pub(super) request_id: Option<String>,
+        pub(super) origin: Option<String>,
     }
 }
 
@@ -220,6 +257,19 @@ impl LogRecord {
                     "ticket {}",
                     crm_core::support::TicketId(self.change.entity.id)
                 ),
+                EntityKind::Pipeline => format!(
+                    "pipeline {}",
+                    crm_core::deals::PipelineId(self.change.entity.id)
+                ),
+                EntityKind::Deal => {
+                    format!("deal {}", crm_core::deals::DealId(self.change.entity.id))
+                }
+                EntityKind::Task => {
+                    format!("task {}", crm_core::tasks::TaskId(self.change.entity.id))
+                }
+                EntityKind::Rule => {
+                    format!("rule {}", crm_core::tasks::RuleId(self.change.entity.id))
+                }
             },
             fields: self.change.fields,
             request_id: self.request_id,

@@ -53,6 +53,8 @@ pub struct FeedEvent {
     pub origin: Option<String>,
     /// The writer's request id, if any.
     pub request_id: Option<String>,
+    /// The automation rule whose action made the change, and how deep in a chain of rules.
+    pub cause: Option<crm_core::automation::Cause>,
 }
 
 impl From<LogRecord> for FeedEvent {
@@ -63,6 +65,7 @@ impl From<LogRecord> for FeedEvent {
             operation: r.operation,
             origin: r.origin,
             request_id: r.request_id,
+            cause: r.cause,
         }
     }
 }

@@ -95,6 +95,7 @@ impl Write<'_> {
             ChangeKind::Updated => "UpdateCustomer",
             ChangeKind::Deleted => "DeleteCustomer",
             ChangeKind::Recorded => "RecordTimelineEntry",
+            ChangeKind::Published => "PublishEvent",
         };
         self.log(id, kind, version, time, fields, operation)
     }
@@ -153,6 +154,10 @@ impl Write<'_> {
     ) -> Result<()> {
         let seq = self.next_seq()?;
         let origin = self.store.origin();
+        let actor = match self.cause {
+            Some(c) => format!("rule:{}", c.rule),
+            None => origin.actor.clone(),
+        };
         let record = crate::audit::changes::LogRecord {
             change: crate::ChangeEvent {
                 seq,
@@ -163,10 +168,11 @@ impl Write<'_> {
                 version,
                 fields,
             },
-            actor: origin.actor.clone(),
+            actor,
             operation: self.operation.unwrap_or(operation).into(),
             request_id: origin.request_id.clone(),
             origin: origin.source.clone(),
+            cause: self.cause,
         };
         self.put_record::<crate::audit::changes::ChangeLog>(None, Some(&record))
     }

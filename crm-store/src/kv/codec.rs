@@ -104,6 +104,10 @@ stored_v1!(
     crm_core::TimelineEntry,
     crm_core::Segment,
     crm_core::ScoringModel,
+    crm_core::deals::Deal,
+    crm_core::deals::Pipeline,
+    crm_core::tasks::Task,
+    crm_core::automation::Rule,
 );
 
 #[cfg(test)]

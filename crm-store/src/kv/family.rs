@@ -207,6 +207,9 @@ pub(crate) fn registered() -> Vec<Arc<dyn Registered>> {
         of::<crate::loyalty::family::MemberFamily>(),
         of::<crate::loyalty::family::EntryFamily>(),
         of::<crate::loyalty::rewards::RewardFamily>(),
+        of::<crate::deals::family::PipelineFamily>(),
+        of::<crate::deals::family::DealFamily>(),
+        of::<crate::tasks::TaskFamily>(),
     ]
 }
 
@@ -217,6 +220,8 @@ pub(crate) type Cascade = fn(&mut crate::write::Write<'_>, crm_core::CustomerId)
 
 /// Every domain's cascade, run before the customer's timeline and record go.
 pub(crate) const CUSTOMER_CASCADES: &[Cascade] = &[
+    crate::tasks::forget_customer,
+    crate::deals::forget_customer,
     crate::feedback::forget_customer,
     crate::support::forget_customer,
     crate::loyalty::forget_customer,

@@ -82,6 +82,20 @@ pub(crate) const LOYALTY_ENTRY: u8 = b'e';
 pub(crate) const LOYALTY_REWARD: u8 = b'k';
 /// `V time entry_id` -> a feedback fact: who answered what, for the feedback report.
 pub(crate) const FEEDBACK: u8 = b'V';
+/// `p pipeline_id` -> a sales pipeline (see `deals/keys.rs`).
+pub(crate) const PIPELINE: u8 = b'p';
+/// `d deal_id` -> a deal.
+pub(crate) const DEAL: u8 = b'd';
+/// `f kind ...` -> what deals imply: their indexes and the rotting schedule.
+pub(crate) const DEAL_KEPT: u8 = b'f';
+/// `t task_id` -> a task (see `tasks/keys.rs`).
+pub(crate) const TASK: u8 = b't';
+/// `u kind ...` -> what tasks imply: their indexes, the open tasks by owner and due time.
+pub(crate) const TASK_KEPT: u8 = b'u';
+/// `r rule_id` -> an automation rule (see `automation/keys.rs`).
+pub(crate) const RULE: u8 = b'r';
+/// `w kind ...` -> the automation worker's record: firings and the entities in a state.
+pub(crate) const AUTOMATION: u8 = b'w';
 
 /// `A seq` -> a configuration audit event (segments, the scoring model).
 pub(crate) const CONFIG_AUDIT: u8 = b'A';
@@ -111,6 +125,18 @@ pub(crate) const META_LAST_REWARD: &[u8] = b"Mlast_reward";
 pub(crate) const META_LOYALTY_PROGRAM: &[u8] = b"Mloyalty_program";
 /// The loyalty program version every account's state was evaluated with.
 pub(crate) const META_LOYALTY_EVALUATED: &[u8] = b"Mloyalty_evaluated";
+
+/// The newest pipeline id handed out.
+pub(crate) const META_LAST_PIPELINE: &[u8] = b"Mlast_pipeline";
+/// The newest deal id handed out.
+pub(crate) const META_LAST_DEAL: &[u8] = b"Mlast_deal";
+/// The newest task id handed out.
+pub(crate) const META_LAST_TASK: &[u8] = b"Mlast_task";
+/// The newest rule id handed out.
+pub(crate) const META_LAST_RULE: &[u8] = b"Mlast_rule";
+/// The automation worker's cursor: the change-log position it has handled up to, written in
+/// the same transaction as the actions it took.
+pub(crate) const META_AUTOMATION_CURSOR: &[u8] = b"Mautomation_cursor";
 
 /// `Mlease:NAME` -> holder(8) expiry(8, micros): who runs a job that must run once, until when.
 pub(crate) fn lease(name: &str) -> Vec<u8> {

@@ -38,6 +38,9 @@ pub(crate) enum Listing {
     Tickets = 6,
     TicketMessages = 7,
     LoyaltyEntries = 8,
+    Deals = 9,
+    Tasks = 10,
+    Firings = 11,
 }
 
 /// Seals and opens page tokens with the store's secret.

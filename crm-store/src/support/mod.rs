@@ -194,12 +194,8 @@ impl Support<'_> {
         let at = instant(self, "ticket.open_time", opened_at)?;
         self.write(|w| {
             if let Some(rid) = request_id
-                && let Some(bytes) = w.get(request_key(rid))?
+                && let Some(id) = created_for(w, 1, rid)?
             {
-                let id = crate::kv::keys::u64_value(&bytes).ok_or_else(|| StoreError::Corrupt {
-                    key: crate::kv::keys::describe(&request_key(rid)),
-                    detail: "a request key does not hold a ticket id".into(),
-                })?;
                 return existing(w, TicketId(id));
             }
             let now = w.store.now();
@@ -225,7 +221,7 @@ impl Support<'_> {
                 .collect();
             w.store_ticket(None, &mut t, ChangeKind::Created, fields, "CreateTicket")?;
             if let Some(rid) = request_id {
-                w.put_raw(request_key(rid), id.0.to_be_bytes());
+                remember_created(w, 1, rid, id.0);
             }
             Ok(t)
         })
@@ -342,6 +338,8 @@ impl Support<'_> {
         self.write(|w| {
             let old = existing(w, id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;
+            let link = crm_core::tasks::TaskLink::Ticket(id);
+            crate::tasks::forget_link(w, link, "DeleteTicket")?;
             for (key, value) in w.scan_prefix(&keys::messages_of(id))? {
                 let m: crm_core::support::TicketMessage =
                     codec::decode(&value, &|| crate::kv::keys::describe(&key))?;
@@ -373,6 +371,8 @@ pub(crate) fn forget_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Re
             continue;
         };
         let old = existing(w, ticket)?;
+        let link = crm_core::tasks::TaskLink::Ticket(ticket);
+        crate::tasks::forget_link(w, link, "DeleteCustomer")?;
         for (mkey, value) in w.scan_prefix(&keys::messages_of(ticket))? {
             let m: crm_core::support::TicketMessage =
                 codec::decode(&value, &|| crate::kv::keys::describe(&mkey))?;
@@ -402,12 +402,33 @@ pub fn etag_of(t: &Ticket) -> String {
     format!("v{}", t.version)
 }
 
-/// `j 1 request_id` -> a ticket created for it; `j 2 request_id` -> ticket id and message number
-/// added for it.
-fn request_key(rid: &str) -> Vec<u8> {
-    let mut k = vec![crate::kv::keys::TICKET_REQUEST, 1];
+/// `j kind request_id` -> what a create made for a request id: kind 1 a ticket, 3 a deal,
+/// 4 a task, 5 a pipeline, 6 a rule (`j 2 request_id` -> ticket id and message number).
+fn request_key(kind: u8, rid: &str) -> Vec<u8> {
+    let mut k = vec![crate::kv::keys::TICKET_REQUEST, kind];
     k.extend_from_slice(rid.as_bytes());
     k
+}
+
+/// The id a create of `kind` made for request id `rid`, if one did.
+pub(crate) fn created_for(w: &mut Write<'_>, kind: u8, rid: &str) -> Result<Option<u64>> {
+    let key = request_key(kind, rid);
+    match w.get(&key)? {
+        None => Ok(None),
+        Some(bytes) => {
+            crate::kv::keys::u64_value(&bytes)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: crate::kv::keys::describe(&key),
+                    detail: "a request key does not hold an id".into(),
+                })
+        }
+    }
+}
+
+/// Remembers that a create of `kind` made `id` for request id `rid`.
+pub(crate) fn remember_created(w: &mut Write<'_>, kind: u8, rid: &str, id: u64) {
+    w.put_raw(request_key(kind, rid), id.to_be_bytes());
 }
 
 pub(crate) fn message_request_key(rid: &str) -> Vec<u8> {

@@ -159,6 +159,8 @@ pub(crate) struct Write<'a> {
     /// The operation every change-log event of this write names, when one call makes many
     /// kinds of change (`ImportCustomers`); otherwise each event names its own.
     pub(crate) operation: Option<&'static str>,
+    /// The automation rule whose action is writing, stored with each change-log event.
+    pub(crate) cause: Option<crm_core::automation::Cause>,
 }
 
 /// What [`Write::item`] restores when an item fails.
@@ -231,6 +233,7 @@ impl<'a> Write<'a> {
             counts: BTreeMap::new(),
             started,
             operation: None,
+            cause: None,
         }
     }
 
@@ -257,8 +260,17 @@ impl<'a> Write<'a> {
 
     /// Every entry whose key starts with `prefix`, as this write sees them.
     pub(crate) fn scan_prefix(&mut self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan_prefix_first(prefix, usize::MAX)
+    }
+
+    /// The first `limit` entries whose key starts with `prefix`, as this write sees them.
+    pub(crate) fn scan_prefix_first(
+        &mut self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let (start, end) = prefix_range(prefix);
-        self.scan(start, end, false, usize::MAX)
+        self.scan(start, end, false, limit)
     }
 
     pub(crate) fn put_raw(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
