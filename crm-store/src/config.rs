@@ -100,6 +100,9 @@ pub struct StoreConfig {
     pub accept_data_loss: bool,
     /// How long after it was solved a ticket may be reopened (default 7 days).
     pub ticket_reopen_within: chrono::Duration,
+    /// How long the automation worker waits after a change before it handles it, so a burst
+    /// of changes to one entity within it fires a rule once (default 1 second).
+    pub rule_coalesce_window: chrono::Duration,
 }
 
 impl StoreConfig {
@@ -118,12 +121,19 @@ impl StoreConfig {
             stall_after: crate::engine::sled::DEFAULT_STALL_AFTER,
             accept_data_loss: false,
             ticket_reopen_within: chrono::Duration::days(7),
+            rule_coalesce_window: chrono::Duration::seconds(1),
         }
     }
 
     /// Sets how long after it was solved a ticket may be reopened.
     pub fn ticket_reopen_within(mut self, window: chrono::Duration) -> Self {
         self.ticket_reopen_within = window;
+        self
+    }
+
+    /// Sets how long the automation worker waits to coalesce a burst of changes.
+    pub fn rule_coalesce_window(mut self, window: chrono::Duration) -> Self {
+        self.rule_coalesce_window = window;
         self
     }
 

@@ -64,6 +64,7 @@ pub mod mark;
 mod write;
 
 pub mod audit;
+pub mod automation;
 pub mod backup;
 pub mod config;
 pub mod customers;

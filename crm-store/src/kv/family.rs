@@ -210,6 +210,8 @@ pub(crate) fn registered() -> Vec<Arc<dyn Registered>> {
         of::<crate::deals::family::PipelineFamily>(),
         of::<crate::deals::family::DealFamily>(),
         of::<crate::tasks::TaskFamily>(),
+        of::<crate::automation::RuleFamily>(),
+        of::<crate::automation::FiringFamily>(),
     ]
 }
 

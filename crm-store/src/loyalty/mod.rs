@@ -310,6 +310,33 @@ fn reversal(
     )])
 }
 
+/// Adds (positive) or takes (negative) points within `w`: see [`Loyalty::adjust_points`].
+pub(crate) fn adjust_in(
+    w: &mut Write<'_>,
+    id: CustomerId,
+    points: i64,
+    reason: &str,
+) -> Result<Member> {
+    w.existing_customer(id)?;
+    let program = w.loyalty_program()?;
+    let now = w.store.now();
+    let source = Source::Manual {
+        reason: reason.to_owned(),
+    };
+    let expires = expiry(&program.value, now);
+    w.post(id, &program, now, |a| {
+        if points > 0 {
+            let mut e = a.earn(points, 0, now, expires, source);
+            e.kind = EntryKind::Adjust;
+            Ok(vec![e])
+        } else {
+            a.redeem(-points, now, EntryKind::Adjust, source)
+                .map(|e| vec![e])
+                .map_err(insufficient)
+        }
+    })
+}
+
 /// Removes a deleted customer's account and ledger.
 pub(crate) fn forget_customer(w: &mut Write<'_>, id: CustomerId) -> Result<()> {
     for (key, value) in w.scan_prefix(&family::entries_of(id))? {
@@ -514,26 +541,7 @@ impl Loyalty<'_> {
             v.add("points", "must not be zero");
         }
         v.into_result(())?;
-        self.write(|w| {
-            w.existing_customer(id)?;
-            let program = w.loyalty_program()?;
-            let now = w.store.now();
-            let source = Source::Manual {
-                reason: reason.clone(),
-            };
-            let expires = expiry(&program.value, now);
-            w.post(id, &program, now, |a| {
-                if points > 0 {
-                    let mut e = a.earn(points, 0, now, expires, source);
-                    e.kind = EntryKind::Adjust;
-                    Ok(vec![e])
-                } else {
-                    a.redeem(-points, now, EntryKind::Adjust, source)
-                        .map(|e| vec![e])
-                        .map_err(insufficient)
-                }
-            })
-        })
+        self.write(|w| adjust_in(w, id, points, &reason))
     }
 
     /// Brings every member's state to `now`: materializes the expiries and re-evaluates the

@@ -146,6 +146,37 @@ impl Write<'_> {
         Ok(())
     }
 
+    /// Sets a ticket's assignee or priority (an automation action).
+    pub(crate) fn set_ticket_field(
+        &mut self,
+        id: TicketId,
+        field: &str,
+        value: &str,
+        operation: &str,
+    ) -> Result<()> {
+        let old = existing(self, id)?;
+        let mut new = old.clone();
+        match field {
+            "assignee" => new.data.assignee = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "priority" => {
+                new.data.priority = crm_core::support::Priority::parse(value).ok_or_else(|| {
+                    Violations::one("priority", "expected LOW, NORMAL, HIGH or URGENT")
+                })?
+            }
+            other => {
+                return Err(Violations::one("field", format!("{other:?} is not settable")).into());
+            }
+        }
+        validate_ticket(&mut new.data).map_err(|v| v.prefixed("ticket"))?;
+        if new.data == old.data {
+            return Ok(());
+        }
+        new.version += 1;
+        new.update_time = self.store.now().max(old.update_time);
+        let fields = vec![field.to_owned()];
+        self.store_ticket(Some(&old), &mut new, ChangeKind::Updated, fields, operation)
+    }
+
     /// Moves a ticket (checked), with the timeline event a solve or a reopen makes.
     pub(crate) fn move_ticket(
         &mut self,

@@ -161,6 +161,8 @@ pub(crate) struct Write<'a> {
     pub(crate) operation: Option<&'static str>,
     /// The automation rule whose action is writing, stored with each change-log event.
     pub(crate) cause: Option<crm_core::automation::Cause>,
+    /// Rule firings this write has recorded (each gets its own instant).
+    pub(crate) firings: i64,
 }
 
 /// What [`Write::item`] restores when an item fails.
@@ -234,6 +236,7 @@ impl<'a> Write<'a> {
             started,
             operation: None,
             cause: None,
+            firings: 0,
         }
     }
 
