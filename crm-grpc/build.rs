@@ -18,6 +18,9 @@ const PROTOS: &[&str] = &[
     "crm/v1/feedback_service.proto",
     "crm/v1/support_service.proto",
     "crm/v1/loyalty_service.proto",
+    "crm/v1/deal_service.proto",
+    "crm/v1/task_service.proto",
+    "crm/v1/automation_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

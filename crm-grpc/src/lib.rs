@@ -29,3 +29,4 @@ pub mod layer;
 pub mod server;
 pub mod services;
 pub mod status;
+mod workers;

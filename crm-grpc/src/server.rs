@@ -18,17 +18,22 @@ use crate::keys::KeyRing;
 use crate::layer::CallLayer;
 use crate::pb;
 use crate::pb::admin_service_server::AdminServiceServer;
+use crate::pb::automation_service_server::AutomationServiceServer;
 use crate::pb::change_feed_service_server::ChangeFeedServiceServer;
 use crate::pb::customer_service_server::CustomerServiceServer;
+use crate::pb::deal_service_server::DealServiceServer;
 use crate::pb::feedback_service_server::FeedbackServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
 use crate::pb::loyalty_service_server::LoyaltyServiceServer;
 use crate::pb::report_service_server::ReportServiceServer;
 use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::support_service_server::SupportServiceServer;
+use crate::pb::task_service_server::TaskServiceServer;
 use crate::pb::timeline_service_server::TimelineServiceServer;
 use crate::services::admin::AdminApi;
+use crate::services::automation::AutomationApi;
 use crate::services::customers::CustomerApi;
+use crate::services::deals::DealApi;
 use crate::services::feed::{ChangeFeedApi, FeedPump};
 use crate::services::feedback::FeedbackApi;
 use crate::services::lifecycle::LifecycleApi;
@@ -36,6 +41,7 @@ use crate::services::loyalty::LoyaltyApi;
 use crate::services::reports::ReportApi;
 use crate::services::segments::SegmentApi;
 use crate::services::support::SupportApi;
+use crate::services::tasks::TaskApi;
 use crate::services::timeline::TimelineApi;
 
 /// The default largest request message: 4 MiB.
@@ -208,6 +214,11 @@ pub async fn serve(
     health
         .set_serving::<LoyaltyServiceServer<LoyaltyApi>>()
         .await;
+    health.set_serving::<DealServiceServer<DealApi>>().await;
+    health.set_serving::<TaskServiceServer<TaskApi>>().await;
+    health
+        .set_serving::<AutomationServiceServer<AutomationApi>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -241,10 +252,18 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes);
     let loyalty = LoyaltyServiceServer::new(LoyaltyApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
+    let deals = DealServiceServer::new(DealApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let tasks = TaskServiceServer::new(TaskApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let automation = AutomationServiceServer::new(AutomationApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
     // Streams (the change feed) end when shutdown is requested, instead of holding the drain.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let pump = FeedPump::start(&store, stop.clone()).map_err(ServeError::Thread)?;
-    tokio::spawn(loyalty_sweeps(store.clone(), stop.clone()));
+    tokio::spawn(crate::workers::loyalty_sweeps(store.clone(), stop.clone()));
+    let rules =
+        crate::workers::RuleWorker::start(&store, stop.clone()).map_err(ServeError::Thread)?;
     let feed = ChangeFeedServiceServer::new(ChangeFeedApi::new(store.clone(), pump, stop))
         .max_decoding_message_size(config.max_message_bytes);
 
@@ -291,6 +310,9 @@ pub async fn serve(
         .add_service(feedback)
         .add_service(support)
         .add_service(loyalty)
+        .add_service(deals)
+        .add_service(tasks)
+        .add_service(automation)
         .serve_with_incoming_shutdown(
             crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
             shutdown,
@@ -312,6 +334,7 @@ pub async fn serve(
         }
     }
 
+    rules.stop().await;
     let flush = tokio::task::spawn_blocking(move || store.flush());
     match tokio::time::timeout(FLUSH_TIMEOUT, flush).await {
         Ok(joined) => joined
@@ -319,26 +342,4 @@ pub async fn serve(
         Err(_) => return Err(ServeError::FlushTimeout(FLUSH_TIMEOUT)),
     }
     Ok(())
-}
-
-/// How often the background sweep writes due loyalty expiries (balances never wait for it).
-const LOYALTY_SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// Materializes due loyalty expiries and tiers in the background, until shutdown. A failure is
-/// logged and tried again next time: reads are exact without the sweep.
-async fn loyalty_sweeps(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(LOYALTY_SWEEP_EVERY) => {}
-            _ = stop.changed() => return,
-        }
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.loyalty().sweep(s.now())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "the loyalty sweep failed; it runs again in a minute")
-            }
-            Err(e) => tracing::warn!(error = %e, "the loyalty sweep's task failed"),
-        }
-    }
 }

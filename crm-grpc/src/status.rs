@@ -222,6 +222,15 @@ fn not_found(resource: Resource, message: String) -> Status {
             "ticket",
             id.to_string(),
         ),
+        Resource::Pipeline(id) => (
+            "PIPELINE_NOT_FOUND",
+            "crm.v1.Pipeline",
+            "pipeline",
+            id.to_string(),
+        ),
+        Resource::Deal(id) => ("DEAL_NOT_FOUND", "crm.v1.Deal", "deal", id.to_string()),
+        Resource::Task(id) => ("TASK_NOT_FOUND", "crm.v1.Task", "task", id.to_string()),
+        Resource::Rule(id) => ("RULE_NOT_FOUND", "crm.v1.Rule", "rule", id.to_string()),
         Resource::Purchase { order_ref, .. } => (
             "PURCHASE_NOT_FOUND",
             "crm.v1.Purchase",

@@ -40,7 +40,12 @@ fn task(title: &str) -> Action {
     }
 }
 
-fn on_change(entity: Watched, operations: Vec<Operation>, filter: &str, actions: Vec<Action>) -> RuleData {
+fn on_change(
+    entity: Watched,
+    operations: Vec<Operation>,
+    filter: &str,
+    actions: Vec<Action>,
+) -> RuleData {
     RuleData {
         name: "rule".into(),
         enabled: true,
@@ -60,7 +65,10 @@ fn drain(store: &Store, clock: &ManualClock) -> u64 {
     let mut fired = 0;
     for _ in 0..100 {
         clock.advance(Duration::seconds(2));
-        let pass = store.automation().run_once().unwrap_or_else(|e| panic!("{e}"));
+        let pass = store
+            .automation()
+            .run_once()
+            .unwrap_or_else(|e| panic!("{e}"));
         fired += pass.fired;
         if pass.events == 0 && !pass.waiting && pass.fired == 0 {
             return fired;
@@ -92,7 +100,11 @@ fn lead(store: &Store, owner: &str) -> CustomerId {
         ..Organization::default()
     }));
     data.owner = Some(owner.into());
-    store.customers().create(data, None).unwrap_or_else(|e| panic!("{e}")).id
+    store
+        .customers()
+        .create(data, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id
 }
 
 #[test]
@@ -120,25 +132,44 @@ fn a_lead_that_turns_hot_gets_its_owner_a_task() {
     ] {
         store
             .timeline()
-            .record_interaction(acme, Interaction::inbound(kind, "hi", "web"), EntryMeta::default())
+            .record_interaction(
+                acme,
+                Interaction::inbound(kind, "hi", "web"),
+                EntryMeta::default(),
+            )
             .unwrap_or_else(|e| panic!("{e}"));
     }
     // One pass of the worker (it runs every 250 ms, and at once after a commit) is enough.
-    let pass = store.automation().run_once().unwrap_or_else(|e| panic!("{e}"));
+    let pass = store
+        .automation()
+        .run_once()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pass.fired, 1);
     let made = tasks(&store);
     assert_eq!(made.len(), 1);
     assert_eq!(made[0].data.owner, "ayse");
     assert_eq!(made[0].data.link, Some(TaskLink::Customer(acme)));
     assert!(matches!(made[0].source, TaskSource::Rule { rule: r, .. } if r == rule.id));
-    assert_eq!(drain(&store, &clock), 0, "still hot: it does not fire again");
+    assert_eq!(
+        drain(&store, &clock),
+        0,
+        "still hot: it does not fire again"
+    );
     // Two months later the lead has cooled; warmed up again, it fires again.
     clock.advance(Duration::days(60));
     assert_eq!(drain(&store, &clock), 0);
-    for kind in [InteractionKind::DemoRequest, InteractionKind::Meeting, InteractionKind::Call] {
+    for kind in [
+        InteractionKind::DemoRequest,
+        InteractionKind::Meeting,
+        InteractionKind::Call,
+    ] {
         store
             .timeline()
-            .record_interaction(acme, Interaction::inbound(kind, "back", "web"), EntryMeta::default())
+            .record_interaction(
+                acme,
+                Interaction::inbound(kind, "back", "web"),
+                EntryMeta::default(),
+            )
             .unwrap_or_else(|e| panic!("{e}"));
     }
     assert_eq!(drain(&store, &clock), 1);
@@ -157,8 +188,12 @@ fn every_new_customer_fires_the_welcome_rule_once_however_it_arrived() {
                 vec![Operation::Created],
                 "",
                 vec![
-                    Action::AddTag { tag: "welcomed".into() },
-                    Action::Publish { name: "customer.welcomed".into() },
+                    Action::AddTag {
+                        tag: "welcomed".into(),
+                    },
+                    Action::Publish {
+                        name: "customer.welcomed".into(),
+                    },
                 ],
             ),
             None,
@@ -171,11 +206,17 @@ fn every_new_customer_fires_the_welcome_rule_once_however_it_arrived() {
             (d, None)
         })
         .collect();
-    let created = store.customers().batch_create(items).unwrap_or_else(|e| panic!("{e}"));
+    let created = store
+        .customers()
+        .batch_create(items)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.len(), 1000);
     // Edits right after creation coalesce with it: still one firing each.
     assert_eq!(drain(&store, &clock), 1000);
-    let firings = store.automation().firings(rule.id, 1000).unwrap_or_else(|e| panic!("{e}"));
+    let firings = store
+        .automation()
+        .firings(rule.id, 1000)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(firings.len(), 1000);
     let mut entities: Vec<_> = firings.iter().map(|f| f.entity.id).collect();
     entities.sort();
@@ -209,23 +250,44 @@ fn a_burst_of_edits_fires_once_and_a_rule_does_not_retrigger_itself() {
                 Watched::Customer,
                 vec![Operation::Updated],
                 "tags:\"vip\"",
-                vec![Action::AddTag { tag: "vip-seen".into() }, task("Greet the VIP")],
+                vec![
+                    Action::AddTag {
+                        tag: "vip-seen".into(),
+                    },
+                    task("Greet the VIP"),
+                ],
             ),
             None,
         )
         .unwrap_or_else(|e| panic!("{e}"));
     for source in ["a", "b", "c", "d", "e"] {
-        let mut c = store.customers().get(acme).unwrap_or_else(|e| panic!("{e}")).data;
+        let mut c = store
+            .customers()
+            .get(acme)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .data;
         c.source = Some(source.into());
         if !c.tags.contains(&"vip".to_string()) {
             c.tags.push("vip".into());
         }
-        let mask = crm_core::UpdateMask::parse(&["source", "tags"]).unwrap_or_else(|e| panic!("{e:?}"));
-        store.customers().update(acme, &c, &mask, None).unwrap_or_else(|e| panic!("{e}"));
+        let mask =
+            crm_core::UpdateMask::parse(&["source", "tags"]).unwrap_or_else(|e| panic!("{e:?}"));
+        store
+            .customers()
+            .update(acme, &c, &mask, None)
+            .unwrap_or_else(|e| panic!("{e}"));
         clock.advance(Duration::milliseconds(200));
     }
-    assert_eq!(drain(&store, &clock), 1, "five edits within the window fire once");
-    assert_eq!(tasks(&store).len(), 1, "and the rule's own tag does not fire it again");
+    assert_eq!(
+        drain(&store, &clock),
+        1,
+        "five edits within the window fire once"
+    );
+    assert_eq!(
+        tasks(&store).len(),
+        1,
+        "and the rule's own tag does not fire it again"
+    );
     clean(&store);
 }
 
@@ -236,41 +298,88 @@ fn a_dry_run_counts_what_a_rule_would_have_done_and_writes_nothing() {
         lead(&store, if i % 2 == 0 { "ayse" } else { "mehmet" });
         clock.advance(Duration::days(3));
     }
-    let rule = on_change(Watched::Customer, vec![Operation::Created], "owner = \"ayse\"", vec![task("Hi")]);
-    let week = store.automation().dry_run(rule.clone(), 7).unwrap_or_else(|e| panic!("{e}"));
-    let month = store.automation().dry_run(rule, 30).unwrap_or_else(|e| panic!("{e}"));
+    let rule = on_change(
+        Watched::Customer,
+        vec![Operation::Created],
+        "owner = \"ayse\"",
+        vec![task("Hi")],
+    );
+    let week = store
+        .automation()
+        .dry_run(rule.clone(), 7)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let month = store
+        .automation()
+        .dry_run(rule, 30)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((week.fired, month.fired), (1, 3));
     assert!(month.from_history);
     assert!(tasks(&store).is_empty());
-    assert!(store.automation().list_rules().unwrap_or_default().is_empty());
+    assert!(
+        store
+            .automation()
+            .list_rules()
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 #[test]
 fn bad_rules_get_their_error_and_change_nothing() {
     let (_dir, store, _clock) = open();
     let field = |r: Result<crm_core::automation::Rule, StoreError>, name: &str| match r {
-        Err(StoreError::Invalid(v)) => assert!(v.0.iter().any(|x| x.field == name), "{name}: {v:?}"),
+        Err(StoreError::Invalid(v)) => {
+            assert!(v.0.iter().any(|x| x.field == name), "{name}: {v:?}")
+        }
         other => panic!("{name}: {other:?}"),
     };
     let a = store.automation();
-    field(a.create_rule(on_change(Watched::Customer, vec![], "owner = ", vec![task("x")]), None), "rule.trigger.filter");
     field(
         a.create_rule(
-            on_change(Watched::Deal, vec![], "", vec![Action::SetField { field: "colour".into(), value: "red".into() }]),
+            on_change(Watched::Customer, vec![], "owner = ", vec![task("x")]),
+            None,
+        ),
+        "rule.trigger.filter",
+    );
+    field(
+        a.create_rule(
+            on_change(
+                Watched::Deal,
+                vec![],
+                "",
+                vec![Action::SetField {
+                    field: "colour".into(),
+                    value: "red".into(),
+                }],
+            ),
             None,
         ),
         "rule.actions[0].field",
     );
     field(
         a.create_rule(
-            on_change(Watched::Customer, vec![], "", vec![Action::AddPoints { points: 0, reason: "x".into() }]),
+            on_change(
+                Watched::Customer,
+                vec![],
+                "",
+                vec![Action::AddPoints {
+                    points: 0,
+                    reason: "x".into(),
+                }],
+            ),
             None,
         ),
         "rule.actions[0].points",
     );
-    field(a.create_rule(on_change(Watched::Customer, vec![], "", vec![]), None), "rule.actions");
     field(
-        a.create_rule(on_change(Watched::Task, vec![], "status = OPEN", vec![task("x")]), None),
+        a.create_rule(on_change(Watched::Customer, vec![], "", vec![]), None),
+        "rule.actions",
+    );
+    field(
+        a.create_rule(
+            on_change(Watched::Task, vec![], "status = OPEN", vec![task("x")]),
+            None,
+        ),
         "rule.trigger.filter",
     );
     assert!(a.list_rules().unwrap_or_default().is_empty());

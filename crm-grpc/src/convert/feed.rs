@@ -13,6 +13,10 @@ pub fn entity_kind_from_proto(kind: i32) -> Option<EntityKind> {
         pb::EntityKind::Customer => Some(EntityKind::Customer),
         pb::EntityKind::Segment => Some(EntityKind::Segment),
         pb::EntityKind::Ticket => Some(EntityKind::Ticket),
+        pb::EntityKind::Pipeline => Some(EntityKind::Pipeline),
+        pb::EntityKind::Deal => Some(EntityKind::Deal),
+        pb::EntityKind::Task => Some(EntityKind::Task),
+        pb::EntityKind::AutomationRule => Some(EntityKind::Rule),
     }
 }
 
@@ -31,12 +35,28 @@ pub fn entity_kinds_from_proto(v: &mut Violations, kinds: &[i32]) -> Vec<EntityK
     out
 }
 
-fn entity_kind_to_proto(kind: EntityKind) -> pb::EntityKind {
+pub(crate) fn entity_kind_to_proto(kind: EntityKind) -> pb::EntityKind {
     match kind {
         EntityKind::Customer => pb::EntityKind::Customer,
         EntityKind::Segment => pb::EntityKind::Segment,
         EntityKind::Ticket => pb::EntityKind::Ticket,
+        EntityKind::Pipeline => pb::EntityKind::Pipeline,
+        EntityKind::Deal => pb::EntityKind::Deal,
+        EntityKind::Task => pb::EntityKind::Task,
+        EntityKind::Rule => pb::EntityKind::AutomationRule,
         _ => pb::EntityKind::Unspecified,
+    }
+}
+
+/// An entity as a message: its kind and its id as the contract writes it.
+pub fn entity_to_proto(entity: crm_store::EntityRef) -> pb::EntityRef {
+    let id = match entity.kind {
+        EntityKind::Customer => crm_core::CustomerId(entity.id).to_string(),
+        _ => crm_core::SegmentId(entity.id).to_string(),
+    };
+    pb::EntityRef {
+        kind: entity_kind_to_proto(entity.kind).into(),
+        id,
     }
 }
 
@@ -46,23 +66,16 @@ fn operation_to_proto(kind: ChangeKind) -> pb::ChangeOperation {
         ChangeKind::Updated => pb::ChangeOperation::Updated,
         ChangeKind::Deleted => pb::ChangeOperation::Deleted,
         ChangeKind::Recorded => pb::ChangeOperation::Recorded,
+        ChangeKind::Published => pb::ChangeOperation::Published,
     }
 }
 
 /// A feed event as a message (without the entity's state).
 pub fn feed_event_to_proto(e: &FeedEvent) -> pb::ChangeEvent {
-    let entity = e.change.entity;
-    let id = match entity.kind {
-        EntityKind::Customer => crm_core::CustomerId(entity.id).to_string(),
-        _ => crm_core::SegmentId(entity.id).to_string(),
-    };
     pb::ChangeEvent {
         cursor: e.change.seq,
         time: Some(time_to_proto(e.change.time)),
-        entity: Some(pb::EntityRef {
-            kind: entity_kind_to_proto(entity.kind).into(),
-            id,
-        }),
+        entity: Some(entity_to_proto(e.change.entity)),
         customer_id: e
             .change
             .customer_id
@@ -76,6 +89,8 @@ pub fn feed_event_to_proto(e: &FeedEvent) -> pb::ChangeEvent {
         method: e.operation.clone(),
         request_id: e.request_id.clone().unwrap_or_default(),
         customer: None,
+        rule_id: e.cause.map(|c| c.rule.to_string()).unwrap_or_default(),
+        rule_depth: e.cause.map_or(0, |c| i32::from(c.depth)),
     }
 }
 

@@ -11,7 +11,9 @@ use crm_core::{CustomerId, Violations};
 use prost_types::Timestamp;
 
 pub mod admin;
+pub mod automation;
 pub mod customer;
+pub mod deals;
 pub mod feed;
 pub mod feedback;
 pub mod insight;
@@ -19,6 +21,7 @@ pub mod loyalty;
 pub mod report;
 pub mod segment;
 pub mod support;
+pub mod tasks;
 pub mod timeline;
 
 pub use admin::*;

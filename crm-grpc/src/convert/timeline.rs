@@ -63,14 +63,14 @@ pub fn kind_from_proto(k: i32) -> Option<InteractionKind> {
         .find(|kind| kind_to_proto(*kind) as i32 == k)
 }
 
-fn money_to_proto(m: &Money) -> pb::Money {
+pub(crate) fn money_to_proto(m: &Money) -> pb::Money {
     pb::Money {
         currency_code: m.currency.clone(),
         amount_minor: m.amount_minor,
     }
 }
 
-fn money_from_proto(m: Option<pb::Money>, field: &str, v: &mut Violations) -> Money {
+pub(crate) fn money_from_proto(m: Option<pb::Money>, field: &str, v: &mut Violations) -> Money {
     match m {
         Some(pb::Money {
             currency_code,

@@ -2,9 +2,11 @@
 //! is stated here once, in [`ROLES`]; the [`crate::layer`] enforces it before a handler runs.
 
 pub mod admin;
+pub mod automation;
 pub(crate) mod bulk;
 pub(crate) mod common;
 pub mod customers;
+pub mod deals;
 pub mod feed;
 pub mod feedback;
 pub mod lifecycle;
@@ -13,6 +15,7 @@ pub(crate) mod merge;
 pub mod reports;
 pub mod segments;
 pub mod support;
+pub mod tasks;
 pub mod timeline;
 
 use crate::keys::Role;
@@ -87,6 +90,33 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("LoyaltyService", "UpdateReward", Role::Writer),
     ("LoyaltyService", "DeleteReward", Role::Writer),
     ("LoyaltyService", "GetLoyaltyReport", Role::Reader),
+    ("DealService", "CreatePipeline", Role::Admin),
+    ("DealService", "GetPipeline", Role::Reader),
+    ("DealService", "ListPipelines", Role::Reader),
+    ("DealService", "UpdatePipeline", Role::Admin),
+    ("DealService", "DeletePipeline", Role::Admin),
+    ("DealService", "CreateDeal", Role::Writer),
+    ("DealService", "GetDeal", Role::Reader),
+    ("DealService", "ListDeals", Role::Reader),
+    ("DealService", "UpdateDeal", Role::Writer),
+    ("DealService", "DeleteDeal", Role::Writer),
+    ("DealService", "MoveDeal", Role::Writer),
+    ("DealService", "CloseDeal", Role::Writer),
+    ("DealService", "ReopenDeal", Role::Writer),
+    ("DealService", "GetForecast", Role::Reader),
+    ("TaskService", "CreateTask", Role::Writer),
+    ("TaskService", "GetTask", Role::Reader),
+    ("TaskService", "ListTasks", Role::Reader),
+    ("TaskService", "UpdateTask", Role::Writer),
+    ("TaskService", "SetTaskStatus", Role::Writer),
+    ("TaskService", "DeleteTask", Role::Writer),
+    ("AutomationService", "CreateRule", Role::Admin),
+    ("AutomationService", "GetRule", Role::Reader),
+    ("AutomationService", "ListRules", Role::Reader),
+    ("AutomationService", "UpdateRule", Role::Admin),
+    ("AutomationService", "DeleteRule", Role::Admin),
+    ("AutomationService", "ListRuleFirings", Role::Reader),
+    ("AutomationService", "DryRunRule", Role::Reader),
 ];
 
 /// The methods whose request is a stream of messages (client or bidirectional streaming).

@@ -10,7 +10,7 @@
 pub(crate) mod family;
 pub(crate) mod keys;
 mod list;
-mod pipelines;
+pub mod pipelines;
 
 use chrono::{DateTime, Utc};
 use crm_core::deals::deal::validate_deal;

@@ -90,6 +90,10 @@ struct ServeArgs {
     /// A solved ticket may be reopened for this long after it was solved.
     #[arg(long, env = "CRM_TICKET_REOPEN_DAYS", default_value_t = 7)]
     ticket_reopen_days: i64,
+    /// The automation worker handles a change this long after it is committed, so a burst of
+    /// changes to one entity within it fires a rule once (milliseconds, 0 to 60,000).
+    #[arg(long, env = "CRM_RULE_COALESCE_MS", default_value_t = 1000)]
+    rule_coalesce_ms: u32,
     /// The expected customer lifespan in CLV, in years (0.1 to 100, one decimal).
     #[arg(long, env = "CRM_CLV_LIFESPAN_YEARS", default_value_t = 3.0)]
     clv_lifespan_years: f64,
@@ -387,7 +391,10 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
         .reserve_bytes(args.disk_reserve_mb.saturating_mul(1024 * 1024))
         .stall_after(Duration::from_secs(args.stall_secs.max(1)))
         .accept_data_loss(args.accept_data_loss)
-        .ticket_reopen_within(days("ticket-reopen-days", args.ticket_reopen_days.max(0))?);
+        .ticket_reopen_within(days("ticket-reopen-days", args.ticket_reopen_days.max(0))?)
+        .rule_coalesce_window(chrono::Duration::milliseconds(i64::from(
+            args.rule_coalesce_ms.min(60_000),
+        )));
     let store = match args.engine {
         EngineArg::Sled => Store::open_with(store_config)
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?,

@@ -1,0 +1,106 @@
+//! The server's background work: the loyalty sweep and the automation rule worker.
+
+use std::time::Duration;
+
+use crm_store::Store;
+use tokio::sync::watch;
+
+/// How often the background sweep writes due loyalty expiries (balances never wait for it).
+const LOYALTY_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How long the rule worker waits for the change log to grow before a pass anyway (state
+/// rules and the coalescing window need passes with no new change).
+const RULE_TICK: Duration = Duration::from_millis(250);
+
+/// How long the rule worker's lease lasts on a shared store; renewed every pass.
+const RULE_LEASE: Duration = Duration::from_secs(10);
+
+/// Materializes due loyalty expiries and tiers in the background, until shutdown. A failure is
+/// logged and tried again next time: reads are exact without the sweep.
+pub(crate) async fn loyalty_sweeps(store: Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(LOYALTY_SWEEP_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.loyalty().sweep(s.now())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the loyalty sweep failed; it runs again in a minute")
+            }
+            Err(e) => tracing::warn!(error = %e, "the loyalty sweep's task failed"),
+        }
+    }
+}
+
+/// The thread that runs the automation rules from the change log.
+#[derive(Debug)]
+pub(crate) struct RuleWorker {
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RuleWorker {
+    /// Starts the worker: a pass at once when the log grows, and every 250 ms; on a store
+    /// several servers share, only while this server holds the `automation` lease.
+    pub(crate) fn start(store: &Store, stop: watch::Receiver<bool>) -> std::io::Result<RuleWorker> {
+        let store = store.clone();
+        let thread = std::thread::Builder::new()
+            .name("crm-rules".into())
+            .spawn(move || run(&store, &stop))?;
+        Ok(RuleWorker {
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits for the worker to finish its pass (shutdown has been requested), at most 5 s.
+    pub(crate) async fn stop(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout(Duration::from_secs(5), joined)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the rule worker did not finish its pass within 5 s");
+            }
+        }
+    }
+}
+
+fn run(store: &Store, stop: &watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if store.shared() {
+            match store.take_lease("automation", RULE_LEASE) {
+                Ok(true) => {}
+                Ok(false) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the rule worker cannot take its lease");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            }
+        }
+        let cursor = match store.automation().run_once() {
+            Ok(pass) if pass.waiting => {
+                // Changes wait for their coalescing window.
+                std::thread::sleep(RULE_TICK);
+                continue;
+            }
+            // More may be waiting: go on at once.
+            Ok(pass) if pass.events > 0 => continue,
+            Ok(pass) => pass.cursor,
+            Err(e) => {
+                tracing::warn!(error = %e, "a rule worker pass failed; it runs again");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(e) = store.audit().wait_for_changes(cursor, RULE_TICK) {
+            tracing::warn!(error = %e, "the rule worker cannot read the change log");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
