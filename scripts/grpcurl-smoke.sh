@@ -172,6 +172,40 @@ echo "$SHORT" | grep -q 'INSUFFICIENT_POINTS' || fail "short: $SHORT"; pass "red
 [ "$(g crm.v1.LoyaltyService/GetLoyaltyReport | json 'd["members"]')" = 1 ] || fail "loyalty report"; pass "the loyalty report counts the member"
 [ "$(g crm.v1.LoyaltyService/DeleteReward -d "{\"id\":\"$REWARD\"}" | json 'd["id"]')" = "$REWARD" ] || fail "delete reward"; pass "a reward is deleted"
 
+for svc in DealService TaskService AutomationService; do
+  echo "$SERVICES" | grep -qx "crm.v1.$svc" || fail "reflection does not list crm.v1.$svc"
+done; pass "reflection lists crm.v1.DealService, TaskService and AutomationService"
+RULE=$(g crm.v1.AutomationService/CreateRule -d '{"rule":{"name":"follow up deals","enabled":true,"on_change":{"entity_kind":"DEAL","operations":["CREATED"]},"actions":[{"create_task":{"title":"Send the proposal","due_in_minutes":1440}},{"publish_event":"deal.opened"}]}}' | json 'd["id"]')
+pass "a rule is created: a new deal gives its owner a task and publishes deal.opened"
+PIPE=$(g crm.v1.DealService/CreatePipeline -d '{"pipeline":{"name":"Fleet","stages":[{"key":"qualified","probability":0.2,"forecast_category":"FORECAST_PIPELINE","rotting_days":14},{"key":"proposal","probability":0.5,"forecast_category":"FORECAST_BEST_CASE"},{"key":"negotiation","probability":0.8,"forecast_category":"FORECAST_COMMIT"}]}}' | json 'd["id"]')
+pass "a pipeline is created with three stages"
+CLOSE=$(date -u -d '+20 days' +%Y-%m-%d)
+DEAL=$(g crm.v1.DealService/CreateDeal -d "{\"deal\":{\"customer_id\":\"$ID\",\"name\":\"Fleet renewal\",\"amount\":{\"currency_code\":\"TRY\",\"amount_minor\":\"1000000\"},\"close_date\":\"$CLOSE\",\"owner\":\"ayse\",\"pipeline_id\":\"$PIPE\"}}")
+DID=$(echo "$DEAL" | json 'd["id"]')
+[ "$(echo "$DEAL" | json 'd["stage"]')" = qualified ] || fail "deal: $DEAL"; pass "a deal opens in the first stage"
+[ "$(g crm.v1.DealService/MoveDeal -d "{\"id\":\"$DID\",\"stage\":\"negotiation\",\"etag\":\"v1\"}" | json 'd["forecastCategory"]')" = FORECAST_COMMIT ] || fail "move deal"; pass "a deal moves to negotiation (COMMIT)"
+FROM=$(date -u -d '-1 day' +%Y-%m-%d); TO=$(date -u -d '+90 days' +%Y-%m-%d)
+[ "$(g crm.v1.DealService/GetForecast -d "{\"period_start\":\"$FROM\",\"period_end\":\"$TO\"}" | json 'd["totals"][0]["weightedMinor"]')" = 800000 ] || fail "forecast"; pass "the forecast weighs the deal at 0.8"
+[ "$(g crm.v1.DealService/ListDeals -d '{"filter":"rotting = false AND owner = \"ayse\""}' | json 'len(d["deals"])')" = 1 ] || fail "list deals"; pass "deals are listed by rotting and owner"
+set +e
+BADSTAGE=$(g crm.v1.DealService/MoveDeal -d "{\"id\":\"$DID\",\"stage\":\"signed\"}" 2>&1)
+BADRULE=$(g crm.v1.AutomationService/CreateRule -d '{"rule":{"name":"x","on_change":{"entity_kind":"CUSTOMER","filter":"owner ="},"actions":[{"add_tag":"x"}]}}' 2>&1)
+set -e
+echo "$BADSTAGE" | grep -q 'InvalidArgument' || fail "bad stage: $BADSTAGE"; pass "a stage not in the pipeline is INVALID_ARGUMENT"
+echo "$BADRULE" | grep -q 'rule.trigger.filter' || fail "bad rule: $BADRULE"; pass "a rule filter that does not parse is INVALID_ARGUMENT naming rule.trigger.filter"
+TASKS=0
+for _ in $(seq 1 50); do
+  TASKS=$(g crm.v1.TaskService/ListTasks -d '{"owner":"ayse"}' | json 'len(d.get("tasks", []))')
+  [ "$TASKS" = 1 ] && break
+  sleep 0.1
+done
+[ "$TASKS" = 1 ] || fail "the rule made no task"; pass "the rule gave the deal's owner a task within its lag"
+[ "$(g crm.v1.AutomationService/ListRuleFirings -d "{\"rule_id\":\"$RULE\"}" | json 'len(d["firings"][0]["taskIds"])')" = 1 ] || fail "firings"; pass "the rule's firing names its task"
+TASK=$(g crm.v1.TaskService/ListTasks -d '{"owner":"ayse"}' | json 'd["tasks"][0]["id"]')
+[ "$(g crm.v1.TaskService/SetTaskStatus -d "{\"id\":\"$TASK\",\"status\":\"TASK_DONE\"}" | json 'd["status"]')" = TASK_DONE ] || fail "task done"; pass "a task is marked done"
+[ "$(g crm.v1.AutomationService/DryRunRule -d '{"rule":{"name":"dry","on_change":{"entity_kind":"DEAL"},"actions":[{"add_tag":"dry"}]},"days":1}' | json 'd["fireCount"]')" -ge 1 ] || fail "dry run"; pass "a dry run counts the deal's changes"
+[ "$(g crm.v1.DealService/CloseDeal -d "{\"id\":\"$DID\",\"won\":true,\"reason\":\"signed\",\"record_purchase\":true}" | json 'd["status"]')" = DEAL_WON ] || fail "close deal"; pass "a deal is won and recorded as a purchase"
+
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
 GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)
