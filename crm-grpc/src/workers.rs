@@ -8,13 +8,6 @@ use tokio::sync::watch;
 /// How often the background sweep writes due loyalty expiries (balances never wait for it).
 const LOYALTY_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// How long the rule worker waits for the change log to grow before a pass anyway (state
-/// rules and the coalescing window need passes with no new change).
-const RULE_TICK: Duration = Duration::from_millis(250);
-
-/// How long the rule worker's lease lasts on a shared store; renewed every pass.
-const RULE_LEASE: Duration = Duration::from_secs(10);
-
 /// Materializes due loyalty expiries and tiers in the background, until shutdown. A failure is
 /// logged and tried again next time: reads are exact without the sweep.
 pub(crate) async fn loyalty_sweeps(store: Store, mut stop: watch::Receiver<bool>) {
@@ -68,39 +61,5 @@ impl RuleWorker {
 }
 
 fn run(store: &Store, stop: &watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        if store.shared() {
-            match store.take_lease("automation", RULE_LEASE) {
-                Ok(true) => {}
-                Ok(false) => {
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the rule worker cannot take its lease");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            }
-        }
-        let cursor = match store.automation().run_once() {
-            Ok(pass) if pass.waiting => {
-                // Changes wait for their coalescing window.
-                std::thread::sleep(RULE_TICK);
-                continue;
-            }
-            // More may be waiting: go on at once.
-            Ok(pass) if pass.events > 0 => continue,
-            Ok(pass) => pass.cursor,
-            Err(e) => {
-                tracing::warn!(error = %e, "a rule worker pass failed; it runs again");
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
-            }
-        };
-        if let Err(e) = store.audit().wait_for_changes(cursor, RULE_TICK) {
-            tracing::warn!(error = %e, "the rule worker cannot read the change log");
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
+    store.automation().serve(&|| *stop.borrow());
 }

@@ -369,3 +369,54 @@ pub(crate) fn fire(
     };
     w.put_record::<FiringFamily>(None, Some(&firing))
 }
+
+/// How long the worker waits for the change log to grow before a pass anyway (state rules
+/// and the coalescing window need passes with no new change).
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long the worker's lease lasts on a shared store; renewed every pass.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Automation<'_> {
+    /// Runs the worker until `stop` says so: a pass at once when the change log grows, and
+    /// every [`TICK`]; on a store several processes share, only while this process holds the
+    /// `automation` lease. A failed pass is logged and run again a second later.
+    pub fn serve(&self, stop: &dyn Fn() -> bool) {
+        let pause = std::time::Duration::from_secs(1);
+        while !stop() {
+            if self.shared() {
+                match self.take_lease("automation", LEASE) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        std::thread::sleep(pause);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the rule worker cannot take its lease");
+                        std::thread::sleep(pause);
+                        continue;
+                    }
+                }
+            }
+            let cursor = match self.run_once() {
+                Ok(pass) if pass.waiting => {
+                    // Changes wait for their coalescing window.
+                    std::thread::sleep(TICK);
+                    continue;
+                }
+                // More may be waiting: go on at once.
+                Ok(pass) if pass.events > 0 => continue,
+                Ok(pass) => pass.cursor,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a rule worker pass failed; it runs again");
+                    std::thread::sleep(pause);
+                    continue;
+                }
+            };
+            if let Err(e) = self.audit().wait_for_changes(cursor, TICK) {
+                tracing::warn!(error = %e, "the rule worker cannot read the change log");
+                std::thread::sleep(pause);
+            }
+        }
+    }
+}
