@@ -1,6 +1,7 @@
 //! The automation worker under `kill -9`: writers create customers (one at a time and in
-//! batches) and edit them while a welcome rule and an edit rule fire; the server is killed at a
-//! random moment, many times. Afterwards every customer that exists has exactly one welcome
+//! batches) and edit them while a welcome rule and an edit rule fire, and open, move and win
+//! deals and make tasks; the server is killed at a random moment, many times. After each
+//! restart every acknowledged deal and task is there as acknowledged. Afterwards every customer that exists has exactly one welcome
 //! task and one welcome firing (none lost, none repeated, whether its create was acknowledged
 //! or not), every edit firing made exactly one task, and `verify` — which checks that every
 //! task a rule made is named by exactly one firing — is clean.
@@ -9,6 +10,7 @@
 //! replays a run.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crm_core::automation::{Action, Operation, RuleData, Trigger, Watched};
@@ -21,11 +23,190 @@ fn channel(addr: std::net::SocketAddr) -> tonic::transport::Channel {
         .connect_lazy()
 }
 
-/// One writer: creates and edits customers until the server dies.
-async fn writer(addr: std::net::SocketAddr, mut rng: Rng, cycle: usize, w: usize) {
+/// What a client was told about a deal: version and stage; and what a move in flight would
+/// make it.
+#[derive(Clone, Debug)]
+struct DealEntry {
+    id: String,
+    acked: (u64, String),
+    pending: Option<(u64, String)>,
+}
+
+/// The deals and tasks the clients were told about.
+#[derive(Clone, Debug, Default)]
+struct Sales {
+    deals: Vec<DealEntry>,
+    tasks: Vec<String>,
+}
+
+type Model = Arc<Mutex<Sales>>;
+
+fn lock(m: &Model) -> std::sync::MutexGuard<'_, Sales> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn version(etag: &str) -> u64 {
+    etag.trim_start_matches('v').parse().unwrap_or(0)
+}
+
+const STAGES: [&str; 3] = ["qualified", "proposal", "negotiation"];
+
+/// A deal or task write; `false` when the server died.
+async fn sales_write(
+    addr: std::net::SocketAddr,
+    model: &Model,
+    rng: &mut Rng,
+    ids: (&str, &str),
+    n: usize,
+) -> bool {
+    let (customer, pipeline) = ids;
+    let mut deals = pb::deal_service_client::DealServiceClient::new(channel(addr));
+    let acked: Vec<usize> = lock(model)
+        .deals
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.pending.is_none() && d.acked.1 != "won")
+        .map(|(i, _)| i)
+        .collect();
+    match rng.below(3) {
+        0 if !acked.is_empty() => {
+            let i = acked[rng.below(acked.len() as u64) as usize];
+            let (id, (v, _)) = {
+                let m = lock(model);
+                (m.deals[i].id.clone(), m.deals[i].acked.clone())
+            };
+            let stage = STAGES[rng.below(3) as usize].to_string();
+            lock(model).deals[i].pending = Some((v + 1, stage.clone()));
+            match deals
+                .move_deal(pb::MoveDealRequest {
+                    id,
+                    stage,
+                    etag: format!("v{v}"),
+                })
+                .await
+            {
+                Ok(d) => {
+                    let d = d.into_inner();
+                    let mut m = lock(model);
+                    m.deals[i].acked = (version(&d.etag), d.stage);
+                    m.deals[i].pending = None;
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        1 => {
+            let mut tasks = pb::task_service_client::TaskServiceClient::new(channel(addr));
+            let title = format!("task {n} {}", rng.next());
+            let made = tasks
+                .create_task(pb::CreateTaskRequest {
+                    task: Some(pb::Task {
+                        title,
+                        owner: "crash".into(),
+                        due_time: Some(prost_types::Timestamp {
+                            seconds: 1_900_000_000,
+                            nanos: 0,
+                        }),
+                        link: Some(pb::task::Link::CustomerId(customer.to_string())),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                })
+                .await;
+            match made {
+                Ok(t) => {
+                    lock(model).tasks.push(t.into_inner().id);
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        _ => {
+            let made = deals
+                .create_deal(pb::CreateDealRequest {
+                    deal: Some(pb::Deal {
+                        customer_id: customer.into(),
+                        name: format!("deal {n}"),
+                        amount: Some(pb::Money {
+                            currency_code: "TRY".into(),
+                            amount_minor: 1_000,
+                        }),
+                        close_date: "2027-03-01".into(),
+                        pipeline_id: pipeline.into(),
+                        ..Default::default()
+                    }),
+                    request_id: String::new(),
+                })
+                .await;
+            match made {
+                Ok(d) => {
+                    let d = d.into_inner();
+                    lock(model).deals.push(DealEntry {
+                        id: d.id,
+                        acked: (version(&d.etag), d.stage),
+                        pending: None,
+                    });
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+/// Every acknowledged deal is at its acknowledged state (or the move in flight), every
+/// acknowledged task exists; settles what was in flight. Returns how many were checked.
+async fn check_sales(addr: std::net::SocketAddr, model: &Model) -> usize {
+    let mut deals = pb::deal_service_client::DealServiceClient::new(channel(addr));
+    let mut tasks = pb::task_service_client::TaskServiceClient::new(channel(addr));
+    let snapshot = lock(model).clone();
+    let mut settled = Vec::new();
+    for mut d in snapshot.deals {
+        let found = deals
+            .get_deal(pb::GetDealRequest { id: d.id.clone() })
+            .await
+            .unwrap_or_else(|s| panic!("acknowledged deal {} is gone: {s:?}", d.id))
+            .into_inner();
+        let now = (version(&found.etag), found.stage);
+        assert!(
+            now == d.acked || Some(&now) == d.pending.as_ref(),
+            "deal {}: acknowledged {:?}, in flight {:?}, found {now:?}",
+            d.id,
+            d.acked,
+            d.pending
+        );
+        d.acked = now;
+        d.pending = None;
+        settled.push(d);
+    }
+    for id in &snapshot.tasks {
+        tasks
+            .get_task(pb::GetTaskRequest { id: id.clone() })
+            .await
+            .unwrap_or_else(|s| panic!("acknowledged task {id} is gone: {s:?}"));
+    }
+    let checked = settled.len() + snapshot.tasks.len();
+    lock(model).deals = settled;
+    checked
+}
+
+/// One writer: creates and edits customers, and writes deals and tasks, until the server dies.
+async fn writer(
+    addr: std::net::SocketAddr,
+    mut rng: Rng,
+    cycle: usize,
+    w: usize,
+    sales: (Model, String, String),
+) {
     let mut client = connect(addr).await;
     let mut mine: Vec<pb::Customer> = Vec::new();
     for n in 0.. {
+        if rng.below(3) == 0 {
+            if !sales_write(addr, &sales.0, &mut rng, (&sales.1, &sales.2), n).await {
+                return;
+            }
+            continue;
+        }
         let result = match rng.below(4) {
             0 if !mine.is_empty() => {
                 let i = rng.below(mine.len() as u64) as usize;
@@ -129,8 +310,8 @@ async fn every_triggering_event_fires_its_rules_exactly_once_across_kill_9() {
     println!("rules crash harness: {cycles} cycles, CRM_CRASH_SEED={seed}");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    {
-        // The rules are set through the library before the first start.
+    let (customer, pipeline) = {
+        // The rules, a pipeline and a deals' customer are set through the library first.
         let store = open_store(dir.path());
         for rule in rules() {
             store
@@ -138,12 +319,40 @@ async fn every_triggering_event_fires_its_rules_exactly_once_across_kill_9() {
                 .create_rule(rule, None)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-    }
+        let stage = |key: &str| crm_core::deals::Stage {
+            key: key.into(),
+            name: String::new(),
+            probability: crm_core::deals::Probability(5_000),
+            category: crm_core::deals::ForecastCategory::Pipeline,
+            rotting_days: 0,
+        };
+        let pipeline = store
+            .deals()
+            .create_pipeline(
+                crm_core::deals::PipelineData {
+                    name: "crash".into(),
+                    stages: STAGES.iter().map(|k| stage(k)).collect(),
+                },
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let customer = store
+            .customers()
+            .create(crm_core::CustomerData::person("Deal buyer"), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (customer.id.to_string(), pipeline.id.to_string())
+    };
+    let sales: Model = Arc::default();
+    let mut sales_checked = 0;
     let args = ["--rule-coalesce-ms", "20"];
     for cycle in 0..cycles {
         let server = ServerProcess::start(dir.path(), &args);
+        sales_checked += check_sales(server.addr, &sales).await;
         let writers: Vec<_> = (0..3)
-            .map(|w| tokio::spawn(writer(server.addr, Rng(rng.next() | 1), cycle, w)))
+            .map(|w| {
+                let s = (sales.clone(), customer.clone(), pipeline.clone());
+                tokio::spawn(writer(server.addr, Rng(rng.next() | 1), cycle, w, s))
+            })
             .collect();
         tokio::time::sleep(Duration::from_millis(100 + rng.below(400))).await;
         server.kill9();
@@ -153,6 +362,7 @@ async fn every_triggering_event_fires_its_rules_exactly_once_across_kill_9() {
     }
     // A last start lets the worker catch up on everything committed.
     let server = ServerProcess::start(dir.path(), &args);
+    sales_checked += check_sales(server.addr, &sales).await;
     let mut client = connect(server.addr).await;
     let customers = list_all(&mut client, "", "", 1000).await.len();
     let mut tasks = pb::task_service_client::TaskServiceClient::new(channel(server.addr));
@@ -270,9 +480,9 @@ async fn every_triggering_event_fires_its_rules_exactly_once_across_kill_9() {
         "no more edit firings than edits"
     );
     println!(
-        "rules crash harness: {cycles} kill cycles, {customers} customers each welcomed once, {} edit firings for {edit_events} edits (bursts coalesce), {total_tasks} rule tasks, {} events logged, 0 lost or repeated",
+        "rules crash harness: {cycles} kill cycles, {customers} customers each welcomed once, {} edit firings for {edit_events} edits (bursts coalesce), {total_tasks} rule tasks, {sales_checked} acknowledged deal and task states checked, {} events logged, 0 lost or repeated",
         edits.len(),
         log.len()
     );
-    assert!(customers > 0);
+    assert!(customers > 0 && sales_checked > 0);
 }

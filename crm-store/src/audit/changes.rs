@@ -302,3 +302,56 @@ impl Audit<'_> {
         crate::audit::tail_seq(&self.inner.engine, keys::CHANGE, "change-log")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+
+    use super::*;
+
+    /// The change-log record as the release before rules wrote it (value version 3).
+    #[derive(Serialize)]
+    struct WrittenByV3 {
+        change: ChangeEvent,
+        actor: String,
+        operation: String,
+        request_id: Option<String>,
+        origin: Option<String>,
+    }
+
+    #[test]
+    fn a_change_log_record_of_the_release_before_rules_reads_with_no_cause() -> Result<()> {
+        let change = ChangeEvent {
+            seq: 7,
+            time: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),
+            entity: EntityRef {
+                kind: EntityKind::Ticket,
+                id: 42,
+            },
+            customer_id: Some(CustomerId(9)),
+            kind: ChangeKind::Updated,
+            version: 3,
+            fields: vec!["status".into()],
+        };
+        let old = WrittenByV3 {
+            change: change.clone(),
+            actor: "erp-sync".into(),
+            operation: "MoveTicket".into(),
+            request_id: Some("r-1".into()),
+            origin: Some("erp".into()),
+        };
+        let mut bytes = vec![3];
+        bytes.extend(
+            bincode::serde::encode_to_vec(&old, bincode::config::standard())
+                .map_err(|e| crate::StoreError::Storage(e.to_string()))?,
+        );
+        let read: LogRecord = codec::decode(&bytes, &|| "L 7".into())?;
+        assert_eq!(read.change, change);
+        assert_eq!(read.origin.as_deref(), Some("erp"));
+        assert_eq!(read.cause, None);
+        // Written again, it is version 4 and keeps everything.
+        let again: LogRecord = codec::decode(&codec::encode(&read)?, &|| "L 7".into())?;
+        assert_eq!(again, read);
+        Ok(())
+    }
+}
