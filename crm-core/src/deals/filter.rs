@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::deal::{Deal, DealStatus};
 use super::pipeline::{ForecastCategory, PipelineId};
 use crate::customer::CustomerId;
-use crate::filter::{Expr, FilterError, Op};
+use crate::filter::{Comparison, Expr, FilterError, Op};
 
 /// One comparison on a deal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,82 +65,63 @@ fn term(
     field_at: usize,
     value_at: usize,
 ) -> Result<DealTerm, FilterError> {
-    let bad_value = |msg: &str| FilterError {
-        position: value_at,
-        message: format!("{field}: {msg}"),
-    };
-    let bad_op = || FilterError {
-        position: field_at,
-        message: format!("{field} does not support `{}`", op.symbol()),
-    };
-    let equality = || {
-        if matches!(op, Op::Eq | Op::Ne) {
-            Ok(op)
-        } else {
-            Err(bad_op())
-        }
-    };
-    let ordered = || if op == Op::Has { Err(bad_op()) } else { Ok(op) };
-    let time = || {
-        DateTime::parse_from_rfc3339(value)
-            .map(|t| t.to_utc())
-            .map_err(|_| bad_value("expected an RFC 3339 time like 2026-12-07T12:30:00+03:00"))
+    let c = Comparison {
+        field,
+        op,
+        value,
+        field_at,
+        value_at,
     };
     Ok(match field {
-        "stage" => DealTerm::Stage(equality()?, value.trim().to_ascii_lowercase()),
+        "stage" => DealTerm::Stage(c.equality()?, value.trim().to_ascii_lowercase()),
         "status" => DealTerm::Status(
-            equality()?,
-            DealStatus::parse(value).ok_or_else(|| bad_value("expected OPEN, WON or LOST"))?,
+            c.equality()?,
+            DealStatus::parse(value).ok_or_else(|| c.bad_value("expected OPEN, WON or LOST"))?,
         ),
-        "owner" => DealTerm::Owner(equality()?, value.trim().to_owned()),
+        "owner" => DealTerm::Owner(c.equality()?, value.trim().to_owned()),
         "pipeline_id" => DealTerm::Pipeline(
-            equality()?,
-            value.parse().map_err(|e: String| bad_value(&e))?,
+            c.equality()?,
+            value.parse().map_err(|e: String| c.bad_value(&e))?,
         ),
         "customer_id" => DealTerm::Customer(
-            equality()?,
+            c.equality()?,
             value
                 .parse()
-                .map_err(|e: crate::customer::InvalidCustomerId| bad_value(&e.to_string()))?,
+                .map_err(|e: crate::customer::InvalidCustomerId| c.bad_value(&e.to_string()))?,
         ),
         "close_date" => DealTerm::CloseDate(
-            ordered()?,
+            c.ordered()?,
             NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
-                .map_err(|_| bad_value("expected a date like 2027-03-31"))?,
+                .map_err(|_| c.bad_value("expected a date like 2027-03-31"))?,
         ),
         "amount" => DealTerm::Amount(
-            ordered()?,
+            c.ordered()?,
             value
                 .trim()
                 .parse()
-                .map_err(|_| bad_value("expected an amount in minor units, like 250000"))?,
+                .map_err(|_| c.bad_value("expected an amount in minor units, like 250000"))?,
         ),
         "amount.currency" => DealTerm::Currency(
-            equality()?,
-            crate::money::normalize_currency(value).map_err(&bad_value)?,
+            c.equality()?,
+            crate::money::normalize_currency(value).map_err(|e| c.bad_value(e))?,
         ),
         "rotting" => DealTerm::Rotting(
-            equality()?,
+            c.equality()?,
             match value.trim() {
                 "true" => true,
                 "false" => false,
-                _ => return Err(bad_value("expected true or false")),
+                _ => return Err(c.bad_value("expected true or false")),
             },
         ),
         "forecast_category" => DealTerm::Category(
-            equality()?,
+            c.equality()?,
             ForecastCategory::parse(value).ok_or_else(|| {
-                bad_value("expected PIPELINE, BEST_CASE, COMMIT, CLOSED or OMITTED")
+                c.bad_value("expected PIPELINE, BEST_CASE, COMMIT, CLOSED or OMITTED")
             })?,
         ),
-        "create_time" => DealTerm::CreateTime(ordered()?, time()?),
-        "update_time" => DealTerm::UpdateTime(ordered()?, time()?),
-        other => {
-            return Err(FilterError {
-                position: field_at,
-                message: format!("{other:?} is not a filterable deal field"),
-            });
-        }
+        "create_time" => DealTerm::CreateTime(c.ordered()?, c.time()?),
+        "update_time" => DealTerm::UpdateTime(c.ordered()?, c.time()?),
+        _ => return Err(c.unknown("deal")),
     })
 }
 

@@ -189,6 +189,72 @@ pub enum Expr<T> {
     Term(T),
 }
 
+/// One comparison on its way to a term: the checks every resource's fields share.
+#[derive(Clone, Copy, Debug)]
+pub struct Comparison<'a> {
+    /// The field, as written.
+    pub field: &'a str,
+    /// The operator.
+    pub op: Op,
+    /// The value, unquoted.
+    pub value: &'a str,
+    /// Where the field starts in the filter text.
+    pub field_at: usize,
+    /// Where the value starts.
+    pub value_at: usize,
+}
+
+impl Comparison<'_> {
+    /// The value does not fit the field.
+    pub fn bad_value(&self, msg: &str) -> FilterError {
+        FilterError {
+            position: self.value_at,
+            message: format!("{}: {msg}", self.field),
+        }
+    }
+
+    /// The operator does not fit the field.
+    pub fn bad_op(&self) -> FilterError {
+        FilterError {
+            position: self.field_at,
+            message: format!("{} does not support `{}`", self.field, self.op.symbol()),
+        }
+    }
+
+    /// The operator, if it is `=` or `!=`.
+    pub fn equality(&self) -> Result<Op, FilterError> {
+        if matches!(self.op, Op::Eq | Op::Ne) {
+            Ok(self.op)
+        } else {
+            Err(self.bad_op())
+        }
+    }
+
+    /// The operator, if it compares (not `:`).
+    pub fn ordered(&self) -> Result<Op, FilterError> {
+        if self.op == Op::Has {
+            Err(self.bad_op())
+        } else {
+            Ok(self.op)
+        }
+    }
+
+    /// The value as an RFC 3339 time.
+    pub fn time(&self) -> Result<chrono::DateTime<chrono::Utc>, FilterError> {
+        chrono::DateTime::parse_from_rfc3339(self.value)
+            .map(|t| t.to_utc())
+            .map_err(|_| self.bad_value("expected an RFC 3339 time like 2026-12-07T12:30:00+03:00"))
+    }
+
+    /// The field is not one of `resource`'s.
+    pub fn unknown(&self, resource: &str) -> FilterError {
+        FilterError {
+            position: self.field_at,
+            message: format!("{:?} is not a filterable {resource} field", self.field),
+        }
+    }
+}
+
 /// Turns a field, an operator and a value (with their byte positions) into a term.
 pub type MakeTerm<'a, T> = &'a dyn Fn(&str, Op, &str, usize, usize) -> Result<T, FilterError>;
 

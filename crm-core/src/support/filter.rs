@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::sla::SlaStatus;
 use super::ticket::{Priority, Ticket, TicketStatus};
 use crate::customer::CustomerId;
-use crate::filter::{Expr, FilterError, Op};
+use crate::filter::{Comparison, Expr, FilterError, Op};
 
 /// One comparison on a ticket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,68 +61,49 @@ fn term(
     field_at: usize,
     value_at: usize,
 ) -> Result<TicketTerm, FilterError> {
-    let bad_value = |msg: &str| FilterError {
-        position: value_at,
-        message: format!("{field}: {msg}"),
-    };
-    let bad_op = || FilterError {
-        position: field_at,
-        message: format!("{field} does not support `{}`", op.symbol()),
-    };
-    let equality = || {
-        if matches!(op, Op::Eq | Op::Ne) {
-            Ok(op)
-        } else {
-            Err(bad_op())
-        }
-    };
-    let ordered = || if op == Op::Has { Err(bad_op()) } else { Ok(op) };
-    let time = || {
-        DateTime::parse_from_rfc3339(value)
-            .map(|t| t.to_utc())
-            .map_err(|_| bad_value("expected an RFC 3339 time like 2026-12-07T12:30:00+03:00"))
+    let c = Comparison {
+        field,
+        op,
+        value,
+        field_at,
+        value_at,
     };
     Ok(match field {
         "status" => TicketTerm::Status(
-            equality()?,
+            c.equality()?,
             TicketStatus::parse(value).ok_or_else(|| {
-                bad_value("expected NEW, OPEN, PENDING, ON_HOLD, SOLVED or CLOSED")
+                c.bad_value("expected NEW, OPEN, PENDING, ON_HOLD, SOLVED or CLOSED")
             })?,
         ),
         "priority" => TicketTerm::Priority(
-            ordered()?,
+            c.ordered()?,
             Priority::parse(value)
-                .ok_or_else(|| bad_value("expected LOW, NORMAL, HIGH or URGENT"))?,
+                .ok_or_else(|| c.bad_value("expected LOW, NORMAL, HIGH or URGENT"))?,
         ),
-        "assignee" => TicketTerm::Assignee(equality()?, value.trim().to_owned()),
-        "channel" => TicketTerm::Channel(equality()?, value.trim().to_owned()),
+        "assignee" => TicketTerm::Assignee(c.equality()?, value.trim().to_owned()),
+        "channel" => TicketTerm::Channel(c.equality()?, value.trim().to_owned()),
         "customer_id" => TicketTerm::Customer(
-            equality()?,
+            c.equality()?,
             value
                 .parse()
-                .map_err(|e: crate::customer::InvalidCustomerId| bad_value(&e.to_string()))?,
+                .map_err(|e: crate::customer::InvalidCustomerId| c.bad_value(&e.to_string()))?,
         ),
         "tags" => {
             if op != Op::Has {
-                return Err(bad_op());
+                return Err(c.bad_op());
             }
-            TicketTerm::Tag(crate::normalize::normalize_tag(value).map_err(&bad_value)?)
+            TicketTerm::Tag(crate::normalize::normalize_tag(value).map_err(|e| c.bad_value(e))?)
         }
         "sla.status" => TicketTerm::Sla(
-            equality()?,
+            c.equality()?,
             SlaStatus::parse(value)
-                .ok_or_else(|| bad_value("expected ON_TRACK, AT_RISK, BREACHED or MET"))?,
+                .ok_or_else(|| c.bad_value("expected ON_TRACK, AT_RISK, BREACHED or MET"))?,
         ),
-        "sla.first_response_due" => TicketTerm::FirstResponseDue(ordered()?, time()?),
-        "sla.resolution_due" => TicketTerm::ResolutionDue(ordered()?, time()?),
-        "create_time" => TicketTerm::CreateTime(ordered()?, time()?),
-        "update_time" => TicketTerm::UpdateTime(ordered()?, time()?),
-        other => {
-            return Err(FilterError {
-                position: field_at,
-                message: format!("{other:?} is not a filterable ticket field"),
-            });
-        }
+        "sla.first_response_due" => TicketTerm::FirstResponseDue(c.ordered()?, c.time()?),
+        "sla.resolution_due" => TicketTerm::ResolutionDue(c.ordered()?, c.time()?),
+        "create_time" => TicketTerm::CreateTime(c.ordered()?, c.time()?),
+        "update_time" => TicketTerm::UpdateTime(c.ordered()?, c.time()?),
+        _ => return Err(c.unknown("ticket")),
     })
 }
 

@@ -96,6 +96,27 @@ pub(crate) fn check_etag(current: &str, etag: Option<&str>) -> Result<()> {
     }
 }
 
+/// An update mask of a record whose updatable fields are `allowed` (tickets, deals, tasks,
+/// rewards): at least one path, each one of them; every bad path named.
+pub(crate) fn check_mask(mask: &[String], allowed: &[&str]) -> Result<()> {
+    let mut v = Violations::default();
+    if mask.is_empty() {
+        v.add("update_mask", "name the fields to change");
+    }
+    for (i, field) in mask.iter().enumerate() {
+        if !allowed.contains(&field.as_str()) {
+            v.add(
+                format!("update_mask.paths[{i}]"),
+                format!(
+                    "{field:?} cannot be updated; one of: {}",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    v.into_result(()).map_err(Into::into)
+}
+
 /// An organization reference must name an existing organization (unique values are the
 /// family's to check). Only what `before` did not already hold is checked.
 fn check_references(w: &mut Write<'_>, before: Option<&Customer>, c: &Customer) -> Result<()> {

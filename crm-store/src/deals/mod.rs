@@ -113,22 +113,31 @@ impl Write<'_> {
     }
 
     fn move_existing(&mut self, old: Deal, stage: &str, operation: &str) -> Result<Deal> {
+        self.change_deal(old, &["stage"], operation, |d, p, at| {
+            d.move_to(stage, p, at)
+        })
+    }
+
+    /// Changes a deal by `change` at the write's instant under its pipeline, and stores it
+    /// with `fields` as what changed (nothing, if nothing did).
+    fn change_deal(
+        &mut self,
+        old: Deal,
+        fields: &[&str],
+        operation: &str,
+        change: impl FnOnce(&mut Deal, &Pipeline, DateTime<Utc>) -> Result<(), DealRefused>,
+    ) -> Result<Deal> {
         let pipeline = self.pipeline(old.data.pipeline_id)?;
         let now = self.store.now().max(old.update_time);
         let mut new = old.clone();
-        new.move_to(stage, &pipeline, now).map_err(refused)?;
+        change(&mut new, &pipeline, now).map_err(refused)?;
         if new == old {
             return Ok(old);
         }
         new.version += 1;
         new.update_time = now;
-        self.store_deal(
-            Some(&old),
-            &new,
-            ChangeKind::Updated,
-            vec!["stage".into()],
-            operation,
-        )?;
+        let fields = fields.iter().map(|f| (*f).to_owned()).collect();
+        self.store_deal(Some(&old), &new, ChangeKind::Updated, fields, operation)?;
         Ok(new)
     }
 
@@ -140,22 +149,11 @@ impl Write<'_> {
         op: &str,
     ) -> Result<()> {
         let old = self.existing_deal(id)?;
-        if old.data.owner == owner {
-            return Ok(());
-        }
-        let pipeline = self.pipeline(old.data.pipeline_id)?;
-        let mut new = old.clone();
-        new.data.owner = owner;
-        new.version += 1;
-        new.update_time = self.store.now().max(old.update_time);
-        new.settle(&pipeline, new.update_time).map_err(refused)?;
-        self.store_deal(
-            Some(&old),
-            &new,
-            ChangeKind::Updated,
-            vec!["owner".into()],
-            op,
-        )
+        self.change_deal(old, &["owner"], op, |d, p, at| {
+            d.data.owner = owner;
+            d.settle(p, at)
+        })?;
+        Ok(())
     }
 
     fn check_parties(&mut self, d: &DealData) -> Result<()> {
@@ -283,22 +281,7 @@ impl Deals<'_> {
         mask: &[String],
         etag: Option<&str>,
     ) -> Result<Deal> {
-        let mut v = Violations::default();
-        for (i, field) in mask.iter().enumerate() {
-            if !DEAL_FIELDS.contains(&field.as_str()) {
-                v.add(
-                    format!("update_mask.paths[{i}]"),
-                    format!(
-                        "{field:?} cannot be updated; one of: {}",
-                        DEAL_FIELDS.join(", ")
-                    ),
-                );
-            }
-        }
-        if mask.is_empty() {
-            v.add("update_mask", "name the fields to change");
-        }
-        v.into_result(())?;
+        crate::customers::check_mask(mask, &DEAL_FIELDS)?;
         self.write(|w| {
             let old = w.existing_deal(id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;
@@ -379,17 +362,12 @@ impl Deals<'_> {
         self.write(|w| {
             let old = w.existing_deal(id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;
-            let pipeline = w.pipeline(old.data.pipeline_id)?;
-            let now = w.store.now().max(old.update_time);
-            let mut new = old.clone();
-            new.close(won, reason.clone(), &pipeline, now)
-                .map_err(refused)?;
-            new.version += 1;
-            new.update_time = now;
-            let fields = vec!["status".into(), "outcome_reason".into()];
-            w.store_deal(Some(&old), &new, ChangeKind::Updated, fields, "CloseDeal")?;
+            let fields = ["status", "outcome_reason"];
+            let new = w.change_deal(old, &fields, "CloseDeal", |d, p, at| {
+                d.close(won, reason.clone(), p, at)
+            })?;
             if won && record_purchase && new.data.amount.amount_minor > 0 {
-                record_won(w, &new, now)?;
+                record_won(w, &new, new.update_time)?;
             }
             Ok(new)
         })
@@ -404,15 +382,9 @@ impl Deals<'_> {
         self.write(|w| {
             let old = w.existing_deal(id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;
-            let pipeline = w.pipeline(old.data.pipeline_id)?;
-            let now = w.store.now().max(old.update_time);
-            let mut new = old.clone();
-            new.reopen(&stage, &pipeline, now).map_err(refused)?;
-            new.version += 1;
-            new.update_time = now;
-            let fields = vec!["status".into(), "stage".into()];
-            w.store_deal(Some(&old), &new, ChangeKind::Updated, fields, "ReopenDeal")?;
-            Ok(new)
+            w.change_deal(old, &["status", "stage"], "ReopenDeal", |d, p, at| {
+                d.reopen(&stage, p, at)
+            })
         })
     }
 

@@ -2,7 +2,6 @@
 //! and a unit of stock in one write.
 
 use crm_core::CustomerId;
-use crm_core::Violations;
 use crm_core::loyalty::reward::validate_reward;
 use crm_core::loyalty::{EntryKind, Reward, RewardData, Source};
 
@@ -111,22 +110,7 @@ impl Loyalty<'_> {
         mask: &[String],
         etag: Option<&str>,
     ) -> Result<Reward> {
-        let mut v = Violations::default();
-        if mask.is_empty() {
-            v.add("update_mask", "name the fields to change");
-        }
-        for (i, f) in mask.iter().enumerate() {
-            if !REWARD_FIELDS.contains(&f.as_str()) {
-                v.add(
-                    format!("update_mask.paths[{i}]"),
-                    format!(
-                        "{f:?} cannot be updated; one of: {}",
-                        REWARD_FIELDS.join(", ")
-                    ),
-                );
-            }
-        }
-        v.into_result(())?;
+        crate::customers::check_mask(mask, &REWARD_FIELDS)?;
         self.write(|w| {
             let old = existing(w, id)?;
             crate::customers::check_etag(&reward_etag(&old), etag)?;

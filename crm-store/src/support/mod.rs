@@ -280,22 +280,7 @@ impl Support<'_> {
         mask: &[String],
         etag: Option<&str>,
     ) -> Result<Ticket> {
-        let mut v = Violations::default();
-        for (i, field) in mask.iter().enumerate() {
-            if !TICKET_FIELDS.contains(&field.as_str()) {
-                v.add(
-                    format!("update_mask.paths[{i}]"),
-                    format!(
-                        "{field:?} cannot be updated; one of: {}",
-                        TICKET_FIELDS.join(", ")
-                    ),
-                );
-            }
-        }
-        if mask.is_empty() {
-            v.add("update_mask", "name the fields to change");
-        }
-        v.into_result(())?;
+        crate::customers::check_mask(mask, &TICKET_FIELDS)?;
         self.write(|w| {
             let old = existing(w, id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;

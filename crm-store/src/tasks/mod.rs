@@ -221,22 +221,7 @@ impl Tasks<'_> {
         mask: &[String],
         etag: Option<&str>,
     ) -> Result<Task> {
-        let mut v = Violations::default();
-        for (i, field) in mask.iter().enumerate() {
-            if !TASK_FIELDS.contains(&field.as_str()) {
-                v.add(
-                    format!("update_mask.paths[{i}]"),
-                    format!(
-                        "{field:?} cannot be updated; one of: {}",
-                        TASK_FIELDS.join(", ")
-                    ),
-                );
-            }
-        }
-        if mask.is_empty() {
-            v.add("update_mask", "name the fields to change");
-        }
-        v.into_result(())?;
+        crate::customers::check_mask(mask, &TASK_FIELDS)?;
         self.write(|w| {
             let old = w.existing_task(id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;
