@@ -385,3 +385,173 @@ fn bad_rules_get_their_error_and_change_nothing() {
     assert!(a.list_rules().unwrap_or_default().is_empty());
     clean(&store);
 }
+
+#[test]
+fn every_action_does_what_it_says_in_the_same_write_as_the_cursor() {
+    let (_dir, store, clock) = open();
+    store
+        .automation()
+        .create_rule(
+            on_change(
+                Watched::Customer,
+                vec![Operation::Created],
+                "",
+                vec![
+                    Action::SetField {
+                        field: "owner".into(),
+                        value: "zeynep".into(),
+                    },
+                    Action::SetField {
+                        field: "attributes.plan".into(),
+                        value: "gold".into(),
+                    },
+                    Action::MoveStage {
+                        stage: "CONSIDERATION".into(),
+                    },
+                    Action::AddPoints {
+                        points: 250,
+                        reason: "welcome gift".into(),
+                    },
+                    Action::Publish {
+                        name: "customer.onboarded".into(),
+                    },
+                    task("Onboard"),
+                ],
+            ),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = store
+        .customers()
+        .create(CustomerData::person("Elif"), None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    assert_eq!(drain(&store, &clock), 1);
+    let c = store.customers().get(id).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.data.owner.as_deref(), Some("zeynep"));
+    assert_eq!(
+        c.data.attributes.get("plan").map(String::as_str),
+        Some("gold")
+    );
+    assert_eq!(
+        c.data.lifecycle_stage,
+        crm_core::LifecycleStage::Consideration
+    );
+    let balance = store
+        .loyalty()
+        .balance(id, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(balance.balance, 250);
+    let made = tasks(&store);
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        made[0].data.owner, "zeynep",
+        "the task goes to the owner the rule just set"
+    );
+    let feed = store
+        .audit()
+        .read_feed(&crm_store::FeedQuery::default(), 0, 1000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let published: Vec<_> = feed
+        .events
+        .iter()
+        .filter(|e| e.change.kind == crm_store::ChangeKind::Published)
+        .collect();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].operation, "customer.onboarded");
+    assert_eq!(
+        published[0].change.entity,
+        crm_store::EntityRef::customer(id)
+    );
+    assert!(
+        feed.events
+            .iter()
+            .filter(
+                |e| e.operation == "RunRule" || e.change.kind == crm_store::ChangeKind::Published
+            )
+            .all(|e| e.cause.map(|c| c.depth) == Some(1) && e.actor.starts_with("rule:")),
+        "every write of the rule names it, at depth 1"
+    );
+    clean(&store);
+}
+
+#[test]
+fn a_deal_that_starts_rotting_with_time_alone_fires_once_until_it_moves() {
+    let (_dir, store, clock) = open();
+    let stage = |key: &str, rotting_days| crm_core::deals::Stage {
+        key: key.into(),
+        name: String::new(),
+        probability: crm_core::deals::Probability(3_000),
+        category: crm_core::deals::ForecastCategory::Pipeline,
+        rotting_days,
+    };
+    let pipeline = store
+        .deals()
+        .create_pipeline(
+            crm_core::deals::PipelineData {
+                name: "Sales".into(),
+                stages: vec![stage("qualified", 7), stage("proposal", 7)],
+            },
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let buyer = lead(&store, "ayse");
+    let deal = store
+        .deals()
+        .create_deal(
+            crm_core::deals::DealData {
+                customer_id: buyer,
+                contacts: vec![],
+                name: "Fleet".into(),
+                amount: crm_core::Money::new("TRY", 100_000),
+                close_date: chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default(),
+                owner: Some("mehmet".into()),
+                pipeline_id: pipeline.id,
+                stage: String::new(),
+                probability: None,
+                line_items: vec![],
+            },
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .automation()
+        .create_rule(
+            RuleData {
+                name: "rotting deals".into(),
+                enabled: true,
+                trigger: Trigger::State(TimeState::DealRotting),
+                actions: vec![
+                    task("Wake the deal up"),
+                    Action::MoveStage {
+                        stage: "proposal".into(),
+                    },
+                ],
+            },
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(drain(&store, &clock), 0);
+    clock.advance(Duration::days(7));
+    assert_eq!(drain(&store, &clock), 1, "rotting by time alone: it fires");
+    let made = tasks(&store);
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].data.owner, "mehmet");
+    assert_eq!(made[0].data.link, Some(TaskLink::Deal(deal.id)));
+    let moved = store
+        .deals()
+        .get_deal(deal.id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        moved.data.stage, "proposal",
+        "the rule moved it on, so it no longer rots"
+    );
+    assert_eq!(drain(&store, &clock), 0);
+    clock.advance(Duration::days(7));
+    assert_eq!(
+        drain(&store, &clock),
+        1,
+        "rotting again in its new stage: it fires again"
+    );
+    clean(&store);
+}

@@ -327,7 +327,8 @@ fn state_matches(w: &mut Write<'_>, t: &Target, filter: &str) -> Result<bool> {
     })
 }
 
-/// Takes `rule`'s actions for `t` (each undone alone if it fails) and records the firing.
+/// Takes `rule`'s actions for `t` in order (each undone alone if it fails, each seeing what the
+/// ones before it did) and records the firing.
 pub(crate) fn fire(
     w: &mut Write<'_>,
     rule: &Rule,
@@ -343,7 +344,9 @@ pub(crate) fn fire(
     let mut tasks = Vec::new();
     let mut outcomes = Vec::new();
     for action in &rule.data.actions {
-        let done = w.item(|w| actions::apply(w, rule.id, event, action, t, &mut tasks));
+        // Each action sees what the ones before it did (an owner just set, say).
+        let now = w.target(t.entity)?.unwrap_or_else(|| t.clone());
+        let done = w.item(|w| actions::apply(w, rule.id, event, action, &now, &mut tasks));
         match done {
             Ok(Ok(())) => outcomes.push(None),
             Ok(Err(e)) => outcomes.push(Some(e.to_string())),
