@@ -168,7 +168,22 @@ impl Automation<'_> {
     }
 
     fn run_changes(&self, rules: &[Rule]) -> Result<WorkerPass> {
-        let cursor = self.cursor()?;
+        let stored = self.cursor()?;
+        let position = self.audit().feed_position()?;
+        let change_rules: Vec<&Rule> = rules
+            .iter()
+            .filter(|r| matches!(r.data.trigger, Trigger::Change { .. }))
+            .collect();
+        // No rule fires on an event at or before its `armed_after`: with no change rule there
+        // is nothing to read (and nothing to write), and a pass starts where the earliest-armed
+        // rule starts.
+        let Some(floor) = change_rules.iter().map(|r| r.armed_after).min() else {
+            return Ok(WorkerPass {
+                cursor: position,
+                ..WorkerPass::default()
+            });
+        };
+        let cursor = stored.max(floor.min(position));
         let window = self.inner.config.rule_coalesce_window;
         let now = self.now();
         let batch = self
@@ -181,34 +196,26 @@ impl Automation<'_> {
         if batch.cursor <= cursor {
             return Ok(pass);
         }
-        let change_rules: Vec<&Rule> = rules
+        let horizon = now - window;
+        let ready = batch
+            .events
             .iter()
-            .filter(|r| matches!(r.data.trigger, Trigger::Change { .. }))
-            .collect();
-        let (events, to) = if change_rules.is_empty() {
-            (&batch.events[..], batch.cursor)
-        } else {
-            let horizon = now - window;
-            let ready = batch
-                .events
-                .iter()
-                .take_while(|e| e.change.time <= horizon || e.change.time > now + window * 60)
-                .count();
-            let n = handled_now(&batch.events, ready, window, now);
-            pass.waiting = n < batch.events.len();
-            match n {
-                0 => return Ok(pass),
-                n if n == batch.events.len() => (&batch.events[..], batch.cursor),
-                n => (&batch.events[..n], batch.events[n - 1].change.seq),
-            }
+            .take_while(|e| e.change.time <= horizon || e.change.time > now + window * 60)
+            .count();
+        let n = handled_now(&batch.events, ready, window, now);
+        pass.waiting = n < batch.events.len();
+        let (events, to) = match n {
+            0 => return Ok(pass),
+            n if n == batch.events.len() => (&batch.events[..], batch.cursor),
+            n => (&batch.events[..n], batch.events[n - 1].change.seq),
         };
         let groups = bursts(events, window);
         let fired = self.write(|w| {
-            let stored = w
+            let now_stored = w
                 .get(keys::META_AUTOMATION_CURSOR)?
                 .and_then(|v| keys::u64_value(&v))
                 .unwrap_or(0);
-            if stored != cursor {
+            if now_stored != stored {
                 // Another worker moved on meanwhile (a lease that changed hands).
                 return Ok(None);
             }
