@@ -223,6 +223,20 @@ fn every_new_customer_fires_the_welcome_rule_once_however_it_arrived() {
     entities.dedup();
     assert_eq!(entities.len(), 1000, "once each");
     assert!(firings.iter().all(|f| f.outcomes == vec![None, None]));
+    // Paged, newest first: the same 1,000.
+    let (mut paged, mut token) = (Vec::new(), String::new());
+    loop {
+        let (page, next) = store
+            .automation()
+            .firings_page(rule.id, 300, &token)
+            .unwrap_or_else(|e| panic!("{e}"));
+        paged.extend(page);
+        if next.is_empty() {
+            break;
+        }
+        token = next;
+    }
+    assert_eq!(paged, firings);
     let page = store
         .customers()
         .list(&crm_store::ListQuery {

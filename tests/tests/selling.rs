@@ -284,6 +284,7 @@ async fn a_lead_turning_hot_gets_its_owner_a_task_within_the_workers_lag() {
         .list_rule_firings(pb::ListRuleFiringsRequest {
             rule_id: rule.id.clone(),
             page_size: 10,
+            page_token: String::new(),
         })
         .await
         .unwrap_or_else(|s| panic!("{s:?}"))

@@ -125,23 +125,22 @@ impl AutomationService for AutomationApi {
         let pb::ListRuleFiringsRequest {
             rule_id,
             page_size: size,
+            page_token,
         } = request.into_inner();
         let id = id_of("rule_id", &rule_id)?;
-        let size = match page_size(size)? {
-            0 => 50,
-            n => n,
-        };
-        let firings = blocking(self.store.clone(), Fields::Request, move |s| {
-            let firings = s.automation().firings(id, size)?;
-            if firings.is_empty() {
+        let size = page_size(size)?;
+        let (firings, next) = blocking(self.store.clone(), Fields::Request, move |s| {
+            let page = s.automation().firings_page(id, size, &page_token)?;
+            if page.0.is_empty() {
                 // No firings: the rule must exist for the answer to mean "none yet".
                 s.automation().get_rule(id)?;
             }
-            Ok(firings)
+            Ok(page)
         })
         .await?;
         Ok(Response::new(pb::ListRuleFiringsResponse {
             firings: firings.iter().map(firing_to_proto).collect(),
+            next_page_token: next,
         }))
     }
 

@@ -321,17 +321,42 @@ impl Automation<'_> {
 
     /// A rule's firings, newest first, at most `limit` (at most 1,000).
     pub fn firings(&self, id: RuleId, limit: usize) -> Result<Vec<Firing>> {
+        Ok(self.firings_page(id, limit, "")?.0)
+    }
+
+    /// One page of a rule's firings, newest first (`size` 0: 50; at most 1,000), and the token
+    /// of the next page (empty on the last).
+    ///
+    /// Errors: [`StoreError::Invalid`] (a token of another listing).
+    pub fn firings_page(
+        &self,
+        id: RuleId,
+        size: usize,
+        token: &str,
+    ) -> Result<(Vec<Firing>, String)> {
+        use crate::kv::token::Listing;
         let prefix = keys::firings_of(id);
-        let (start, end) = crate::engine::prefix_range(&prefix);
-        self.inner
-            .engine
-            .scan(start, end, true)
-            .take(limit.clamp(1, 1_000))
-            .map(|item| {
-                let (key, value) = item?;
-                codec::decode(&value, &|| crate::kv::keys::describe(&key))
-            })
-            .collect()
+        let query = id.to_string();
+        let (start, mut end) = crate::engine::prefix_range(&prefix);
+        if let Some(position) = self.open_token(token, Listing::Firings, &query, &prefix)? {
+            end = std::ops::Bound::Excluded(position);
+        }
+        let size = crate::customers::list::page_size(size);
+        let mut out = Vec::new();
+        let mut next = String::new();
+        let mut last: Option<Vec<u8>> = None;
+        for item in self.inner.engine.scan(start, end, true) {
+            let (key, value) = item?;
+            if out.len() == size {
+                if let Some(last) = &last {
+                    next = self.inner.tokens.seal(Listing::Firings, &query, last);
+                }
+                break;
+            }
+            out.push(codec::decode(&value, &|| crate::kv::keys::describe(&key))?);
+            last = Some(key.to_vec());
+        }
+        Ok((out, next))
     }
 }
 

@@ -40,6 +40,7 @@ pub(crate) enum Listing {
     LoyaltyEntries = 8,
     Deals = 9,
     Tasks = 10,
+    Firings = 11,
 }
 
 /// Seals and opens page tokens with the store's secret.
