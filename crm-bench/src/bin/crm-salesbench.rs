@@ -58,6 +58,9 @@ enum What {
         /// The coalescing window, in milliseconds.
         #[arg(long, default_value_t = 0)]
         window_ms: i64,
+        /// Updates in the backlog the worker drains alone.
+        #[arg(long, default_value_t = 100_000)]
+        backlog: u64,
         /// A new directory.
         #[arg(long)]
         dir: std::path::PathBuf,
@@ -122,12 +125,14 @@ fn offer(
     Ok((total, began.elapsed().as_secs_f64()))
 }
 
+/// The load: events per second, for how many seconds, from how many writers.
+type Load = (u64, u64, u64);
+
 fn rules(
     customers: u64,
-    rate: u64,
-    seconds: u64,
-    threads: u64,
+    (rate, seconds, threads): Load,
     window_ms: i64,
+    backlog: u64,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     let config = StoreConfig::new(dir.join("store"))
@@ -238,8 +243,8 @@ fn rules(
         lags.last().copied().unwrap_or(0.0)
     );
 
-    // The ceiling: a backlog of 100,000 updates drained by passes alone.
-    let (n, _) = offer(&store, &ids, 100_000, 1, threads, 2)?;
+    // The ceiling: a backlog drained by passes alone.
+    let (n, _) = offer(&store, &ids, backlog, 1, threads, 2)?;
     let began = Instant::now();
     let mut handled = 0;
     loop {
@@ -409,8 +414,15 @@ fn main() -> anyhow::Result<()> {
             seconds,
             threads,
             window_ms,
+            backlog,
             dir,
-        } => rules(customers, rate, seconds, threads, window_ms, &dir),
+        } => rules(
+            customers,
+            (rate, seconds, threads),
+            window_ms,
+            backlog,
+            &dir,
+        ),
         What::Forecast { deals, dir } => forecast(deals, &dir),
     }
 }
