@@ -394,6 +394,19 @@ impl Automation<'_> {
     pub fn serve(&self, stop: &dyn Fn() -> bool) {
         let pause = std::time::Duration::from_secs(1);
         while !stop() {
+            // No enabled rule: nothing to run, no lease to hold; look again after a tick.
+            match self.list_rules() {
+                Ok(rules) if !rules.iter().any(|r| r.data.enabled) => {
+                    std::thread::sleep(TICK);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the rule worker cannot read the rules");
+                    std::thread::sleep(pause);
+                    continue;
+                }
+            }
             if self.shared() {
                 match self.take_lease("automation", LEASE) {
                     Ok(true) => {}
