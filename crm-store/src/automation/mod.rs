@@ -213,7 +213,31 @@ impl Write<'_> {
     }
 }
 
+impl Write<'_> {
+    /// Records the entities a state rule finds in its state as it is switched on: those do not
+    /// fire (only entries into the state after this write do).
+    fn seed(&mut self, id: RuleId, seen: Option<&std::collections::BTreeSet<EntityRef>>) {
+        if let Some(seen) = seen {
+            for e in seen {
+                self.put_raw(keys::in_state(id, *e), []);
+            }
+            self.put_raw(keys::seeded(id), []);
+        }
+    }
+}
+
 impl Automation<'_> {
+    /// For an enabled state rule, the entities in its state now.
+    fn in_state_now(
+        &self,
+        data: &RuleData,
+    ) -> Result<Option<std::collections::BTreeSet<EntityRef>>> {
+        match data.trigger {
+            Trigger::State(state) if data.enabled => self.in_state(state).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Creates a rule. Enabled, it fires for what is committed from now on. With a
     /// `request_id`, a repeat returns the first call's rule.
     ///
@@ -227,6 +251,7 @@ impl Automation<'_> {
             crate::customers::check_request_id(&mut v, rid);
             v.into_result(())?;
         }
+        let seen = self.in_state_now(&data)?;
         self.write(|w| {
             if let Some(rid) = request_id
                 && let Some(id) = crate::support::created_for(w, 6, rid)?
@@ -244,6 +269,7 @@ impl Automation<'_> {
                 update_time: now,
             };
             w.put_record::<RuleFamily>(None, Some(&r))?;
+            w.seed(id, seen.as_ref());
             log_rule(w, &r, ChangeKind::Created, "CreateRule")?;
             if let Some(rid) = request_id {
                 crate::support::remember_created(w, 6, rid, id.0);
@@ -278,6 +304,7 @@ impl Automation<'_> {
     /// Errors: [`StoreError::Invalid`], [`StoreError::NotFound`], [`StoreError::Aborted`].
     pub fn update_rule(&self, id: RuleId, mut data: RuleData, etag: Option<&str>) -> Result<Rule> {
         check(&mut data)?;
+        let seen = self.in_state_now(&data)?;
         self.write(|w| {
             let old = w.existing_rule(id)?;
             crate::customers::check_etag(&etag_of(&old), etag)?;
@@ -298,6 +325,7 @@ impl Automation<'_> {
             };
             if rearm {
                 w.unseed(id)?;
+                w.seed(id, seen.as_ref());
             }
             w.put_record::<RuleFamily>(Some(&old), Some(&new))?;
             log_rule(w, &new, ChangeKind::Updated, "UpdateRule")?;

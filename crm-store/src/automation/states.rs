@@ -4,8 +4,9 @@
 //! Each pass reads the entities in each state from the index that serves it, exact at the
 //! pass's instant (the derived index for AT_RISK and HOT, the rotting schedule, the SLA
 //! index), and compares them with the entities the rule saw in the state (`w 2 rule entity`).
-//! Newcomers fire, in the transaction that records them; leavers are forgotten. A rule just
-//! switched on first records who is in the state already, without firing for them.
+//! Newcomers fire, in the transaction that records them; leavers are forgotten. The write that
+//! switches a rule on records who is in the state then, so those never fire and everyone who
+//! enters the state afterwards does.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;

@@ -397,7 +397,11 @@ impl Automation<'_> {
             // No enabled rule: nothing to run, no lease to hold; look again after a tick.
             match self.list_rules() {
                 Ok(rules) if !rules.iter().any(|r| r.data.enabled) => {
-                    std::thread::sleep(TICK);
+                    // A rule's creation is a change: the wait ends with it.
+                    let position = self.audit().feed_position().unwrap_or(0);
+                    if self.audit().wait_for_changes(position, TICK).is_err() {
+                        std::thread::sleep(pause);
+                    }
                     continue;
                 }
                 Ok(_) => {}
