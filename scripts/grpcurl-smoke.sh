@@ -205,6 +205,27 @@ TASK=$(g crm.v1.TaskService/ListTasks -d '{"owner":"ayse"}' | json 'd["tasks"][0
 [ "$(g crm.v1.TaskService/SetTaskStatus -d "{\"id\":\"$TASK\",\"status\":\"TASK_DONE\"}" | json 'd["status"]')" = TASK_DONE ] || fail "task done"; pass "a task is marked done"
 [ "$(g crm.v1.AutomationService/DryRunRule -d '{"rule":{"name":"dry","on_change":{"entity_kind":"DEAL"},"actions":[{"add_tag":"dry"}]},"days":1}' | json 'd["fireCount"]')" -ge 1 ] || fail "dry run"; pass "a dry run counts the deal's changes"
 [ "$(g crm.v1.DealService/CloseDeal -d "{\"id\":\"$DID\",\"won\":true,\"reason\":\"signed\",\"record_purchase\":true}" | json 'd["status"]')" = DEAL_WON ] || fail "close deal"; pass "a deal is won and recorded as a purchase"
+[ "$(g crm.v1.DealService/ReopenDeal -d "{\"id\":\"$DID\",\"stage\":\"proposal\"}" | json 'd["status"]')" = DEAL_OPEN ] || fail "reopen deal"; pass "a won deal is reopened into a stage"
+[ "$(g crm.v1.DealService/UpdateDeal -d "{\"deal\":{\"id\":\"$DID\",\"probability\":0.6},\"update_mask\":{\"paths\":[\"probability\"]}}" | json 'd["effectiveProbability"]')" = 0.6 ] || fail "update deal"; pass "a deal's probability is overridden by mask"
+[ "$(g crm.v1.DealService/GetDeal -d "{\"id\":\"$DID\"}" | json 'len(d["history"])')" -ge 3 ] || fail "get deal"; pass "a deal reads back with its history"
+[ "$(g crm.v1.DealService/GetPipeline -d "{\"id\":\"$PIPE\"}" | json 'len(d["stages"])')" = 3 ] || fail "get pipeline"; pass "a pipeline reads back"
+[ "$(g crm.v1.DealService/ListPipelines | json 'len(d["pipelines"])')" = 1 ] || fail "list pipelines"; pass "pipelines are listed"
+set +e
+INUSE=$(g crm.v1.DealService/DeletePipeline -d "{\"id\":\"$PIPE\"}" 2>&1)
+set -e
+echo "$INUSE" | grep -q 'PIPELINE_IN_USE' || fail "in use: $INUSE"; pass "a pipeline with deals is FAILED_PRECONDITION PIPELINE_IN_USE"
+g crm.v1.DealService/DeleteDeal -d "{\"id\":\"$DID\"}" >/dev/null; pass "a deal is deleted"
+[ "$(g crm.v1.DealService/UpdatePipeline -d "{\"pipeline\":{\"id\":\"$PIPE\",\"name\":\"Fleet 2\",\"stages\":[{\"key\":\"qualified\",\"probability\":0.3,\"forecast_category\":\"FORECAST_PIPELINE\"}]}}" | json 'd["name"]')" = "Fleet 2" ] || fail "update pipeline"; pass "an empty pipeline is replaced"
+g crm.v1.DealService/DeletePipeline -d "{\"id\":\"$PIPE\"}" >/dev/null; pass "an empty pipeline is deleted"
+TASK2=$(g crm.v1.TaskService/CreateTask -d "{\"task\":{\"title\":\"Call back\",\"owner\":\"ayse\",\"due_time\":\"2020-01-01T00:00:00Z\",\"customer_id\":\"$ID\"}}" | json 'd["id"]')
+[ "$(g crm.v1.TaskService/GetTask -d "{\"id\":\"$TASK2\"}" | json 'd["overdue"]')" = True ] || fail "get task"; pass "a task past due reads back overdue"
+[ "$(g crm.v1.TaskService/UpdateTask -d "{\"task\":{\"id\":\"$TASK2\",\"title\":\"Call back today\"},\"update_mask\":{\"paths\":[\"title\"]}}" | json 'd["title"]')" = "Call back today" ] || fail "update task"; pass "a task's title is updated by mask"
+[ "$(g crm.v1.TaskService/ListTasks -d '{"overdue_only":true}' | json 'len(d["tasks"])')" = 1 ] || fail "overdue"; pass "overdue tasks are listed"
+g crm.v1.TaskService/DeleteTask -d "{\"id\":\"$TASK2\"}" >/dev/null; pass "a task is deleted"
+[ "$(g crm.v1.AutomationService/GetRule -d "{\"id\":\"$RULE\"}" | json 'd["etag"]')" = v1 ] || fail "get rule"; pass "a rule reads back"
+[ "$(g crm.v1.AutomationService/ListRules | json 'len(d["rules"])')" = 1 ] || fail "list rules"; pass "rules are listed"
+[ "$(g crm.v1.AutomationService/UpdateRule -d "{\"rule\":{\"id\":\"$RULE\",\"name\":\"off\",\"enabled\":false,\"on_change\":{\"entity_kind\":\"DEAL\"},\"actions\":[{\"add_tag\":\"x\"}]}}" | json 'd.get("enabled", False)')" = False ] || fail "update rule"; pass "a rule is switched off"
+g crm.v1.AutomationService/DeleteRule -d "{\"id\":\"$RULE\"}" >/dev/null; pass "a rule is deleted"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
