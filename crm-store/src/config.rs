@@ -101,7 +101,8 @@ pub struct StoreConfig {
     /// How long after it was solved a ticket may be reopened (default 7 days).
     pub ticket_reopen_within: chrono::Duration,
     /// How long the automation worker waits after a change before it handles it, so a burst
-    /// of changes to one entity within it fires a rule once (default 1 second).
+    /// of changes to one entity within it fires a rule once (default 1 second; read within 0
+    /// and an hour).
     pub rule_coalesce_window: chrono::Duration,
 }
 

@@ -464,3 +464,34 @@ proptest! {
         t.clean();
     }
 }
+
+#[test]
+fn bad_tasks_get_their_error_and_change_nothing() {
+    let t = team("2026-11-02T09:00:00Z");
+    let field = |r: Result<crm_core::tasks::Task, StoreError>, name: &str| match r {
+        Err(StoreError::Invalid(v)) => {
+            assert!(v.0.iter().any(|x| x.field == name), "{name}: {v:?}")
+        }
+        other => panic!("{name}: {other:?}"),
+    };
+    let task = |owner: &str, link| TaskData {
+        title: "Call".into(),
+        notes: String::new(),
+        due_time: at("2026-11-03T09:00:00Z"),
+        owner: owner.into(),
+        link,
+    };
+    let nowhere = crm_core::tasks::TaskLink::Deal(crm_core::deals::DealId(77));
+    field(t.store.tasks().create_task(task("ayse", Some(nowhere)), None), "task.deal_id");
+    field(t.store.tasks().create_task(task("", None), None), "task.owner");
+    let mut no_title = task("ayse", None);
+    no_title.title = " ".into();
+    field(t.store.tasks().create_task(no_title, None), "task.title");
+    let page = t
+        .store
+        .tasks()
+        .list_tasks(&TaskQuery::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(page.tasks.is_empty());
+    t.clean();
+}

@@ -92,7 +92,7 @@ impl Automation<'_> {
             Trigger::Change { .. } => {
                 out.from_history = true;
                 let mut cursor = self.first_seq_since(since)?.saturating_sub(1);
-                let window = self.inner.config.rule_coalesce_window;
+                let window = super::worker::coalesce_window(self);
                 loop {
                     let batch = self
                         .audit()

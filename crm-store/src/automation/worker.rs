@@ -140,6 +140,16 @@ fn handled_now(
     cut
 }
 
+/// The configured coalescing window, within 0 and an hour (the arithmetic on it stays in
+/// range whatever a library caller sets).
+pub(crate) fn coalesce_window(store: &crate::Store) -> chrono::Duration {
+    store
+        .inner
+        .config
+        .rule_coalesce_window
+        .clamp(chrono::Duration::zero(), chrono::Duration::hours(1))
+}
+
 impl Automation<'_> {
     /// The change-log position the worker has handled up to.
     pub fn cursor(&self) -> Result<u64> {
@@ -184,7 +194,7 @@ impl Automation<'_> {
             });
         };
         let cursor = stored.max(floor.min(position));
-        let window = self.inner.config.rule_coalesce_window;
+        let window = coalesce_window(self);
         let now = self.now();
         let batch = self
             .audit()

@@ -116,16 +116,28 @@ impl Write<'_> {
 
     /// Checks that a task's link names something that exists.
     fn check_link(&mut self, link: Option<TaskLink>) -> Result<()> {
-        let exists = match link {
-            None => true,
-            Some(TaskLink::Customer(c)) => self.customer(c)?.is_some(),
-            Some(TaskLink::Deal(d)) => self.get(crate::deals::keys::deal(d))?.is_some(),
-            Some(TaskLink::Ticket(t)) => self.get(crate::support::keys::ticket(t))?.is_some(),
+        let (field, what, exists) = match link {
+            None => return Ok(()),
+            Some(TaskLink::Customer(c)) => (
+                "task.customer_id",
+                format!("customer {c}"),
+                self.customer(c)?.is_some(),
+            ),
+            Some(TaskLink::Deal(d)) => (
+                "task.deal_id",
+                format!("deal {d}"),
+                self.get(crate::deals::keys::deal(d))?.is_some(),
+            ),
+            Some(TaskLink::Ticket(t)) => (
+                "task.ticket_id",
+                format!("ticket {t}"),
+                self.get(crate::support::keys::ticket(t))?.is_some(),
+            ),
         };
         if exists {
             Ok(())
         } else {
-            Err(Violations::one("task.link", format!("{link:?} does not exist")).into())
+            Err(Violations::one(field, format!("{what} does not exist")).into())
         }
     }
 
