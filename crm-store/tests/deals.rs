@@ -482,8 +482,16 @@ fn bad_tasks_get_their_error_and_change_nothing() {
         link,
     };
     let nowhere = crm_core::tasks::TaskLink::Deal(crm_core::deals::DealId(77));
-    field(t.store.tasks().create_task(task("ayse", Some(nowhere)), None), "task.deal_id");
-    field(t.store.tasks().create_task(task("", None), None), "task.owner");
+    field(
+        t.store
+            .tasks()
+            .create_task(task("ayse", Some(nowhere)), None),
+        "task.deal_id",
+    );
+    field(
+        t.store.tasks().create_task(task("", None), None),
+        "task.owner",
+    );
     let mut no_title = task("ayse", None);
     no_title.title = " ".into();
     field(t.store.tasks().create_task(no_title, None), "task.title");
