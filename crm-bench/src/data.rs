@@ -86,6 +86,7 @@ pub fn customer_data(n: u64) -> CustomerData {
 /// Customer `n` as a stored record, for the engines that store records themselves.
 pub fn customer(n: u64, now: DateTime<Utc>) -> Customer {
     Customer {
+        erased: None,
         id: CustomerId(n),
         create_time: now,
         update_time: now,

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::LifecycleStage;
+pub use crate::privacy::consent::{Consent, ConsentDecision, ConsentPurpose};
 
 /// A customer's identity: a 64-bit number, shown as 16 lowercase hex digits.
 ///
@@ -60,6 +61,8 @@ pub struct Customer {
     pub version: u64,
     /// Everything a client writes.
     pub data: CustomerData,
+    /// When and why its personal data was erased, if it was (then `data` is anonymous).
+    pub erased: Option<crate::privacy::Erasure>,
 }
 
 impl Customer {
@@ -144,7 +147,8 @@ pub struct CustomerData {
     pub attributes: BTreeMap<String, String>,
     /// Where the customer is on the path from first contact to advocacy.
     pub lifecycle_stage: LifecycleStage,
-    /// What the customer agreed to be contacted or profiled for.
+    /// What the customer agreed to be contacted or profiled for: every decision, from which
+    /// the current consent per purpose is derived.
     pub consent: Consent,
     /// Since when this is a customer, when set (an importer's real start of the relationship);
     /// otherwise the earlier of the record's creation and its first timeline entry.
@@ -333,54 +337,6 @@ pub struct Address {
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code, upper-case (`TR`, `DE`); empty when unknown.
     pub country: String,
-}
-
-/// The purposes a customer can consent to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ConsentPurpose {
-    /// Marketing by email.
-    EmailMarketing,
-    /// Marketing by SMS.
-    SmsMarketing,
-    /// Profiling: scoring and segmentation from the customer's data.
-    Profiling,
-}
-
-/// One consent decision: granted or refused, and when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentDecision {
-    /// Whether consent was given.
-    pub granted: bool,
-    /// When the customer decided.
-    #[serde(with = "chrono::serde::ts_microseconds")]
-    pub time: DateTime<Utc>,
-}
-
-/// Consent per purpose; `None` means the customer was never asked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consent {
-    /// Marketing by email.
-    pub email_marketing: Option<ConsentDecision>,
-    /// Marketing by SMS.
-    pub sms_marketing: Option<ConsentDecision>,
-    /// Profiling.
-    pub profiling: Option<ConsentDecision>,
-}
-
-impl Consent {
-    /// The decision for one purpose.
-    pub fn get(&self, purpose: ConsentPurpose) -> Option<ConsentDecision> {
-        match purpose {
-            ConsentPurpose::EmailMarketing => self.email_marketing,
-            ConsentPurpose::SmsMarketing => self.sms_marketing,
-            ConsentPurpose::Profiling => self.profiling,
-        }
-    }
-
-    /// Whether the customer granted consent for a purpose (never asked counts as no).
-    pub fn is_granted(&self, purpose: ConsentPurpose) -> bool {
-        self.get(purpose).is_some_and(|d| d.granted)
-    }
 }
 
 impl CustomerData {

@@ -31,6 +31,7 @@
 //! - [`deals`]: pipelines, deals and their history, the weighted and calibrated forecast.
 //! - [`tasks`]: what a person must do by when, about a customer, deal or ticket.
 //! - [`automation`]: rules as data: triggers on changes and on states reached, actions.
+//! - [`privacy`]: consent history, erasure, retention policies, masked personal data.
 
 pub mod automation;
 pub mod country;
@@ -46,6 +47,7 @@ pub mod merge;
 pub mod money;
 pub mod normalize;
 pub mod order;
+pub mod privacy;
 pub mod relationship;
 pub mod report;
 pub mod scoring;

@@ -55,6 +55,8 @@ const WRITABLE: &[&str] = &[
     "consent.email_marketing",
     "consent.sms_marketing",
     "consent.profiling",
+    "consent.phone_calls",
+    "consent.third_party_sharing",
     "customer_since",
 ];
 
@@ -260,11 +262,16 @@ fn copy_field(
         "tags" => next.tags = patch.tags.clone(),
         "attributes" => next.attributes = patch.attributes.clone(),
         "lifecycle_stage" => next.lifecycle_stage = patch.lifecycle_stage,
-        "consent" => next.consent = patch.consent,
+        "consent" => next
+            .consent
+            .adopt(&patch.consent, &crate::privacy::ConsentPurpose::ALL),
         "customer_since" => next.customer_since = patch.customer_since,
-        "consent.email_marketing" => next.consent.email_marketing = patch.consent.email_marketing,
-        "consent.sms_marketing" => next.consent.sms_marketing = patch.consent.sms_marketing,
-        _ => next.consent.profiling = patch.consent.profiling,
+        consent => {
+            let purpose = consent
+                .strip_prefix("consent.")
+                .and_then(crate::privacy::ConsentPurpose::from_name);
+            next.consent.adopt(&patch.consent, purpose.as_slice());
+        }
     }
     Ok(())
 }

@@ -356,10 +356,11 @@ pub fn merge_data(survivor: &Customer, merged: &[Customer], rules: &MergeRules) 
     );
     field!(
         "consent",
-        |d: &CustomerData| d.consent,
+        |d: &CustomerData| d.consent.clone(),
         |o: &mut CustomerData, v| o.consent = v,
         |_: &_| true,
-        survivor.data.consent
+        all.iter().fold(survivor.data.consent.clone(), |c, o| c
+            .merged(&o.data.consent))
     );
     field!(
         "customer_since",

@@ -653,6 +653,7 @@ mod tests {
         // 9,300 customers at the per-customer limit: more than 64 bits hold together.
         for n in 0..9_300u64 {
             let mut c = Customer {
+                erased: None,
                 id: crate::customer::CustomerId(n + 1),
                 create_time: as_of - chrono::Duration::days(60),
                 update_time: as_of - chrono::Duration::days(60),

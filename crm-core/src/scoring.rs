@@ -381,6 +381,7 @@ mod tests {
     fn org(employees: u32) -> Customer {
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
         Customer {
+            erased: None,
             id: CustomerId(1),
             create_time: t,
             update_time: t,

@@ -45,6 +45,9 @@ pub struct SegmentData {
     pub description: String,
     /// The filter (the ListCustomers language) that selects the members.
     pub filter: String,
+    /// The purpose the segment is used for (a marketing list declares `EmailMarketing`): its
+    /// members are only the customers whose consent for it holds now.
+    pub purpose: Option<crate::privacy::ConsentPurpose>,
 }
 
 /// A stored segment.
@@ -109,6 +112,7 @@ mod tests {
     #[test]
     fn a_segment_needs_a_name_and_a_filter_that_parses() {
         let mut ok = SegmentData {
+            purpose: None,
             name: "  Hot B2B leads ".into(),
             description: "Companies ready to buy".into(),
             filter: r#"kind = ORGANIZATION AND lead_temperature = "HOT""#.into(),
@@ -117,6 +121,7 @@ mod tests {
         assert_eq!(ok.name, "Hot B2B leads");
         assert_eq!(name_key(&ok.name), "hot b2b leads");
         let mut bad = SegmentData {
+            purpose: None,
             name: String::new(),
             description: String::new(),
             filter: "kind = ROBOT".into(),

@@ -249,25 +249,20 @@ pub fn validate_customer(data: &mut CustomerData, now: DateTime<Utc>) -> Result<
     normalize_tags(&mut v, "tags", &mut data.tags);
     validate_attributes(&mut v, data);
 
-    for decision in [
-        &mut data.consent.email_marketing,
-        &mut data.consent.sms_marketing,
-        &mut data.consent.profiling,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        decision.time = to_micros(decision.time);
-    }
-    let consent = data.consent;
-    for (name, decision) in [
-        ("email_marketing", consent.email_marketing),
-        ("sms_marketing", consent.sms_marketing),
-        ("profiling", consent.profiling),
-    ] {
-        if let Some(d) = decision {
-            check_not_future(&mut v, &format!("consent.{name}.time"), d.time, now);
+    for record in &mut data.consent.history {
+        let name = record.purpose.name();
+        if let Err(bad) = crate::privacy::validate_consent_record(record, now) {
+            v.0.extend(bad.prefixed(&format!("consent.{name}")).0);
         }
+    }
+    if data.consent.history.len() > crate::privacy::consent::MAX_CONSENT_RECORDS {
+        v.add(
+            "consent",
+            format!(
+                "holds more than {} records",
+                crate::privacy::consent::MAX_CONSENT_RECORDS
+            ),
+        );
     }
     if let Some(since) = data.customer_since {
         check_not_future(&mut v, "customer_since", since, now);
@@ -548,10 +543,11 @@ mod tests {
         if let Party::Person(p) = &mut c.party {
             p.birth_date = NaiveDate::from_ymd_opt(2030, 1, 1);
         }
-        c.consent.profiling = Some(crate::customer::ConsentDecision {
-            granted: true,
-            time: now() + Duration::hours(1),
-        });
+        c.consent.record(crate::privacy::ConsentRecord::asserted(
+            crate::privacy::ConsentPurpose::Profiling,
+            true,
+            now() + Duration::hours(1),
+        ));
         assert_eq!(
             fields(validate_customer(&mut c, now())),
             vec!["person.birth_date", "consent.profiling.time"]

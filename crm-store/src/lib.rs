@@ -73,6 +73,7 @@ pub mod derived;
 pub mod error;
 pub mod feedback;
 pub mod loyalty;
+pub mod privacy;
 pub mod report;
 pub mod segments;
 pub mod settings;

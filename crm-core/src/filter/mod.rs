@@ -170,6 +170,9 @@ pub enum Term {
     LoyaltyPoints(Op, i64),
     /// `loyalty.expiring_30d OP N` (points expiring within 30 days)
     LoyaltyExpiring(Op, i64),
+    /// `consent.PURPOSE OP BOOL` (`=`, `!=`): whether consent for the purpose holds now
+    /// (never asked, pending confirmation and withdrawn are `false`)
+    Consent(Op, crate::privacy::ConsentPurpose, bool),
 }
 
 /// A parsed filter expression over terms `T`: the language is the same for every resource,
@@ -491,6 +494,7 @@ impl Term {
             Term::RfmGroup(op, g) => insight
                 .and_then(|i| i.rfm_group)
                 .is_some_and(|have| op.holds(have.cmp(g))),
+            Term::Consent(op, purpose, want) => op.holds(d.consent.is_granted(*purpose).cmp(want)),
             Term::EmployeeCount(op, n) => match &d.party {
                 crate::customer::Party::Organization(o) => {
                     o.employee_count.is_some_and(|have| op.holds(have.cmp(n)))
@@ -604,6 +608,7 @@ mod tests {
             let mut data = CustomerData::new(party);
             data.attributes.insert("plan".into(), "gold".into());
             Customer {
+                erased: None,
                 id: CustomerId(1),
                 create_time: now,
                 update_time: now,

@@ -181,6 +181,20 @@ pub(super) fn term(
         "feedback.last_nps" => Term::LastNps(op, number(value)?),
         "feedback.last_csat" => Term::LastCsat(op, number(value)?),
         "feedback.review_count" => Term::ReviewCount(op, u64::from(number(value)?)),
+        consent if consent.starts_with("consent.") => {
+            let name = &consent["consent.".len()..];
+            let purpose = crate::privacy::ConsentPurpose::from_name(name).ok_or_else(|| {
+                bad_value(format!(
+                    "no such purpose {name:?} (email_marketing, sms_marketing, profiling, phone_calls, third_party_sharing)"
+                ))
+            })?;
+            let want = match value.trim() {
+                "true" => true,
+                "false" => false,
+                other => return Err(bad_value(format!("{other:?} is not true or false"))),
+            };
+            Term::Consent(equality(op)?, purpose, want)
+        }
         "loyalty.tier" => Term::LoyaltyTier(equality(op)?, value.trim().to_uppercase()),
         "loyalty.points" | "loyalty.expiring_30d" if op == Op::Has => return Err(bad_op()),
         "loyalty.points" | "loyalty.expiring_30d" => {

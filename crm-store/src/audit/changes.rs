@@ -27,6 +27,9 @@ pub enum ChangeKind {
     /// An automation rule published a named event about the entity (the event's name is the
     /// operation).
     Published,
+    /// The customer's personal data was erased (the record stays, anonymous): a connected
+    /// system erases what it holds about the person.
+    Erased,
 }
 
 /// What kind of thing a change event is about.

@@ -58,7 +58,8 @@ fn operation(kind: ChangeKind) -> Option<Operation> {
         ChangeKind::Updated => Some(Operation::Updated),
         ChangeKind::Deleted => Some(Operation::Deleted),
         ChangeKind::Recorded => Some(Operation::Recorded),
-        ChangeKind::Published => None,
+        // Nothing acts on an erased person: no rule fires on an erasure.
+        ChangeKind::Published | ChangeKind::Erased => None,
     }
 }
 

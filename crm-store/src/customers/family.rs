@@ -96,6 +96,7 @@ impl Write<'_> {
             ChangeKind::Deleted => "DeleteCustomer",
             ChangeKind::Recorded => "RecordTimelineEntry",
             ChangeKind::Published => "PublishEvent",
+            ChangeKind::Erased => "EraseCustomer",
         };
         self.log(id, kind, version, time, fields, operation)
     }

@@ -257,6 +257,7 @@ pub(crate) fn create_in(
         DateTime::from_timestamp_millis(i64::try_from(id.0 >> 20).unwrap_or(i64::MAX))
             .unwrap_or(now);
     let customer = Customer {
+        erased: None,
         id,
         create_time,
         update_time: create_time,
@@ -264,6 +265,7 @@ pub(crate) fn create_in(
         data: data.clone(),
     };
     check_references(w, None, &customer)?;
+    w.check_suppressed(None, &customer.data)?;
     let blank = CustomerData::new(match customer.kind() {
         CustomerKind::Person => crm_core::Party::Person(crm_core::Person::default()),
         CustomerKind::Organization => {
@@ -294,6 +296,7 @@ pub(crate) fn update_in(
     now: DateTime<chrono::Utc>,
 ) -> Result<Customer> {
     let current = w.existing_customer(id)?;
+    crate::privacy::check_not_erased(&current)?;
     check_etag(&current.etag(), etag)?;
     let mut data = mask.apply(&current.data, patch)?;
     validate_customer(&mut data, now)?;
@@ -324,6 +327,7 @@ pub(crate) fn update_in(
         ..current.clone()
     };
     check_references(w, Some(&current), &updated)?;
+    w.check_suppressed(Some(&current.data), &updated.data)?;
     w.put_customer(Some(&current), Some(&updated), ChangeKind::Updated, fields)?;
     let (from, to) = (current.data.lifecycle_stage, updated.data.lifecycle_stage);
     if from != to {

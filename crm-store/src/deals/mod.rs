@@ -426,3 +426,32 @@ pub(crate) fn forget_customer(w: &mut Write<'_>, id: CustomerId) -> Result<()> {
     }
     Ok(())
 }
+
+/// Replaces the name and outcome reason of an erased customer's deals (amounts, stages and
+/// history stay: forecasts and reports do not change).
+pub(crate) fn erase_customer(w: &mut Write<'_>, id: CustomerId) -> Result<()> {
+    use crm_core::privacy::erasure::erase_text;
+    for (key, _) in w.scan_prefix(&keys::by_customer_prefix(id))? {
+        if let Some(deal) = keys::trailing_deal(&key) {
+            let old = w.existing_deal(deal)?;
+            let mut new = old.clone();
+            erase_text(&mut new.data.name);
+            if let Some(reason) = &mut new.outcome_reason {
+                erase_text(reason);
+            }
+            if new != old {
+                new.version += 1;
+                new.update_time = w.store.now().max(old.update_time);
+                let fields = vec!["name".into(), "outcome_reason".into()];
+                w.store_deal(
+                    Some(&old),
+                    &new,
+                    ChangeKind::Updated,
+                    fields,
+                    "EraseCustomer",
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

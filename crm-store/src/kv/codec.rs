@@ -73,12 +73,26 @@ macro_rules! stored_v1 {
     ($($t:ty),* $(,)?) => { $(impl Stored for $t {})* };
 }
 
-/// Version 2 added `customer_since`; version 1 is read by [`crate::customers::legacy`].
+/// Version 3 made consent a history and added the erasure; version 2 added `customer_since`.
+/// Both older versions are read by [`crate::customers::legacy`].
 impl Stored for crm_core::Customer {
+    const VERSION: u8 = 3;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
+        match version {
+            1 => Some(crate::customers::legacy::customer_v1(body)),
+            2 => Some(crate::customers::legacy::customer_v2(body)),
+            _ => None,
+        }
+    }
+}
+
+/// Version 2 added the segment's purpose; version 1 reads as a segment with none.
+impl Stored for crm_core::Segment {
     const VERSION: u8 = 2;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, String>> {
-        (version == 1).then(|| crate::customers::legacy::customer_v1(body))
+        (version == 1).then(|| crate::segments::legacy_v1(body))
     }
 }
 
@@ -102,7 +116,6 @@ stored_v1!(
     crm_core::support::Ticket,
     crm_core::support::TicketMessage,
     crm_core::TimelineEntry,
-    crm_core::Segment,
     crm_core::ScoringModel,
     crm_core::deals::Deal,
     crm_core::deals::Pipeline,
@@ -165,23 +178,34 @@ mod tests {
                 attributes: BTreeMap::from([("plan".into(), "gold".into())]),
                 lifecycle_stage: LifecycleStage::Loyalty,
                 consent: Consent {
-                    email_marketing: Some(ConsentDecision {
-                        granted: true,
-                        time: t("2026-01-01T00:00:00Z"),
-                    }),
-                    sms_marketing: Some(ConsentDecision {
-                        granted: false,
-                        time: t("2026-01-02T00:00:00Z"),
-                    }),
-                    profiling: None,
+                    history: vec![
+                        privacy::ConsentRecord::asserted(
+                            ConsentPurpose::EmailMarketing,
+                            true,
+                            t("2026-01-01T00:00:00Z"),
+                        ),
+                        privacy::ConsentRecord::asserted(
+                            ConsentPurpose::SmsMarketing,
+                            false,
+                            t("2026-01-02T00:00:00Z"),
+                        ),
+                    ],
                 },
                 customer_since: None,
             },
+            erased: None,
         }
     }
 
     const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v1.bin");
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v2.bin");
+    const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v2.bin");
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/customer-v3.bin");
+
+    fn since() -> Option<chrono::DateTime<chrono::Utc>> {
+        DateTime::parse_from_rfc3339("2019-05-01T00:00:00Z")
+            .map(|t| t.to_utc())
+            .ok()
+    }
 
     /// Records written by version 1 (before `customer_since`) still decode, to the same
     /// customer with no customer-since.
@@ -194,16 +218,49 @@ mod tests {
         Ok(())
     }
 
-    /// Records written by version 2 must always decode to the same customer. If this fails after
-    /// a change to the domain types, the change altered the on-disk format: keep the old types
-    /// as a version-2 decoder (see `customers/legacy.rs`) and write the new ones as version 3.
-    /// `CRM_BLESS=1` rewrites the golden file, only for a deliberate new format.
+    /// Records written by version 2 (consent as one decision per purpose) decode with each
+    /// decision as one record of the history.
     #[test]
     fn version_2_records_still_decode() -> Result<()> {
+        let golden = std::fs::read(GOLDEN_V2).map_err(|e| StoreError::Storage(e.to_string()))?;
+        assert_eq!(golden.first(), Some(&2));
+        let decoded: Customer = decode(&golden, &|| "golden".into())?;
         let mut customer = fixture();
-        customer.data.customer_since = DateTime::parse_from_rfc3339("2019-05-01T00:00:00Z")
-            .map(|t| t.to_utc())
-            .ok();
+        customer.data.customer_since = since();
+        assert_eq!(decoded, customer);
+        assert!(
+            decoded
+                .data
+                .consent
+                .is_granted(ConsentPurpose::EmailMarketing)
+        );
+        Ok(())
+    }
+
+    /// Records written by version 3 must always decode to the same customer. If this fails after
+    /// a change to the domain types, the change altered the on-disk format: keep the old types
+    /// as a version-3 decoder (see `customers/legacy.rs`) and write the new ones as version 4.
+    /// `CRM_BLESS=1` rewrites the golden file, only for a deliberate new format.
+    #[test]
+    fn version_3_records_still_decode() -> Result<()> {
+        let mut customer = fixture();
+        customer.data.customer_since = since();
+        customer.data.consent.record(privacy::ConsentRecord {
+            channel: privacy::ConsentChannel::Email,
+            source: privacy::ConsentSource::WebForm,
+            text_version: "marketing v4".into(),
+            confirm_time: since(),
+            ..privacy::ConsentRecord::asserted(
+                ConsentPurpose::ThirdPartySharing,
+                true,
+                since().unwrap_or_default(),
+            )
+        });
+        customer.erased = Some(privacy::Erasure {
+            time: since().unwrap_or_default(),
+            reason: "asked".into(),
+            actor: "dpo".into(),
+        });
         let encoded = encode(&customer)?;
         if std::env::var_os("CRM_BLESS").is_some() {
             std::fs::write(GOLDEN, &encoded).map_err(|e| StoreError::Storage(e.to_string()))?;
@@ -211,7 +268,7 @@ mod tests {
         let golden = std::fs::read(GOLDEN).map_err(|e| StoreError::Storage(e.to_string()))?;
         let decoded: Customer = decode(&golden, &|| "golden".into())?;
         assert_eq!(decoded, customer);
-        assert_eq!(encoded, golden, "the encoding of version 2 changed");
+        assert_eq!(encoded, golden, "the encoding of version 3 changed");
         Ok(())
     }
 

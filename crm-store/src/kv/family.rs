@@ -229,6 +229,19 @@ pub(crate) const CUSTOMER_CASCADES: &[Cascade] = &[
     crate::loyalty::forget_customer,
 ];
 
+/// What a domain does, in the erasure's own write, when a customer's personal data is erased:
+/// it replaces the free texts it keeps about the person (see `privacy/mod.rs`). Records,
+/// amounts and dates stay.
+pub(crate) type Eraser = fn(&mut crate::write::Write<'_>, crm_core::CustomerId) -> Result<()>;
+
+/// Every domain's eraser, run before the customer's record is anonymized.
+pub(crate) const CUSTOMER_ERASERS: &[Eraser] = &[
+    crate::timeline::erase::erase_customer,
+    crate::support::erase_customer,
+    crate::tasks::erase_customer,
+    crate::deals::erase_customer,
+];
+
 /// What a domain does when an entry is added to a customer's timeline, in the same write (the
 /// loyalty ledger earns on a purchase and reverses on a refund).
 pub(crate) type TimelineHook = fn(

@@ -97,6 +97,10 @@ pub(crate) const RULE: u8 = b'r';
 /// `w kind ...` -> the automation worker's record: firings and the entities in a state.
 pub(crate) const AUTOMATION: u8 = b'w';
 
+/// `x kind hash(32)` -> customer id(8), time(8): an erased email (kind 1) or phone (kind 2),
+/// by its keyed hash (see `privacy/mod.rs`).
+pub(crate) const SUPPRESSED: u8 = b'x';
+
 /// `A seq` -> a configuration audit event (segments, the scoring model).
 pub(crate) const CONFIG_AUDIT: u8 = b'A';
 
@@ -125,6 +129,9 @@ pub(crate) const META_LAST_REWARD: &[u8] = b"Mlast_reward";
 pub(crate) const META_LOYALTY_PROGRAM: &[u8] = b"Mloyalty_program";
 /// The loyalty program version every account's state was evaluated with.
 pub(crate) const META_LOYALTY_EVALUATED: &[u8] = b"Mloyalty_evaluated";
+
+/// The retention policy in force.
+pub(crate) const META_RETENTION: &[u8] = b"Mretention_policy";
 
 /// The newest pipeline id handed out.
 pub(crate) const META_LAST_PIPELINE: &[u8] = b"Mlast_pipeline";

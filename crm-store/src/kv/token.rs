@@ -120,6 +120,28 @@ impl Tokens {
         tag
     }
 
+    /// HMAC-SHA256 of `value` under a key derived from the store's secret for `purpose`: a
+    /// keyed hash that names a value without holding it (the suppression list's keys).
+    pub(crate) fn keyed_hash(&self, purpose: &[u8], value: &[u8]) -> [u8; 32] {
+        let derived: [u8; 32] = Sha256::new()
+            .chain_update(self.secret)
+            .chain_update(purpose)
+            .finalize()
+            .into();
+        let mut key = [0u8; BLOCK];
+        key[..32].copy_from_slice(&derived);
+        let pad = |byte: u8| key.map(|k| k ^ byte);
+        let inner = Sha256::new()
+            .chain_update(pad(0x36))
+            .chain_update(value)
+            .finalize();
+        Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize()
+            .into()
+    }
+
     /// The token for the page after `position` of `listing` under `query` (the query's
     /// canonical text: everything but the page size and token).
     pub(crate) fn seal(&self, listing: Listing, query: &str, position: &[u8]) -> String {

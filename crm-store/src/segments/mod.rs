@@ -34,7 +34,7 @@ pub struct SegmentPage {
 }
 
 /// The fields of a segment an update can name.
-pub const SEGMENT_FIELDS: [&str; 3] = ["name", "description", "filter"];
+pub const SEGMENT_FIELDS: [&str; 4] = ["name", "description", "filter", "purpose"];
 
 fn invalid(v: Violations) -> StoreError {
     v.prefixed("segment").into()
@@ -43,9 +43,21 @@ fn invalid(v: Violations) -> StoreError {
 impl Store {
     fn segment_filter(&self, id: SegmentId) -> Result<Filter> {
         let segment = self.segments().get(id)?;
-        Filter::parse(&segment.data.filter).map_err(|e| StoreError::Corrupt {
+        let filter = Filter::parse(&segment.data.filter).map_err(|e| StoreError::Corrupt {
             key: format!("segment {id}"),
             detail: format!("its stored filter no longer parses: {e}"),
+        })?;
+        // A segment for a purpose never lists anyone whose consent for it does not hold now.
+        Ok(match segment.data.purpose {
+            Some(purpose) => crm_core::filter::Expr::And(vec![
+                filter,
+                crm_core::filter::Expr::Term(crm_core::filter::Term::Consent(
+                    crm_core::filter::Op::Eq,
+                    purpose,
+                    true,
+                )),
+            ]),
+            None => filter,
         })
     }
 }
@@ -61,6 +73,7 @@ fn changed_fields(before: &SegmentData, after: &SegmentData) -> Vec<String> {
         ("name", before.name != after.name),
         ("description", before.description != after.description),
         ("filter", before.filter != after.filter),
+        ("purpose", before.purpose != after.purpose),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)
@@ -163,7 +176,7 @@ impl Segments<'_> {
         })
     }
 
-    /// Updates the fields `mask` names (`name`, `description`, `filter`; empty: all three) from
+    /// Updates the fields `mask` names (`name`, `description`, `filter`, `purpose`; empty: all) from
     /// `patch`; with `etag`, only if the segment is still at that version.
     ///
     /// Errors: [`StoreError::NotFound`], [`StoreError::Aborted`], [`StoreError::Invalid`],
@@ -180,7 +193,9 @@ impl Segments<'_> {
             if !SEGMENT_FIELDS.contains(&path.as_str()) {
                 v.add(
                     "update_mask",
-                    format!("{path:?} is not a field of a segment (name, description, filter)"),
+                    format!(
+                        "{path:?} is not a field of a segment (name, description, filter, purpose)"
+                    ),
                 );
             }
         }
@@ -200,6 +215,9 @@ impl Segments<'_> {
             }
             if wants("filter") {
                 data.filter = patch.filter.clone();
+            }
+            if wants("purpose") {
+                data.purpose = patch.purpose;
             }
             validate_segment(&mut data).map_err(invalid)?;
             if data == current.data {
@@ -283,4 +301,37 @@ impl Segments<'_> {
             page_token = page.next_page_token;
         }
     }
+}
+
+/// A version-1 segment (before `purpose`) as today's, for no purpose.
+pub(crate) fn legacy_v1(body: &[u8]) -> std::result::Result<Segment, String> {
+    #[derive(serde::Deserialize)]
+    struct DataV1 {
+        name: String,
+        description: String,
+        filter: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct SegmentV1 {
+        id: SegmentId,
+        #[serde(with = "chrono::serde::ts_microseconds")]
+        create_time: chrono::DateTime<chrono::Utc>,
+        #[serde(with = "chrono::serde::ts_microseconds")]
+        update_time: chrono::DateTime<chrono::Utc>,
+        version: u64,
+        data: DataV1,
+    }
+    let old: SegmentV1 = codec::body(body)?;
+    Ok(Segment {
+        id: old.id,
+        create_time: old.create_time,
+        update_time: old.update_time,
+        version: old.version,
+        data: SegmentData {
+            name: old.data.name,
+            description: old.data.description,
+            filter: old.data.filter,
+            purpose: None,
+        },
+    })
 }

@@ -452,3 +452,35 @@ pub(crate) fn message_request_key(rid: &str) -> Vec<u8> {
     k.extend_from_slice(rid.as_bytes());
     k
 }
+
+/// Replaces the texts of an erased customer's tickets: subjects, message bodies, and the
+/// customer's name or address as a message's author.
+pub(crate) fn erase_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Result<()> {
+    use crm_core::privacy::erasure::erase_text;
+    for (key, _) in w.scan_prefix(&keys::by_customer_prefix(id))? {
+        let Some(ticket) = keys::trailing_ticket(&key) else {
+            continue;
+        };
+        let old = existing(w, ticket)?;
+        let mut new = old.clone();
+        erase_text(&mut new.data.subject);
+        if new != old {
+            new.version += 1;
+            new.update_time = w.store.now().max(old.update_time);
+            w.put_record::<TicketFamily>(Some(&old), Some(&new))?;
+        }
+        for (mkey, value) in w.scan_prefix(&keys::messages_of(ticket))? {
+            let m: crm_core::support::TicketMessage =
+                codec::decode(&value, &|| crate::kv::keys::describe(&mkey))?;
+            let mut n = m.clone();
+            erase_text(&mut n.body);
+            if n.from_customer {
+                erase_text(&mut n.author);
+            }
+            if n != m {
+                w.put_record::<family::MessageFamily>(Some(&m), Some(&n))?;
+            }
+        }
+    }
+    Ok(())
+}

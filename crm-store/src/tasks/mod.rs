@@ -326,3 +326,23 @@ pub(crate) fn forget_link(w: &mut Write<'_>, link: TaskLink, operation: &str) ->
 pub(crate) fn forget_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Result<()> {
     forget_link(w, TaskLink::Customer(id), "DeleteCustomer")
 }
+
+/// Replaces the title and notes of the tasks about an erased customer.
+pub(crate) fn erase_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Result<()> {
+    use crm_core::privacy::erasure::erase_text;
+    for (key, _) in w.scan_prefix(&keys::link_prefix(TaskLink::Customer(id)))? {
+        if let Some(task) = keys::trailing_task(&key) {
+            let old = w.existing_task(task)?;
+            let mut new = old.clone();
+            erase_text(&mut new.data.title);
+            erase_text(&mut new.data.notes);
+            if new != old {
+                new.version += 1;
+                new.update_time = w.store.now().max(old.update_time);
+                let fields = vec!["title".into(), "notes".into()];
+                w.store_task(Some(&old), Some(&new), fields, "EraseCustomer")?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! referral keys they imply, in the writing batch; listing them; deleting them with their
 //! customer. The public calls that record entries are in [`crate::timeline::record`].
 
+pub(crate) mod erase;
 pub mod record;
 pub(crate) mod referrals;
 pub(crate) mod verify;

@@ -121,6 +121,7 @@ pub(crate) fn record_in(
         return Ok(first);
     }
     let mut s = w.subject(id)?;
+    crate::privacy::check_not_erased(&s.customer)?;
     match body(w, &mut s)? {
         Outcome::Repeat(entry) => Ok(Recorded {
             entry,
