@@ -21,6 +21,7 @@ const PROTOS: &[&str] = &[
     "crm/v1/deal_service.proto",
     "crm/v1/task_service.proto",
     "crm/v1/automation_service.proto",
+    "crm/v1/privacy_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -32,6 +32,12 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether keys of the role see personal data whole unless told otherwise: writers and
+    /// admins do, readers (dashboards, reports) see it masked.
+    pub fn sees_personal_data(self) -> bool {
+        self != Role::Reader
+    }
+
     /// The role's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -55,6 +61,17 @@ pub struct KeyRecord {
     pub created: DateTime<Utc>,
     /// When the key was revoked, if it was.
     pub revoked: Option<DateTime<Utc>>,
+    /// Whether it sees personal data (emails, phones, addresses, birth dates) whole; unset:
+    /// the role's default ([`Role::sees_personal_data`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<bool>,
+}
+
+impl KeyRecord {
+    /// Whether the key sees personal data whole (otherwise masked).
+    pub fn sees_personal_data(&self) -> bool {
+        self.personal_data.unwrap_or(self.role.sees_personal_data())
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -165,8 +182,19 @@ impl KeyRing {
         std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
     }
 
-    /// Makes a key and returns its secret: shown once, never stored.
+    /// Makes a key with its role's default sight of personal data; returns its secret.
     pub fn create(&self, name: &str, role: Role) -> Result<String, KeyError> {
+        self.create_with(name, role, None)
+    }
+
+    /// Makes a key and returns its secret: shown once, never stored. `personal_data` overrides
+    /// the role's default sight of personal data.
+    pub fn create_with(
+        &self,
+        name: &str,
+        role: Role,
+        personal_data: Option<bool>,
+    ) -> Result<String, KeyError> {
         let valid = !name.is_empty()
             && name.len() <= 64
             && name
@@ -191,6 +219,7 @@ impl KeyRing {
             sha256: hash(&key),
             created: Utc::now(),
             revoked: None,
+            personal_data,
         });
         self.write(&file)?;
         Ok(key)
@@ -266,6 +295,7 @@ mod tests {
                     sha256: String::new(),
                     created: Utc::now(),
                     revoked: None,
+                    personal_data: None,
                 })
                 .collect(),
         };

@@ -34,6 +34,8 @@ pub struct Caller {
     pub name: String,
     /// What the caller may do.
     pub role: Role,
+    /// Whether the caller sees personal data whole (otherwise masked).
+    pub personal_data: bool,
     /// The system the caller says its writes come from (the `x-crm-origin` header), stored
     /// with each write's change-log event.
     pub origin: Option<String>,
@@ -49,6 +51,20 @@ pub struct Call {
 }
 
 impl Call {
+    /// What the caller may see of personal data.
+    pub fn sight(&self) -> crate::convert::Sight {
+        if self.caller.personal_data {
+            crate::convert::Sight::Whole
+        } else {
+            crate::convert::Sight::Masked
+        }
+    }
+
+    /// What the caller of `request` may see of personal data (masked when unknown).
+    pub fn sight_of<T>(request: &Request<T>) -> crate::convert::Sight {
+        Call::of(request).map_or(crate::convert::Sight::Masked, |c| c.sight())
+    }
+
     /// The call of a request that came through [`CallLayer`].
     pub fn of<T>(request: &Request<T>) -> Result<Call, Status> {
         request
@@ -117,6 +133,7 @@ impl CallLayer {
             return Ok(Caller {
                 name: "anonymous".into(),
                 role: Role::Admin,
+                personal_data: true,
                 origin: None,
             });
         }
@@ -133,6 +150,7 @@ impl CallLayer {
             .trim();
         match self.ring.authenticate(secret) {
             Ok(Some(key)) => Ok(Caller {
+                personal_data: key.sees_personal_data(),
                 name: key.name,
                 role: key.role,
                 origin: None,

@@ -25,6 +25,7 @@ use crate::pb::deal_service_server::DealServiceServer;
 use crate::pb::feedback_service_server::FeedbackServiceServer;
 use crate::pb::lifecycle_service_server::LifecycleServiceServer;
 use crate::pb::loyalty_service_server::LoyaltyServiceServer;
+use crate::pb::privacy_service_server::PrivacyServiceServer;
 use crate::pb::report_service_server::ReportServiceServer;
 use crate::pb::segment_service_server::SegmentServiceServer;
 use crate::pb::support_service_server::SupportServiceServer;
@@ -38,6 +39,7 @@ use crate::services::feed::{ChangeFeedApi, FeedPump};
 use crate::services::feedback::FeedbackApi;
 use crate::services::lifecycle::LifecycleApi;
 use crate::services::loyalty::LoyaltyApi;
+use crate::services::privacy::PrivacyApi;
 use crate::services::reports::ReportApi;
 use crate::services::segments::SegmentApi;
 use crate::services::support::SupportApi;
@@ -217,6 +219,9 @@ pub async fn serve(
     health.set_serving::<DealServiceServer<DealApi>>().await;
     health.set_serving::<TaskServiceServer<TaskApi>>().await;
     health
+        .set_serving::<PrivacyServiceServer<PrivacyApi>>()
+        .await;
+    health
         .set_serving::<AutomationServiceServer<AutomationApi>>()
         .await;
     let reflection = || {
@@ -258,10 +263,13 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes);
     let automation = AutomationServiceServer::new(AutomationApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
+    let privacy = PrivacyServiceServer::new(PrivacyApi::new(store.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
     // Streams (the change feed) end when shutdown is requested, instead of holding the drain.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let pump = FeedPump::start(&store, stop.clone()).map_err(ServeError::Thread)?;
     tokio::spawn(crate::workers::loyalty_sweeps(store.clone(), stop.clone()));
+    tokio::spawn(crate::workers::retention(store.clone(), stop.clone()));
     let rules =
         crate::workers::RuleWorker::start(&store, stop.clone()).map_err(ServeError::Thread)?;
     let feed = ChangeFeedServiceServer::new(ChangeFeedApi::new(store.clone(), pump, stop))
@@ -313,6 +321,7 @@ pub async fn serve(
         .add_service(deals)
         .add_service(tasks)
         .add_service(automation)
+        .add_service(privacy)
         .serve_with_incoming_shutdown(
             crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
             shutdown,

@@ -1,4 +1,5 @@
-//! The server's background work: the loyalty sweep and the automation rule worker.
+//! The server's background work: the loyalty sweep, the retention job and the automation rule
+//! worker.
 
 use std::time::Duration;
 
@@ -23,6 +24,41 @@ pub(crate) async fn loyalty_sweeps(store: Store, mut stop: watch::Receiver<bool>
                 tracing::warn!(error = %e, "the loyalty sweep failed; it runs again in a minute")
             }
             Err(e) => tracing::warn!(error = %e, "the loyalty sweep's task failed"),
+        }
+    }
+}
+
+/// How often the retention policy is applied.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Applies the retention policy every hour, until shutdown; on a store several servers share,
+/// only in the one holding the `retention` lease. A failure is logged and tried again next time.
+pub(crate) async fn retention(store: Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(RETENTION_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let s = store.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            if s.shared() && !s.take_lease("retention", RETENTION_EVERY)? {
+                return Ok(None);
+            }
+            s.privacy().apply_retention().map(Some)
+        })
+        .await;
+        match ran {
+            Ok(Ok(Some(run))) if run.policy_version > 0 => tracing::info!(
+                policy_version = run.policy_version,
+                erased = run.done.erase.len(),
+                customers_with_interactions_dropped = run.done.drop_interactions.len(),
+                "retention policy applied"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "applying the retention policy failed; it runs again in an hour")
+            }
+            Err(e) => tracing::warn!(error = %e, "the retention job's task failed"),
         }
     }
 }

@@ -18,6 +18,7 @@ fn segments_keep_their_names_unique_and_verify_clean() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let store = support::open_in(dir.path());
     let data = |name: &str| SegmentData {
+        purpose: None,
         name: name.into(),
         description: "who they are".into(),
         filter: "kind = PERSON".into(),
@@ -123,6 +124,7 @@ fn every_way_of_counting_gives_the_listing_s_length() {
         let segment = store
             .segments()
             .create(SegmentData {
+                purpose: None,
                 name: format!("s{n}"),
                 description: String::new(),
                 filter: filter.into(),
@@ -157,6 +159,7 @@ fn configuration_changes_leave_a_trail() {
     let segment = zeynep
         .segments()
         .create(SegmentData {
+            purpose: None,
             name: "VIPs".into(),
             description: String::new(),
             filter: r#"tags:"vip""#.into(),
@@ -244,6 +247,7 @@ fn configuration_changes_leave_a_trail() {
     store
         .segments()
         .create(SegmentData {
+            purpose: None,
             name: "Again".into(),
             description: String::new(),
             filter: String::new(),

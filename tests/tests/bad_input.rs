@@ -132,6 +132,7 @@ async fn every_bad_field_of_a_create_is_named_and_nothing_is_written() {
                     profiling: Some(pb::ConsentDecision {
                         granted: true,
                         time: far_future(),
+                        pending: false,
                     }),
                     ..Default::default()
                 })
@@ -147,6 +148,7 @@ async fn every_bad_field_of_a_create_is_named_and_nothing_is_written() {
                             seconds: 0,
                             nanos: -1,
                         }),
+                        pending: false,
                     }),
                     ..Default::default()
                 })

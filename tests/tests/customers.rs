@@ -35,7 +35,7 @@ async fn a_customer_from_first_contact_to_deletion() {
     ayse.consent = Some(pb::Consent {
         email_marketing: Some(pb::ConsentDecision {
             granted: true,
-            time: None,
+            ..Default::default()
         }),
         ..Default::default()
     });
@@ -58,7 +58,7 @@ async fn a_customer_from_first_contact_to_deletion() {
         created.lifecycle_stage,
         pb::LifecycleStage::Awareness as i32
     );
-    let consent = created.consent.and_then(|c| c.email_marketing);
+    let consent = created.consent.as_ref().and_then(|c| c.email_marketing);
     assert!(consent.is_some_and(|d| d.granted && d.time.is_some()));
 
     // Read it back by id, by email in any case, and by the shop's id.

@@ -6,10 +6,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::{
-    Address, Consent, ConsentDecision, Customer, CustomerData, CustomerKind, Email, Gender,
-    IncomeBand, LifecycleStage, Organization, Party, Person, Phone, Violations,
+    Address, Customer, CustomerData, CustomerKind, Email, Gender, IncomeBand, LifecycleStage,
+    Organization, Party, Person, Phone, Violations,
 };
 
+use super::privacy::{consent_from_proto, consent_paths, consent_to_proto};
 use super::{parse_id, time_from_proto, time_to_proto};
 use crate::pb;
 
@@ -46,6 +47,8 @@ pub fn customer_from_proto(
         lead_status: _,
         value: _,
         customer_since,
+        erase_time: _,
+        erase_reason: _,
     } = c;
     let mut v = Violations::default();
     let customer_since = customer_since.and_then(|t| {
@@ -206,34 +209,6 @@ fn organization_from_proto(o: pb::Organization, v: &mut Violations) -> Organizat
     }
 }
 
-fn consent_from_proto(c: Option<pb::Consent>, now: DateTime<Utc>, v: &mut Violations) -> Consent {
-    let Some(pb::Consent {
-        email_marketing,
-        sms_marketing,
-        profiling,
-    }) = c
-    else {
-        return Consent::default();
-    };
-    let mut decision = |name: &str, d: Option<pb::ConsentDecision>| {
-        d.map(|pb::ConsentDecision { granted, time }| {
-            let time = match time {
-                None => now,
-                Some(t) => time_from_proto(&t).unwrap_or_else(|| {
-                    v.add(format!("consent.{name}.time"), "is not a valid timestamp");
-                    now
-                }),
-            };
-            ConsentDecision { granted, time }
-        })
-    };
-    Consent {
-        email_marketing: decision("email_marketing", email_marketing),
-        sms_marketing: decision("sms_marketing", sms_marketing),
-        profiling: decision("profiling", profiling),
-    }
-}
-
 /// The update-mask paths an update without a mask implies (AIP-134): every field the client set.
 pub fn implicit_mask(c: &pb::Customer) -> Vec<String> {
     let mut paths: Vec<String> = Vec::new();
@@ -276,12 +251,10 @@ pub fn implicit_mask(c: &pb::Customer) -> Vec<String> {
     when(!c.source.is_empty(), "source");
     when(!c.tags.is_empty(), "tags");
     when(c.lifecycle_stage != 0, "lifecycle_stage");
-    if let Some(consent) = &c.consent {
-        when(consent.email_marketing.is_some(), "consent.email_marketing");
-        when(consent.sms_marketing.is_some(), "consent.sms_marketing");
-        when(consent.profiling.is_some(), "consent.profiling");
-    }
     when(c.customer_since.is_some(), "customer_since");
+    if let Some(consent) = &c.consent {
+        paths.extend(consent_paths(consent));
+    }
     paths.extend(c.attributes.keys().map(|k| format!("attributes.{k}")));
     paths
 }
@@ -308,13 +281,6 @@ pub(crate) fn stage_to_proto(s: LifecycleStage) -> pb::LifecycleStage {
         LifecycleStage::Loyalty => pb::LifecycleStage::Loyalty,
         LifecycleStage::Advocacy => pb::LifecycleStage::Advocacy,
     }
-}
-
-fn decision_to_proto(d: Option<ConsentDecision>) -> Option<pb::ConsentDecision> {
-    d.map(|d| pb::ConsentDecision {
-        granted: d.granted,
-        time: Some(time_to_proto(d.time)),
-    })
 }
 
 /// A stored customer as a `Customer` message.
@@ -401,11 +367,7 @@ pub fn customer_to_proto(c: &Customer) -> pb::Customer {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         lifecycle_stage: stage_to_proto(d.lifecycle_stage) as i32,
-        consent: Some(pb::Consent {
-            email_marketing: decision_to_proto(d.consent.email_marketing),
-            sms_marketing: decision_to_proto(d.consent.sms_marketing),
-            profiling: decision_to_proto(d.consent.profiling),
-        }),
+        consent: Some(consent_to_proto(&d.consent)),
         create_time: Some(time_to_proto(c.create_time)),
         update_time: Some(time_to_proto(c.update_time)),
         etag: c.etag(),
@@ -417,5 +379,11 @@ pub fn customer_to_proto(c: &Customer) -> pb::Customer {
         lead_status: 0,
         value: Vec::new(),
         customer_since: d.customer_since.map(time_to_proto),
+        erase_time: c.erased.as_ref().map(|e| time_to_proto(e.time)),
+        erase_reason: c
+            .erased
+            .as_ref()
+            .map(|e| e.reason.clone())
+            .unwrap_or_default(),
     }
 }

@@ -67,6 +67,7 @@ fn operation_to_proto(kind: ChangeKind) -> pb::ChangeOperation {
         ChangeKind::Deleted => pb::ChangeOperation::Deleted,
         ChangeKind::Recorded => pb::ChangeOperation::Recorded,
         ChangeKind::Published => pb::ChangeOperation::Published,
+        ChangeKind::Erased => pb::ChangeOperation::Erased,
     }
 }
 

@@ -13,9 +13,11 @@ use super::customer::customer_to_proto;
 use super::timeline::{kind_from_proto, kind_to_proto, summary_to_proto};
 use crate::pb;
 
-/// A customer with what is derived about it (summary, status, lead score).
-pub fn customer_view(c: &Customer, i: &Insight) -> pb::Customer {
+/// A customer with what is derived about it (summary, status, lead score), its personal data
+/// masked unless the caller may see it (`sight`).
+pub fn customer_view(c: &Customer, i: &Insight, sight: super::Sight) -> pb::Customer {
     let mut out = customer_to_proto(c);
+    super::mask_customer(&mut out, sight);
     out.summary = Some(summary_to_proto(&i.summary));
     out.relationship_status = status_to_proto(i.status) as i32;
     out.advocate = i.advocate;

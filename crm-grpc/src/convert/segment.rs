@@ -15,6 +15,7 @@ pub fn segment_to_proto(s: &Segment) -> pb::Segment {
         create_time: Some(time_to_proto(s.create_time)),
         update_time: Some(time_to_proto(s.update_time)),
         etag: s.etag(),
+        purpose: super::privacy::purpose_to_proto(s.data.purpose),
     }
 }
 
@@ -28,11 +29,13 @@ pub fn segment_from_proto(s: pb::Segment) -> SegmentData {
         create_time: _,
         update_time: _,
         etag: _,
+        purpose,
     } = s;
     SegmentData {
         name,
         description,
         filter,
+        purpose: super::privacy::purpose_from_proto(purpose),
     }
 }
 

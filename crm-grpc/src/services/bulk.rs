@@ -12,7 +12,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Response, Status, Streaming};
 
 use crate::convert::{
-    customer_from_proto, customer_view, entry_to_proto, interaction_from_proto,
+    Sight, customer_from_proto, customer_view, entry_to_proto, interaction_from_proto,
     purchase_from_proto, refund_from_proto, time_from_proto,
 };
 use crate::pb;
@@ -47,9 +47,10 @@ fn succeeded(
     s: &Store,
     c: &Customer,
     action: pb::ItemAction,
+    sight: Sight,
 ) -> Result<pb::BatchItemResult, StoreError> {
     Ok(pb::BatchItemResult {
-        customer: Some(customer_view(c, &s.insights().insight(c)?)),
+        customer: Some(customer_view(c, &s.insights().insight(c)?, sight)),
         error: None,
         action: action.into(),
     })
@@ -101,6 +102,7 @@ fn merge<R>(
 pub(crate) async fn batch_create(
     store: Store,
     request: pb::BatchCreateCustomersRequest,
+    sight: Sight,
 ) -> Result<Response<pb::BatchCreateCustomersResponse>, Status> {
     check_count("requests", request.requests.len())?;
     let now = chrono::Utc::now();
@@ -123,7 +125,7 @@ pub(crate) async fn batch_create(
         let answered: Vec<pb::BatchItemResult> = stored
             .into_iter()
             .map(|r: ItemResult<Customer>| match r {
-                Ok(c) => succeeded(s, &c, pb::ItemAction::Created)
+                Ok(c) => succeeded(s, &c, pb::ItemAction::Created, sight)
                     .unwrap_or_else(|e| failed(&from_store(Fields::InCustomer, e))),
                 Err(e) => failed(&from_store(Fields::InCustomer, e)),
             })
@@ -134,20 +136,21 @@ pub(crate) async fn batch_create(
     Ok(Response::new(pb::BatchCreateCustomersResponse { results }))
 }
 
-fn upserted_result(s: &Store, r: ItemResult<Upserted>) -> pb::BatchItemResult {
+fn upserted_result(s: &Store, r: ItemResult<Upserted>, sight: Sight) -> pb::BatchItemResult {
     let (c, action) = match r {
         Ok(Upserted::Created(c)) => (c, pb::ItemAction::Created),
         Ok(Upserted::Updated(c)) => (c, pb::ItemAction::Updated),
         Ok(Upserted::Unchanged(c)) => (c, pb::ItemAction::Unchanged),
         Err(e) => return failed(&from_store(Fields::Request, e)),
     };
-    succeeded(s, &c, action).unwrap_or_else(|e| failed(&from_store(Fields::Request, e)))
+    succeeded(s, &c, action, sight).unwrap_or_else(|e| failed(&from_store(Fields::Request, e)))
 }
 
 /// BatchUpsertCustomers.
 pub(crate) async fn batch_upsert(
     store: Store,
     request: pb::BatchUpsertCustomersRequest,
+    sight: Sight,
 ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
     check_count("customers", request.customers.len())?;
     let mask = mask_from(request.update_mask)?;
@@ -161,7 +164,10 @@ pub(crate) async fn batch_upsert(
         .collect();
     let results = blocking(store, Fields::Request, move |s| {
         let stored = s.customers().batch_upsert(items, mask.as_ref())?;
-        let answered: Vec<_> = stored.into_iter().map(|r| upserted_result(s, r)).collect();
+        let answered: Vec<_> = stored
+            .into_iter()
+            .map(|r| upserted_result(s, r, sight))
+            .collect();
         Ok(merge(converted, answered.into_iter(), |r| r))
     })
     .await?;
@@ -367,6 +373,7 @@ async fn import_message(
 pub(crate) async fn export(
     store: Store,
     request: pb::ExportCustomersRequest,
+    sight: Sight,
 ) -> Result<Response<Answers<pb::ExportCustomersResponse>>, Status> {
     let pb::ExportCustomersRequest {
         filter,
@@ -380,7 +387,7 @@ pub(crate) async fn export(
             .customers()
             .export(&filter, include_timeline, |cursor, e| {
                 let message = pb::ExportCustomersResponse {
-                    customer: Some(customer_view(&e.customer, &e.insight)),
+                    customer: Some(customer_view(&e.customer, &e.insight, sight)),
                     timeline: e.timeline.iter().map(entry_to_proto).collect(),
                     cursor,
                 };

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::layer::Call;
 
-use crate::convert::{customer_view, entry_to_proto, parse_id, time_from_proto};
+use crate::convert::{Sight, customer_view, entry_to_proto, parse_id, time_from_proto};
 use crate::layer::Caller;
 use crate::pb;
 use crate::status::{Fields, from_store, invalid};
@@ -61,13 +61,14 @@ pub(crate) fn non_empty(s: String) -> Option<String> {
 /// A page of customers as a message, each with what was derived about it when it was listed.
 pub(crate) fn list_response(
     (page, insights): (CustomerPage, Vec<Insight>),
+    sight: Sight,
 ) -> pb::ListCustomersResponse {
     pb::ListCustomersResponse {
         customers: page
             .customers
             .iter()
             .zip(&insights)
-            .map(|(c, i)| customer_view(c, i))
+            .map(|(c, i)| customer_view(c, i, sight))
             .collect(),
         next_page_token: page.next_page_token,
     }
@@ -150,6 +151,7 @@ pub(crate) fn entry_meta(
 pub(crate) async fn respond(
     store: Store,
     recorded: Recorded,
+    sight: Sight,
 ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
     let customer = recorded.customer.clone();
     let insight = blocking(store, Fields::Request, move |s| {
@@ -158,7 +160,7 @@ pub(crate) async fn respond(
     .await?;
     Ok(Response::new(pb::TimelineWriteResponse {
         entry: Some(entry_to_proto(&recorded.entry)),
-        customer: Some(customer_view(&recorded.customer, &insight)),
+        customer: Some(customer_view(&recorded.customer, &insight, sight)),
         duplicate: recorded.duplicate,
     }))
 }
@@ -221,10 +223,12 @@ pub(crate) async fn record<R: RecordRequest>(
     + Send
     + 'static,
 ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+    let who = Call::of(&request)?;
+    let sight = who.sight();
     let Call {
         caller,
         request_id: header_id,
-    } = Call::of(&request)?;
+    } = who;
     let (customer_id, entity, occurred_at, actor, request_id) = request.into_inner().into_parts();
     let mut v = Violations::default();
     let (id, meta) = entry_meta(&mut v, &customer_id, occurred_at, actor, request_id);
@@ -244,5 +248,5 @@ pub(crate) async fn record<R: RecordRequest>(
         call(s, id, entity, meta)
     })
     .await?;
-    respond(store, recorded).await
+    respond(store, recorded, sight).await
 }

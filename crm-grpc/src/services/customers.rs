@@ -5,8 +5,8 @@ use crm_core::{Customer, Filter, Insight, OrderBy, UpdateMask, Violations};
 use crm_store::{ListQuery, Store, StoreError};
 use tonic::{Request, Response, Status};
 
+use crate::convert::{Sight, customer_view, value_to_proto};
 use crate::convert::{customer_from_proto, implicit_mask, parse_id};
-use crate::convert::{customer_view, value_to_proto};
 use crate::layer::Call;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
@@ -40,18 +40,20 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::BatchCreateCustomersRequest>,
     ) -> Result<Response<pb::BatchCreateCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let call = Call::of(&request)?;
         let store = audited(&self.store, call.caller, call.request_id);
-        bulk::batch_create(store, request.into_inner()).await
+        bulk::batch_create(store, request.into_inner(), sight).await
     }
 
     async fn batch_upsert_customers(
         &self,
         request: Request<pb::BatchUpsertCustomersRequest>,
     ) -> Result<Response<pb::BatchUpsertCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let call = Call::of(&request)?;
         let store = audited(&self.store, call.caller, call.request_id);
-        bulk::batch_upsert(store, request.into_inner()).await
+        bulk::batch_upsert(store, request.into_inner(), sight).await
     }
 
     async fn import_customers(
@@ -67,38 +69,43 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::FindDuplicatesRequest>,
     ) -> Result<Response<pb::FindDuplicatesResponse>, Status> {
-        merge::find(self.store.clone(), request.into_inner()).await
+        let sight = Call::sight_of(&request);
+        merge::find(self.store.clone(), request.into_inner(), sight).await
     }
 
     async fn merge_customers(
         &self,
         request: Request<pb::MergeCustomersRequest>,
     ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let call = Call::of(&request)?;
         let store = audited(&self.store, call.caller, call.request_id);
-        merge::merge(store, request.into_inner()).await
+        merge::merge(store, request.into_inner(), sight).await
     }
 
     async fn unmerge_customers(
         &self,
         request: Request<pb::UnmergeCustomersRequest>,
     ) -> Result<Response<pb::UnmergeCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let call = Call::of(&request)?;
         let store = audited(&self.store, call.caller, call.request_id);
-        merge::unmerge(store, request.into_inner()).await
+        merge::unmerge(store, request.into_inner(), sight).await
     }
 
     async fn export_customers(
         &self,
         request: Request<pb::ExportCustomersRequest>,
     ) -> Result<Response<Self::ExportCustomersStream>, Status> {
-        bulk::export(self.store.clone(), request.into_inner()).await
+        let sight = Call::sight_of(&request);
+        bulk::export(self.store.clone(), request.into_inner(), sight).await
     }
 
     async fn create_customer(
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let sight = Call::sight_of(&request);
         let header_id = Call::of(&request)?.request_id;
         let caller = Call::of(&request)?.caller;
         let pb::CreateCustomerRequest {
@@ -113,26 +120,28 @@ impl CustomerService for CustomerApi {
             with_insight(s, s.customers().create(data, request_id.as_deref())?)
         })
         .await?;
-        Ok(Response::new(view(&created)))
+        Ok(Response::new(view(&created, sight)))
     }
 
     async fn get_customer(
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let sight = Call::sight_of(&request);
         let pb::GetCustomerRequest { id } = request.into_inner();
         let id = parse_id("id", &id).map_err(invalid)?;
         let customer = point_read(&self.store, Fields::Request, move |s| {
             with_insight(s, s.customers().get(id)?)
         })
         .await?;
-        Ok(Response::new(view(&customer)))
+        Ok(Response::new(view(&customer, sight)))
     }
 
     async fn update_customer(
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let sight = Call::sight_of(&request);
         let header_id = Call::of(&request)?.request_id;
         let caller = Call::of(&request)?.caller;
         let pb::UpdateCustomerRequest {
@@ -167,7 +176,7 @@ impl CustomerService for CustomerApi {
             with_insight(s, updated?)
         })
         .await?;
-        Ok(Response::new(view(&updated)))
+        Ok(Response::new(view(&updated, sight)))
     }
 
     async fn delete_customer(
@@ -193,6 +202,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let pb::ListCustomersRequest {
             page_size,
             page_token,
@@ -220,7 +230,10 @@ impl CustomerService for CustomerApi {
             page_token,
         };
         let response = blocking(self.store.clone(), Fields::Request, move |s| {
-            Ok(list_response(s.customers().list_with_insights(&query)?))
+            Ok(list_response(
+                s.customers().list_with_insights(&query)?,
+                sight,
+            ))
         })
         .await?;
         Ok(Response::new(response))
@@ -230,6 +243,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::SearchCustomersRequest>,
     ) -> Result<Response<pb::SearchCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let pb::SearchCustomersRequest {
             query,
             page_size,
@@ -243,7 +257,7 @@ impl CustomerService for CustomerApi {
                 .iter()
                 .map(|(c, score)| {
                     Ok(pb::SearchResult {
-                        customer: Some(customer_view(c, &s.insights().insight(c)?)),
+                        customer: Some(customer_view(c, &s.insights().insight(c)?, sight)),
                         score: i32::try_from(*score).unwrap_or(i32::MAX),
                     })
                 })
@@ -277,6 +291,7 @@ impl CustomerService for CustomerApi {
         &self,
         request: Request<pb::LookupCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let sight = Call::sight_of(&request);
         let pb::LookupCustomerRequest { key } = request.into_inner();
         let store = self.store.clone();
         let customer = match key {
@@ -294,7 +309,7 @@ impl CustomerService for CustomerApi {
             }
             None => return Err(invalid(Violations::one("key", "set email or external_id"))),
         };
-        Ok(Response::new(view(&customer)))
+        Ok(Response::new(view(&customer, sight)))
     }
 }
 
@@ -304,8 +319,8 @@ fn with_insight(s: &Store, c: Customer) -> Result<(Customer, Insight), StoreErro
     Ok((c, insight))
 }
 
-fn view((c, i): &(Customer, Insight)) -> pb::Customer {
-    customer_view(c, i)
+fn view((c, i): &(Customer, Insight), sight: Sight) -> pb::Customer {
+    customer_view(c, i, sight)
 }
 
 /// An update's patch: like a create's customer, except that a missing party is allowed (the

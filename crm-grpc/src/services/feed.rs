@@ -13,7 +13,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{customer_view, entity_kinds_from_proto, feed_event_to_proto, parse_id};
+use crate::convert::{
+    Sight, customer_view, entity_kinds_from_proto, feed_event_to_proto, parse_id,
+};
+use crate::layer::Call;
 use crate::pb;
 use crate::pb::change_feed_service_server::ChangeFeedService;
 use crate::services::common::blocking;
@@ -83,6 +86,8 @@ struct Follow {
     store: Store,
     query: FeedQuery,
     include_state: bool,
+    /// What the consumer may see of personal data in the states it gets.
+    sight: Sight,
     cursor: u64,
     /// The cursor the consumer last heard of.
     told: u64,
@@ -134,9 +139,10 @@ impl Follow {
         if self.include_state
             && let Some(id) = customer
         {
+            let sight = self.sight;
             proto.customer = blocking(self.store.clone(), Fields::Request, move |s| {
                 match s.customers().get(id) {
-                    Ok(c) => Ok(Some(customer_view(&c, &s.insights().insight(&c)?))),
+                    Ok(c) => Ok(Some(customer_view(&c, &s.insights().insight(&c)?, sight))),
                     Err(crm_store::StoreError::NotFound(_)) => Ok(None),
                     Err(e) => Err(e),
                 }
@@ -158,6 +164,7 @@ impl ChangeFeedService for ChangeFeedApi {
         &self,
         request: Request<pb::WatchChangesRequest>,
     ) -> Result<Response<Events>, Status> {
+        let sight = Call::sight_of(&request);
         let pb::WatchChangesRequest {
             after,
             kinds,
@@ -186,6 +193,7 @@ impl ChangeFeedService for ChangeFeedApi {
             store: self.store.clone(),
             query,
             include_state,
+            sight,
             cursor: after,
             told: after,
             out,

@@ -33,6 +33,7 @@ impl LifecycleService for LifecycleApi {
         &self,
         request: Request<pb::ChangeLifecycleStageRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        let sight = Call::sight_of(&request);
         let header_id = Call::of(&request)?.request_id;
         let caller = Call::of(&request)?.caller;
         let pb::ChangeLifecycleStageRequest {
@@ -63,13 +64,14 @@ impl LifecycleService for LifecycleApi {
             Ok((c, i))
         })
         .await?;
-        Ok(Response::new(customer_view(&customer, &insight)))
+        Ok(Response::new(customer_view(&customer, &insight, sight)))
     }
 
     async fn mark_lost(
         &self,
         request: Request<pb::MarkLostRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let header_id = Call::of(&request)?.request_id;
         let caller = Call::of(&request)?.caller;
         let pb::MarkLostRequest {
@@ -86,13 +88,14 @@ impl LifecycleService for LifecycleApi {
             s.timeline().mark_lost(id, &reason, meta)
         })
         .await?;
-        respond(store, recorded).await
+        respond(store, recorded, sight).await
     }
 
     async fn qualify_lead(
         &self,
         request: Request<pb::QualifyLeadRequest>,
     ) -> Result<Response<pb::TimelineWriteResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let header_id = Call::of(&request)?.request_id;
         let caller = Call::of(&request)?.caller;
         let pb::QualifyLeadRequest {
@@ -109,7 +112,7 @@ impl LifecycleService for LifecycleApi {
             s.timeline().qualify_lead(id, qualified, &reason, meta)
         })
         .await?;
-        respond(store, recorded).await
+        respond(store, recorded, sight).await
     }
 
     async fn get_scoring_model(

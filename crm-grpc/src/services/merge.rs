@@ -5,19 +5,20 @@ use crm_core::{Customer, CustomerId, Violations};
 use crm_store::{Store, StoreError};
 use tonic::{Response, Status};
 
-use crate::convert::{customer_view, parse_id};
+use crate::convert::{Sight, customer_view, parse_id};
 use crate::pb;
 use crate::services::common::blocking;
 use crate::status::{Fields, invalid};
 
-fn view(s: &Store, c: &Customer) -> Result<pb::Customer, StoreError> {
-    Ok(customer_view(c, &s.insights().insight(c)?))
+fn view(s: &Store, c: &Customer, sight: Sight) -> Result<pb::Customer, StoreError> {
+    Ok(customer_view(c, &s.insights().insight(c)?, sight))
 }
 
 /// FindDuplicates.
 pub(crate) async fn find(
     store: Store,
     request: pb::FindDuplicatesRequest,
+    sight: Sight,
 ) -> Result<Response<pb::FindDuplicatesResponse>, Status> {
     let pb::FindDuplicatesRequest {
         min_score,
@@ -44,7 +45,7 @@ pub(crate) async fn find(
             let mut customers = Vec::with_capacity(g.members.len());
             for id in &g.members {
                 match s.customers().get(*id) {
-                    Ok(c) => customers.push(view(s, &c)?),
+                    Ok(c) => customers.push(view(s, &c, sight)?),
                     Err(StoreError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
@@ -96,6 +97,7 @@ fn rules_from_proto(
 pub(crate) async fn merge(
     store: Store,
     request: pb::MergeCustomersRequest,
+    sight: Sight,
 ) -> Result<Response<pb::MergeCustomersResponse>, Status> {
     let pb::MergeCustomersRequest {
         survivor_id,
@@ -119,7 +121,7 @@ pub(crate) async fn merge(
         let record = s.customers().merge(survivor, &merged, &rules)?;
         let survivor = s.customers().get(record.survivor.id)?;
         Ok(pb::MergeCustomersResponse {
-            survivor: Some(view(s, &survivor)?),
+            survivor: Some(view(s, &survivor, sight)?),
             merge_id: record.id,
         })
     })
@@ -131,6 +133,7 @@ pub(crate) async fn merge(
 pub(crate) async fn unmerge(
     store: Store,
     request: pb::UnmergeCustomersRequest,
+    sight: Sight,
 ) -> Result<Response<pb::UnmergeCustomersResponse>, Status> {
     let merge_id = request.merge_id;
     if merge_id == 0 {
@@ -141,10 +144,10 @@ pub(crate) async fn unmerge(
         let record = s.customers().merge_record(merge_id)?;
         let survivor = s.customers().get(record.survivor.id)?;
         Ok(pb::UnmergeCustomersResponse {
-            survivor: Some(view(s, &survivor)?),
+            survivor: Some(view(s, &survivor, sight)?),
             restored: restored
                 .iter()
-                .map(|c| view(s, c))
+                .map(|c| view(s, c, sight))
                 .collect::<Result<_, _>>()?,
         })
     })

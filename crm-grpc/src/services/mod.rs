@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod lifecycle;
 pub mod loyalty;
 pub(crate) mod merge;
+pub mod privacy;
 pub mod reports;
 pub mod segments;
 pub mod support;
@@ -117,6 +118,13 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("AutomationService", "DeleteRule", Role::Admin),
     ("AutomationService", "ListRuleFirings", Role::Reader),
     ("AutomationService", "DryRunRule", Role::Reader),
+    ("PrivacyService", "RecordConsent", Role::Writer),
+    ("PrivacyService", "ExportCustomerData", Role::Admin),
+    ("PrivacyService", "EraseCustomer", Role::Admin),
+    ("PrivacyService", "GetRetentionPolicy", Role::Reader),
+    ("PrivacyService", "UpdateRetentionPolicy", Role::Admin),
+    ("PrivacyService", "PlanRetention", Role::Admin),
+    ("PrivacyService", "ApplyRetention", Role::Admin),
 ];
 
 /// The methods whose request is a stream of messages (client or bidirectional streaming).

@@ -155,6 +155,7 @@ impl SegmentService for SegmentApi {
         &self,
         request: Request<pb::ListSegmentMembersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let sight = Call::sight_of(&request);
         let pb::ListSegmentMembersRequest {
             id,
             page_size: size,
@@ -164,7 +165,10 @@ impl SegmentService for SegmentApi {
         let size = page_size(size)?;
         let response = blocking(self.store.clone(), Fields::Request, move |s| {
             let query = s.segments().members_query(id, size, page_token)?;
-            Ok(list_response(s.customers().list_with_insights(&query)?))
+            Ok(list_response(
+                s.customers().list_with_insights(&query)?,
+                sight,
+            ))
         })
         .await?;
         Ok(Response::new(response))

@@ -205,6 +205,10 @@ enum Command {
         #[arg(long, env = "CRM_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
+    /// Rewrite --data-dir with only its live data, so erased personal data leaves the files
+    /// (sled keeps overwritten values in its log until it rewrites them). Run it with the
+    /// server stopped; it refuses a directory a server holds.
+    Compact,
     /// Restore a backup into --data-dir, which must be empty or not exist, and verify it.
     /// Nothing is left behind when the file is truncated or damaged.
     Restore {
@@ -224,6 +228,10 @@ enum KeysCommand {
         /// What the key may do.
         #[arg(long, value_enum)]
         role: Role,
+        /// Whether the key sees personal data (emails, phones, addresses, birth dates) whole;
+        /// without it, writers and admins do and readers see it masked.
+        #[arg(long)]
+        personal_data: Option<bool>,
     },
     /// List keys (never their secrets).
     List,
@@ -265,6 +273,7 @@ fn main() -> std::process::ExitCode {
             };
             backup::backup(source, &to).map(|()| Stopped::Cleanly)
         }
+        Some(Command::Compact) => compact(&args.data_dir).map(|()| Stopped::Cleanly),
         Some(Command::Restore { from }) => {
             backup::restore(&from, &args.data_dir).map(|()| Stopped::Cleanly)
         }
@@ -302,8 +311,12 @@ fn keys(data_dir: &std::path::Path, action: KeysCommand) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let ring = KeyRing::new(data_dir);
     match action {
-        KeysCommand::Create { name, role } => {
-            let secret = ring.create(&name, role)?;
+        KeysCommand::Create {
+            name,
+            role,
+            personal_data,
+        } => {
+            let secret = ring.create_with(&name, role, personal_data)?;
             eprintln!(
                 "created key {name:?} with role {}; it is shown only now:",
                 role.name()
@@ -555,4 +568,17 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown requested: finishing in-flight calls");
     })
+}
+
+/// `crm-server compact`: the data directory rewritten with only its live keys.
+fn compact(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let info = crm_store::privacy::compact(StoreConfig::new(data_dir))?;
+    eprintln!(
+        "compacted {}: {} keys, {} bytes before, {} after",
+        data_dir.display(),
+        info.keys,
+        info.bytes_before,
+        info.bytes_after
+    );
+    Ok(())
 }

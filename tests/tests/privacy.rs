@@ -1,0 +1,338 @@
+//! A dashboard's reader key sees personal data masked in every RPC that returns a customer; the
+//! shop's writer key sees it whole. Only an admin exports and erases; the codes for bad input.
+
+use crm_grpc::auth::AuthMode;
+use crm_grpc::keys::{KeyRing, Role};
+use crm_tests::*;
+use pb::change_feed_service_client::ChangeFeedServiceClient;
+use pb::privacy_service_client::PrivacyServiceClient;
+use pb::segment_service_client::SegmentServiceClient;
+use pb::timeline_service_client::TimelineServiceClient;
+use tokio_stream::StreamExt as _;
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+
+fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = MetadataValue::try_from(format!("Bearer {key}")) {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+const EMAIL: &str = "ayse.yilmaz@example.com";
+const PHONE: &str = "+905321234567";
+
+/// Emails, phones, address and birth date masked as documented; nothing of them whole.
+fn assert_masked(c: &pb::Customer, rpc: &str) {
+    assert_eq!(c.emails[0].address, "a***@example.com", "{rpc}");
+    assert_eq!(c.phones[0].number, "+90 5** *** ** 67", "{rpc}");
+    let address = c
+        .address
+        .as_ref()
+        .unwrap_or_else(|| panic!("{rpc}: no address"));
+    assert_eq!(address.lines, vec!["B***".to_owned()], "{rpc}");
+    assert_eq!(address.city, "İ***", "{rpc}");
+    match &c.party {
+        Some(pb::customer::Party::Person(p)) => assert_eq!(p.birth_date, "****-**-**", "{rpc}"),
+        other => panic!("{rpc}: {other:?}"),
+    }
+}
+
+fn ayse() -> pb::Customer {
+    let mut c = person("Ayşe", EMAIL);
+    c.phones.push(pb::Phone {
+        number: PHONE.into(),
+        label: "mobile".into(),
+    });
+    c.address = Some(pb::PostalAddress {
+        lines: vec!["Bağdat Cd. 1".into()],
+        city: "İstanbul".into(),
+        country: "TR".into(),
+        ..Default::default()
+    });
+    if let Some(pb::customer::Party::Person(p)) = &mut c.party {
+        p.birth_date = "1990-04-23".into();
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports_or_erases() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ring = KeyRing::new(dir.path());
+    let reader = ring
+        .create("dashboard", Role::Reader)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let writer = ring
+        .create("shop", Role::Writer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admin = ring
+        .create("dpo", Role::Admin)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = TestServer::start_with(dir, |c| c.auth = AuthMode::Required).await;
+    let mut customers = server.client().await;
+    let mut privacy = PrivacyServiceClient::new(server.channel().await);
+    let mut timeline = TimelineServiceClient::new(server.channel().await);
+    let mut segments = SegmentServiceClient::new(server.channel().await);
+    let mut feed = ChangeFeedServiceClient::new(server.channel().await);
+
+    let created = customers
+        .create_customer(with_key(
+            pb::CreateCustomerRequest {
+                customer: Some(ayse()),
+                request_id: String::new(),
+            },
+            &writer,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    // The writer sees what it wrote.
+    assert_eq!(created.emails[0].address, EMAIL);
+    let id = created.id.clone();
+
+    // Every RPC that returns the customer, with the reader's key.
+    let got = customers
+        .get_customer(with_key(pb::GetCustomerRequest { id: id.clone() }, &reader))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&got, "GetCustomer");
+    let listed = customers
+        .list_customers(with_key(pb::ListCustomersRequest::default(), &reader))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&listed.customers[0], "ListCustomers");
+    let found = customers
+        .search_customers(with_key(
+            pb::SearchCustomersRequest {
+                query: "ayse".into(),
+                ..Default::default()
+            },
+            &reader,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let hit = found.results[0]
+        .customer
+        .as_ref()
+        .unwrap_or_else(|| panic!("no hit"));
+    assert_masked(hit, "SearchCustomers");
+    let looked = customers
+        .lookup_customer(with_key(
+            pb::LookupCustomerRequest {
+                key: Some(pb::lookup_customer_request::Key::Email(EMAIL.into())),
+            },
+            &reader,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&looked, "LookupCustomer");
+    let mut exported = customers
+        .export_customers(with_key(pb::ExportCustomersRequest::default(), &reader))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let first = exported
+        .next()
+        .await
+        .unwrap_or_else(|| panic!("empty export"))
+        .unwrap_or_else(|s| panic!("{s:?}"));
+    assert_masked(
+        first.customer.as_ref().unwrap_or_else(|| panic!("none")),
+        "ExportCustomers",
+    );
+    let segment = segments
+        .create_segment(with_key(
+            pb::CreateSegmentRequest {
+                segment: Some(pb::Segment {
+                    name: "Everyone".into(),
+                    ..Default::default()
+                }),
+            },
+            &writer,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let members = segments
+        .list_segment_members(with_key(
+            pb::ListSegmentMembersRequest {
+                id: segment.id.clone(),
+                ..Default::default()
+            },
+            &reader,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&members.customers[0], "ListSegmentMembers");
+    let recorded = timeline
+        .record_interaction(with_key(
+            pb::RecordInteractionRequest {
+                customer_id: id.clone(),
+                interaction: Some(pb::Interaction {
+                    kind: pb::InteractionKind::Call as i32,
+                    subject: "asked about a kettle".into(),
+                    channel: "phone".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &writer,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_eq!(
+        recorded
+            .customer
+            .as_ref()
+            .map(|c| c.emails[0].address.as_str()),
+        Some(EMAIL)
+    );
+    let consented = privacy
+        .record_consent(with_key(
+            pb::RecordConsentRequest {
+                customer_id: id.clone(),
+                record: Some(pb::ConsentRecord {
+                    purpose: pb::ConsentPurpose::EmailMarketing as i32,
+                    granted: true,
+                    ..Default::default()
+                }),
+            },
+            &writer,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let decision = consented.consent.as_ref().and_then(|c| c.email_marketing);
+    assert!(decision.is_some_and(|d| d.granted));
+    let mut events = feed
+        .watch_changes(with_key(
+            pb::WatchChangesRequest {
+                include_state: true,
+                ..Default::default()
+            },
+            &reader,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let event = events
+        .next()
+        .await
+        .unwrap_or_else(|| panic!("no event"))
+        .unwrap_or_else(|s| panic!("{s:?}"));
+    let state = event
+        .event
+        .and_then(|e| e.customer)
+        .unwrap_or_else(|| panic!("no state"));
+    assert_masked(&state, "WatchChanges");
+
+    // Only an admin exports: a reader is PERMISSION_DENIED.
+    let export = pb::ExportCustomerDataRequest {
+        customer_id: id.clone(),
+    };
+    assert_eq!(
+        code_of(
+            privacy
+                .export_customer_data(with_key(export.clone(), &reader))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let mut items = privacy
+        .export_customer_data(with_key(export, &admin))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let mut sections = Vec::new();
+    let mut text = String::new();
+    while let Some(item) = items.next().await {
+        let item = item.unwrap_or_else(|s| panic!("{s:?}"));
+        serde_json::from_str::<serde_json::Value>(&item.json)
+            .unwrap_or_else(|e| panic!("{}: {e}", item.json));
+        sections.push(item.section);
+        text.push_str(&item.json);
+    }
+    assert_eq!(sections[0], "customer");
+    assert!(sections.iter().any(|s| s == "timeline_entry"));
+    assert!(sections.iter().any(|s| s == "audit_event"));
+    assert!(text.contains(EMAIL) && text.contains("asked about a kettle"));
+
+    // Erasure: a reader may not; no reason, an unknown id, twice: each its code.
+    let erase = |customer_id: &str, reason: &str| pb::EraseCustomerRequest {
+        customer_id: customer_id.into(),
+        reason: reason.into(),
+    };
+    assert_eq!(
+        code_of(
+            privacy
+                .erase_customer(with_key(erase(&id, "asked"), &reader))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let no_reason = privacy
+        .erase_customer(with_key(erase(&id, " "), &admin))
+        .await;
+    let no_reason = no_reason
+        .err()
+        .unwrap_or_else(|| panic!("erased without a reason"));
+    assert_eq!(no_reason.code(), Code::InvalidArgument);
+    assert_eq!(violations(&no_reason), vec!["reason"]);
+    assert_eq!(
+        code_of(
+            privacy
+                .erase_customer(with_key(erase("00000000000000aa", "asked"), &admin))
+                .await
+        ),
+        Code::NotFound
+    );
+    let erased = privacy
+        .erase_customer(with_key(erase(&id, "asked on 2026-12-01"), &admin))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert!(erased.emails.is_empty() && erased.erase_time.is_some());
+    assert_eq!(erased.erase_reason, "asked on 2026-12-01");
+    let twice = privacy
+        .erase_customer(with_key(erase(&id, "again"), &admin))
+        .await;
+    refused(twice, Code::FailedPrecondition, "CUSTOMER_ERASED");
+    // The same email again: refused with its documented reason.
+    let back = customers
+        .create_customer(with_key(
+            pb::CreateCustomerRequest {
+                customer: Some(person("Ayşe", EMAIL)),
+                request_id: String::new(),
+            },
+            &writer,
+        ))
+        .await;
+    refused(back, Code::FailedPrecondition, "SUPPRESSED_CONTACT");
+
+    // A retention policy of zero years is INVALID_ARGUMENT, naming the field.
+    let zero = privacy
+        .update_retention_policy(with_key(
+            pb::UpdateRetentionPolicyRequest {
+                policy: Some(pb::RetentionPolicy {
+                    erase_inactive_after_years: Some(0),
+                    ..Default::default()
+                }),
+                etag: String::new(),
+            },
+            &admin,
+        ))
+        .await;
+    let zero = zero
+        .err()
+        .unwrap_or_else(|| panic!("a policy of zero years was taken"));
+    assert_eq!(zero.code(), Code::InvalidArgument);
+    assert_eq!(violations(&zero), vec!["policy.erase_inactive_after_years"]);
+}
