@@ -227,6 +227,31 @@ g crm.v1.TaskService/DeleteTask -d "{\"id\":\"$TASK2\"}" >/dev/null; pass "a tas
 [ "$(g crm.v1.AutomationService/UpdateRule -d "{\"rule\":{\"id\":\"$RULE\",\"name\":\"off\",\"enabled\":false,\"on_change\":{\"entity_kind\":\"DEAL\"},\"actions\":[{\"add_tag\":\"x\"}]}}" | json 'd.get("enabled", False)')" = False ] || fail "update rule"; pass "a rule is switched off"
 g crm.v1.AutomationService/DeleteRule -d "{\"id\":\"$RULE\"}" >/dev/null; pass "a rule is deleted"
 
+echo "$SERVICES" | grep -qx 'crm.v1.PrivacyService' || fail "reflection does not list crm.v1.PrivacyService"; pass "reflection lists crm.v1.PrivacyService"
+SIGNUP=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)
+[ "$(g crm.v1.PrivacyService/RecordConsent -d "{\"customer_id\":\"$ID\",\"record\":{\"purpose\":\"EMAIL_MARKETING\",\"granted\":true,\"source\":\"CONSENT_SOURCE_WEB_FORM\",\"text_version\":\"newsletter v4\",\"time\":\"$SIGNUP\"}}" | json 'd["consent"]["emailMarketing"].get("pending", False)')" = True ] || fail "pending consent"; pass "a web-form grant waits for its double opt-in"
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+[ "$(g crm.v1.PrivacyService/RecordConsent -d "{\"customer_id\":\"$ID\",\"record\":{\"purpose\":\"EMAIL_MARKETING\",\"granted\":true,\"source\":\"CONSENT_SOURCE_WEB_FORM\",\"time\":\"$SIGNUP\",\"confirm_time\":\"$NOW\"}}" | json 'd["consent"]["emailMarketing"].get("granted", False)')" = True ] || fail "confirmed consent"; pass "the confirmation grants it"
+[ "$(g crm.v1.CustomerService/ListCustomers -d '{"filter":"consent.email_marketing = true"}' | json 'len(d["customers"])')" = 1 ] || fail "consent filter"; pass "customers are filtered by consent"
+[ "$(g crm.v1.PrivacyService/ExportCustomerData -d "{\"customer_id\":\"$ID\"}" | python3 -c "
+import json,sys
+text, dec, i, n = sys.stdin.read(), json.JSONDecoder(), 0, 0
+while text[i:].strip():
+    d, k = dec.raw_decode(text[i:].lstrip()); i = len(text) - len(text[i:].lstrip()[k:]); json.loads(d['json']); n += 1
+print(n)")" -ge 5 ] || fail "export"; pass "the subject's export streams JSON items"
+[ "$(g crm.v1.PrivacyService/UpdateRetentionPolicy -d '{"policy":{"erase_inactive_after_years":5,"keep_purchases_years":10}}' | json 'd["etag"]')" = v1 ] || fail "retention policy"; pass "a retention policy is set"
+[ "$(g crm.v1.PrivacyService/GetRetentionPolicy | json 'd["eraseInactiveAfterYears"]')" = 5 ] || fail "get retention"; pass "the retention policy reads back"
+[ "$(g crm.v1.PrivacyService/PlanRetention | json 'len(d.get("eraseCustomerIds", []))')" = 0 ] || fail "plan"; pass "its dry run erases nobody active"
+[ "$(g crm.v1.PrivacyService/ApplyRetention | json 'd["policyVersion"]')" = 1 ] || fail "apply"; pass "it is applied"
+GONER=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Zebulon"},"emails":[{"address":"zebulon.erase.smoke@example.com"}]}}' | json 'd["id"]')
+[ "$(g crm.v1.PrivacyService/EraseCustomer -d "{\"customer_id\":\"$GONER\",\"reason\":\"asked in the smoke test\"}" | json 'd["displayName"]')" = "Erased customer" ] || fail "erase"; pass "a customer is erased"
+set +e
+AGAIN=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Zebulon"},"emails":[{"address":"zebulon.erase.smoke@example.com"}]}}' 2>&1)
+ZERO=$(g crm.v1.PrivacyService/UpdateRetentionPolicy -d '{"policy":{"erase_inactive_after_years":0}}' 2>&1)
+set -e
+echo "$AGAIN" | grep -q 'SUPPRESSED_CONTACT' || fail "suppressed: $AGAIN"; pass "the erased email is FAILED_PRECONDITION SUPPRESSED_CONTACT"
+echo "$ZERO" | grep -q 'policy.erase_inactive_after_years' || fail "zero years: $ZERO"; pass "a policy of zero years is INVALID_ARGUMENT"
+
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
 GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)
@@ -240,4 +265,6 @@ CODE=$?
 set -e
 [ $CODE -eq 0 ] || { cat "$LOG"; fail "crm-server exited with $CODE after SIGTERM"; }
 grep -q "stopped cleanly" "$LOG" || fail "no clean-stop log line"; pass "SIGTERM stops cleanly with exit 0"
+"$BIN" compact --data-dir "$DATA" 2>/dev/null || fail "compact"
+! grep -rqa 'zebulon.erase.smoke' "$DATA" || fail "the erased email is still in $DATA"; pass "after crm-server compact no file holds the erased email"
 echo "grpcurl smoke test: $PASSED passed, 0 failed"

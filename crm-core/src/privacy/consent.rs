@@ -4,8 +4,8 @@
 //! channel or on every channel), when, how (the source), under which version of the text, and,
 //! for a grant that needs one, when the person confirmed it (double opt-in). Records are never
 //! changed or removed; the current consent is derived from them ([`Consent::state`]): the latest
-//! record for the purpose by the time the person decided (two at one instant: the one recorded
-//! later).
+//! record for the purpose by the time it took effect (its confirmation if it has one, else when
+//! the person decided; two at one instant: the one recorded later).
 //!
 //! **Double opt-in.** A grant of email or SMS marketing collected through a web form counts
 //! only once confirmed (the person clicked the link sent to the address): until a record with a
@@ -136,6 +136,12 @@ impl ConsentRecord {
         }
     }
 
+    /// When the decision took effect: its confirmation, if it has one, else its time. A
+    /// confirmation sent later with the sign-up's own time still comes after the sign-up.
+    pub fn effective_time(&self) -> DateTime<Utc> {
+        self.confirm_time.map_or(self.time, |c| c.max(self.time))
+    }
+
     /// Whether this grant still waits for the person's confirmation.
     pub fn awaits_confirmation(&self) -> bool {
         self.granted
@@ -216,7 +222,7 @@ impl Consent {
             .iter()
             .filter(|r| keep(r))
             .fold(None, |best: Option<&ConsentRecord>, r| match best {
-                Some(b) if b.time > r.time => Some(b),
+                Some(b) if b.effective_time() > r.effective_time() => Some(b),
                 _ => Some(r),
             })
     }
@@ -331,7 +337,7 @@ mod tests {
         c.record(grant.clone());
         assert_eq!(c.state(p), ConsentState::Pending);
         assert!(!c.is_granted(p));
-        grant.time = at(2);
+        // The confirmation may carry the sign-up's own time: it takes effect when confirmed.
         grant.confirm_time = Some(at(2));
         c.record(grant);
         assert!(c.is_granted(p));
