@@ -145,6 +145,7 @@ pub fn run(dir: &std::path::Path, customers: u64, entries: u64, cache_bytes: u64
             name: name.into(),
             description: String::new(),
             filter: filter.into(),
+            purpose: None,
         })
     };
     let by_index = segment("loyal vips", r#"lifecycle_stage = LOYALTY AND tags:"vip""#)?;

@@ -1,12 +1,15 @@
 //! Privacy stories. Ayşe asks a shop to forget her: after the erasure and the compaction step,
 //! no file of the data directory holds her email, phone, name or what she wrote, while the
 //! shop's revenue still counts her purchases under her anonymous id; the feed tells connected
-//! systems; an import of her email is refused. Elif withdraws from email marketing, comes back
+//! systems; creating her again with that email is refused. Elif withdraws from email marketing, comes back
 //! through a web form and confirms; the marketing segment follows. Kemal's export holds every
 //! item written about him. A retention policy erases exactly the persons a model says are
-//! inactive, and its dry run said so before.
+//! inactive, and its dry run said so before. The erasure story runs on sled (it scans sled's
+//! files); the others on the engine under test.
 
 #![allow(clippy::panic)]
+
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,11 +31,21 @@ fn at(text: &str) -> DateTime<Utc> {
         .unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
-fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+fn config(dir: &Path, clock: &Arc<ManualClock>) -> StoreConfig {
     let mut config = StoreConfig::new(dir);
     config.durability = Durability::Relaxed;
     config.clock = clock.clone();
-    Store::open_with(config).unwrap_or_else(|e| panic!("open: {e}"))
+    config
+}
+
+/// A store on sled: the erasure story scans sled's files.
+fn open(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+    Store::open_with(config(dir, clock)).unwrap_or_else(|e| panic!("open: {e}"))
+}
+
+/// A store on the engine under test (`CRM_TEST_ENGINE`).
+fn open_any(dir: &Path, clock: &Arc<ManualClock>) -> Store {
+    support::open(config(dir, clock))
 }
 
 fn person(store: &Store, name: &str, email: &str, phone: &str) -> CustomerId {
@@ -295,7 +308,7 @@ fn an_erased_customer_leaves_no_bytes_behind_and_keeps_its_revenue() {
 fn consent_is_withdrawn_then_granted_again_with_double_opt_in() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(at("2026-06-01T10:00:00Z"));
-    let store = open(dir.path(), &clock);
+    let store = open_any(dir.path(), &clock);
     let elif = person(&store, "Elif", "elif@example.com", "");
     let can = person(&store, "Can", "can@example.com", "");
     let grant = |id, time: &str| {
@@ -414,7 +427,7 @@ fn consent_is_withdrawn_then_granted_again_with_double_opt_in() {
 fn an_export_holds_every_item_written_about_the_person() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(at("2026-06-01T10:00:00Z"));
-    let store = open(dir.path(), &clock);
+    let store = open_any(dir.path(), &clock);
     let kemal = person(&store, "Kemal", "kemal@example.com", "+905551112233");
     for n in 0..3 {
         buy(
@@ -525,7 +538,7 @@ fn an_export_holds_every_item_written_about_the_person() {
 fn a_retention_policy_erases_exactly_the_inactive_and_its_dry_run_said_so() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new(at("2020-01-01T00:00:00Z"));
-    let store = open(dir.path(), &clock);
+    let store = open_any(dir.path(), &clock);
     // Twelve persons and one organization, created in 2020; some act later, some never.
     let mut last_activity = Vec::new();
     for n in 0..12u32 {

@@ -1,7 +1,9 @@
 //! The crash harness: the real `crm-server` binary, concurrent writers creating (one at a time,
 //! in batches, and by import with a purchase), updating and deleting customers, recording
 //! purchases (which earn loyalty points in the same write) and survey answers on their
-//! timelines, opening support tickets and replying to them, SIGKILL at a random moment,
+//! timelines, opening support tickets and replying to them, recording consent and erasing
+//! customers (an erased customer loses its email: the model finds it no more, as if deleted,
+//! and its unique email is free of it), SIGKILL at a random moment,
 //! restart, and a check of every acknowledged write against a model of what the clients were
 //! told.
 //!
@@ -16,7 +18,7 @@ use tonic::Code;
 
 #[path = "crash/tickets.rs"]
 mod tickets;
-use tickets::{Tickets, check_tickets, ticket_write};
+use tickets::{Tickets, check_tickets, has_tickets, ticket_write};
 
 /// A write whose answer never came: it may or may not have happened.
 #[derive(Clone, Debug)]
@@ -28,7 +30,11 @@ enum Pending {
     Purchase,
     /// A survey answer (NPS 5: no stage move).
     Answer,
+    /// A consent record (a new version).
+    Consent,
     Delete,
+    /// An erasure: the customer keeps its id but no email, so the model sees it gone.
+    Erase,
 }
 
 /// What a client was told about a customer: version, counter attribute, purchases recorded,
@@ -94,7 +100,8 @@ async fn writer(
         .unwrap_or_else(|e| panic!("{e}"))
         .connect_lazy();
     let mut feedback = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
-    let mut support = pb::support_service_client::SupportServiceClient::new(channel);
+    let mut support = pb::support_service_client::SupportServiceClient::new(channel.clone());
+    let mut privacy = pb::privacy_service_client::PrivacyServiceClient::new(channel);
     let mut made = 0;
     loop {
         let mine: Vec<usize> = lock(&model)
@@ -105,7 +112,51 @@ async fn writer(
             })
             .map(|(i, _)| i)
             .collect();
-        let choice = rng.below(12);
+        let choice = rng.below(14);
+        if choice >= 12 && !mine.is_empty() {
+            let index = mine[rng.below(mine.len() as u64) as usize];
+            let id = lock(&model)[index].id.clone().unwrap_or_default();
+            if choice == 12 {
+                lock(&model)[index].pending = Some(Pending::Consent);
+                let result = privacy
+                    .record_consent(pb::RecordConsentRequest {
+                        customer_id: id,
+                        record: Some(pb::ConsentRecord {
+                            purpose: pb::ConsentPurpose::Profiling as i32,
+                            granted: rng.below(2) == 0,
+                            ..Default::default()
+                        }),
+                    })
+                    .await;
+                match result {
+                    Ok(r) => {
+                        let mut m = lock(&model);
+                        m[index].acked = Some(state_of(&r.into_inner()));
+                        m[index].pending = None;
+                    }
+                    Err(s) if is_crash(&s) => return,
+                    Err(s) => panic!("consent refused: {s:?}"),
+                }
+            } else if !has_tickets(&tickets, &id) {
+                lock(&model)[index].pending = Some(Pending::Erase);
+                let result = privacy
+                    .erase_customer(pb::EraseCustomerRequest {
+                        customer_id: id,
+                        reason: "crash harness".into(),
+                    })
+                    .await;
+                match result {
+                    Ok(_) => {
+                        let mut m = lock(&model);
+                        m[index].acked = None;
+                        m[index].pending = None;
+                    }
+                    Err(s) if is_crash(&s) => return,
+                    Err(s) => panic!("erase refused: {s:?}"),
+                }
+            }
+            continue;
+        }
         if choice >= 10 && !mine.is_empty() {
             let index = mine[rng.below(mine.len() as u64) as usize];
             let (id, acked) = {
@@ -491,7 +542,12 @@ async fn check(client: &mut Client, model: &Model) -> usize {
             (Some((v, n, p, a)), Some(Pending::Answer), Some(state)) => {
                 state == (*v, *n, *p, *a) || state == (*v, *n, *p, a + 1)
             }
-            (Some(acked), Some(Pending::Delete), state) => state.is_none() || state == Some(*acked),
+            (Some((v, n, p, a)), Some(Pending::Consent), Some(state)) => {
+                state == (*v, *n, *p, *a) || state == (v + 1, *n, *p, *a)
+            }
+            (Some(acked), Some(Pending::Delete | Pending::Erase), state) => {
+                state.is_none() || state == Some(*acked)
+            }
             (None, None, None) => true,
             _ => false,
         };

@@ -316,6 +316,51 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
         ))
         .await;
     refused(back, Code::FailedPrecondition, "SUPPRESSED_CONTACT");
+    // And in an import: the row fails with the same code and reason; the others go in.
+    let rows = vec![pb::ImportCustomersRequest {
+        rows: vec![
+            pb::ImportRow {
+                key: "crm-export.csv:2".into(),
+                customer: Some(person("Ayşe", EMAIL)),
+                entries: vec![],
+            },
+            pb::ImportRow {
+                key: "crm-export.csv:3".into(),
+                customer: Some(person("Deniz", "deniz@example.com")),
+                entries: vec![],
+            },
+        ],
+        dry_run: false,
+        update_mask: None,
+    }];
+    let mut answers = customers
+        .import_customers(with_key(tokio_stream::iter(rows), &writer))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let mut results = Vec::new();
+    while let Some(m) = answers.message().await.unwrap_or_else(|s| panic!("{s:?}")) {
+        results.extend(m.results);
+    }
+    let row_error = results[0]
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("row 2 was imported"));
+    assert_eq!(row_error.code, Code::FailedPrecondition as i32);
+    let why: Vec<String> = row_error
+        .details
+        .iter()
+        .filter_map(|d| {
+            use prost::Message as _;
+            tonic_types::pb::ErrorInfo::decode(d.value.as_slice()).ok()
+        })
+        .map(|info| info.reason)
+        .collect();
+    assert!(
+        why.iter().any(|r| r == "SUPPRESSED_CONTACT"),
+        "{row_error:?}"
+    );
+    assert!(results[1].error.is_none(), "{:?}", results[1]);
 
     // A retention policy of zero years is INVALID_ARGUMENT, naming the field.
     let zero = privacy

@@ -127,6 +127,11 @@ pub(crate) async fn ticket_write(
     }
 }
 
+/// Whether the customer has a ticket in the model (acknowledged or in flight).
+pub(crate) fn has_tickets(tickets: &Tickets, customer: &str) -> bool {
+    lock_tickets(tickets).iter().any(|t| t.customer == customer)
+}
+
 fn lock_tickets(tickets: &Tickets) -> std::sync::MutexGuard<'_, Vec<TicketEntry>> {
     tickets.lock().unwrap_or_else(|e| e.into_inner())
 }
