@@ -17,6 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use crm_core::privacy::{ConsentPurpose, ConsentRecord, ConsentSource, RetentionPolicy};
 use crm_core::support::{Priority, TicketData};
+use crm_core::tasks::{TaskData, TaskLink};
 use crm_core::timeline::{Interaction, LineItem, Purchase};
 use crm_core::{CustomerData, CustomerId, Email, InteractionKind, Money, Phone, SegmentData};
 use crm_store::privacy::ExportSection;

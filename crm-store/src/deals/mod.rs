@@ -427,12 +427,13 @@ pub(crate) fn forget_customer(w: &mut Write<'_>, id: CustomerId) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the name and outcome reason of an erased customer's deals (amounts, stages and
-/// history stay: forecasts and reports do not change).
+/// Replaces the name and outcome reason of an erased customer's deals, and the texts of the
+/// tasks about them (amounts, stages and history stay: forecasts and reports do not change).
 pub(crate) fn erase_customer(w: &mut Write<'_>, id: CustomerId) -> Result<()> {
     use crm_core::privacy::erasure::erase_text;
     for (key, _) in w.scan_prefix(&keys::by_customer_prefix(id))? {
         if let Some(deal) = keys::trailing_deal(&key) {
+            crate::tasks::erase_link(w, crm_core::tasks::TaskLink::Deal(deal))?;
             let old = w.existing_deal(deal)?;
             let mut new = old.clone();
             erase_text(&mut new.data.name);

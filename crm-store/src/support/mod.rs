@@ -453,14 +453,15 @@ pub(crate) fn message_request_key(rid: &str) -> Vec<u8> {
     k
 }
 
-/// Replaces the texts of an erased customer's tickets: subjects, message bodies, and the
-/// customer's name or address as a message's author.
+/// Replaces the texts of an erased customer's tickets: subjects, message bodies, the
+/// customer's name or address as a message's author, and the texts of the tasks about them.
 pub(crate) fn erase_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Result<()> {
     use crm_core::privacy::erasure::erase_text;
     for (key, _) in w.scan_prefix(&keys::by_customer_prefix(id))? {
         let Some(ticket) = keys::trailing_ticket(&key) else {
             continue;
         };
+        crate::tasks::erase_link(w, crm_core::tasks::TaskLink::Ticket(ticket))?;
         let old = existing(w, ticket)?;
         let mut new = old.clone();
         erase_text(&mut new.data.subject);

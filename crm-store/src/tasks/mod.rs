@@ -329,8 +329,14 @@ pub(crate) fn forget_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Re
 
 /// Replaces the title and notes of the tasks about an erased customer.
 pub(crate) fn erase_customer(w: &mut Write<'_>, id: crm_core::CustomerId) -> Result<()> {
+    erase_link(w, TaskLink::Customer(id))
+}
+
+/// Replaces the title and notes of the tasks about one thing (an erased customer, or one of its
+/// deals or tickets).
+pub(crate) fn erase_link(w: &mut Write<'_>, link: TaskLink) -> Result<()> {
     use crm_core::privacy::erasure::erase_text;
-    for (key, _) in w.scan_prefix(&keys::link_prefix(TaskLink::Customer(id)))? {
+    for (key, _) in w.scan_prefix(&keys::link_prefix(link))? {
         if let Some(task) = keys::trailing_task(&key) {
             let old = w.existing_task(task)?;
             let mut new = old.clone();
