@@ -381,3 +381,191 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
     assert_eq!(zero.code(), Code::InvalidArgument);
     assert_eq!(violations(&zero), vec!["policy.erase_inactive_after_years"]);
 }
+
+/// A writer key made without the personal-data permission (an integration that writes but
+/// need not read contact details) gets masked customers from every write that returns one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_without_the_permission_gets_masked_customers_from_every_write() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ring = KeyRing::new(dir.path());
+    let key = ring
+        .create_with("form-sync", Role::Writer, Some(false))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let server = TestServer::start_with(dir, |c| c.auth = AuthMode::Required).await;
+    let mut customers = server.client().await;
+    let mut timeline = TimelineServiceClient::new(server.channel().await);
+    let mut lifecycle =
+        pb::lifecycle_service_client::LifecycleServiceClient::new(server.channel().await);
+    let mut privacy = PrivacyServiceClient::new(server.channel().await);
+
+    let created = customers
+        .create_customer(with_key(
+            pb::CreateCustomerRequest {
+                customer: Some(ayse()),
+                request_id: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&created, "CreateCustomer");
+    let id = created.id.clone();
+    let mut patch = pb::Customer {
+        id: id.clone(),
+        ..Default::default()
+    };
+    patch.tags = vec!["vip".into()];
+    let updated = customers
+        .update_customer(with_key(
+            pb::UpdateCustomerRequest {
+                customer: Some(patch),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["tags".into()],
+                }),
+                etag: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&updated, "UpdateCustomer");
+    let mut twin = ayse();
+    twin.emails[0].address = "ayse.twin@example.com".into();
+    let batch = customers
+        .batch_create_customers(with_key(
+            pb::BatchCreateCustomersRequest {
+                requests: vec![pb::CreateCustomerRequest {
+                    customer: Some(twin.clone()),
+                    request_id: String::new(),
+                }],
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let twin_view = batch.results[0]
+        .customer
+        .clone()
+        .unwrap_or_else(|| panic!("none"));
+    assert_eq!(twin_view.emails[0].address, "a***@example.com");
+    let upserted = customers
+        .batch_upsert_customers(with_key(
+            pb::BatchUpsertCustomersRequest {
+                customers: vec![ayse()],
+                update_mask: None,
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(
+        upserted.results[0]
+            .customer
+            .as_ref()
+            .unwrap_or_else(|| panic!("none")),
+        "BatchUpsertCustomers",
+    );
+    let recorded = timeline
+        .record_interaction(with_key(
+            pb::RecordInteractionRequest {
+                customer_id: id.clone(),
+                interaction: Some(pb::Interaction {
+                    kind: pb::InteractionKind::Call as i32,
+                    subject: "called".into(),
+                    channel: "phone".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(
+        recorded.customer.as_ref().unwrap_or_else(|| panic!("none")),
+        "RecordInteraction",
+    );
+    let moved = lifecycle
+        .change_lifecycle_stage(with_key(
+            pb::ChangeLifecycleStageRequest {
+                customer_id: id.clone(),
+                lifecycle_stage: pb::LifecycleStage::Consideration as i32,
+                reason: "asked for a quote".into(),
+                etag: String::new(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&moved, "ChangeLifecycleStage");
+    let consented = privacy
+        .record_consent(with_key(
+            pb::RecordConsentRequest {
+                customer_id: id.clone(),
+                record: Some(pb::ConsentRecord {
+                    purpose: pb::ConsentPurpose::Profiling as i32,
+                    granted: true,
+                    ..Default::default()
+                }),
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    assert_masked(&consented, "RecordConsent");
+    let duplicates = customers
+        .find_duplicates(with_key(pb::FindDuplicatesRequest::default(), &key))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let group = duplicates
+        .groups
+        .first()
+        .unwrap_or_else(|| panic!("no duplicates"));
+    for c in &group.customers {
+        assert!(
+            c.emails.iter().all(|e| e.address.contains("***@")),
+            "FindDuplicates: {c:?}"
+        );
+    }
+    let merged = customers
+        .merge_customers(with_key(
+            pb::MergeCustomersRequest {
+                survivor_id: id.clone(),
+                merged_ids: vec![twin_view.id.clone()],
+                field_rules: Default::default(),
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    let survivor = merged.survivor.unwrap_or_else(|| panic!("no survivor"));
+    assert!(
+        survivor.emails.iter().all(|e| e.address.contains("***@")),
+        "MergeCustomers"
+    );
+    let unmerged = customers
+        .unmerge_customers(with_key(
+            pb::UnmergeCustomersRequest {
+                merge_id: merged.merge_id,
+            },
+            &key,
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("{s:?}"))
+        .into_inner();
+    for c in unmerged.restored.iter().chain(unmerged.survivor.iter()) {
+        assert!(
+            c.emails.iter().all(|e| e.address.contains("***@")),
+            "UnmergeCustomers"
+        );
+    }
+}
