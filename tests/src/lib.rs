@@ -221,6 +221,15 @@ pub async fn create(client: &mut Client, customer: pb::Customer) -> pb::Customer
         .into_inner()
 }
 
+/// A request carrying an API key (`authorization: Bearer KEY`).
+pub fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = tonic::metadata::MetadataValue::try_from(format!("Bearer {key}")) {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
 /// The code of a failed call, failing the test if the call succeeded.
 pub fn code_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Code {
     match result {

@@ -10,14 +10,16 @@ use pb::segment_service_client::SegmentServiceClient;
 use pb::timeline_service_client::TimelineServiceClient;
 use tokio_stream::StreamExt as _;
 use tonic::Code;
-use tonic::metadata::MetadataValue;
 
-fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Ok(value) = MetadataValue::try_from(format!("Bearer {key}")) {
-        request.metadata_mut().insert("authorization", value);
+/// The answer of a call that must succeed.
+trait Answer<T> {
+    fn answer(self) -> T;
+}
+
+impl<T> Answer<T> for Result<tonic::Response<T>, tonic::Status> {
+    fn answer(self) -> T {
+        self.unwrap_or_else(|s| panic!("{s:?}")).into_inner()
     }
-    request
 }
 
 const EMAIL: &str = "ayse.yilmaz@example.com";
@@ -36,6 +38,32 @@ fn assert_masked(c: &pb::Customer, rpc: &str) {
     match &c.party {
         Some(pb::customer::Party::Person(p)) => assert_eq!(p.birth_date, "****-**-**", "{rpc}"),
         other => panic!("{rpc}: {other:?}"),
+    }
+}
+
+/// A call recorded on the customer's timeline.
+fn call(id: &str, subject: &str) -> pb::RecordInteractionRequest {
+    pb::RecordInteractionRequest {
+        customer_id: id.into(),
+        interaction: Some(pb::Interaction {
+            kind: pb::InteractionKind::Call as i32,
+            subject: subject.into(),
+            channel: "phone".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A consent grant asserted through the API.
+fn grant(id: &str, purpose: pb::ConsentPurpose) -> pb::RecordConsentRequest {
+    pb::RecordConsentRequest {
+        customer_id: id.into(),
+        record: Some(pb::ConsentRecord {
+            purpose: purpose as i32,
+            granted: true,
+            ..Default::default()
+        }),
     }
 }
 
@@ -86,8 +114,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
             &writer,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     // The writer sees what it wrote.
     assert_eq!(created.emails[0].address, EMAIL);
     let id = created.id.clone();
@@ -96,14 +123,12 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
     let got = customers
         .get_customer(with_key(pb::GetCustomerRequest { id: id.clone() }, &reader))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&got, "GetCustomer");
     let listed = customers
         .list_customers(with_key(pb::ListCustomersRequest::default(), &reader))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&listed.customers[0], "ListCustomers");
     let found = customers
         .search_customers(with_key(
@@ -114,8 +139,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
             &reader,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let hit = found.results[0]
         .customer
         .as_ref()
@@ -129,14 +153,12 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
             &reader,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&looked, "LookupCustomer");
     let mut exported = customers
         .export_customers(with_key(pb::ExportCustomersRequest::default(), &reader))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let first = exported
         .next()
         .await
@@ -157,8 +179,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
             &writer,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let members = segments
         .list_segment_members(with_key(
             pb::ListSegmentMembersRequest {
@@ -168,26 +189,12 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
             &reader,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&members.customers[0], "ListSegmentMembers");
     let recorded = timeline
-        .record_interaction(with_key(
-            pb::RecordInteractionRequest {
-                customer_id: id.clone(),
-                interaction: Some(pb::Interaction {
-                    kind: pb::InteractionKind::Call as i32,
-                    subject: "asked about a kettle".into(),
-                    channel: "phone".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            &writer,
-        ))
+        .record_interaction(with_key(call(&id, "asked about a kettle"), &writer))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_eq!(
         recorded
             .customer
@@ -197,19 +204,11 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
     );
     let consented = privacy
         .record_consent(with_key(
-            pb::RecordConsentRequest {
-                customer_id: id.clone(),
-                record: Some(pb::ConsentRecord {
-                    purpose: pb::ConsentPurpose::EmailMarketing as i32,
-                    granted: true,
-                    ..Default::default()
-                }),
-            },
+            grant(&id, pb::ConsentPurpose::EmailMarketing),
             &writer,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let decision = consented.consent.as_ref().and_then(|c| c.email_marketing);
     assert!(decision.is_some_and(|d| d.granted));
     let mut events = feed
@@ -221,8 +220,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
             &reader,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let event = events
         .next()
         .await
@@ -249,8 +247,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
     let mut items = privacy
         .export_customer_data(with_key(export, &admin))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let mut sections = Vec::new();
     let mut text = String::new();
     while let Some(item) = items.next().await {
@@ -297,8 +294,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
     let erased = privacy
         .erase_customer(with_key(erase(&id, "asked on 2026-12-01"), &admin))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert!(erased.emails.is_empty() && erased.erase_time.is_some());
     assert_eq!(erased.erase_reason, "asked on 2026-12-01");
     let twice = privacy
@@ -336,8 +332,7 @@ async fn a_reader_sees_personal_data_masked_everywhere_and_only_an_admin_exports
     let mut answers = customers
         .import_customers(with_key(tokio_stream::iter(rows), &writer))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let mut results = Vec::new();
     while let Some(m) = answers.message().await.unwrap_or_else(|s| panic!("{s:?}")) {
         results.extend(m.results);
@@ -407,8 +402,7 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&created, "CreateCustomer");
     let id = created.id.clone();
     let mut patch = pb::Customer {
@@ -428,8 +422,7 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&updated, "UpdateCustomer");
     let mut twin = ayse();
     twin.emails[0].address = "ayse.twin@example.com".into();
@@ -444,8 +437,7 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let twin_view = batch.results[0]
         .customer
         .clone()
@@ -460,8 +452,7 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(
         upserted.results[0]
             .customer
@@ -470,22 +461,9 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
         "BatchUpsertCustomers",
     );
     let recorded = timeline
-        .record_interaction(with_key(
-            pb::RecordInteractionRequest {
-                customer_id: id.clone(),
-                interaction: Some(pb::Interaction {
-                    kind: pb::InteractionKind::Call as i32,
-                    subject: "called".into(),
-                    channel: "phone".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            &key,
-        ))
+        .record_interaction(with_key(call(&id, "called"), &key))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(
         recorded.customer.as_ref().unwrap_or_else(|| panic!("none")),
         "RecordInteraction",
@@ -501,30 +479,17 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&moved, "ChangeLifecycleStage");
     let consented = privacy
-        .record_consent(with_key(
-            pb::RecordConsentRequest {
-                customer_id: id.clone(),
-                record: Some(pb::ConsentRecord {
-                    purpose: pb::ConsentPurpose::Profiling as i32,
-                    granted: true,
-                    ..Default::default()
-                }),
-            },
-            &key,
-        ))
+        .record_consent(with_key(grant(&id, pb::ConsentPurpose::Profiling), &key))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     assert_masked(&consented, "RecordConsent");
     let duplicates = customers
         .find_duplicates(with_key(pb::FindDuplicatesRequest::default(), &key))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let group = duplicates
         .groups
         .first()
@@ -545,8 +510,7 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     let survivor = merged.survivor.unwrap_or_else(|| panic!("no survivor"));
     assert!(
         survivor.emails.iter().all(|e| e.address.contains("***@")),
@@ -560,8 +524,7 @@ async fn a_writer_without_the_permission_gets_masked_customers_from_every_write(
             &key,
         ))
         .await
-        .unwrap_or_else(|s| panic!("{s:?}"))
-        .into_inner();
+        .answer();
     for c in unmerged.restored.iter().chain(unmerged.survivor.iter()) {
         assert!(
             c.emails.iter().all(|e| e.address.contains("***@")),

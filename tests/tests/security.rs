@@ -13,14 +13,6 @@ use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Ok(value) = MetadataValue::try_from(format!("Bearer {key}")) {
-        request.metadata_mut().insert("authorization", value);
-    }
-    request
-}
-
 fn get(id: &str) -> pb::GetCustomerRequest {
     pb::GetCustomerRequest { id: id.into() }
 }
