@@ -188,6 +188,8 @@ fn merge_in(
     now: DateTime<Utc>,
 ) -> Result<MergeRecord> {
     let survivor = w.existing_customer(survivor_id)?;
+    // An erased customer takes no personal data back, and gives none.
+    crate::privacy::check_not_erased(&survivor)?;
     let mut merged = Vec::with_capacity(merged_ids.len());
     for (i, id) in merged_ids.iter().enumerate() {
         let c = w.existing_customer(*id).map_err(|e| match e {
@@ -198,6 +200,7 @@ fn merge_in(
             .into(),
             other => other,
         })?;
+        crate::privacy::check_not_erased(&c)?;
         if c.kind() != survivor.kind() {
             return Err(refused(format!(
                 "{id} is a {:?} and {survivor_id} a {:?}: only records of one kind merge",

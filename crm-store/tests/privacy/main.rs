@@ -242,6 +242,15 @@ fn an_erased_customer_leaves_no_bytes_behind_and_keeps_its_revenue() {
         store.privacy().erase(CustomerId(42), "who"),
         Err(StoreError::NotFound(_))
     ));
+    // Nor does it merge, either way: an erased record takes in no personal data.
+    for (survivor, merged) in [(ayse, other), (other, ayse)] {
+        let rules = crm_core::merge::MergeRules::default();
+        let refused = store.customers().merge(survivor, &[merged], &rules);
+        assert_eq!(
+            precondition(refused.err().unwrap_or_else(|| panic!("merged"))),
+            "CUSTOMER_ERASED"
+        );
+    }
     // The feed tells connected systems to erase too.
     let batch = store
         .audit()
