@@ -64,6 +64,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     data: crm_core::CustomerData::new(crm_core::Party::Person(
                         crm_core::Person::default(),
                     )),
+                    erased: None,
                 };
                 summary
                     .engagement
