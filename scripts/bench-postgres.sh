@@ -17,13 +17,13 @@ CONCURRENCY=${CONCURRENCY:-32}
 OUT=${OUT:-bench/postgres.jsonl}
 CRM_BENCH_POSTGRES_URL=$(bash scripts/postgres-test-db.sh)
 export CRM_BENCH_POSTGRES_URL
-cargo build --release --quiet -p crm-bench --features compare --bin crm-libbench --bin crm-bench
-cargo build --release --quiet -p crm-grpc --bin crm-server
+. scripts/lib/cargo-bin.sh
+BIN_DIR=$(cargo_bin_dir --release --quiet -p crm-bench --features compare --bin crm-libbench --bin crm-bench -p crm-grpc --bin crm-server)
 : > "$OUT"
 for engine in crm crm-postgres sled sqlite; do
   dir=$(mktemp -d)
   echo "== library: $engine, $SIZE customers" >&2
-  ./target/release/crm-libbench --engine "$engine" --size "$SIZE" --dir "$dir" >>"$OUT"
+  "$BIN_DIR"/crm-libbench --engine "$engine" --size "$SIZE" --dir "$dir" >>"$OUT"
   rm -rf "$dir"
 done
 
@@ -32,7 +32,7 @@ addrs=()
 start() { # data-dir, extra flags...: starts a server and adds its address to $addrs
   local dir=$1; shift
   local log; log=$(mktemp)
-  ./target/release/crm-server --listen 127.0.0.1:0 --data-dir "$dir" "$@" >/dev/null 2>"$log" &
+  "$BIN_DIR"/crm-server --listen 127.0.0.1:0 --data-dir "$dir" "$@" >/dev/null 2>"$log" &
   pids+=($!)
   for _ in $(seq 1 100); do
     addr=$(grep -o 'listening on [0-9.:]*' "$log" | head -n1 | cut -d' ' -f3 || true)
@@ -48,7 +48,7 @@ load() { # label, addresses...
   local args=()
   for a in "$@"; do args+=(--addr "$a"); done
   echo "== service: $label" >&2
-  ./target/release/crm-bench "${args[@]}" --mix "$MIX" --concurrency "$CONCURRENCY" \
+  "$BIN_DIR"/crm-bench "${args[@]}" --mix "$MIX" --concurrency "$CONCURRENCY" \
     --connections 2 --duration "$DURATION" --warmup 1s --seed-customers 2000 \
     | tail -n 1 | sed "s/^{/{\"setup\":\"$label\",/" >>"$OUT"
 }

@@ -18,11 +18,11 @@
 use std::io::{Read, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::engine::sled::{SledEngine, SledOptions};
 use crate::engine::{Engine, EngineError, transact};
 use crate::error::{Precondition, Result, StoreError};
 use crate::kv::keys;
@@ -206,7 +206,7 @@ pub fn restore(
     }
     let staging = staging_dir(dir);
     let _ = std::fs::remove_dir_all(&staging);
-    let restored = restore_into(input, &staging);
+    let restored = restore_into(input, &staging, &config);
     let info = match restored {
         Ok(info) => info,
         Err(e) => {
@@ -239,7 +239,7 @@ fn staging_dir(dir: &Path) -> PathBuf {
     dir.with_file_name(format!(".{name}.restoring"))
 }
 
-fn restore_into(input: impl Read, staging: &Path) -> Result<BackupInfo> {
+fn restore_into(input: impl Read, staging: &Path, config: &StoreConfig) -> Result<BackupInfo> {
     let mut r = Reading {
         inner: std::io::BufReader::with_capacity(1 << 20, input),
         hash: Sha256::new(),
@@ -260,7 +260,10 @@ fn restore_into(input: impl Read, staging: &Path) -> Result<BackupInfo> {
     let time = DateTime::from_timestamp_micros(micros).unwrap_or_default();
     let name_len = r.take(1, "the header")?[0] as usize;
     let engine_name = String::from_utf8_lossy(&r.take(name_len, "the header")?).into_owned();
-    let engine = SledEngine::open(&SledOptions::new(staging))?;
+    // The engine the configuration names, with its defaults otherwise.
+    let mut target = StoreConfig::new(staging).engine(config.engine);
+    target.reserve_bytes = config.reserve_bytes;
+    let engine = crate::store::open_embedded(&target)?;
     let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut batch_bytes = 0usize;
     let mut entries = 0u64;
@@ -331,11 +334,11 @@ fn restore_into(input: impl Read, staging: &Path) -> Result<BackupInfo> {
     })
 }
 
-fn apply(engine: &SledEngine, batch: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+fn apply(engine: &Arc<dyn Engine>, batch: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    transact(engine, |tx| {
+    transact(&**engine, |tx| {
         for (k, v) in batch.iter() {
             tx.put(k, v);
         }

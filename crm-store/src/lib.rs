@@ -87,7 +87,7 @@ pub use audit::changes::{ChangeEvent, ChangeKind, EntityKind, EntityRef};
 pub use audit::feed::{FeedBatch, FeedEvent, FeedQuery, Watch};
 pub use audit::{AuditEvent, AuditPage, AuditQuery, Origin};
 pub use backup::{BackupInfo, restore};
-pub use config::{Clock, Durability, ManualClock, StoreConfig, SystemClock};
+pub use config::{Clock, Durability, Embedded, ManualClock, StoreConfig, SystemClock};
 pub use customers::counts::CustomerCounts;
 pub use customers::list::{CustomerPage, ListQuery};
 pub use customers::search::SearchPage;
@@ -133,3 +133,8 @@ pub fn decode_every_kind(bytes: &[u8]) -> usize {
     .filter(|ok| *ok)
     .count()
 }
+
+/// The README's library example, compiled as a doc-test so that it stays correct as pasted.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeLibraryExample;

@@ -101,19 +101,11 @@ impl Store {
         Store::open_with(StoreConfig::new(path))
     }
 
-    /// Opens the store with a configuration, on the sled engine in `config.path`.
+    /// Opens the store with a configuration, on the embedded engine `config.engine` (sled by
+    /// default) in `config.path`.
     pub fn open_with(config: StoreConfig) -> Result<Store> {
-        let engine = SledEngine::open(&SledOptions {
-            path: config.path.clone(),
-            cache_bytes: config.cache_bytes,
-            flush_every_ms: match config.durability {
-                Durability::Durable => None,
-                Durability::Relaxed => Some(config.flush_every_ms.max(1)),
-            },
-            reserve_bytes: config.reserve_bytes,
-            stall_after: config.stall_after,
-        })?;
-        Store::open_on(Arc::new(engine), config)
+        let engine = open_embedded(&config)?;
+        Store::open_on(engine, config)
     }
 
     /// Opens the store on an engine (`config.path` is then only used in messages).
@@ -314,4 +306,37 @@ fn holder_id() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     (u64::from(std::process::id()) << 40) ^ nanos
+}
+
+/// The embedded engine `config.engine` in `config.path`, with the configuration's cache,
+/// durability, disk reserve and stall limit.
+pub(crate) fn open_embedded(config: &StoreConfig) -> Result<Arc<dyn Engine>> {
+    let flush_every_ms = match config.durability {
+        Durability::Durable => None,
+        Durability::Relaxed => Some(config.flush_every_ms.max(1)),
+    };
+    match config.engine {
+        crate::Embedded::Sled => Ok(Arc::new(SledEngine::open(&SledOptions {
+            path: config.path.clone(),
+            cache_bytes: config.cache_bytes,
+            flush_every_ms,
+            reserve_bytes: config.reserve_bytes,
+            stall_after: config.stall_after,
+        })?)),
+        #[cfg(feature = "fjall")]
+        crate::Embedded::Fjall => {
+            use crate::engine::fjall::{FjallEngine, FjallOptions};
+            Ok(Arc::new(FjallEngine::open(&FjallOptions {
+                path: config.path.clone(),
+                cache_bytes: config.cache_bytes,
+                flush_every_ms,
+                reserve_bytes: config.reserve_bytes,
+                stall_after: config.stall_after,
+            })?))
+        }
+        #[cfg(not(feature = "fjall"))]
+        crate::Embedded::Fjall => Err(StoreError::Storage(
+            "this build has no fjall engine: build crm-store with its `fjall` feature".into(),
+        )),
+    }
 }

@@ -53,6 +53,65 @@ macro_rules! every_story {
 
 every_story!(on_sled);
 
+/// The same stories on fjall (feature `fjall`).
+#[cfg(feature = "fjall")]
+mod fjall {
+    use std::path::PathBuf;
+
+    use crm_store::engine::Engine;
+    use crm_store::engine::conformance;
+    use crm_store::engine::fjall::{FjallEngine, FjallOptions};
+
+    fn fjall_in(dir: PathBuf) -> impl Fn() -> Box<dyn Engine> {
+        move || {
+            let engine = FjallEngine::open(&FjallOptions {
+                cache_bytes: 8 << 20,
+                ..FjallOptions::new(dir.clone())
+            });
+            match engine {
+                Ok(e) => Box::new(e),
+                Err(e) => panic!("cannot open fjall in {}: {e}", dir.display()),
+            }
+        }
+    }
+
+    macro_rules! on_fjall {
+        ($($story:ident),* $(,)?) => {$(
+            #[test]
+            fn $story() {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+                conformance::$story(&fjall_in(dir.path().join("engine")));
+            }
+        )*};
+    }
+
+    every_story!(on_fjall);
+
+    /// A directory remembers its engine: each engine refuses the other's, naming both.
+    #[test]
+    fn a_directory_of_one_engine_is_refused_by_the_other() {
+        use crm_store::engine::sled::{SledEngine, SledOptions};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (sled_dir, fjall_dir) = (dir.path().join("sled"), dir.path().join("fjall"));
+        drop(SledEngine::open(&SledOptions::new(&sled_dir)).unwrap_or_else(|e| panic!("{e}")));
+        drop(FjallEngine::open(&FjallOptions::new(&fjall_dir)).unwrap_or_else(|e| panic!("{e}")));
+        let Err(refused) = FjallEngine::open(&FjallOptions::new(&sled_dir)) else {
+            panic!("fjall opened a sled directory");
+        };
+        assert!(
+            refused.to_string().contains("holds a sled store"),
+            "{refused}"
+        );
+        let Err(refused) = SledEngine::open(&SledOptions::new(&fjall_dir)) else {
+            panic!("sled opened a fjall directory");
+        };
+        assert!(
+            refused.to_string().contains("holds a fjall store"),
+            "{refused}"
+        );
+    }
+}
+
 /// The same stories on PostgreSQL, each in a schema of its own, when `CRM_TEST_POSTGRES_URL`
 /// names a database (CI sets it; without it they say so and do nothing).
 #[cfg(feature = "postgres")]

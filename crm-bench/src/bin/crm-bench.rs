@@ -58,6 +58,10 @@ struct Args {
     /// An API key to send as `authorization: Bearer KEY`.
     #[arg(long, env = "CRM_API_KEY")]
     api_key: Option<String>,
+    /// Load a server that holds customers the load generator did not write. Without it such a
+    /// server is refused: the run would add thousands of customers to real (or demo) data.
+    #[arg(long)]
+    allow_other_data: bool,
     /// Load a trivial tonic service (started as a child process) instead of `--addr`.
     #[arg(long)]
     echo: bool,
@@ -155,13 +159,9 @@ impl Caller {
                 .await
                 .map(drop),
             Op::Create => {
-                let c = crm_grpc::convert::customer_to_proto(&crm_bench::data::customer(
-                    n,
-                    chrono::Utc::now(),
-                ));
                 let customer = pb::Customer {
                     id: String::new(),
-                    ..c
+                    ..bench_customer(n)
                 };
                 self.customers
                     .create_customer(self.request(pb::CreateCustomerRequest {
@@ -207,6 +207,56 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
+/// The source every customer the load generator writes carries, so its own data is told apart.
+const BENCH_SOURCE: &str = "crm-bench";
+
+/// Customer `n` of the benchmark data, marked as the load generator's.
+fn bench_customer(n: u64) -> pb::Customer {
+    let mut c =
+        crm_grpc::convert::customer_to_proto(&crm_bench::data::customer(n, chrono::Utc::now()));
+    c.source = BENCH_SOURCE.to_owned();
+    c
+}
+
+/// Fails when the server holds a customer the load generator did not write.
+async fn refuse_other_data(caller: &mut Caller) -> Result<()> {
+    let page = caller
+        .customers
+        .list_customers(caller.request(pb::ListCustomersRequest {
+            filter: format!("source != \"{BENCH_SOURCE}\""),
+            page_size: 1,
+            ..Default::default()
+        }))
+        .await
+        .context("checking what the server holds")?
+        .into_inner();
+    if let Some(c) = page.customers.first() {
+        bail!(
+            "the server holds customers crm-bench did not write ({} {:?}, among others): \
+             load a server of its own (crm-server --data-dir ./bench-data --listen \
+             127.0.0.1:50052), or pass --allow-other-data",
+            c.id,
+            c.display_name
+        );
+    }
+    Ok(())
+}
+
+/// Connects to `addr`, waiting up to 10 seconds for a server that is still starting.
+async fn connect(addr: SocketAddr) -> Result<Channel> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return Ok(channel),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot connect to {addr}")),
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -234,13 +284,7 @@ async fn run(args: Args) -> Result<()> {
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
         for addr in &addrs {
-            let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
-            channels.push(
-                endpoint
-                    .connect()
-                    .await
-                    .with_context(|| format!("cannot connect to {addr}"))?,
-            );
+            channels.push(connect(*addr).await?);
         }
     }
     let key = match &args.api_key {
@@ -252,15 +296,15 @@ async fn run(args: Args) -> Result<()> {
         timeline: TimelineServiceClient::new(channels[i % channels.len()].clone()),
         key: key.clone(),
     };
+    if !args.echo && !args.allow_other_data {
+        refuse_other_data(&mut caller(0)).await?;
+    }
     // Seed customers for get, list and purchase, unless the echo service answers anyway.
     let mut ids = Vec::new();
     let run_tag = std::process::id();
     let mut seeder = caller(0);
     for n in 0..args.seed_customers.max(1) {
-        let mut c = crm_grpc::convert::customer_to_proto(&crm_bench::data::customer(
-            n as u64,
-            chrono::Utc::now(),
-        ));
+        let mut c = bench_customer(n as u64);
         c.emails[0].address = format!("seed{n}.{run_tag}@bench.example.com");
         let r = seeder
             .customers

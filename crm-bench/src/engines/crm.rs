@@ -6,13 +6,15 @@ use std::sync::RwLock;
 use anyhow::{Context, Result};
 use crm_core::timeline::Purchase;
 use crm_core::{CustomerData, CustomerId, Filter, Money, Party, Person, UpdateMask};
-use crm_store::{Durability, EntryMeta, ListQuery, Store, StoreConfig};
+use crm_store::{Durability, Embedded, EntryMeta, ListQuery, Store, StoreConfig};
 
 use super::Engine;
 use crate::data;
 
 pub struct Crm {
     dir: PathBuf,
+    /// The embedded engine under crm-store (sled, fjall); unused on PostgreSQL.
+    engine: Embedded,
     cache_bytes: u64,
     /// On PostgreSQL: the database and the schema (durability is the database's).
     postgres: Option<(String, String)>,
@@ -23,9 +25,10 @@ pub struct Crm {
     mask: UpdateMask,
 }
 
-fn open(dir: &Path, durability: Durability, cache_bytes: u64) -> Result<Store> {
+fn open(dir: &Path, engine: Embedded, durability: Durability, cache_bytes: u64) -> Result<Store> {
     Store::open_with(
         StoreConfig::new(dir)
+            .engine(engine)
             .durability(durability)
             .cache_bytes(cache_bytes),
     )
@@ -42,13 +45,15 @@ fn open_postgres(dir: &Path, url: &str, schema: &str) -> Result<Store> {
 }
 
 impl Crm {
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Crm> {
-        let store = open(dir, Durability::Relaxed, cache_bytes)?;
-        Crm::on(dir, cache_bytes, store, None)
+    /// crm-store on the embedded `engine`.
+    pub fn open(dir: &Path, engine: Embedded, cache_bytes: u64) -> Result<Crm> {
+        let store = open(dir, engine, Durability::Relaxed, cache_bytes)?;
+        Crm::on(dir, engine, cache_bytes, store, None)
     }
 
     fn on(
         dir: &Path,
+        engine: Embedded,
         cache_bytes: u64,
         store: Store,
         postgres: Option<(String, String)>,
@@ -59,6 +64,7 @@ impl Crm {
             .collect::<Result<_, _>>()?;
         Ok(Crm {
             dir: dir.to_path_buf(),
+            engine,
             store: RwLock::new(Some(store)),
             cache_bytes,
             postgres,
@@ -73,7 +79,13 @@ impl Crm {
         let schema = format!("bench_{}", std::process::id());
         crm_store::engine::postgres::PostgresEngine::drop_schema(url, &schema)?;
         let store = open_postgres(dir, url, &schema)?;
-        Crm::on(dir, 0, store, Some((url.to_owned(), schema)))
+        Crm::on(
+            dir,
+            Embedded::Sled,
+            0,
+            store,
+            Some((url.to_owned(), schema)),
+        )
     }
 
     fn store(&self) -> Result<Store> {
@@ -163,7 +175,7 @@ impl Engine for Crm {
         if let Some(old) = guard.take() {
             old.flush()?;
         }
-        *guard = Some(open(&self.dir, mode, self.cache_bytes)?);
+        *guard = Some(open(&self.dir, self.engine, mode, self.cache_bytes)?);
         Ok(())
     }
 

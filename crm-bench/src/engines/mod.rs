@@ -35,7 +35,13 @@ pub trait Engine: Send + Sync {
 /// Opens the engine named `name` in `dir` with a page cache of `cache_bytes`.
 pub fn open_engine(name: &str, dir: &Path, cache_bytes: u64) -> Result<Arc<dyn Engine>> {
     Ok(match name {
-        "crm" => Arc::new(crm::Crm::open(dir, cache_bytes)?),
+        "crm" => Arc::new(crm::Crm::open(dir, crm_store::Embedded::Sled, cache_bytes)?),
+        // crm-store on the fjall engine.
+        "crm-fjall" => Arc::new(crm::Crm::open(
+            dir,
+            crm_store::Embedded::Fjall,
+            cache_bytes,
+        )?),
         // crm-store on PostgreSQL: the database is CRM_BENCH_POSTGRES_URL.
         "crm-postgres" => {
             let url = std::env::var("CRM_BENCH_POSTGRES_URL")
@@ -44,6 +50,8 @@ pub fn open_engine(name: &str, dir: &Path, cache_bytes: u64) -> Result<Arc<dyn E
         }
         "sled" => Arc::new(sled_raw::RawSled::open(dir, cache_bytes)?),
         "sqlite" => Arc::new(sqlite::Sqlite::open(dir, cache_bytes)?),
-        other => bail!("unknown engine {other:?}: use crm, crm-postgres, sled or sqlite"),
+        other => {
+            bail!("unknown engine {other:?}: use crm, crm-fjall, crm-postgres, sled or sqlite")
+        }
     })
 }

@@ -18,20 +18,35 @@
 //! Ids, sequences and counters are kept in the key space and allocated inside transactions, never
 //! in process memory, so several processes can share an engine that allows it.
 //!
-//! Engines: [`sled`] (the default, embedded) and, with the `postgres` feature, `postgres` (many
-//! crm processes on one database). Every engine passes [`conformance`].
+//! Engines: [`sled`] (the default, embedded); with the `postgres` feature, `postgres` (many
+//! crm processes on one database); with the `fjall` feature, `fjall` (embedded, an LSM tree,
+//! for write-heavy stores). Every engine passes [`conformance`].
 
 use std::fmt::Debug;
 use std::ops::Bound;
 use std::path::Path;
 
 pub mod conformance;
+#[cfg(feature = "fjall")]
+pub mod fjall;
 mod overlay;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sled;
 
 pub use overlay::Overlay;
+
+/// Which embedded engine's files `dir` holds (`sled`, `fjall`), if any. Each embedded engine
+/// refuses a directory holding the other's ([`EngineError::OtherEngine`]).
+pub fn files_in(dir: &Path) -> Option<&'static str> {
+    if dir.join("conf").is_file() && dir.join("db").is_file() {
+        Some("sled")
+    } else if dir.join("version").is_file() && dir.join("keyspaces").is_dir() {
+        Some("fjall")
+    } else {
+        None
+    }
+}
 
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -54,6 +69,19 @@ pub enum EngineError {
     Locked {
         /// The data directory.
         path: String,
+    },
+    /// The directory holds another engine's store: open it with that engine, or copy it to a
+    /// new directory with `crm-server migrate`.
+    #[error(
+        "{path} holds a {found} store, not a {wanted} one: open it with --engine {found}, or copy it with crm-server migrate"
+    )]
+    OtherEngine {
+        /// The data directory.
+        path: String,
+        /// The engine whose files it holds.
+        found: &'static str,
+        /// The engine asked to open it.
+        wanted: &'static str,
     },
     /// The engine found damaged data of its own (not a crm value that does not decode).
     #[error("the storage engine found damaged data: {detail}")]

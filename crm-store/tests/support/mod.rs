@@ -18,6 +18,7 @@ pub fn open(config: StoreConfig) -> Store {
     let engine = std::env::var("CRM_TEST_ENGINE").unwrap_or_else(|_| "sled".into());
     let opened = match engine.as_str() {
         "sled" => Store::open_with(config),
+        "fjall" => Store::open_with(config.engine(crm_store::Embedded::Fjall)),
         #[cfg(feature = "postgres")]
         "postgres" => on_postgres(config),
         other => panic!("CRM_TEST_ENGINE={other}: this build has no such engine"),

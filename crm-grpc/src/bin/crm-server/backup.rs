@@ -1,11 +1,12 @@
-//! `crm-server backup` and `crm-server restore`.
+//! `crm-server backup`, `crm-server restore` and `crm-server migrate` (a backup piped into a
+//! restore on another engine).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use crm_grpc::pb;
-use crm_store::{BackupInfo, Store, StoreConfig, StoreError};
+use crm_store::{BackupInfo, Embedded, Store, StoreConfig, StoreError};
 
 /// Where a backup is taken from.
 pub(crate) enum Source {
@@ -58,16 +59,21 @@ fn from_directory(dir: &Path, out: &mut impl std::io::Write) -> anyhow::Result<p
     if !dir.exists() {
         bail!("{} does not exist: no store to back up", dir.display());
     }
-    let store = match Store::open_with(StoreConfig::new(dir)) {
-        Ok(store) => store,
-        Err(StoreError::Locked { path }) => bail!(
-            "a server holds {path}: back it up through the server with --addr \
-             (http://127.0.0.1:50051)"
-        ),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", dir.display())),
-    };
-    let info: BackupInfo = store.backup(out)?;
+    let info: BackupInfo = open_stopped(dir, "back it up")?.backup(out)?;
     Ok(crm_grpc::convert::backup_summary_to_proto(&info))
+}
+
+/// The store in `dir`, on the engine whose files it holds, when no server holds it.
+fn open_stopped(dir: &Path, what: &str) -> anyhow::Result<Store> {
+    let engine = Embedded::found_in(dir).unwrap_or_default();
+    match Store::open_with(StoreConfig::new(dir).engine(engine)) {
+        Ok(store) => Ok(store),
+        Err(StoreError::Locked { path }) => bail!(
+            "a server holds {path}: stop it to {what}, or back it up through the server with \
+             `crm-server backup --addr` (http://127.0.0.1:50051)"
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot open {}", dir.display())),
+    }
 }
 
 fn from_server(
@@ -123,27 +129,67 @@ pub(crate) fn restore(from: &Path, dir: &Path) -> anyhow::Result<()> {
         std::fs::File::open(from).with_context(|| format!("cannot read {}", from.display()))?;
     let (store, info) = crm_store::restore(file, dir, StoreConfig::new(dir))
         .with_context(|| format!("cannot restore {}", from.display()))?;
+    let customers = verified(&store, dir)?;
+    eprintln!(
+        "restored {} keys into {}: the state at cursor {} (taken {} from {}); verify is clean \
+         ({customers} customers)",
+        info.entries,
+        dir.display(),
+        info.cursor,
+        info.time.to_rfc3339(),
+        info.engine,
+    );
+    Ok(())
+}
+
+/// Copies the stopped store in `from` into `to` (empty or missing) on `engine`: a backup of
+/// one consistent state streamed into a restore, then `verify`. `from` is only read.
+pub(crate) fn migrate(from: &Path, to: &Path, engine: Embedded) -> anyhow::Result<()> {
+    if Embedded::found_in(from).is_none() {
+        bail!("{} holds no sled or fjall store", from.display());
+    }
+    let source = open_stopped(from, "migrate it")?;
+    let (reader, writer) = std::io::pipe().context("cannot make a pipe")?;
+    let sending = std::thread::spawn(move || -> anyhow::Result<BackupInfo> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, writer);
+        let info = source.backup(&mut out)?;
+        out.flush().context("cannot write to the restore")?;
+        Ok(info)
+    });
+    let input = std::io::BufReader::with_capacity(1 << 20, reader);
+    let restored = crm_store::restore(input, to, StoreConfig::new(to).engine(engine));
+    let sent = sending
+        .join()
+        .map_err(|_| anyhow::anyhow!("the backup thread failed"))?;
+    let (store, info) = restored.with_context(|| format!("cannot copy into {}", to.display()))?;
+    sent.context("cannot read the source store")?;
+    let customers = verified(&store, to)?;
+    eprintln!(
+        "migrated {} keys from {} ({}) into {} ({}): the state at cursor {}; verify is clean \
+         ({customers} customers)",
+        info.entries,
+        from.display(),
+        info.engine,
+        to.display(),
+        engine.name(),
+        info.cursor,
+    );
+    Ok(())
+}
+
+/// Verifies a store just written; its customer count when clean.
+fn verified(store: &Store, dir: &Path) -> anyhow::Result<u64> {
     let report = store.verify()?;
     if !report.is_clean() {
         for problem in report.problems.iter().take(20) {
             eprintln!("  {problem}");
         }
         bail!(
-            "restored into {}, but verify found {} problems",
+            "wrote {}, but verify found {} problems",
             dir.display(),
             report.problems.len()
         );
     }
     let _ = std::io::stderr().flush();
-    eprintln!(
-        "restored {} keys into {}: the state at cursor {} (taken {} from {}); verify is clean \
-         ({} customers)",
-        info.entries,
-        dir.display(),
-        info.cursor,
-        info.time.to_rfc3339(),
-        info.engine,
-        report.customers
-    );
-    Ok(())
+    Ok(report.customers)
 }

@@ -33,7 +33,7 @@ const AMPLIFICATION: u64 = 4;
 /// Refuses a batch of `batch_bytes` when writing it would leave the file system of `dir` with
 /// less than `reserve` bytes free. A file system whose free space cannot be read is not
 /// refused (the write then meets the disk as it is).
-pub(super) fn free_space_check(
+pub(in crate::engine) fn free_space_check(
     dir: &Path,
     reserve: u64,
     batch_bytes: u64,

@@ -29,7 +29,7 @@ use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overl
 /// [`EngineError::Locked`].
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
-mod guard;
+pub(super) mod guard;
 mod snapshot;
 use guard::{Health, Shielded, shielded};
 
@@ -131,6 +131,14 @@ impl SledEngine {
     /// Opens (or creates) the engine in `options.path`.
     pub fn open(options: &SledOptions) -> Result<SledEngine, EngineError> {
         let path = &options.path;
+        if let Some(found) = super::files_in(path).filter(|&e| e != "sled") {
+            // Another engine's files: sled would start a new store beside them.
+            return Err(EngineError::OtherEngine {
+                path: path.display().to_string(),
+                found,
+                wanted: "sled",
+            });
+        }
         let created = !path.exists();
         std::fs::create_dir_all(path).map_err(io(format!(
             "cannot create data directory {}",

@@ -1,0 +1,377 @@
+//! The fjall 3 engine (feature `fjall`): an embedded LSM tree, for write-heavy stores that
+//! outgrow sled. The only file that calls fjall.
+//!
+//! - One keyspace (`crm`) holds the whole key space, as on sled.
+//! - Transactions run one at a time (a writer mutex): a transaction's reads see the committed
+//!   state plus its own writes ([`Overlay`]), and its writes are committed with one fjall
+//!   `WriteBatch`, atomic for readers and for crash recovery (the journal holds the batch whole
+//!   or not at all). Serial transactions never conflict.
+//! - Snapshots are fjall's own (sequence-numbered, MVCC): they never hold writers back.
+//! - Every commit reaches the operating system (the journal is written through at commit:
+//!   a killed process loses nothing); [`Engine::sync`] is `persist(SyncAll)`, an fsync of the
+//!   journal, which the store's group commit shares among concurrent writers. With relaxed
+//!   durability a background thread does the same every `flush_every_ms`.
+//! - A failed commit or fsync fences the engine (fjall poisons itself): writes are refused,
+//!   reads served, until the process restarts and recovers from the journal.
+//! - A directory holding a sled store is refused, as sled refuses a fjall one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use parking_lot::Mutex;
+
+use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overlay, Reader, Tx};
+
+/// How to open a fjall engine.
+#[derive(Clone, Debug)]
+pub struct FjallOptions {
+    /// The data directory (created if missing).
+    pub path: PathBuf,
+    /// fjall's block cache, in bytes.
+    pub cache_bytes: u64,
+    /// `Some(ms)`: the journal is fsynced in the background every `ms` (relaxed durability);
+    /// `None`: only [`Engine::sync`] does.
+    pub flush_every_ms: Option<u64>,
+    /// Free space, in bytes, that writes never take from the data directory's file system.
+    pub reserve_bytes: u64,
+    /// How long a transaction waits for the one before it before the engine reports a stall.
+    pub stall_after: Duration,
+}
+
+impl FjallOptions {
+    /// Durable, a 256 MiB cache, the default reserve and stall limit.
+    pub fn new(path: impl Into<PathBuf>) -> FjallOptions {
+        FjallOptions {
+            path: path.into(),
+            cache_bytes: 256 * 1024 * 1024,
+            flush_every_ms: None,
+            reserve_bytes: super::sled::DEFAULT_RESERVE_BYTES,
+            stall_after: super::sled::DEFAULT_STALL_AFTER,
+        }
+    }
+}
+
+/// The fjall engine.
+pub struct FjallEngine {
+    shared: Arc<Shared>,
+    existed: bool,
+}
+
+struct Shared {
+    db: Database,
+    keyspace: Keyspace,
+    path: PathBuf,
+    writer: Mutex<()>,
+    syncing: Mutex<()>,
+    commits: AtomicU64,
+    syncs: AtomicU64,
+    synced_commits: AtomicU64,
+    fenced: OnceLock<String>,
+    reserve_bytes: u64,
+    stall_after: Duration,
+}
+
+impl std::fmt::Debug for FjallEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallEngine")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(e: fjall::Error) -> EngineError {
+    match e {
+        fjall::Error::Io(source) => EngineError::Io {
+            context: "fjall".into(),
+            source,
+        },
+        other => EngineError::Failed {
+            source: Box::new(other),
+        },
+    }
+}
+
+impl FjallEngine {
+    /// Opens (or creates) the engine in `options.path`.
+    pub fn open(options: &FjallOptions) -> Result<FjallEngine, EngineError> {
+        let path = &options.path;
+        let found = super::files_in(path);
+        if let Some(found) = found.filter(|&e| e != "fjall") {
+            return Err(EngineError::OtherEngine {
+                path: path.display().to_string(),
+                found,
+                wanted: "fjall",
+            });
+        }
+        let existed = found == Some("fjall");
+        let db = Database::builder(path)
+            .cache_size(options.cache_bytes)
+            .open()
+            .map_err(|e| match e {
+                fjall::Error::Locked => EngineError::Locked {
+                    path: path.display().to_string(),
+                },
+                other => failed(other),
+            })?;
+        let keyspace = db
+            .keyspace("crm", KeyspaceCreateOptions::default)
+            .map_err(failed)?;
+        let shared = Arc::new(Shared {
+            db,
+            keyspace,
+            path: path.clone(),
+            writer: Mutex::new(()),
+            syncing: Mutex::new(()),
+            commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            synced_commits: AtomicU64::new(0),
+            fenced: OnceLock::new(),
+            reserve_bytes: options.reserve_bytes,
+            stall_after: options.stall_after,
+        });
+        if let Some(ms) = options.flush_every_ms {
+            let weak = Arc::downgrade(&shared);
+            std::thread::Builder::new()
+                .name("crm-fjall-flush".into())
+                .spawn(move || {
+                    while let Some(shared) = weak.upgrade() {
+                        drop(shared);
+                        std::thread::sleep(Duration::from_millis(ms));
+                        let Some(shared) = weak.upgrade() else { return };
+                        if shared.sync().is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|source| EngineError::Io {
+                    context: "cannot start fjall's flush thread".into(),
+                    source,
+                })?;
+        }
+        Ok(FjallEngine { shared, existed })
+    }
+}
+
+impl Shared {
+    fn writable(&self) -> Result<(), EngineError> {
+        match self.fenced.get() {
+            Some(why) => Err(EngineError::Unavailable {
+                source: format!("writes are stopped until a restart: {why}").into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops writes after a failure whose effect on the disk is unknown.
+    fn fence(&self, what: &str, e: EngineError) -> EngineError {
+        let _ = self.fenced.set(format!("{what} failed: {e}"));
+        e
+    }
+
+    fn lock<'a>(
+        &self,
+        m: &'a Mutex<()>,
+        what: &str,
+    ) -> Result<parking_lot::MutexGuard<'a, ()>, EngineError> {
+        m.try_lock_for(self.stall_after)
+            .ok_or_else(|| EngineError::Unavailable {
+                source: format!(
+                    "{what} waited {} s for the one before it: the engine is stalled",
+                    self.stall_after.as_secs()
+                )
+                .into(),
+            })
+    }
+
+    fn sync(&self) -> Result<(), EngineError> {
+        self.writable()?;
+        let _one = self.lock(&self.syncing, "a flush")?;
+        self.writable()?;
+        let covered = self.commits.load(Ordering::SeqCst);
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| self.fence("an fsync of the journal", failed(e)))?;
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        self.synced_commits.fetch_max(covered, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn get_in(
+    read: &impl Readable,
+    keyspace: &Keyspace,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, EngineError> {
+    read.get(keyspace, key)
+        .map(|v| v.map(|v| v.to_vec()))
+        .map_err(failed)
+}
+
+fn entries(iter: fjall::Iter, reverse: bool) -> Entries<'static> {
+    let pairs = |g: fjall::Guard| {
+        g.into_inner()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .map_err(failed)
+    };
+    if reverse {
+        Box::new(iter.rev().map(pairs))
+    } else {
+        Box::new(iter.map(pairs))
+    }
+}
+
+/// Reads of the committed state, or of one snapshot of it.
+struct FjallReader<'a> {
+    snapshot: fjall::Snapshot,
+    keyspace: &'a Keyspace,
+}
+
+impl Reader for FjallReader<'_> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        get_in(&self.snapshot, self.keyspace, key)
+    }
+
+    fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
+        entries(self.snapshot.range(self.keyspace, range), reverse)
+    }
+}
+
+/// A transaction: the committed state (writers are serial, so it cannot change under the
+/// transaction) under the transaction's own writes.
+struct FjallTx<'a> {
+    keyspace: &'a Keyspace,
+    overlay: Overlay,
+}
+
+impl Reader for FjallTx<'_> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        match self.overlay.get(key) {
+            Some(mine) => Ok(mine),
+            None => self
+                .keyspace
+                .get(key)
+                .map(|v| v.map(|v| v.to_vec()))
+                .map_err(failed),
+        }
+    }
+
+    fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
+        let base = entries(self.keyspace.range(range.clone()), reverse);
+        if self.overlay.is_empty() {
+            return base;
+        }
+        self.overlay.merge(base, range, reverse)
+    }
+}
+
+impl Tx for FjallTx<'_> {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.overlay.put(key, value);
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.overlay.delete(key);
+    }
+
+    fn savepoint(&mut self) {
+        self.overlay.savepoint();
+    }
+
+    fn rollback(&mut self) {
+        self.overlay.rollback();
+    }
+}
+
+impl Engine for FjallEngine {
+    fn name(&self) -> &'static str {
+        "fjall"
+    }
+
+    fn existed(&self) -> bool {
+        self.existed
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        let s = &self.shared;
+        s.keyspace
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(failed)
+    }
+
+    fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_> {
+        entries(self.shared.keyspace.range(range), reverse)
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
+        Ok(Box::new(FjallReader {
+            snapshot: self.shared.db.snapshot(),
+            keyspace: &self.shared.keyspace,
+        }))
+    }
+
+    fn hold_writes(&self) -> Result<Box<dyn super::Held + '_>, EngineError> {
+        Ok(Box::new(
+            self.shared.lock(&self.shared.writer, "holding writes")?,
+        ))
+    }
+
+    fn transact_once(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Decision,
+    ) -> Result<Decision, EngineError> {
+        let s = &self.shared;
+        s.writable()?;
+        let _writer = s.lock(&s.writer, "a write")?;
+        s.writable()?;
+        let mut tx = FjallTx {
+            keyspace: &s.keyspace,
+            overlay: Overlay::default(),
+        };
+        let decision = f(&mut tx);
+        if decision == Decision::Abort || tx.overlay.is_empty() {
+            return Ok(decision);
+        }
+        let mut batch = s.db.batch();
+        let mut bytes = 0u64;
+        for (key, value) in tx.overlay.into_writes() {
+            bytes += (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
+            match value {
+                Some(v) => batch.insert(&s.keyspace, key, v),
+                None => batch.remove(&s.keyspace, key),
+            }
+        }
+        super::sled::guard::free_space_check(&s.path, s.reserve_bytes, bytes)?;
+        batch.commit().map_err(|e| s.fence("a commit", failed(e)))?;
+        s.commits.fetch_add(1, Ordering::SeqCst);
+        Ok(decision)
+    }
+
+    fn sync(&self) -> Result<(), EngineError> {
+        self.shared.sync()
+    }
+
+    fn size_on_disk(&self) -> Result<u64, EngineError> {
+        self.shared.db.disk_space().map_err(failed)
+    }
+
+    fn stats(&self) -> EngineStats {
+        let s = &self.shared;
+        EngineStats {
+            commits: s.commits.load(Ordering::SeqCst),
+            syncs: s.syncs.load(Ordering::SeqCst),
+            synced_commits: s.synced_commits.load(Ordering::SeqCst),
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.shared.fenced.get().cloned()
+    }
+
+    fn directory(&self) -> Option<&Path> {
+        Some(&self.shared.path)
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""The engine comparison as a BENCHMARKS.md table: crm on fjall and on sled, raw sled and SQLite,
+medians over the interleaved runs of scripts/bench.sh (ENGINES="crm crm-fjall sled sqlite")."""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+ENGINES = ["crm-fjall", "crm", "sled", "sqlite"]
+WORKLOADS = ["get", "lookup_email", "list_stage_50", "create_relaxed", "create_relaxed_16",
+             "create_durable", "create_durable_16", "update_two_fields", "record_purchase"]
+
+runs = defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[(r["engine"], r["size"], r["workload"])].append(r)
+
+
+def med(engine, size, workload, field="ops_per_sec"):
+    rows = runs.get((engine, size, workload))
+    return statistics.median(r[field] for r in rows) if rows else None
+
+
+for size in sorted({k[1] for k in runs}):
+    n = max(len(runs.get((e, size, "get"), [])) for e in ENGINES)
+    print(f"\n{size:,} customers, median of {n} run(s), ops/s:\n")
+    print("| workload | crm on fjall | crm on sled | raw sled | SQLite | fjall / SQLite | sled / SQLite |")
+    print("|---|---|---|---|---|---|---|")
+    for w in WORKLOADS:
+        v = [med(e, size, w) for e in ENGINES]
+        if v[0] is None:
+            continue
+        cells = [f"{x:,.0f}" if x else "—" for x in v]
+        ratio = lambda a: f"{a / v[3]:.2f}×" if a and v[3] else "—"
+        print(f"| {w} | {' | '.join(cells)} | {ratio(v[0])} | {ratio(v[1])} |")
+    rss = [med(e, size, "run", "peak_rss_mb") for e in ENGINES]
+    disk = [med(e, size, "run", "disk_bytes_per_customer") for e in ENGINES]
+    print(f"| peak RSS, MiB | {' | '.join(f'{x:,.0f}' if x else '—' for x in rss)} | | |")
+    print(f"| disk, bytes per customer | {' | '.join(f'{x:,.0f}' if x else '—' for x in disk)} | | |")
