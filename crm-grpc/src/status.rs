@@ -275,6 +275,7 @@ fn engine_failure(e: EngineError, message: String) -> Status {
         }
         EngineError::Timeout { .. } => (Code::DeadlineExceeded, "STORAGE_TIMEOUT"),
         EngineError::Failed { .. } => (Code::Internal, "STORAGE_FAILURE"),
+        EngineError::OtherEngine { .. } => (Code::FailedPrecondition, "OTHER_ENGINE"),
     };
     with_info(code, message, reason, HashMap::new())
 }

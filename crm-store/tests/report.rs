@@ -190,6 +190,14 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     // 705000 from 3 paying customers; the top 20% (ceil(3/5) = 1) is C: 400000 / 705000.
     assert_eq!((r.revenue_minor, r.paying_customers), (705_000, 3));
     assert_eq!(r.top20_revenue_share, Some(400_000.0 / 705_000.0));
+    // The concentration curve: the top 10-30% is C (ceil(3k/10) = 1), 40-60% C and A, then all.
+    let (just_c, c_and_a) = (400_000.0 / 705_000.0, 700_000.0 / 705_000.0);
+    assert_eq!(
+        r.revenue_concentration,
+        [
+            just_c, just_c, just_c, c_and_a, c_and_a, c_and_a, 1.0, 1.0, 1.0, 1.0
+        ]
+    );
 
     // CLV = net x 365 x 30 / (observed days x 10), observed = days since the first purchase,
     // at least 365:
@@ -202,6 +210,14 @@ fn the_fixture_portfolio_gives_the_hand_computed_figures() {
     assert_eq!(r.clv_mean_minor, Some(623_140));
     assert_eq!(r.clv_median_minor, Some(637_864));
     assert_eq!(r.clv_p90_minor, Some(1_200_000));
+    // Deciles, nearest rank over F, B, E, A, C: position round(4 x k/10).
+    assert_eq!(
+        r.clv_deciles_minor,
+        [
+            15_000, 15_000, 138_608, 138_608, 637_864, 637_864, 637_864, 1_124_230, 1_124_230,
+            1_200_000, 1_200_000
+        ]
+    );
 
     // RFM over A, B, C, E, F. Recency days 30, 395, 91, 515, 16 -> R: F 5, A 4, C 3, B 2, E 1.
     // Purchases 5, 1, 2, 1, 1 -> F: A 5, C 4 (three values below it), B = E = F 1.

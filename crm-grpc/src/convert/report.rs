@@ -68,6 +68,12 @@ pub fn report_to_proto(r: &PortfolioReport) -> pb::PortfolioReport {
         clv_mean: money(r.clv_mean_minor),
         clv_median: money(r.clv_median_minor),
         clv_p90: money(r.clv_p90_minor),
+        revenue_concentration: r.revenue_concentration.clone(),
+        clv_deciles: r
+            .clv_deciles_minor
+            .iter()
+            .filter_map(|&m| money(Some(m)))
+            .collect(),
         rfm_groups: counts(&r.rfm_groups, |g| (*g).to_owned()),
         cohorts: r
             .cohorts

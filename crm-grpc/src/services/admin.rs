@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crm_core::Violations;
 use crm_store::{AuditQuery, Store};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -20,12 +21,23 @@ use crate::status::{DOMAIN, Fields, invalid};
 pub struct AdminApi {
     store: Store,
     keys: Arc<KeyRing>,
+    metrics: Option<PrometheusHandle>,
 }
 
 impl AdminApi {
     /// Serves `store` and `keys`.
     pub fn new(store: Store, keys: Arc<KeyRing>) -> Self {
-        AdminApi { store, keys }
+        AdminApi {
+            store,
+            keys,
+            metrics: None,
+        }
+    }
+
+    /// Answers GetServerMetrics from `handle` (the recorder the process installed).
+    pub fn with_metrics(mut self, handle: Option<PrometheusHandle>) -> Self {
+        self.metrics = handle;
+        self
     }
 }
 
@@ -116,6 +128,23 @@ type BackupStream =
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     type BackupStream = BackupStream;
+
+    async fn get_server_metrics(
+        &self,
+        _request: Request<pb::GetServerMetricsRequest>,
+    ) -> Result<Response<pb::ServerMetrics>, Status> {
+        let Some(handle) = &self.metrics else {
+            return Err(Status::with_error_details(
+                Code::FailedPrecondition,
+                "this server records no metrics: it was started without a metrics recorder",
+                ErrorDetails::with_error_info("NO_METRICS_RECORDER", DOMAIN, HashMap::new()),
+            ));
+        };
+        Ok(Response::new(pb::ServerMetrics {
+            time: Some(crate::convert::time_to_proto(chrono::Utc::now())),
+            prometheus_text: handle.render(),
+        }))
+    }
 
     async fn backup(
         &self,

@@ -120,6 +120,9 @@ pub(crate) fn page_size_in(v: &mut Violations, n: i32) -> usize {
 
 /// The store, with writes audited as the caller's (and the request id).
 pub(crate) fn audited(store: &Store, caller: Caller, request_id: Option<String>) -> Store {
+    if let Some(id) = &request_id {
+        crate::layer::record_request_id(id);
+    }
     store.with_origin(Origin {
         actor: caller.name,
         request_id,

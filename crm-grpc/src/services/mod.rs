@@ -61,6 +61,7 @@ pub const ROLES: &[(&str, &str, Role)] = &[
     ("AdminService", "ListApiKeys", Role::Admin),
     ("AdminService", "RevokeApiKey", Role::Admin),
     ("AdminService", "Backup", Role::Admin),
+    ("AdminService", "GetServerMetrics", Role::Admin),
     ("ChangeFeedService", "WatchChanges", Role::Reader),
     ("FeedbackService", "RecordSurveyResponse", Role::Writer),
     ("FeedbackService", "RecordReview", Role::Writer),

@@ -143,6 +143,13 @@ pub struct PortfolioReport {
     pub clv_median_minor: Option<i64>,
     /// See `clv_mean_minor`.
     pub clv_p90_minor: Option<i64>,
+    /// The revenue concentration curve: element k is the share of the paying customers'
+    /// revenue that came from the top (k + 1) × 10% of them (rounded up), so the last is 1
+    /// and element 1 is `top20_revenue_share`. Empty without revenue.
+    pub revenue_concentration: Vec<f64>,
+    /// The CLV distribution: its deciles, from the least (element 0) to the greatest (element
+    /// 10), in minor units. Empty without customers with purchases in the currency.
+    pub clv_deciles_minor: Vec<i64>,
     /// Customers per RFM group (customers with purchases in the currency).
     pub rfm_groups: BTreeMap<&'static str, u64>,
     /// Cohorts by month of first purchase, oldest first.
@@ -264,40 +271,6 @@ impl RfmDistribution {
     }
 }
 
-fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
-    let last = sorted.len().checked_sub(1)?;
-    sorted.get(((last as f64) * q).round() as usize).copied()
-}
-
-/// The median of sorted money values: the middle one, or the mean of the two middle ones
-/// rounded half away from zero.
-fn median_minor(sorted: &[i64]) -> Option<i64> {
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => {
-            let sum = i128::from(sorted[n / 2 - 1]) + i128::from(sorted[n / 2]);
-            let half = if sum >= 0 {
-                (sum + 1) / 2
-            } else {
-                (sum - 1) / 2
-            };
-            i64::try_from(half).ok()
-        }
-    }
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
 fn month_index(t: DateTime<Utc>) -> i64 {
     i64::from(t.year()) * 12 + i64::from(t.month0())
 }
@@ -412,6 +385,8 @@ impl<'a> ReportBuilder<'a> {
                 clv_mean_minor: None,
                 clv_median_minor: None,
                 clv_p90_minor: None,
+                revenue_concentration: Vec::new(),
+                clv_deciles_minor: Vec::new(),
                 rfm_groups: BTreeMap::new(),
                 cohorts: Vec::new(),
             },
@@ -595,6 +570,7 @@ impl<'a> ReportBuilder<'a> {
             let top = self.revenue.len().div_ceil(5);
             let top_sum: i128 = self.revenue.iter().take(top).map(|&x| i128::from(x)).sum();
             r.top20_revenue_share = Some(top_sum as f64 / total as f64);
+            r.revenue_concentration = curves::concentration(&self.revenue, total);
         }
         self.clv.sort_unstable();
         if !self.clv.is_empty() {
@@ -603,6 +579,9 @@ impl<'a> ReportBuilder<'a> {
             r.clv_mean_minor = i64::try_from((2 * sum + n) / (2 * n)).ok();
             r.clv_median_minor = median_minor(&self.clv);
             r.clv_p90_minor = percentile(&self.clv, 0.9);
+            r.clv_deciles_minor = (0..=10)
+                .filter_map(|k| percentile(&self.clv, f64::from(k) / 10.0))
+                .collect();
         }
         let (rs, fs, ms): (Vec<i64>, Vec<i64>, Vec<i64>) = (
             self.rfm.iter().map(|x| x.0).collect(),
@@ -631,68 +610,7 @@ impl<'a> ReportBuilder<'a> {
     }
 }
 
+mod curves;
+use curves::{median, median_minor, percentile};
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_portfolio_revenue_past_64_bits_is_noticed_not_saturated() {
-        let as_of = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        let params = ReportParams {
-            as_of,
-            period_start: as_of - chrono::Duration::days(30),
-            currency: "EUR".into(),
-            cohort_months: 0,
-        };
-        let (rules, model, value) = (
-            RelationshipRules::default(),
-            ScoringModel::default(),
-            ValueRules::default(),
-        );
-        let mut builder = ReportBuilder::new(params, &rules, &model, &value);
-        // 9,300 customers at the per-customer limit: more than 64 bits hold together.
-        for n in 0..9_300u64 {
-            let mut c = Customer {
-                erased: None,
-                id: crate::customer::CustomerId(n + 1),
-                create_time: as_of - chrono::Duration::days(60),
-                update_time: as_of - chrono::Duration::days(60),
-                version: 1,
-                data: crate::customer::CustomerData::person("Whale"),
-            };
-            c.data.display_name = format!("Whale {n}");
-            let entry = TimelineEntry {
-                id: crate::timeline::EntryId(n + 1),
-                customer_id: c.id,
-                occurred_at: as_of - chrono::Duration::days(1),
-                recorded_at: as_of,
-                actor: "t".into(),
-                event: Event::Purchase(crate::timeline::Purchase {
-                    order_ref: "o".into(),
-                    amount: crate::money::Money::new("EUR", crate::money::MAX_TOTAL_MINOR),
-                    line_items: vec![],
-                }),
-            };
-            builder.add(&c, &[entry]);
-            if n == 9_000 {
-                assert!(
-                    builder.revenue_fits(),
-                    "9,001 customers at the limit still fit"
-                );
-            }
-        }
-        assert!(!builder.revenue_fits());
-    }
-
-    #[test]
-    fn quintiles_and_groups() {
-        assert_eq!(quintiles(&[10, 20, 30, 40, 50]), [1, 2, 3, 4, 5]);
-        assert_eq!(quintiles(&[7, 7, 7]), [1, 1, 1]);
-        assert_eq!(rfm_group(5, 5, 5), "champions");
-        assert_eq!(rfm_group(5, 1, 1), "new");
-        assert_eq!(rfm_group(1, 5, 5), "cannot lose");
-        assert_eq!(rfm_group(1, 1, 2), "lost");
-        assert_eq!(rfm_group(2, 1, 1), "hibernating");
-        assert_eq!(rfm_group(3, 3, 3), "need attention");
-    }
-}
+mod tests;
