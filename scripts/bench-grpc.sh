@@ -7,13 +7,14 @@ cd "$(dirname "$0")/.."
 CONC=${CONC:-64}
 CONNS=${CONNS:-4}
 DUR=${DUR:-10s}
-cargo build --release --quiet -p crm-grpc --bin crm-server -p crm-bench --bin crm-bench
+. scripts/lib/cargo-bin.sh
+BIN_DIR=$(cargo_bin_dir --release --quiet -p crm-grpc --bin crm-server -p crm-bench --bin crm-bench)
 DATA=$(mktemp -d)
-./target/release/crm-server --listen 127.0.0.1:50071 --data-dir "$DATA" 2>/dev/null &
+"$BIN_DIR/crm-server" --listen 127.0.0.1:50071 --data-dir "$DATA" 2>/dev/null &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 sleep 1
-B=./target/release/crm-bench
+B="$BIN_DIR/crm-bench"
 common=(--concurrency "$CONC" --connections "$CONNS" --duration "$DUR" --warmup 2s)
 echo "== echo ceiling, GetCustomer"
 $B --echo --mix get=100 "${common[@]}" --seed-customers 10 | head -n 1

@@ -11,8 +11,8 @@ if ! command -v grpcurl >/dev/null 2>&1; then
 fi
 command -v grpcurl >/dev/null || { echo "grpcurl is not installed" >&2; exit 1; }
 
-cargo build --quiet -p crm-grpc --bin crm-server
-BIN=target/debug/crm-server
+. scripts/lib/cargo-bin.sh
+BIN=$(cargo_bin_dir --quiet -p crm-grpc --bin crm-server)/crm-server
 DATA=$(mktemp -d)
 LOG=$(mktemp)
 "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA" 2>"$LOG" &
@@ -46,6 +46,8 @@ SERVICES=$(g list)
 echo "$SERVICES"
 echo "$SERVICES" | grep -qx 'crm.v1.CustomerService' || fail "reflection does not list crm.v1.CustomerService"; pass "reflection lists crm.v1.CustomerService"
 echo "$SERVICES" | grep -qx 'grpc.health.v1.Health' || fail "reflection does not list health"; pass "reflection lists grpc.health.v1.Health"
+DESCRIBED=$(grpcurl -plaintext "$ADDR" describe crm.v1.CustomerService.GetCustomer)
+echo "$DESCRIBED" | grep -q 'Reads a customer (AIP-131)' || fail "reflection does not serve the proto's comments"; pass "reflection serves the proto's comments"
 [ "$(g grpc.health.v1.Health/Check | json 'd["status"]')" = SERVING ] || fail "health is not SERVING"; pass "health is SERVING"
 
 CREATED=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Ada","family_name":"Lovelace"},"emails":[{"address":"Ada@Example.com"}],"tags":["VIP"],"address":{"country":"tr"}},"request_id":"smoke-1"}')
@@ -111,6 +113,8 @@ echo "$TWIN" | grep -q 'CUSTOMER_MERGED' || fail "a merged id: $TWIN"; pass "a m
 [ "$(g crm.v1.CustomerService/UnmergeCustomers -d "{\"merge_id\":\"$MERGE_ID\"}" | json 'd["restored"][0]["id"]')" = "$T2" ] || fail "unmerge"; pass "unmerge restores the merged customer"
 BACKUP=$(g crm.v1.AdminService/Backup | last 'd.get("summary", {}).get("entries", 0)')
 [ "${BACKUP:-0}" -gt 0 ] || fail "backup: $BACKUP"; pass "an online backup streams with its summary"
+g crm.v1.AdminService/GetServerMetrics | json 'd["prometheusText"]' | grep -q '^crm_rpc_calls_total{method="Backup",code="Ok"} 1' ||
+  fail "server metrics"; pass "the server's metrics count the backup call"
 
 echo "$SERVICES" | grep -qx 'crm.v1.FeedbackService' || fail "reflection does not list crm.v1.FeedbackService"; pass "reflection lists crm.v1.FeedbackService"
 SAID=$(g crm.v1.FeedbackService/RecordSurveyResponse -d "{\"customer_id\":\"$ID\",\"response\":{\"kind\":\"NPS\",\"score\":3,\"comment\":\"late parcel\"}}")

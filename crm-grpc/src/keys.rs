@@ -141,7 +141,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hash(secret: &str) -> String {
+/// A key's SHA-256, hex: what the key file stores, and a fingerprint safe to log.
+pub fn hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 

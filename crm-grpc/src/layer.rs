@@ -7,7 +7,12 @@
 //! - The caller comes from `authorization: Bearer KEY` (UNAUTHENTICATED without a valid key,
 //!   unless authentication is disabled); a role below the method's is PERMISSION_DENIED
 //!   ([`crate::services::required_role`] is the role table).
-//! - The request id is the `x-request-id` header, when the client sent one.
+//! - The request id is the `x-request-id` header, when the client sent one; a handler that finds
+//!   one in the request body (`request_id`) records that in the call's span instead, so the log
+//!   and the audit trail name the same id ([`record_request_id`]).
+//! - A key sent while authentication is disabled is ignored, with one warning per key.
+//! - Refusals (UNAUTHENTICATED, PERMISSION_DENIED, ...) are logged at info with the peer's
+//!   address; failures at error.
 //! - A call still running when the client's deadline (`grpc-timeout`) passes is answered
 //!   DEADLINE_EXCEEDED (tonic's own timeout would say CANCELLED).
 //! - Metrics: `crm_rpc_calls_total` and `crm_rpc_duration_seconds` by method and code.
@@ -120,16 +125,55 @@ fn origin_of(headers: &http::HeaderMap) -> Result<Option<String>, Status> {
 pub struct CallLayer {
     mode: AuthMode,
     ring: Arc<KeyRing>,
+    /// Fingerprints of the keys already warned about while authentication is disabled.
+    ignored_keys: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// How many ignored keys are remembered (so warned about once each); beyond it, no more
+/// warnings: a client sending random keys cannot grow the set or flood the log.
+const IGNORED_KEYS_REMEMBERED: usize = 1024;
 
 impl CallLayer {
     /// Authenticates with `ring` when `mode` is [`AuthMode::Required`].
     pub fn new(mode: AuthMode, ring: Arc<KeyRing>) -> Self {
-        CallLayer { mode, ring }
+        CallLayer {
+            mode,
+            ring,
+            ignored_keys: Arc::default(),
+        }
+    }
+
+    /// A key sent to a server that does not check keys: the client believes it is
+    /// authenticating. One warning per key, naming it when the key file knows it.
+    fn warn_ignored_key(&self, header: &http::HeaderValue) {
+        let Ok(value) = header.to_str() else { return };
+        let secret = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+        let fingerprint = crate::keys::hash(secret);
+        {
+            let Ok(mut seen) = self.ignored_keys.lock() else {
+                return;
+            };
+            if seen.len() >= IGNORED_KEYS_REMEMBERED || !seen.insert(fingerprint.clone()) {
+                return;
+            }
+        }
+        let name = match self.ring.authenticate(secret) {
+            Ok(Some(key)) => format!("key {:?}", key.name),
+            _ => "a key this server does not know".to_owned(),
+        };
+        tracing::warn!(
+            key_sha256_prefix = &fingerprint[..12],
+            "a call sent {name}, but authentication is disabled (--auth disabled, the default on \
+             loopback): the key is not checked and every call runs as an anonymous admin; start \
+             the server with --auth required to check keys"
+        );
     }
 
     fn caller(&self, headers: &http::HeaderMap) -> Result<Caller, Status> {
         if self.mode == AuthMode::Disabled {
+            if let Some(header) = headers.get("authorization") {
+                self.warn_ignored_key(header);
+            }
             return Ok(Caller {
                 name: "anonymous".into(),
                 role: Role::Admin,
@@ -223,12 +267,11 @@ where
             return Box::pin(self.inner.call(request));
         };
         let admitted = self.layer.admit(request.headers(), role);
-        let request_id = admitted
-            .as_ref()
-            .ok()
-            .and_then(|c| c.request_id.clone())
-            .unwrap_or_default();
-        let span = tracing::info_span!("rpc", method, request_id);
+        let span = tracing::info_span!("rpc", method, request_id = tracing::field::Empty);
+        if let Some(id) = admitted.as_ref().ok().and_then(|c| c.request_id.as_deref()) {
+            span.record("request_id", id);
+        }
+        let peer = peer_of(&request);
         let started = Instant::now();
         // The service that was polled ready serves this call; its clone waits for the next.
         let clone = self.inner.clone();
@@ -249,7 +292,7 @@ where
                 }
                 Err(status) => status.into_http(),
             };
-            record(&method, started, &response);
+            record(&method, started, &response, peer);
             Ok(response)
         };
         Box::pin(future.instrument(span))
@@ -287,9 +330,59 @@ fn deadline_exceeded() -> Status {
     )
 }
 
+/// Records the request id a handler found in the request body on the call's span (when the
+/// client sent no `x-request-id` header), so the log names the id the audit trail records.
+pub fn record_request_id(id: &str) {
+    tracing::Span::current().record("request_id", id);
+}
+
+/// The client's address, when the connection has one.
+fn peer_of<B>(request: &http::Request<B>) -> Option<std::net::SocketAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|i| i.get_ref().remote_addr())
+        })
+}
+
+/// `grpc-message` as sent: percent-encoded UTF-8 (the gRPC spec), decoded for the log.
+fn decoded_message(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(((hex(h).unwrap_or(0) << 4) | hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The call's metrics and log line, from its status (in the headers for a refused call; a
 /// call that answered has its status in the trailers, and counts as OK here).
-fn record(method: &str, started: Instant, response: &http::Response<Body>) {
+fn record(
+    method: &str,
+    started: Instant,
+    response: &http::Response<Body>,
+    peer: Option<std::net::SocketAddr>,
+) {
     let elapsed = started.elapsed();
     let code = response
         .headers()
@@ -301,7 +394,9 @@ fn record(method: &str, started: Instant, response: &http::Response<Body>) {
         .headers()
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .map(decoded_message)
+        .unwrap_or_default();
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
     let code_name = format!("{code:?}");
     let labels = [("method", method.to_owned()), ("code", code_name.clone())];
     metrics::counter!("crm_rpc_calls_total", &labels).increment(1);
@@ -310,8 +405,8 @@ fn record(method: &str, started: Instant, response: &http::Response<Body>) {
     match code {
         Code::Ok => tracing::debug!(code = "Ok", latency_us, "call done"),
         Code::Internal | Code::DataLoss | Code::Unavailable => {
-            tracing::error!(code = %code_name, latency_us, message, "call failed");
+            tracing::error!(code = %code_name, latency_us, peer, message, "call failed");
         }
-        _ => tracing::info!(code = %code_name, latency_us, message, "call refused"),
+        _ => tracing::info!(code = %code_name, latency_us, peer, message, "call refused"),
     }
 }

@@ -22,6 +22,7 @@ pub mod pb;
 
 pub mod admission;
 pub mod auth;
+pub mod console;
 pub mod convert;
 pub mod incoming;
 pub mod keys;
@@ -29,4 +30,5 @@ pub mod layer;
 pub mod server;
 pub mod services;
 pub mod status;
+pub mod tls;
 mod workers;

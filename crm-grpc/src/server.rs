@@ -10,7 +10,6 @@ use crm_store::Store;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::admission::AdmissionLayer;
 use crate::auth::AuthMode;
@@ -112,6 +111,13 @@ pub struct ServerConfig {
     pub max_pending_resets: usize,
     /// TLS, when set.
     pub tls: Option<TlsPem>,
+    /// Web origins whose pages may call with gRPC-Web across origins (CORS); none by default.
+    pub cors_origins: Vec<String>,
+    /// Whether the web console is served at `/` (off by default here; the binary turns it on
+    /// for loopback addresses).
+    pub console: bool,
+    /// The process's metrics recorder, which AdminService.GetServerMetrics reads.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl ServerConfig {
@@ -131,6 +137,9 @@ impl ServerConfig {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_pending_resets: DEFAULT_MAX_PENDING_RESETS,
             tls: None,
+            cors_origins: Vec::new(),
+            console: false,
+            metrics: None,
         }
     }
 }
@@ -141,9 +150,15 @@ pub enum ServeError {
     /// The reflection service could not be built from the descriptors.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The transport failed (including a bad TLS configuration).
+    /// The transport failed.
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A --cors-origin that is not a header value.
+    #[error("--cors-origin {0:?} is not an origin such as https://console.example.com")]
+    Cors(String),
+    /// The TLS certificate, key or client CA cannot serve.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The final flush of the store failed.
     #[error("final flush failed: {0}")]
     Flush(#[from] crm_store::StoreError),
@@ -153,6 +168,43 @@ pub enum ServeError {
     /// The final flush did not finish in time (a stalled disk).
     #[error("the final flush did not finish within {0:?}")]
     FlushTimeout(Duration),
+}
+
+/// CORS for gRPC-Web pages of `origins`: the headers a gRPC-Web client sends and reads.
+/// None when no origin is given (same-origin pages need no CORS).
+fn cors_layer(origins: &[String]) -> Result<Option<tower_http::cors::CorsLayer>, ServeError> {
+    use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allowed = origins
+        .iter()
+        .map(|o| {
+            http::HeaderValue::from_str(o.trim_end_matches('/'))
+                .map_err(|_| ServeError::Cors(o.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = HeaderName::from_static;
+    Ok(Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([http::Method::POST])
+            .allow_headers([
+                CONTENT_TYPE,
+                AUTHORIZATION,
+                name("x-grpc-web"),
+                name("x-user-agent"),
+                name("grpc-timeout"),
+                name("x-request-id"),
+                name("x-crm-origin"),
+            ])
+            .expose_headers([
+                name("grpc-status"),
+                name("grpc-message"),
+                name("grpc-status-details-bin"),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    ))
 }
 
 /// How long the final flush may take before [`serve`] gives up on it.
@@ -241,8 +293,10 @@ pub async fn serve(
 
     let customers = CustomerServiceServer::new(CustomerApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
-    let admin = AdminServiceServer::new(AdminApi::new(store.clone(), Arc::clone(&config.keys)))
-        .max_decoding_message_size(config.max_message_bytes);
+    let admin = AdminServiceServer::new(
+        AdminApi::new(store.clone(), Arc::clone(&config.keys)).with_metrics(config.metrics.clone()),
+    )
+    .max_decoding_message_size(config.max_message_bytes);
     let timeline = TimelineServiceServer::new(TimelineApi::new(store.clone()))
         .max_decoding_message_size(config.max_message_bytes);
     let lifecycle = LifecycleServiceServer::new(LifecycleApi::new(store.clone()))
@@ -275,27 +329,28 @@ pub async fn serve(
     let feed = ChangeFeedServiceServer::new(ChangeFeedApi::new(store.clone(), pump, stop))
         .max_decoding_message_size(config.max_message_bytes);
 
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &config.tls {
-        let mut tls_config =
-            ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, &tls.key));
-        if let Some(ca) = &tls.client_ca {
-            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
-        }
-        builder = builder.tls_config(tls_config)?;
-    }
+    let acceptor = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    let builder = tonic::transport::Server::builder();
     let (drain, drained) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
         stopping.send_replace(true);
         let _ = drain.send(());
     };
-    let server = builder
+    let cors = cors_layer(&config.cors_origins)?;
+    let router = builder
+        .accept_http1(true)
         .max_concurrent_streams(config.max_streams_per_connection.max(1))
         .concurrency_limit_per_connection(config.max_calls_per_connection.max(1))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .http2_max_pending_accept_reset_streams(Some(config.max_pending_resets.max(1)))
+        .layer(crate::console::ConsoleLayer::new(
+            config.console,
+            config.auth == AuthMode::Disabled,
+        ))
+        .layer(tower::util::option_layer(cors))
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(tower::util::MapResponseLayer::new(
             oversize_is_resource_exhausted,
         ))
@@ -321,11 +376,18 @@ pub async fn serve(
         .add_service(deals)
         .add_service(tasks)
         .add_service(automation)
-        .add_service(privacy)
-        .serve_with_incoming_shutdown(
-            crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval),
+        .add_service(privacy);
+    let incoming =
+        crate::incoming::Incoming::new(listener).tcp_keepalive(config.keepalive_interval);
+    let server: std::pin::Pin<
+        Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+    > = match acceptor {
+        Some(acceptor) => Box::pin(router.serve_with_incoming_shutdown(
+            crate::tls::TlsIncoming::new(incoming, acceptor),
             shutdown,
-        );
+        )),
+        None => Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown)),
+    };
     let drain_timeout = config.drain_timeout;
     tokio::select! {
         served = server => served?,

@@ -213,7 +213,8 @@ async fn three_replicas_on_one_database_serve_one_consistent_store() {
     assert!(!after.id.is_empty());
 
     for server in servers {
-        assert!(server.terminate().success());
+        let (status, log) = server.terminate_logged();
+        assert!(status.success(), "{status}:\n{log}");
     }
     drop_postgres_schema(&url, &schema);
 }

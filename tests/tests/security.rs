@@ -227,20 +227,26 @@ async fn the_binary_requires_keys_off_loopback_and_refuses_to_run_open_there() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("refusing --auth disabled"));
 
-    let made = Command::new(server_binary())
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "ci",
-            "--role",
-            "writer",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(made.status.success());
+    // Keys made before the first start: the directory holds no crm data yet, which is refused
+    // (a mistyped --data-dir would otherwise be created) unless --create says it is meant.
+    let keys_create = |extra: &[&str]| {
+        Command::new(server_binary())
+            .args(["keys", "create", "--name", "ci", "--role", "writer"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let unsure = keys_create(&[]);
+    assert!(!unsure.status.success());
+    assert!(String::from_utf8_lossy(&unsure.stderr).contains("holds no crm data"));
+    let made = keys_create(&["--create"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let key = String::from_utf8_lossy(&made.stdout).trim().to_owned();
     assert!(key.starts_with("crm_"));
 

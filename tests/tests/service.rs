@@ -126,12 +126,7 @@ fn a_data_directory_in_use_or_unusable_is_a_clear_error_not_a_panic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prometheus_metrics_count_calls_by_method_and_code() {
-    use std::io::{Read, Write};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let metrics_addr = format!("127.0.0.1:{port}");
+    let metrics_addr = free_loopback_addr();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let server = ServerProcess::start(dir.path(), &["--metrics-listen", &metrics_addr]);
     let mut client = connect(server.addr).await;
@@ -143,15 +138,7 @@ async fn prometheus_metrics_count_calls_by_method_and_code() {
         .await;
     assert!(missing.is_err());
 
-    let scrape = || -> String {
-        let mut stream =
-            std::net::TcpStream::connect(&metrics_addr).unwrap_or_else(|e| panic!("{e}"));
-        let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        let mut body = String::new();
-        let _ = stream.read_to_string(&mut body);
-        body
-    };
-    let body = scrape();
+    let body = scrape_metrics(&metrics_addr);
     assert!(
         body.contains(r#"crm_rpc_calls_total{method="CreateCustomer",code="Ok"} 1"#),
         "{body}"

@@ -6,6 +6,7 @@
 //! crm-server keys create --name ops --role admin   # prints the key once
 //! crm-server keys list
 //! crm-server keys revoke --name ops
+//! crm-server certs --out ./certs --name localhost   # a development CA, server and client pairs
 //! crm-server backup --to crm.backup                     # a data directory no server holds
 //! crm-server backup --to crm.backup --addr http://127.0.0.1:50051   # through a running server
 //! crm-server restore --from crm.backup --data-dir ./restored
@@ -20,7 +21,6 @@
 //! flush or fsync, a stalled disk): every acknowledged write is on disk, and a supervisor
 //! should start the server again, which recovers what reached the disk.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,13 +29,18 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use crm_grpc::auth::AuthMode;
-use crm_grpc::keys::{KeyRing, Role};
 use crm_grpc::server::{ServerConfig, TlsPem};
 use crm_store::engine::postgres::{PostgresEngine, PostgresOptions};
 use crm_store::{Durability, Store, StoreConfig};
-use tracing_subscriber::EnvFilter;
 
 mod backup;
+mod certs;
+mod health;
+mod keys_cli;
+mod systemd;
+mod telemetry;
+
+use keys_cli::KeysCommand;
 
 /// The crm customer-management service (gRPC, crm.v1).
 #[derive(Debug, Parser)]
@@ -115,14 +120,24 @@ struct ServeArgs {
     /// CA certificate (PEM) that client certificates must be signed by (mutual TLS).
     #[arg(long, env = "CRM_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Export traces (each call's span, with its method and request id) over OTLP/gRPC to this
+    /// collector (`http://127.0.0.1:4317`). Off by default.
+    #[arg(long, env = "CRM_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// A web origin (`https://console.example.com`) whose pages may call the server with
+    /// gRPC-Web (CORS); repeat it for several. Without it only pages of the server's own origin
+    /// may: a page on any other site cannot reach a server that checks no keys.
+    #[arg(long = "cors-origin", env = "CRM_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Largest request message in bytes; larger ones get RESOURCE_EXHAUSTED.
     #[arg(long, env = "CRM_MAX_MESSAGE_BYTES", default_value_t = crm_grpc::server::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     /// Calls served at once; more get RESOURCE_EXHAUSTED instead of queueing.
     #[arg(long, env = "CRM_MAX_CONCURRENT_CALLS", default_value_t = crm_grpc::server::DEFAULT_MAX_CONCURRENT_CALLS)]
     max_concurrent_calls: usize,
-    /// Where the data lives: `sled` (embedded, in --data-dir; one server) or `postgres` (a
-    /// database several servers share; see --postgres-url).
+    /// Where the data lives: `sled` (embedded, in --data-dir; one server), `fjall` (embedded,
+    /// an LSM tree: faster writes; a directory keeps the engine it was made with) or
+    /// `postgres` (a database several servers share; see --postgres-url).
     #[arg(long, env = "CRM_ENGINE", value_enum, default_value_t = EngineArg::Sled)]
     engine: EngineArg,
     /// With --engine postgres: the database (`postgres://user:password@host:5432/db`).
@@ -183,14 +198,57 @@ struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "CRM_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the web console at `/` (`--console`, `--console off`); by default it is served
+    /// on loopback addresses only.
+    #[arg(long, env = "CRM_CONSOLE", value_enum, num_args = 0..=1,
+          default_value_t = ConsoleArg::Auto, default_missing_value = "on")]
+    console: ConsoleArg,
+}
+
+/// Whether the web console is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ConsoleArg {
+    /// On loopback addresses, off elsewhere.
+    Auto,
+    /// Served.
+    On,
+    /// Not served: `/` is 404.
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Manage API keys (works while a server runs: changes take effect at once).
+    /// Manage API keys in --data-dir (works while a server runs: changes take effect at once).
     Keys {
+        /// Make the data directory if it holds no crm data yet (a PostgreSQL replica's, or
+        /// keys made before the first start); without it, such a directory is an error.
+        #[arg(long, global = true)]
+        create: bool,
         #[command(subcommand)]
         action: KeysCommand,
+    },
+    /// Ask a running server's health service whether it serves: exit 0 when SERVING, else 1
+    /// (a container's HEALTHCHECK, a probe script).
+    Health {
+        /// The server's address.
+        #[arg(long, env = "CRM_ADDR", default_value = "http://127.0.0.1:50051")]
+        addr: String,
+        /// How long to wait for the answer, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+    /// Write a development CA, a server certificate for --name and client certificates, for
+    /// TLS and mutual TLS (ca.pem, ca.key, server.pem, server.key, CLIENT.pem, CLIENT.key).
+    Certs {
+        /// The directory to write into (created; existing files are never overwritten).
+        #[arg(long, default_value = "./certs")]
+        out: PathBuf,
+        /// A DNS name or IP address the server certificate is valid for (repeat it).
+        #[arg(long = "name", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
+        names: Vec<String>,
+        /// A client to issue a certificate for, by name (repeat it).
+        #[arg(long = "client", default_values_t = ["client".to_owned()])]
+        clients: Vec<String>,
     },
     /// Write a backup of the store: from one consistent snapshot, while writes go on. Through
     /// a running server with --addr (an admin key with --api-key), else from --data-dir.
@@ -216,36 +274,32 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Copy the store in --from (sled or fjall, no server running on it) into --to (empty or
+    /// missing) on --engine, and verify the copy. --from is only read.
+    Migrate {
+        /// The data directory to copy.
+        #[arg(long)]
+        from: PathBuf,
+        /// The new data directory.
+        #[arg(long)]
+        to: PathBuf,
+        /// The engine of the copy.
+        #[arg(long, value_enum)]
+        engine: EmbeddedArg,
+    },
 }
 
-#[derive(Debug, Subcommand)]
-enum KeysCommand {
-    /// Make a key and print it once; only its hash is stored.
-    Create {
-        /// A unique name: the actor in the audit trail.
-        #[arg(long)]
-        name: String,
-        /// What the key may do.
-        #[arg(long, value_enum)]
-        role: Role,
-        /// Whether the key sees personal data (emails, phones, addresses, birth dates) whole;
-        /// without it, writers and admins do and readers see it masked.
-        #[arg(long)]
-        personal_data: Option<bool>,
-    },
-    /// List keys (never their secrets).
-    List,
-    /// Revoke a key, effective at once.
-    Revoke {
-        /// The key's name.
-        #[arg(long)]
-        name: String,
-    },
+/// An embedded engine, for `migrate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EmbeddedArg {
+    Sled,
+    Fjall,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum EngineArg {
     Sled,
+    Fjall,
     Postgres,
 }
 
@@ -256,16 +310,36 @@ enum DurabilityArg {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let args = Args::parse();
+    let telemetry = match telemetry::init(args.serve.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("crm-server: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let result = match args.command {
-        Some(Command::Keys { action }) => keys(&args.data_dir, action).map(|()| Stopped::Cleanly),
+        Some(Command::Keys { create, action }) => {
+            keys_cli::run(&args.data_dir, create, action).map(|()| Stopped::Cleanly)
+        }
+        Some(Command::Health { addr, timeout_ms }) => {
+            health::check(&addr, Duration::from_millis(timeout_ms)).map(|()| Stopped::Cleanly)
+        }
+        Some(Command::Certs {
+            out,
+            names,
+            clients,
+        }) => certs::write(&certs::Request {
+            out,
+            names,
+            clients,
+        })
+        .map(|files| {
+            for file in files {
+                println!("{}", file.display());
+            }
+            Stopped::Cleanly
+        }),
         Some(Command::Backup { to, addr, api_key }) => {
             let source = match addr {
                 Some(addr) => backup::Source::Server { addr, api_key },
@@ -277,8 +351,16 @@ fn main() -> std::process::ExitCode {
         Some(Command::Restore { from }) => {
             backup::restore(&from, &args.data_dir).map(|()| Stopped::Cleanly)
         }
+        Some(Command::Migrate { from, to, engine }) => {
+            let engine = match engine {
+                EmbeddedArg::Sled => crm_store::Embedded::Sled,
+                EmbeddedArg::Fjall => crm_store::Embedded::Fjall,
+            };
+            backup::migrate(&from, &to, engine).map(|()| Stopped::Cleanly)
+        }
         None => serve(args.data_dir, args.serve),
     };
+    drop(telemetry);
     match result {
         Ok(Stopped::Cleanly) => std::process::ExitCode::SUCCESS,
         Ok(Stopped::EngineFailed(why)) => {
@@ -304,44 +386,6 @@ enum Stopped {
     Cleanly,
     /// Because the engine stopped accepting writes.
     EngineFailed(String),
-}
-
-fn keys(data_dir: &std::path::Path, action: KeysCommand) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let ring = KeyRing::new(data_dir);
-    match action {
-        KeysCommand::Create {
-            name,
-            role,
-            personal_data,
-        } => {
-            let secret = ring.create_with(&name, role, personal_data)?;
-            eprintln!(
-                "created key {name:?} with role {}; it is shown only now:",
-                role.name()
-            );
-            println!("{secret}");
-        }
-        KeysCommand::List => {
-            for k in ring.list()? {
-                let state = k.revoked.map_or("active".to_owned(), |t| {
-                    format!("revoked {}", t.to_rfc3339())
-                });
-                println!(
-                    "{}\t{}\tcreated {}\t{state}",
-                    k.name,
-                    k.role.name(),
-                    k.created.to_rfc3339()
-                );
-            }
-        }
-        KeysCommand::Revoke { name } => {
-            ring.revoke(&name)?;
-            eprintln!("revoked key {name:?}");
-        }
-    }
-    Ok(())
 }
 
 fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
@@ -409,8 +453,15 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
             args.rule_coalesce_ms.min(60_000),
         )));
     let store = match args.engine {
-        EngineArg::Sled => Store::open_with(store_config)
-            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?,
+        EngineArg::Sled | EngineArg::Fjall => {
+            let engine = if args.engine == EngineArg::Fjall {
+                crm_store::Embedded::Fjall
+            } else {
+                crm_store::Embedded::Sled
+            };
+            Store::open_with(store_config.engine(engine))
+                .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?
+        }
         EngineArg::Postgres => {
             let url = args
                 .postgres_url
@@ -433,6 +484,12 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
     let mut config = ServerConfig::new(&data_dir);
     config.auth = auth;
     config.tls = tls;
+    config.cors_origins = args.cors_origins.clone();
+    config.console = match args.console {
+        ConsoleArg::Auto => loopback,
+        ConsoleArg::On => true,
+        ConsoleArg::Off => false,
+    };
     config.max_message_bytes = args.max_message_bytes;
     config.max_concurrent_calls = args.max_concurrent_calls;
     config.max_streams_per_connection = args.max_streams_per_connection;
@@ -460,7 +517,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
         // process ends within `shutdown_timeout`, whatever is stuck.
         let shutdown = async move {
             tokio::select! {
-                () = signal => {}
+                () = signal => systemd::stopping(),
                 why = engine_failure(watched) => {
                     let _ = failed.set(why);
                 }
@@ -468,13 +525,9 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
             let failed = failed.get().is_some();
             force_exit_after(shutdown_timeout, failed);
         };
-        if let Some(addr) = args.metrics_listen {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
-                .with_http_listener(addr)
-                .install()
-                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        config.metrics = Some(telemetry::install_metrics(args.metrics_listen)?);
+        if args.metrics_listen.is_some() {
             tokio::spawn(report_store_size(store.clone()));
-            tracing::info!("metrics on http://{addr}/metrics");
         }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -485,6 +538,8 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
             "crm-server listening on {addr} ({scheme}, auth {auth:?}, data directory {}, {durability:?} writes)",
             data_dir.display()
         );
+        systemd::ready(&format!("serving on {addr}"));
+        tokio::spawn(systemd::watchdog(store.clone()));
         crm_grpc::server::serve(listener, store, config, shutdown).await?;
         anyhow::Ok(())
     });
