@@ -44,7 +44,7 @@ struct Args {
     /// Durable creates per writer, with 16 concurrent writers.
     #[arg(long, default_value_t = 150)]
     durable_each: u64,
-    /// Run only this workload (after the load), e.g. `list_stage_50`, for profiling.
+    /// Run only these workloads (after the load), e.g. `get,list_stage_50`, for profiling.
     #[arg(long)]
     only: Option<String>,
     /// Instead of the engine comparison: load --size customers with this many timeline entries
@@ -79,23 +79,25 @@ fn main() -> Result<()> {
     };
     if let Some(only) = &args.only {
         let mut rng = crm_bench::stats::Rng(7);
-        let sample = match only.as_str() {
-            "get" => Sample::run(args.reads, |_| engine.get(rng.below(args.size)))?,
-            "lookup_email" => Sample::run(args.reads, |_| engine.lookup(rng.below(args.size)))?,
-            "list_stage_50" => {
-                Sample::run(args.reads / 10, |_| engine.list_stage(rng.below(6) as u8))?
-            }
-            "update_two_fields" => {
-                Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?
-            }
-            "record_purchase" => {
-                Sample::run(args.writes, |i| engine.purchase(rng.below(args.size), i))?
-            }
-            other => anyhow::bail!(
-                "--only supports get, lookup_email, list_stage_50, update_two_fields, record_purchase, not {other:?}"
-            ),
-        };
-        report(only, sample);
+        for only in only.split(',') {
+            let sample = match only {
+                "get" => Sample::run(args.reads, |_| engine.get(rng.below(args.size)))?,
+                "lookup_email" => Sample::run(args.reads, |_| engine.lookup(rng.below(args.size)))?,
+                "list_stage_50" => {
+                    Sample::run(args.reads / 10, |_| engine.list_stage(rng.below(6) as u8))?
+                }
+                "update_two_fields" => {
+                    Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?
+                }
+                "record_purchase" => {
+                    Sample::run(args.writes, |i| engine.purchase(rng.below(args.size), i))?
+                }
+                other => anyhow::bail!(
+                    "--only supports get, lookup_email, list_stage_50, update_two_fields, record_purchase, not {other:?}"
+                ),
+            };
+            report(only, sample);
+        }
         return Ok(());
     }
     let mut rng = crm_bench::stats::Rng(0x9e37_79b9_7f4a_7c15 ^ args.size);
