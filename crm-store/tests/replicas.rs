@@ -282,13 +282,25 @@ fn a_statement_past_its_time_limit_is_a_timeout_and_writes_nothing() {
         matches!(outcome, Err(crm_store::engine::EngineError::Timeout { .. })),
         "{outcome:?}"
     );
-    use crm_store::engine::Engine as _;
-    assert_eq!(
-        engine
-            .get(&0u32.to_be_bytes())
-            .unwrap_or_else(|e| panic!("{e}")),
-        None
-    );
+    use crm_store::engine::{Engine as _, EngineError};
+    // Nothing was written: a reader without the short limit sees no key.
+    let mut patient = PostgresOptions::new(url.clone());
+    patient.schema = schema.clone();
+    let reader = PostgresEngine::open(&patient).unwrap_or_else(|e| panic!("{e}"));
+    for probe in [0u32, 100_000, 199_999] {
+        let read = reader.get(&probe.to_be_bytes());
+        assert!(matches!(read, Ok(None)), "key {probe}: {read:?}");
+    }
+    // And the engine that timed out hands out only clean connections: no later read meets a
+    // transaction left aborted. Its own reads run under the 20 ms limit too, so on a busy
+    // machine one may time out; none may fail otherwise.
+    for _ in 0..20 {
+        let read = engine.get(&0u32.to_be_bytes());
+        assert!(
+            matches!(read, Ok(None) | Err(EngineError::Timeout { .. })),
+            "{read:?}"
+        );
+    }
     PostgresEngine::drop_schema(&url, &schema).unwrap_or_else(|e| panic!("{e}"));
 }
 

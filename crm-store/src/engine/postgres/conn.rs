@@ -37,6 +37,10 @@ pub(super) struct Conn {
     pub(super) delete: Statement,
     /// By lower bound, upper bound and direction (reverse second).
     ranges: Vec<((Low, High, bool), Statement)>,
+    /// A transaction on it could not be ended (its ROLLBACK or COMMIT failed, for instance
+    /// cancelled by the statement time limit on a busy server): it may still be inside an
+    /// aborted transaction, so the pool closes it instead of handing it out again.
+    pub(super) broken: bool,
 }
 
 impl Conn {
@@ -116,6 +120,7 @@ impl r2d2::ManageConnection for Manager {
             put,
             delete,
             ranges,
+            broken: false,
         })
     }
 
@@ -124,7 +129,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.client.is_closed()
+        conn.broken || conn.client.is_closed()
     }
 }
 

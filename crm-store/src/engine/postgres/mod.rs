@@ -307,14 +307,21 @@ impl Open {
 
     fn end(&mut self, how: &str) -> Result<(), EngineError> {
         self.finished = true;
-        self.conn.client.batch_execute(how).map_err(failed)
+        let ended = self.conn.client.batch_execute(how).map_err(failed);
+        // Whether the transaction is over after a failed COMMIT is not certain: the
+        // connection leaves the pool, and closing it ends whatever is left.
+        self.conn.broken |= ended.is_err();
+        ended
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
         if !self.finished && self.conn.client.batch_execute("ROLLBACK").is_err() {
-            tracing::debug!("a PostgreSQL transaction could not be rolled back");
+            tracing::debug!(
+                "a PostgreSQL transaction could not be rolled back; closing its connection"
+            );
+            self.conn.broken = true;
         }
     }
 }
