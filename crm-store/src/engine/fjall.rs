@@ -3,7 +3,7 @@
 //!
 //! - One keyspace (`crm`) holds the whole key space, as on sled.
 //! - Transactions run one at a time (a writer mutex): a transaction's reads see the committed
-//!   state plus its own writes ([`Overlay`]), and its writes are committed with one fjall
+//!   state plus its own writes ([`Buffered`]), and its writes are committed with one fjall
 //!   `WriteBatch`, atomic for readers and for crash recovery (the journal holds the batch whole
 //!   or not at all). Serial transactions never conflict.
 //! - Snapshots are fjall's own (sequence-numbered, MVCC): they never hold writers back.
@@ -23,7 +23,7 @@ use std::time::Duration;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::Mutex;
 
-use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overlay, Reader, Tx};
+use super::{Buffered, Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Reader, Tx};
 
 /// How to open a fjall engine.
 #[derive(Clone, Debug)]
@@ -239,49 +239,20 @@ impl Reader for FjallReader<'_> {
     }
 }
 
-/// A transaction: the committed state (writers are serial, so it cannot change under the
-/// transaction) under the transaction's own writes.
-struct FjallTx<'a> {
-    keyspace: &'a Keyspace,
-    overlay: Overlay,
-}
+/// The committed state, read in place: a transaction's base (writers are serial, so it cannot
+/// change under the transaction).
+struct Committed<'a>(&'a Keyspace);
 
-impl Reader for FjallTx<'_> {
+impl Reader for Committed<'_> {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        match self.overlay.get(key) {
-            Some(mine) => Ok(mine),
-            None => self
-                .keyspace
-                .get(key)
-                .map(|v| v.map(|v| v.to_vec()))
-                .map_err(failed),
-        }
+        self.0
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(failed)
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        let base = entries(self.keyspace.range(range.clone()), reverse);
-        if self.overlay.is_empty() {
-            return base;
-        }
-        self.overlay.merge(base, range, reverse)
-    }
-}
-
-impl Tx for FjallTx<'_> {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.overlay.put(key, value);
-    }
-
-    fn delete(&mut self, key: &[u8]) {
-        self.overlay.delete(key);
-    }
-
-    fn savepoint(&mut self) {
-        self.overlay.savepoint();
-    }
-
-    fn rollback(&mut self) {
-        self.overlay.rollback();
+        entries(self.0.range(range), reverse)
     }
 }
 
@@ -327,10 +298,7 @@ impl Engine for FjallEngine {
         s.writable()?;
         let _writer = s.lock(&s.writer, "a write")?;
         s.writable()?;
-        let mut tx = FjallTx {
-            keyspace: &s.keyspace,
-            overlay: Overlay::default(),
-        };
+        let mut tx = Buffered::new(Committed(&s.keyspace));
         let decision = f(&mut tx);
         if decision == Decision::Abort || tx.overlay.is_empty() {
             return Ok(decision);

@@ -34,7 +34,7 @@ mod overlay;
 pub mod postgres;
 pub mod sled;
 
-pub use overlay::Overlay;
+pub use overlay::{Buffered, Overlay};
 
 /// Which embedded engine's files `dir` holds (`sled`, `fjall`), if any. Each embedded engine
 /// refuses a directory holding the other's ([`EngineError::OtherEngine`]).

@@ -1,11 +1,68 @@
 //! A transaction's own writes, laid over the committed state so that its reads see them.
-//! Engines that buffer writes until commit (sled's batch, PostgreSQL's one statement per commit)
-//! share it.
+//! Every engine buffers a transaction's writes until commit (sled's and fjall's batch,
+//! PostgreSQL's one statement per commit): each one's transaction is a [`Buffered`] over its
+//! own reader of the committed state.
 
 use std::collections::BTreeMap;
 use std::iter::Peekable;
 
-use super::{EngineError, Entries, Entry, KeyRange};
+use super::{EngineError, Entries, Entry, KeyRange, Reader, Tx};
+
+/// A write transaction: the committed state, read through `base`, under the transaction's own
+/// writes, which the engine takes out of `overlay` to commit them in one batch.
+#[derive(Debug)]
+pub struct Buffered<B> {
+    /// The committed state (for sled and fjall, unchanging while the writer lock is held; for
+    /// PostgreSQL, the transaction's own snapshot).
+    pub base: B,
+    /// What the transaction wrote.
+    pub overlay: Overlay,
+}
+
+impl<B> Buffered<B> {
+    /// A transaction that has written nothing yet.
+    pub fn new(base: B) -> Self {
+        Buffered {
+            base,
+            overlay: Overlay::default(),
+        }
+    }
+}
+
+impl<B: Reader> Reader for Buffered<B> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        match self.overlay.get(key) {
+            Some(mine) => Ok(mine),
+            None => self.base.get(key),
+        }
+    }
+
+    fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
+        if self.overlay.is_empty() {
+            return self.base.range(range, reverse);
+        }
+        let base = self.base.range(range.clone(), reverse);
+        self.overlay.merge(base, range, reverse)
+    }
+}
+
+impl<B: Reader> Tx for Buffered<B> {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.overlay.put(key, value);
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.overlay.delete(key);
+    }
+
+    fn savepoint(&mut self) {
+        self.overlay.savepoint();
+    }
+
+    fn rollback(&mut self) {
+        self.overlay.rollback();
+    }
+}
 
 /// The writes of one transaction: `Some(value)` puts, `None` deletes.
 #[derive(Debug, Default)]

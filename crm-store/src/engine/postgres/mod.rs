@@ -4,7 +4,7 @@
 //! - One table `SCHEMA.kv (key bytea PRIMARY KEY, value bytea NOT NULL)`, created and versioned
 //!   by crm (`SCHEMA.crm_schema`, version [`SCHEMA_VERSION`]); another version is refused.
 //! - A transaction is one SQL transaction at SERIALIZABLE isolation. Its reads are queries in it
-//!   (under its own writes, [`Overlay`]); its writes are sent at commit, puts as one
+//!   (under its own writes, [`Buffered`]); its writes are sent at commit, puts as one
 //!   `INSERT .. SELECT unnest(..) ON CONFLICT DO UPDATE` and deletes as one
 //!   `DELETE .. = ANY(..)`. Serialization failures, deadlocks and unique violations (40001,
 //!   40P01, 23505) are [`EngineError::Conflict`]: the caller runs the transaction again.
@@ -28,7 +28,7 @@ mod conn;
 use conn::{Conn, Manager, Pooled, get_on, page_on};
 
 use super::{
-    Decision, Engine, EngineError, EngineStats, Entries, Entry, KeyRange, Overlay, Reader, Tx,
+    Buffered, Decision, Engine, EngineError, EngineStats, Entries, Entry, KeyRange, Reader, Tx,
 };
 
 /// The version of the tables this build creates and reads.
@@ -340,94 +340,48 @@ impl std::ops::DerefMut for Open {
     }
 }
 
-/// A snapshot: a REPEATABLE READ, READ ONLY transaction.
-struct Snapshot {
-    open: Open,
-}
-
-impl Reader for Snapshot {
+/// A snapshot (a REPEATABLE READ, READ ONLY transaction) or a write transaction's base.
+impl Reader for Open {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        get_on(&mut self.open, key)
+        get_on(self, key)
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        let open = &mut self.open;
-        Box::new(pages(move |r, rev| page_on(open, r, rev), range, reverse))
+        Box::new(pages(move |r, rev| page_on(self, r, rev), range, reverse))
     }
 }
 
 /// A write transaction: SERIALIZABLE, its writes held until commit.
-struct PgTx {
-    open: Open,
-    overlay: Overlay,
-}
+type PgTx = Buffered<Open>;
 
-impl Reader for PgTx {
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        match self.overlay.get(key) {
-            Some(mine) => Ok(mine),
-            None => get_on(&mut self.open, key),
-        }
-    }
-
-    fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        let open = &mut self.open;
-        let base = Box::new(pages(
-            move |r, rev| page_on(open, r, rev),
-            range.clone(),
-            reverse,
-        ));
-        if self.overlay.is_empty() {
-            return base;
-        }
-        self.overlay.merge(base, range, reverse)
-    }
-}
-
-impl Tx for PgTx {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.overlay.put(key, value);
-    }
-
-    fn delete(&mut self, key: &[u8]) {
-        self.overlay.delete(key);
-    }
-
-    fn savepoint(&mut self) {
-        self.overlay.savepoint();
-    }
-
-    fn rollback(&mut self) {
-        self.overlay.rollback();
-    }
-}
-
-impl PgTx {
-    fn commit(mut self) -> Result<(), EngineError> {
-        let overlay = std::mem::take(&mut self.overlay);
-        let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
-        for (key, value) in overlay.into_writes() {
-            match value {
-                Some(v) => {
-                    put_keys.push(key);
-                    put_values.push(v);
-                }
-                None => deletes.push(key),
+/// Sends a transaction's writes (one statement for its deletes, one for its puts) and commits.
+fn commit(tx: PgTx) -> Result<(), EngineError> {
+    let Buffered {
+        base: mut open,
+        overlay,
+    } = tx;
+    let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, value) in overlay.into_writes() {
+        match value {
+            Some(v) => {
+                put_keys.push(key);
+                put_values.push(v);
             }
+            None => deletes.push(key),
         }
-        let conn = &mut *self.open;
-        if !deletes.is_empty() {
-            conn.client
-                .execute(&conn.delete, &[&deletes])
-                .map_err(failed)?;
-        }
-        if !put_keys.is_empty() {
-            conn.client
-                .execute(&conn.put, &[&put_keys, &put_values])
-                .map_err(failed)?;
-        }
-        self.open.end("COMMIT")
     }
+    let conn = &mut *open;
+    if !deletes.is_empty() {
+        conn.client
+            .execute(&conn.delete, &[&deletes])
+            .map_err(failed)?;
+    }
+    if !put_keys.is_empty() {
+        conn.client
+            .execute(&conn.put, &[&put_keys, &put_values])
+            .map_err(failed)?;
+    }
+    open.end("COMMIT")
 }
 
 impl Engine for PostgresEngine {
@@ -467,7 +421,7 @@ impl Engine for PostgresEngine {
             self.conn()?,
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1",
         )?;
-        Ok(Box::new(Snapshot { open }))
+        Ok(Box::new(open))
     }
 
     fn transact_once(
@@ -475,16 +429,13 @@ impl Engine for PostgresEngine {
         f: &mut dyn FnMut(&mut dyn Tx) -> Decision,
     ) -> Result<Decision, EngineError> {
         let open = Open::begin(self.conn()?, "BEGIN ISOLATION LEVEL SERIALIZABLE")?;
-        let mut tx = PgTx {
-            open,
-            overlay: Overlay::default(),
-        };
+        let mut tx = Buffered::new(open);
         let decision = f(&mut tx);
         if decision == Decision::Abort || tx.overlay.is_empty() {
             // Dropping the transaction rolls it back.
             return Ok(decision);
         }
-        tx.commit()?;
+        commit(tx)?;
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.syncs.fetch_add(1, Ordering::SeqCst);
         Ok(decision)

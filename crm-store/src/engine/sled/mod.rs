@@ -2,7 +2,7 @@
 //!
 //! - One tree holds the whole key space.
 //! - Transactions run one at a time (a writer mutex): a transaction's reads see the committed
-//!   state plus its own writes ([`Overlay`]), and its writes are applied with one
+//!   state plus its own writes ([`Buffered`]), and its writes are applied with one
 //!   `Tree::apply_batch`, atomic for readers and for crash recovery. Serial transactions never
 //!   conflict, so the ids and sequences allocated in them are gap-free and in commit order.
 //! - A snapshot does not stop writers: commits record the before-images of the keys they
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use super::{Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Overlay, Reader, Tx};
+use super::{Buffered, Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Reader, Tx};
 
 /// How long opening waits for a directory lock to be released before reporting
 /// [`EngineError::Locked`].
@@ -244,44 +244,17 @@ fn get_in(tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>
     })
 }
 
-/// A transaction: the committed tree under the transaction's own writes.
-struct SledTx<'a> {
-    tree: &'a sled::Tree,
-    overlay: Overlay,
-}
+/// The committed tree, read in place: a transaction's base (writers are serial, so it cannot
+/// change under the transaction).
+struct Committed<'a>(&'a sled::Tree);
 
-impl Reader for SledTx<'_> {
+impl Reader for Committed<'_> {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        match self.overlay.get(key) {
-            Some(mine) => Ok(mine),
-            None => get_in(self.tree, key),
-        }
+        get_in(self.0, key)
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        let base = range_of(self.tree, range.clone(), reverse);
-        if self.overlay.is_empty() {
-            return base;
-        }
-        self.overlay.merge(base, range, reverse)
-    }
-}
-
-impl Tx for SledTx<'_> {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.overlay.put(key, value);
-    }
-
-    fn delete(&mut self, key: &[u8]) {
-        self.overlay.delete(key);
-    }
-
-    fn savepoint(&mut self) {
-        self.overlay.savepoint();
-    }
-
-    fn rollback(&mut self) {
-        self.overlay.rollback();
+        range_of(self.0, range, reverse)
     }
 }
 
@@ -328,10 +301,7 @@ impl Engine for SledEngine {
         self.health.writable()?;
         let _writer = lock_within(&self.writer, self.stall_after, "a write")?;
         self.health.writable()?;
-        let mut tx = SledTx {
-            tree: &self.tree,
-            overlay: Overlay::default(),
-        };
+        let mut tx = Buffered::new(Committed(&self.tree));
         let decision = f(&mut tx);
         if decision == Decision::Abort || tx.overlay.is_empty() {
             return Ok(decision);
