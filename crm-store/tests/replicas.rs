@@ -313,7 +313,8 @@ fn a_statement_past_its_time_limit_is_a_timeout_and_writes_nothing() {
 fn replicas_running_the_rule_worker_fire_each_event_once() {
     use crm_core::automation::{Action, Operation, RuleData, Trigger, Watched};
     use std::sync::atomic::{AtomicBool, Ordering};
-    let Some(stores) = replicas(3, "crm_replicas_rules") else {
+    let schema = format!("replicas_rules_{}", std::process::id());
+    let Some(stores) = replicas(3, &schema) else {
         return;
     };
     stores[0]

@@ -8,57 +8,51 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The path of the `crm-server` binary of this build, built first if needed.
+/// The directory of this build's `crm-server` and `crm`, built first if needed.
+///
+/// They are built with the selection `cargo test --workspace` makes (every member, test targets
+/// included), so that cargo resolves the dependencies' features as it did for the running
+/// tests and finds everything already built. Built with `-p crm-grpc`, fewer features are
+/// resolved: cargo rebuilt shared dependencies over the test build's, then every test binary on
+/// the next `cargo test`.
+fn built_binaries() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or_else(|| panic!("odd test path"));
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "--workspace", "--tests"]);
+        build.args(["--bin", "crm-server", "--bin", "crm"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+        assert!(status.success(), "building crm-server and crm failed");
+        profile_dir.to_path_buf()
+    })
+    .clone()
+}
+
+/// The path of the `crm-server` binary of this build, built first if needed
+/// (`CRM_SERVER_BIN` names another).
 pub fn server_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("CRM_SERVER_BIN") {
-                return PathBuf::from(path);
-            }
-            // Test executables live in target/<profile>/deps; binaries in target/<profile>.
-            let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or_else(|| panic!("odd test path"));
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "crm-grpc", "--bin", "crm-server"]);
-            if release {
-                build.arg("--release");
-            }
-            let status = build
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
-            assert!(status.success(), "building crm-server failed");
-            profile_dir.join(format!("crm-server{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
+    if let Some(path) = std::env::var_os("CRM_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    built_binaries().join(format!("crm-server{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The path of the `crm` command line of this build, built first if needed.
 pub fn cli_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let server = server_binary();
-            let dir = server.parent().unwrap_or_else(|| panic!("odd binary path"));
-            let release = dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "crm-cli", "--bin", "crm"]);
-            if release {
-                build.arg("--release");
-            }
-            let status = build
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
-            assert!(status.success(), "building crm failed");
-            dir.join(format!("crm{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
+    built_binaries().join(format!("crm{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The path of an optimized `crm-server` (`cargo build --release`), built first if needed: for
