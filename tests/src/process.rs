@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 ///
 /// They are built with the selection `cargo test --workspace` makes (every member, test targets
 /// included), so that cargo resolves the dependencies' features as it did for the running
-/// tests and finds everything already built. Built with `-p crm-grpc`, fewer features are
-/// resolved: cargo rebuilt shared dependencies over the test build's, then every test binary on
-/// the next `cargo test`.
+/// tests and finds everything already built, in the environment that `cargo test` itself had.
+/// Built with `-p crm-grpc`, fewer features are resolved: cargo rebuilt shared dependencies over
+/// the test build's, then every test binary on the next `cargo test`.
 fn built_binaries() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -29,6 +29,25 @@ fn built_binaries() -> PathBuf {
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "--workspace", "--tests"]);
         build.args(["--bin", "crm-server", "--bin", "crm"]);
+        // cargo gives a test process its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+        // ..). Some build scripts watch them (ring's do): passed on, cargo would rerun those
+        // and rebuild everything above them.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    &*name,
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                )
+            {
+                build.env_remove(&*name);
+            }
+        }
         if release {
             build.arg("--release");
         }
