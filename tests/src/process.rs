@@ -8,6 +8,34 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// `cargo build --quiet`, in the environment `cargo test` itself ran in.
+///
+/// cargo gives a test process its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*, ..).
+/// Some build scripts watch them (ring's do): passed on, cargo would rerun those scripts and
+/// rebuild everything above them.
+fn cargo_build() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet"]);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            )
+        {
+            build.env_remove(&*name);
+        }
+    }
+    build
+}
+
 /// The directory of this build's `crm-server` and `crm`, built first if needed.
 ///
 /// They are built with the selection `cargo test --workspace` makes (every member, test targets
@@ -25,29 +53,15 @@ fn built_binaries() -> PathBuf {
             .and_then(Path::parent)
             .unwrap_or_else(|| panic!("odd test path"));
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--workspace", "--tests"]);
-        build.args(["--bin", "crm-server", "--bin", "crm"]);
-        // cargo gives a test process its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*,
-        // ..). Some build scripts watch them (ring's do): passed on, cargo would rerun those
-        // and rebuild everything above them.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_MANIFEST_")
-                || matches!(
-                    &*name,
-                    "CARGO_CRATE_NAME"
-                        | "CARGO_BIN_NAME"
-                        | "CARGO_PRIMARY_PACKAGE"
-                        | "CARGO_TARGET_TMPDIR"
-                        | "OUT_DIR"
-                )
-            {
-                build.env_remove(&*name);
-            }
-        }
+        let mut build = cargo_build();
+        build.args([
+            "--workspace",
+            "--tests",
+            "--bin",
+            "crm-server",
+            "--bin",
+            "crm",
+        ]);
         if release {
             build.arg("--release");
         }
@@ -90,17 +104,8 @@ pub fn release_server_binary() -> PathBuf {
                 .and_then(Path::parent)
                 .and_then(Path::parent)
                 .unwrap_or_else(|| panic!("odd test path"));
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "-p",
-                    "crm-grpc",
-                    "--bin",
-                    "crm-server",
-                ])
+            let status = cargo_build()
+                .args(["--release", "-p", "crm-grpc", "--bin", "crm-server"])
                 .status()
                 .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
             assert!(status.success(), "building crm-server --release failed");
