@@ -27,7 +27,7 @@ cargo_bin_dir() {
 import json, os, sys
 dirs = {os.path.dirname(m["executable"]) for m in map(json.loads, sys.stdin)
         if m.get("reason") == "compiler-artifact" and m.get("executable")
-        and "bin" in m["target"]["kind"]}
+        and "bin" in m["target"]["kind"] and not m["profile"]["test"]}
 if len(dirs) != 1:
     sys.exit(f"cargo_bin_dir: expected the executables in one directory, got {sorted(dirs)}")
 print(dirs.pop())'
