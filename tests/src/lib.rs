@@ -131,11 +131,13 @@ impl TestServer {
     }
 }
 
-/// Opens a store, retrying for a moment while a just-stopped server releases the directory.
+/// Opens a store with the embedded engine its directory holds (sled if new), retrying for a
+/// moment while a just-stopped server releases the directory.
 pub fn open_store(dir: &Path) -> Store {
+    let engine = crm_store::Embedded::found_in(dir).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match Store::open_with(StoreConfig::new(dir)) {
+        match Store::open_with(StoreConfig::new(dir).engine(engine)) {
             Ok(store) => return store,
             Err(crm_store::StoreError::Locked { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20));
