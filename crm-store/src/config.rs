@@ -7,6 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crm_core::{RelationshipRules, ValueRules};
 
+pub mod memory;
+
 /// When a write is acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -104,8 +106,10 @@ pub struct StoreConfig {
     pub engine: Embedded,
     /// When writes are acknowledged.
     pub durability: Durability,
-    /// The engine's page cache, in bytes (default 256 MiB). The process's memory grows with
-    /// this, not with the data set.
+    /// The engine's page cache, in bytes. The default is an eighth of the memory the process
+    /// may use (the machine's, or its control group's limit), between 64 MiB and 8 GiB: see
+    /// [`memory`]. On sled the process's memory follows this setting, at about twice it, plus
+    /// metadata that grows with the data.
     pub cache_bytes: u64,
     /// In [`Durability::Relaxed`] mode, how often the engine flushes (default 500 ms).
     pub flush_every_ms: u64,
@@ -139,13 +143,14 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// A configuration with the defaults: durable, 256 MiB cache, system clock.
+    /// A configuration with the defaults: sled, durable, a cache of an eighth of the memory
+    /// ([`memory::default_cache_bytes`]), system clock.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         StoreConfig {
             path: path.into(),
             engine: Embedded::Sled,
             durability: Durability::Durable,
-            cache_bytes: 256 * 1024 * 1024,
+            cache_bytes: memory::default_cache_bytes(),
             flush_every_ms: 500,
             clock: Arc::new(SystemClock),
             rules: RelationshipRules::default(),

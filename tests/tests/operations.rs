@@ -1,6 +1,6 @@
 //! What an operator reads in the log and the metrics of the real binary: who was refused and
 //! why, a key that a server without authentication ignores, the request id a call's log line
-//! and its audit event share, and a TLS handshake that failed.
+//! and its audit event share, a TLS handshake that failed, and the cache the server chose.
 
 use std::path::Path;
 use std::process::Command;
@@ -34,6 +34,21 @@ fn log_with(server: &ServerProcess, wanted: &str) -> String {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     panic!("the log never said {wanted:?}:\n{}", server.log());
+}
+
+#[tokio::test]
+async fn the_startup_line_names_the_cache_an_eighth_of_memory_unless_told() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let chosen = crm_store::config::memory::default_cache_bytes() >> 20;
+    let server = ServerProcess::start(dir.path(), &[]);
+    let log = log_with(&server, "MiB cache");
+    assert!(log.contains(&format!(" {chosen} MiB cache)")), "{log}");
+    assert!(server.terminate().success());
+
+    let server = ServerProcess::start(dir.path(), &["--cache-mb", "96"]);
+    let log = log_with(&server, "MiB cache");
+    assert!(log.contains(" 96 MiB cache)"), "{log}");
+    assert!(server.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,9 +69,10 @@ struct ServeArgs {
     /// relaxed: a write returns once applied; the store flushes every 500 ms.
     #[arg(long, env = "CRM_DURABILITY", value_enum, default_value_t = DurabilityArg::Durable)]
     durability: DurabilityArg,
-    /// Page cache of the store, in MiB.
-    #[arg(long, env = "CRM_CACHE_MB", default_value_t = 256)]
-    cache_mb: u64,
+    /// Page cache of the store, in MiB. Default: an eighth of the memory this process may use
+    /// (the machine's, or its control group's limit), between 64 MiB and 8 GiB.
+    #[arg(long, env = "CRM_CACHE_MB")]
+    cache_mb: Option<u64>,
     /// This many purchases within --loyalty-window-days make a customer LOYAL and move it to the
     /// LOYALTY stage (2 to 32).
     #[arg(long, env = "CRM_LOYALTY_PURCHASES", default_value_t = 4)]
@@ -436,9 +437,11 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
     if !(1.0..=1000.0).contains(&lifespan_tenths) {
         bail!("--clv-lifespan-years must be 0.1 to 100");
     }
-    let store_config = StoreConfig::new(&data_dir)
-        .durability(durability)
-        .cache_bytes(args.cache_mb.saturating_mul(1024 * 1024))
+    let mut store_config = StoreConfig::new(&data_dir).durability(durability);
+    if let Some(mb) = args.cache_mb {
+        store_config = store_config.cache_bytes(mb.saturating_mul(1024 * 1024));
+    }
+    let store_config = store_config
         .rules(rules)
         .value_rules(crm_core::ValueRules {
             lifespan_tenths: lifespan_tenths as u32,
@@ -452,6 +455,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
         .rule_coalesce_window(chrono::Duration::milliseconds(i64::from(
             args.rule_coalesce_ms.min(60_000),
         )));
+    let cache_mib = store_config.cache_bytes >> 20;
     let store = match args.engine {
         EngineArg::Sled | EngineArg::Fjall => {
             let engine = if args.engine == EngineArg::Fjall {
@@ -535,7 +539,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Stopped> {
         let addr = listener.local_addr().context("cannot read the bound address")?;
         let scheme = if config.tls.is_some() { "TLS" } else { "plaintext" };
         tracing::info!(
-            "crm-server listening on {addr} ({scheme}, auth {auth:?}, data directory {}, {durability:?} writes)",
+            "crm-server listening on {addr} ({scheme}, auth {auth:?}, data directory {}, {durability:?} writes, {cache_mib} MiB cache)",
             data_dir.display()
         );
         systemd::ready(&format!("serving on {addr}"));
