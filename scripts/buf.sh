@@ -26,6 +26,6 @@ if out=$(cd "$scratch" && "$BUF" breaking --against proto/released.binpb 2>&1); 
   echo "buf.sh: renaming Customer.display_name was not reported as breaking" >&2
   exit 1
 fi
-echo "$out" | grep -q 'display_name' ||
+grep -q 'display_name' <<<"$out" ||
   { echo "buf.sh: the breaking report does not name the field:" >&2; echo "$out" >&2; exit 1; }
 echo "buf breaking: a renamed field is rejected ($(echo "$out" | head -n 1 | cut -c1-140))"

@@ -44,10 +44,10 @@ print($1)"; }
 
 SERVICES=$(g list)
 echo "$SERVICES"
-echo "$SERVICES" | grep -qx 'crm.v1.CustomerService' || fail "reflection does not list crm.v1.CustomerService"; pass "reflection lists crm.v1.CustomerService"
-echo "$SERVICES" | grep -qx 'grpc.health.v1.Health' || fail "reflection does not list health"; pass "reflection lists grpc.health.v1.Health"
+grep -qx 'crm.v1.CustomerService' <<<"$SERVICES" || fail "reflection does not list crm.v1.CustomerService"; pass "reflection lists crm.v1.CustomerService"
+grep -qx 'grpc.health.v1.Health' <<<"$SERVICES" || fail "reflection does not list health"; pass "reflection lists grpc.health.v1.Health"
 DESCRIBED=$(grpcurl -plaintext "$ADDR" describe crm.v1.CustomerService.GetCustomer)
-echo "$DESCRIBED" | grep -q 'Reads a customer (AIP-131)' || fail "reflection does not serve the proto's comments"; pass "reflection serves the proto's comments"
+grep -q 'Reads a customer (AIP-131)' <<<"$DESCRIBED" || fail "reflection does not serve the proto's comments"; pass "reflection serves the proto's comments"
 [ "$(g grpc.health.v1.Health/Check | json 'd["status"]')" = SERVING ] || fail "health is not SERVING"; pass "health is SERVING"
 
 CREATED=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Ada","family_name":"Lovelace"},"emails":[{"address":"Ada@Example.com"}],"tags":["VIP"],"address":{"country":"tr"}},"request_id":"smoke-1"}')
@@ -67,11 +67,11 @@ STATUS=$?
 STALE=$(g crm.v1.CustomerService/UpdateCustomer -d "{\"customer\":{\"id\":\"$ID\",\"owner\":\"x\"},\"update_mask\":{\"paths\":[\"owner\"]},\"etag\":\"v1\"}" 2>&1)
 set -e
 [ $STATUS -ne 0 ] || fail "a bad email was accepted"; pass "a bad email is refused"
-echo "$BAD" | grep -q 'Code: InvalidArgument' || fail "bad email: expected InvalidArgument, got: $BAD"; pass "a bad email is INVALID_ARGUMENT"
-echo "$BAD" | grep -q 'customer.emails\[0\].address' || fail "bad email: the field is not named: $BAD"; pass "the violation names customer.emails[0].address"
-echo "$STALE" | grep -q 'Code: Aborted' || fail "stale etag: expected Aborted, got: $STALE"; pass "a stale etag is ABORTED"
+grep -q 'Code: InvalidArgument' <<<"$BAD" || fail "bad email: expected InvalidArgument, got: $BAD"; pass "a bad email is INVALID_ARGUMENT"
+grep -q 'customer.emails\[0\].address' <<<"$BAD" || fail "bad email: the field is not named: $BAD"; pass "the violation names customer.emails[0].address"
+grep -q 'Code: Aborted' <<<"$STALE" || fail "stale etag: expected Aborted, got: $STALE"; pass "a stale etag is ABORTED"
 
-echo "$SERVICES" | grep -qx 'crm.v1.TimelineService' || fail "reflection does not list crm.v1.TimelineService"; pass "reflection lists crm.v1.TimelineService"
+grep -qx 'crm.v1.TimelineService' <<<"$SERVICES" || fail "reflection does not list crm.v1.TimelineService"; pass "reflection lists crm.v1.TimelineService"
 BOUGHT=$(g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"purchase\":{\"order_ref\":\"SO-1\",\"amount\":{\"currency_code\":\"try\",\"amount_minor\":\"125000\"}}}")
 [ "$(echo "$BOUGHT" | json 'd["customer"]["lifecycleStage"]')" = PURCHASE ] || fail "a first purchase did not move the stage: $BOUGHT"; pass "a first purchase moves the stage to PURCHASE"
 [ "$(echo "$BOUGHT" | json 'd["customer"]["summary"]["totals"][0]["netMinor"]')" = 125000 ] || fail "summary totals: $BOUGHT"; pass "the summary totals the purchase"
@@ -79,7 +79,7 @@ BOUGHT=$(g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"
 set +e
 BADBUY=$(g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"purchase\":{\"order_ref\":\"SO-2\",\"amount\":{\"currency_code\":\"TLX\",\"amount_minor\":\"5\"}}}" 2>&1)
 set -e
-echo "$BADBUY" | grep -q 'purchase.amount.currency_code' || fail "bad currency: $BADBUY"; pass "a bad currency is INVALID_ARGUMENT naming the field"
+grep -q 'purchase.amount.currency_code' <<<"$BADBUY" || fail "bad currency: $BADBUY"; pass "a bad currency is INVALID_ARGUMENT naming the field"
 [ "$(g crm.v1.LifecycleService/GetScoringModel | json 'd["hotThreshold"]')" = 70 ] || fail "scoring model"; pass "the scoring model is readable"
 SEG=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"VIPs in TR","filter":"tags:\"vip\" AND address.country = \"TR\""}}' | json 'd["id"]')
 [ "$(g crm.v1.SegmentService/CountSegmentMembers -d "{\"id\":\"$SEG\"}" | json 'd["count"]')" = 1 ] || fail "segment count"; pass "a segment counts its members"
@@ -91,12 +91,12 @@ COLD=$(g crm.v1.SegmentService/CreateSegment -d '{"segment":{"name":"Cold leads"
 [ "$(g crm.v1.CustomerService/GetCustomerValue -d "{\"id\":\"$ID\"}" | json 'd["values"][0]["lifespanSource"]')" = CONFIGURED ] || fail "value source"; pass "a value names where its lifespan came from"
 [ "$(g crm.v1.CustomerService/SearchCustomers -d '{"query":"lovelace"}' | json 'len(d["results"])')" = 1 ] || fail "search"; pass "search finds a customer by name"
 
-echo "$SERVICES" | grep -qx 'crm.v1.ChangeFeedService' || fail "reflection does not list crm.v1.ChangeFeedService"; pass "reflection lists crm.v1.ChangeFeedService"
+grep -qx 'crm.v1.ChangeFeedService' <<<"$SERVICES" || fail "reflection does not list crm.v1.ChangeFeedService"; pass "reflection lists crm.v1.ChangeFeedService"
 BATCH=$(g crm.v1.CustomerService/BatchUpsertCustomers -H 'x-crm-origin: erp' -d '{"customers":[{"person":{"given_name":"Grace"},"external_id":"E-1"},{"person":{"given_name":"Bad"},"emails":[{"address":"nope"}]}]}')
 [ "$(echo "$BATCH" | json 'd["results"][0]["action"]')" = ITEM_ACTION_CREATED ] || fail "batch: $BATCH"; pass "a batch upsert creates the good item"
 [ "$(echo "$BATCH" | json 'd["results"][1]["error"]["code"]')" = 3 ] || fail "batch error: $BATCH"; pass "a batch answers the bad item with its own INVALID_ARGUMENT"
 FEED=$(timeout 5 grpcurl -plaintext -max-time 2 -d '{"after":0}' "$ADDR" crm.v1.ChangeFeedService/WatchChanges 2>/dev/null || true)
-echo "$FEED" | grep -q '"origin": "erp"' || fail "the feed does not carry the origin: $FEED"; pass "the change feed streams events with their origin"
+grep -q '"origin": "erp"' <<<"$FEED" || fail "the feed does not carry the origin: $FEED"; pass "the change feed streams events with their origin"
 [ "$(g crm.v1.CustomerService/ExportCustomers -d '{"filter":"tags:\"vip\""}' | json 'd["customer"]["id"]')" = "$ID" ] || fail "export"; pass "export streams the customers a filter matches"
 [ "$(g crm.v1.CustomerService/FindDuplicates -d '{}' | json 'len(d.get("groups", []))')" = 0 ] || fail "duplicates"; pass "find duplicates answers"
 CREATED2=$(g crm.v1.CustomerService/BatchCreateCustomers -d '{"requests":[{"customer":{"person":{"given_name":"Twin"},"emails":[{"address":"twin@example.com"}],"phones":[{"number":"+905551234567"}]}},{"customer":{"person":{"given_name":"Twin"},"phones":[{"number":"+905551234567"}]}}]}')
@@ -109,14 +109,17 @@ MERGE_ID=$(echo "$MERGED" | json 'd["mergeId"]')
 set +e
 TWIN=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$T2\"}" 2>&1)
 set -e
-echo "$TWIN" | grep -q 'CUSTOMER_MERGED' || fail "a merged id: $TWIN"; pass "a merged id is NOT_FOUND with CUSTOMER_MERGED"
+grep -q 'CUSTOMER_MERGED' <<<"$TWIN" || fail "a merged id: $TWIN"; pass "a merged id is NOT_FOUND with CUSTOMER_MERGED"
 [ "$(g crm.v1.CustomerService/UnmergeCustomers -d "{\"merge_id\":\"$MERGE_ID\"}" | json 'd["restored"][0]["id"]')" = "$T2" ] || fail "unmerge"; pass "unmerge restores the merged customer"
 BACKUP=$(g crm.v1.AdminService/Backup | last 'd.get("summary", {}).get("entries", 0)')
 [ "${BACKUP:-0}" -gt 0 ] || fail "backup: $BACKUP"; pass "an online backup streams with its summary"
-g crm.v1.AdminService/GetServerMetrics | json 'd["prometheusText"]' | grep -q '^crm_rpc_calls_total{method="Backup",code="Ok"} 1' ||
+# Read whole before grep: `grep -q` in a pipe stops reading at its match, and under pipefail the
+# writer's broken pipe then failed the check at random.
+METRICS=$(g crm.v1.AdminService/GetServerMetrics | json 'd["prometheusText"]')
+grep -q '^crm_rpc_calls_total{method="Backup",code="Ok"} 1' <<<"$METRICS" ||
   fail "server metrics"; pass "the server's metrics count the backup call"
 
-echo "$SERVICES" | grep -qx 'crm.v1.FeedbackService' || fail "reflection does not list crm.v1.FeedbackService"; pass "reflection lists crm.v1.FeedbackService"
+grep -qx 'crm.v1.FeedbackService' <<<"$SERVICES" || fail "reflection does not list crm.v1.FeedbackService"; pass "reflection lists crm.v1.FeedbackService"
 SAID=$(g crm.v1.FeedbackService/RecordSurveyResponse -d "{\"customer_id\":\"$ID\",\"response\":{\"kind\":\"NPS\",\"score\":3,\"comment\":\"late parcel\"}}")
 [ "$(echo "$SAID" | json 'd["customer"]["summary"]["feedback"]["npsCategory"]')" = DETRACTOR ] || fail "survey: $SAID"; pass "a survey answer lands in the summary as a DETRACTOR"
 [ "$(echo "$SAID" | json 'd["customer"]["relationshipStatus"]')" = AT_RISK ] || fail "risk rule: $SAID"; pass "a detractor answer makes a buying customer AT_RISK"
@@ -126,9 +129,9 @@ g crm.v1.FeedbackService/RecordReview -d "{\"customer_id\":\"$ID\",\"review\":{\
 set +e
 BADNPS=$(g crm.v1.FeedbackService/RecordSurveyResponse -d "{\"customer_id\":\"$ID\",\"response\":{\"kind\":\"NPS\",\"score\":11}}" 2>&1)
 set -e
-echo "$BADNPS" | grep -q 'response.score' || fail "bad score: $BADNPS"; pass "a score out of range is INVALID_ARGUMENT naming response.score"
+grep -q 'response.score' <<<"$BADNPS" || fail "bad score: $BADNPS"; pass "a score out of range is INVALID_ARGUMENT naming response.score"
 
-echo "$SERVICES" | grep -qx 'crm.v1.SupportService' || fail "reflection does not list crm.v1.SupportService"; pass "reflection lists crm.v1.SupportService"
+grep -qx 'crm.v1.SupportService' <<<"$SERVICES" || fail "reflection does not list crm.v1.SupportService"; pass "reflection lists crm.v1.SupportService"
 [ "$(g crm.v1.SupportService/UpdateBusinessCalendar -d @ < deploy/calendars/istanbul.json | json 'd["etag"]')" = v1 ] || fail "calendar"; pass "the Istanbul calendar with Türkiye's holidays is set"
 [ "$(g crm.v1.SupportService/GetBusinessCalendar | json 'd["timeZone"]')" = Europe/Istanbul ] || fail "get calendar"; pass "the calendar reads back"
 [ "$(g crm.v1.SupportService/UpdateSlaPolicy -d '{"policy":{"targets":[{"priority":"PRIORITY_NORMAL","first_response_minutes":"240","resolution_minutes":"960"},{"priority":"PRIORITY_HIGH","first_response_minutes":"60","resolution_minutes":"480"}],"at_risk_percent":25}}' | json 'd["etag"]')" = v1 ] || fail "policy"; pass "an SLA policy is set"
@@ -148,13 +151,13 @@ set +e
 ILLEGAL=$(g crm.v1.SupportService/MoveTicket -d "{\"id\":\"$TID\",\"status\":\"TICKET_NEW\"}" 2>&1)
 BADCAL=$(g crm.v1.SupportService/UpdateBusinessCalendar -d '{"calendar":{"time_zone":"Europe/Istanbul","hours":[{"weekday":1,"start":"09:00","end":"18:00"},{"weekday":1,"start":"17:00","end":"19:00"}]}}' 2>&1)
 set -e
-echo "$ILLEGAL" | grep -q 'ILLEGAL_TICKET_MOVE' || fail "illegal move: $ILLEGAL"; pass "an illegal move is FAILED_PRECONDITION ILLEGAL_TICKET_MOVE"
-echo "$BADCAL" | grep -q 'calendar.hours\[1\]' || fail "overlap: $BADCAL"; pass "overlapping hours are INVALID_ARGUMENT naming calendar.hours[1]"
+grep -q 'ILLEGAL_TICKET_MOVE' <<<"$ILLEGAL" || fail "illegal move: $ILLEGAL"; pass "an illegal move is FAILED_PRECONDITION ILLEGAL_TICKET_MOVE"
+grep -q 'calendar.hours\[1\]' <<<"$BADCAL" || fail "overlap: $BADCAL"; pass "overlapping hours are INVALID_ARGUMENT naming calendar.hours[1]"
 g crm.v1.SupportService/MoveTicket -d "{\"id\":\"$TID\",\"status\":\"TICKET_SOLVED\"}" >/dev/null
 [ "$(g crm.v1.SupportService/GetSupportReport -d '{"start_time":"2020-01-01T00:00:00Z","end_time":"2100-01-01T00:00:00Z"}' | json 'd["solved"]')" = 1 ] || fail "support report"; pass "the support report counts the solved ticket"
 [ "$(g crm.v1.SupportService/DeleteTicket -d "{\"id\":\"$TID\"}" | json 'd["id"]')" = "$TID" ] || fail "delete ticket"; pass "a ticket is deleted"
 
-echo "$SERVICES" | grep -qx 'crm.v1.LoyaltyService' || fail "reflection does not list crm.v1.LoyaltyService"; pass "reflection lists crm.v1.LoyaltyService"
+grep -qx 'crm.v1.LoyaltyService' <<<"$SERVICES" || fail "reflection does not list crm.v1.LoyaltyService"; pass "reflection lists crm.v1.LoyaltyService"
 [ "$(g crm.v1.LoyaltyService/GetLoyaltyProgram | json 'd.get("version", "0")')" = 0 ] || fail "no program"; pass "no loyalty program at first"
 [ "$(g crm.v1.LoyaltyService/UpdateLoyaltyProgram -d '{"program":{"earn_rates":[{"currency_code":"TRY","minor_per_point":"100"}],"expiry_months":12,"tiers":[{"name":"BRONZE","threshold":"0","earn_percent":100},{"name":"SILVER","threshold":"1000","earn_percent":125}],"window_days":365,"grace_days":30}}' | json 'd["etag"]')" = v1 ] || fail "program"; pass "a loyalty program is set"
 g crm.v1.TimelineService/RecordPurchase -d "{\"customer_id\":\"$ID\",\"purchase\":{\"order_ref\":\"SO-L\",\"amount\":{\"currency_code\":\"TRY\",\"amount_minor\":\"150000\"}}}" >/dev/null
@@ -172,12 +175,12 @@ REWARD=$(g crm.v1.LoyaltyService/CreateReward -d '{"reward":{"name":"Mug","cost_
 set +e
 SHORT=$(g crm.v1.LoyaltyService/RedeemPoints -d "{\"customer_id\":\"$ID\",\"points\":\"99999\"}" 2>&1)
 set -e
-echo "$SHORT" | grep -q 'INSUFFICIENT_POINTS' || fail "short: $SHORT"; pass "redeeming more than the balance is FAILED_PRECONDITION INSUFFICIENT_POINTS"
+grep -q 'INSUFFICIENT_POINTS' <<<"$SHORT" || fail "short: $SHORT"; pass "redeeming more than the balance is FAILED_PRECONDITION INSUFFICIENT_POINTS"
 [ "$(g crm.v1.LoyaltyService/GetLoyaltyReport | json 'd["members"]')" = 1 ] || fail "loyalty report"; pass "the loyalty report counts the member"
 [ "$(g crm.v1.LoyaltyService/DeleteReward -d "{\"id\":\"$REWARD\"}" | json 'd["id"]')" = "$REWARD" ] || fail "delete reward"; pass "a reward is deleted"
 
 for svc in DealService TaskService AutomationService; do
-  echo "$SERVICES" | grep -qx "crm.v1.$svc" || fail "reflection does not list crm.v1.$svc"
+  grep -qx "crm.v1.$svc" <<<"$SERVICES" || fail "reflection does not list crm.v1.$svc"
 done; pass "reflection lists crm.v1.DealService, TaskService and AutomationService"
 RULE=$(g crm.v1.AutomationService/CreateRule -d '{"rule":{"name":"follow up deals","enabled":true,"on_change":{"entity_kind":"DEAL","operations":["CREATED"]},"actions":[{"create_task":{"title":"Send the proposal","due_in_minutes":1440}},{"publish_event":"deal.opened"}]}}' | json 'd["id"]')
 pass "a rule is created: a new deal gives its owner a task and publishes deal.opened"
@@ -195,8 +198,8 @@ set +e
 BADSTAGE=$(g crm.v1.DealService/MoveDeal -d "{\"id\":\"$DID\",\"stage\":\"signed\"}" 2>&1)
 BADRULE=$(g crm.v1.AutomationService/CreateRule -d '{"rule":{"name":"x","on_change":{"entity_kind":"CUSTOMER","filter":"owner ="},"actions":[{"add_tag":"x"}]}}' 2>&1)
 set -e
-echo "$BADSTAGE" | grep -q 'InvalidArgument' || fail "bad stage: $BADSTAGE"; pass "a stage not in the pipeline is INVALID_ARGUMENT"
-echo "$BADRULE" | grep -q 'rule.trigger.filter' || fail "bad rule: $BADRULE"; pass "a rule filter that does not parse is INVALID_ARGUMENT naming rule.trigger.filter"
+grep -q 'InvalidArgument' <<<"$BADSTAGE" || fail "bad stage: $BADSTAGE"; pass "a stage not in the pipeline is INVALID_ARGUMENT"
+grep -q 'rule.trigger.filter' <<<"$BADRULE" || fail "bad rule: $BADRULE"; pass "a rule filter that does not parse is INVALID_ARGUMENT naming rule.trigger.filter"
 TASKS=0
 for _ in $(seq 1 50); do
   TASKS=$(g crm.v1.TaskService/ListTasks -d '{"owner":"ayse"}' | json 'len(d.get("tasks", []))')
@@ -217,7 +220,7 @@ TASK=$(g crm.v1.TaskService/ListTasks -d '{"owner":"ayse"}' | json 'd["tasks"][0
 set +e
 INUSE=$(g crm.v1.DealService/DeletePipeline -d "{\"id\":\"$PIPE\"}" 2>&1)
 set -e
-echo "$INUSE" | grep -q 'PIPELINE_IN_USE' || fail "in use: $INUSE"; pass "a pipeline with deals is FAILED_PRECONDITION PIPELINE_IN_USE"
+grep -q 'PIPELINE_IN_USE' <<<"$INUSE" || fail "in use: $INUSE"; pass "a pipeline with deals is FAILED_PRECONDITION PIPELINE_IN_USE"
 g crm.v1.DealService/DeleteDeal -d "{\"id\":\"$DID\"}" >/dev/null; pass "a deal is deleted"
 [ "$(g crm.v1.DealService/UpdatePipeline -d "{\"pipeline\":{\"id\":\"$PIPE\",\"name\":\"Fleet 2\",\"stages\":[{\"key\":\"qualified\",\"probability\":0.3,\"forecast_category\":\"FORECAST_PIPELINE\"}]}}" | json 'd["name"]')" = "Fleet 2" ] || fail "update pipeline"; pass "an empty pipeline is replaced"
 g crm.v1.DealService/DeletePipeline -d "{\"id\":\"$PIPE\"}" >/dev/null; pass "an empty pipeline is deleted"
@@ -231,7 +234,7 @@ g crm.v1.TaskService/DeleteTask -d "{\"id\":\"$TASK2\"}" >/dev/null; pass "a tas
 [ "$(g crm.v1.AutomationService/UpdateRule -d "{\"rule\":{\"id\":\"$RULE\",\"name\":\"off\",\"enabled\":false,\"on_change\":{\"entity_kind\":\"DEAL\"},\"actions\":[{\"add_tag\":\"x\"}]}}" | json 'd.get("enabled", False)')" = False ] || fail "update rule"; pass "a rule is switched off"
 g crm.v1.AutomationService/DeleteRule -d "{\"id\":\"$RULE\"}" >/dev/null; pass "a rule is deleted"
 
-echo "$SERVICES" | grep -qx 'crm.v1.PrivacyService' || fail "reflection does not list crm.v1.PrivacyService"; pass "reflection lists crm.v1.PrivacyService"
+grep -qx 'crm.v1.PrivacyService' <<<"$SERVICES" || fail "reflection does not list crm.v1.PrivacyService"; pass "reflection lists crm.v1.PrivacyService"
 SIGNUP=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)
 [ "$(g crm.v1.PrivacyService/RecordConsent -d "{\"customer_id\":\"$ID\",\"record\":{\"purpose\":\"EMAIL_MARKETING\",\"granted\":true,\"source\":\"CONSENT_SOURCE_WEB_FORM\",\"text_version\":\"newsletter v4\",\"time\":\"$SIGNUP\"}}" | json 'd["consent"]["emailMarketing"].get("pending", False)')" = True ] || fail "pending consent"; pass "a web-form grant waits for its double opt-in"
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -253,14 +256,14 @@ set +e
 AGAIN=$(g crm.v1.CustomerService/CreateCustomer -d '{"customer":{"person":{"given_name":"Zebulon"},"emails":[{"address":"zebulon.erase.smoke@example.com"}]}}' 2>&1)
 ZERO=$(g crm.v1.PrivacyService/UpdateRetentionPolicy -d '{"policy":{"erase_inactive_after_years":0}}' 2>&1)
 set -e
-echo "$AGAIN" | grep -q 'SUPPRESSED_CONTACT' || fail "suppressed: $AGAIN"; pass "the erased email is FAILED_PRECONDITION SUPPRESSED_CONTACT"
-echo "$ZERO" | grep -q 'policy.erase_inactive_after_years' || fail "zero years: $ZERO"; pass "a policy of zero years is INVALID_ARGUMENT"
+grep -q 'SUPPRESSED_CONTACT' <<<"$AGAIN" || fail "suppressed: $AGAIN"; pass "the erased email is FAILED_PRECONDITION SUPPRESSED_CONTACT"
+grep -q 'policy.erase_inactive_after_years' <<<"$ZERO" || fail "zero years: $ZERO"; pass "a policy of zero years is INVALID_ARGUMENT"
 
 g crm.v1.CustomerService/DeleteCustomer -d "{\"id\":\"$ID\"}" >/dev/null
 set +e
 GONE=$(g crm.v1.CustomerService/GetCustomer -d "{\"id\":\"$ID\"}" 2>&1)
 set -e
-echo "$GONE" | grep -q 'Code: NotFound' || fail "deleted customer still found: $GONE"; pass "a deleted customer is NOT_FOUND"
+grep -q 'Code: NotFound' <<<"$GONE" || fail "deleted customer still found: $GONE"; pass "a deleted customer is NOT_FOUND"
 
 kill -TERM "$PID"
 set +e

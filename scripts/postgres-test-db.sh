@@ -12,7 +12,7 @@ fi
 if ! pg_lsclusters 15 main >/dev/null 2>&1; then
   pg_createcluster 15 main >&2
 fi
-if ! pg_lsclusters 15 main | grep -q online; then
+if ! grep -q online <<<"$(pg_lsclusters 15 main)"; then
   pg_ctlcluster --skip-systemctl-redirect 15 main start >&2
 fi
 for _ in $(seq 1 50); do

@@ -403,7 +403,7 @@ async fn run(args: Args) -> Result<()> {
             .collect::<Vec<_>>()
             .join(",")
     };
-    println!(
+    let summary = format!(
         "crm-bench {target} mix={} conc={} conns={} rate={}: {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, {total} calls, errors: {error_text}",
         args.mix,
         args.concurrency,
@@ -415,15 +415,19 @@ async fn run(args: Args) -> Result<()> {
         ms(0.99),
         ms(0.999),
     );
-    println!(
-        "{}",
-        serde_json::json!({
+    let json = serde_json::json!({
             "target": target, "mix": args.mix, "concurrency": args.concurrency,
             "connections": args.connections, "rate": args.rate, "req_per_sec": total as f64 / secs,
             "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99), "p999_ms": ms(0.999),
             "calls": total, "errors": errors,
-        })
-    );
+    });
+    // A reader that stops early (`| head -n 1`) is not a failure of the run.
+    use std::io::Write;
+    if let Err(e) = write!(std::io::stdout().lock(), "{summary}\n{json}\n")
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(e.into());
+    }
     Ok(())
 }
 
