@@ -12,8 +12,8 @@ npm run --silent generate
 # rebuild crm-grpc and everything above it.
 built=$(mktemp -d)
 trap 'rm -rf "$built"' EXIT
-npx --no-install tsc --noEmit
-npx --no-install vite build --outDir "$built" --emptyOutDir >/dev/null
+# `npm run build` with its output directory moved (npm appends the arguments to the script).
+npm run --silent build -- --outDir "$built" --emptyOutDir >/dev/null
 stale=$(git status --porcelain -- src/gen)
 if [ -n "$stale" ] || ! diff -r "$built" dist >/dev/null; then
   echo "console-build-check: the committed console is stale; run 'npm run generate && npm run build' in console/ and commit:" >&2
