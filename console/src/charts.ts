@@ -25,12 +25,7 @@ echarts.use([
   SVGRenderer,
 ]);
 
-const live = new Set<echarts.ECharts>();
-window.addEventListener("resize", () => {
-  for (const chart of live) chart.resize();
-});
-
-/** A figure with a chart of `option` and a caption; the chart follows the page's width. */
+/** A figure with a chart of `option` and a caption; the chart follows its box's width. */
 export function chart(caption: string, option: echarts.EChartsCoreOption, id: string): HTMLElement {
   const box = h("div", { class: "chart", role: "img", "aria-label": caption });
   const figure = h("figure", { class: "figure", id }, box, h("figcaption", {}, caption));
@@ -39,11 +34,13 @@ export function chart(caption: string, option: echarts.EChartsCoreOption, id: st
     if (!box.isConnected) return;
     const c = echarts.init(box, undefined, { renderer: "svg" });
     c.setOption({ aria: { enabled: true }, animation: false, ...option });
-    live.add(c);
+    // Redrawn whenever its box changes size: a narrower window, or a grid that reflows.
+    const sized = new ResizeObserver(() => c.resize());
+    sized.observe(box);
     new MutationObserver((_, observer) => {
       if (!box.isConnected) {
+        sized.disconnect();
         c.dispose();
-        live.delete(c);
         observer.disconnect();
       }
     }).observe(document.body, { childList: true, subtree: true });

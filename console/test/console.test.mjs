@@ -161,7 +161,10 @@ test("an analyst's dashboard shows the report RPC's funnel, number for number", 
 
   // At phone width the dashboard still reads, one column.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.locator("#chart-funnel svg").waitFor();
+  // The charts redraw after the resize lands; the old, wide drawing is there until then.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll(".chart svg")].every((svg) => svg.getBoundingClientRect().width <= window.innerWidth),
+  );
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than a phone`);
   await shot(page, "dashboard-phone");
