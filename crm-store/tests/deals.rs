@@ -400,7 +400,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::cases(24), ..ProptestConfig::default() })]
 
     /// At every step, `rotting = true` (read from the schedule) is exactly the deals whose
     /// own clock says they rot, and the overdue tasks (read from the due index) exactly the

@@ -270,7 +270,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::cases(48), ..ProptestConfig::default() })]
 
     #[test]
     fn status_and_temperature_filters_agree_with_every_customer(

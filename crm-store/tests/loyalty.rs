@@ -383,7 +383,7 @@ fn check(s: &Shop, id: CustomerId, orders: &[(String, i64, i64)]) -> Result<(), 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn the_ledger_the_balance_and_the_tier_hold_their_definitions(

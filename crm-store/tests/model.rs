@@ -255,7 +255,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn the_store_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..60)) {

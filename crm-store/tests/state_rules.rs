@@ -38,7 +38,7 @@ fn step() -> impl Strategy<Value = Step> {
 const STAGES: [&str; 3] = ["lead", "demo", "contract"];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::cases(16), ..ProptestConfig::default() })]
 
     #[test]
     fn a_rotting_rule_fires_once_per_entry_into_the_state(steps in proptest::collection::vec(step(), 1..50)) {

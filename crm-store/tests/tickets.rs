@@ -434,7 +434,7 @@ impl Desk {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::support::cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn the_sla_index_a_scan_each_ticket_and_the_history_agree(

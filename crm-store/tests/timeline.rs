@@ -450,7 +450,7 @@ mod arrival_order {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::support::cases(24), ..ProptestConfig::default() })]
 
         /// The same entries recorded in time order and in a shuffled order leave the same
         /// summary, equal to the summary recomputed from the stored timeline.

@@ -69,3 +69,23 @@ pub fn walk(store: &Store, filter: &Filter, order: OrderBy, page_size: usize) ->
         query.page_token = page.next_page_token;
     }
 }
+
+/// How many cases a property test runs: `n` on the embedded engines, half on PostgreSQL.
+///
+/// The properties are about the store's logic, which is the same on every engine (the engine's
+/// own contract is the conformance suite's, run in full on each). On PostgreSQL every case
+/// creates a schema and every write is a round trip and a commit on the server, so the same
+/// cases take several times longer: in CI the longest property took six minutes there.
+/// `CRM_TEST_CASES` sets the number on every engine (for a long run).
+pub fn cases(n: u32) -> u32 {
+    if let Some(set) = std::env::var("CRM_TEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return set;
+    }
+    match std::env::var("CRM_TEST_ENGINE").as_deref() {
+        Ok("postgres") => n.div_ceil(2),
+        _ => n,
+    }
+}
