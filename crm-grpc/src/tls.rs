@@ -21,7 +21,7 @@ use tokio_rustls::rustls::{self, RootCertStore, server::WebPkiClientVerifier};
 use tokio_rustls::server::TlsStream;
 use tokio_stream::Stream;
 
-use crate::incoming::Incoming;
+use crate::incoming::{Connection, Incoming};
 use crate::server::TlsPem;
 
 /// How long a client has to finish its handshake.
@@ -137,7 +137,7 @@ async fn handshake(acceptor: TlsAcceptor, stream: TcpStream) -> Option<TlsStream
 }
 
 impl Stream for TlsIncoming {
-    type Item = io::Result<TlsStream<TcpStream>>;
+    type Item = io::Result<Connection<TlsStream<TcpStream>>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
@@ -145,7 +145,8 @@ impl Stream for TlsIncoming {
                 match Pin::new(&mut self.tcp).poll_next(cx) {
                     Poll::Ready(Some(Ok(stream))) => {
                         let acceptor = self.acceptor.clone();
-                        self.handshakes.spawn(handshake(acceptor, stream));
+                        self.handshakes
+                            .spawn(handshake(acceptor, stream.into_inner()));
                         continue;
                     }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
@@ -154,7 +155,7 @@ impl Stream for TlsIncoming {
                 }
             }
             return match self.handshakes.poll_join_next(cx) {
-                Poll::Ready(Some(Ok(Some(tls)))) => Poll::Ready(Some(Ok(tls))),
+                Poll::Ready(Some(Ok(Some(tls)))) => Poll::Ready(Some(Ok(Connection::new(tls)))),
                 // A failed handshake (logged) or a handshake task that panicked.
                 Poll::Ready(Some(_)) => continue,
                 Poll::Ready(None) if self.tcp_done => Poll::Ready(None),
