@@ -127,14 +127,12 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let method = crate::services::method_of(request.uri().path());
-        let ours = method
-            .and_then(|(service, method)| crate::services::required_role(service, method))
-            .is_some();
-        if !ours {
+        let path = request.uri().path();
+        if crate::services::Method::of(path).is_none() {
             return Box::pin(self.inner.call(request));
         }
-        let streamed = method.is_some_and(|m| crate::services::STREAMED_REQUESTS.contains(&m));
+        let streamed = crate::services::method_of(path)
+            .is_some_and(|m| crate::services::STREAMED_REQUESTS.contains(&m));
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();

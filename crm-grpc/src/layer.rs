@@ -6,7 +6,7 @@
 //!   services (health, reflection) pass through untouched.
 //! - The caller comes from `authorization: Bearer KEY` (UNAUTHENTICATED without a valid key,
 //!   unless authentication is disabled); a role below the method's is PERMISSION_DENIED
-//!   ([`crate::services::required_role`] is the role table).
+//!   ([`crate::services::ROLES`] is the role table).
 //! - The request id is the `x-request-id` header, when the client sent one; a handler that finds
 //!   one in the request body (`request_id`) records that in the call's span instead, so the log
 //!   and the audit trail name the same id ([`record_request_id`]).
@@ -15,12 +15,18 @@
 //!   address; failures at error.
 //! - A call still running when the client's deadline (`grpc-timeout`) passes is answered
 //!   DEADLINE_EXCEEDED (tonic's own timeout would say CANCELLED).
-//! - Metrics: `crm_rpc_calls_total` and `crm_rpc_duration_seconds` by method and code.
+//! - Metrics: `crm_rpc_calls_total` and `crm_rpc_duration_seconds` by method and code. A
+//!   method the contract does not have is labelled `unknown`.
+//!
+//! An answered call costs the layer no allocation of its own: the method's name and its code's
+//! name are static, the metric handles are registered once per method and code
+//! ([`CallMetrics`]), and the peer's address and the status message are formatted only for a
+//! call that is logged (refused or failed).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -30,6 +36,7 @@ use tracing::Instrument;
 
 use crate::auth::AuthMode;
 use crate::keys::{KeyRing, Role};
+use crate::services::{Method, ROLES};
 use crate::status::DOMAIN;
 
 /// Who is calling, as the layer established it.
@@ -127,6 +134,7 @@ pub struct CallLayer {
     ring: Arc<KeyRing>,
     /// Fingerprints of the keys already warned about while authentication is disabled.
     ignored_keys: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    metrics: Arc<CallMetrics>,
 }
 
 /// How many ignored keys are remembered (so warned about once each); beyond it, no more
@@ -140,6 +148,7 @@ impl CallLayer {
             mode,
             ring,
             ignored_keys: Arc::default(),
+            metrics: Arc::new(CallMetrics::new()),
         }
     }
 
@@ -259,15 +268,16 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_owned();
-        let Some((service, method)) = crate::services::method_of(&path) else {
+        let Some(method) = Method::of(request.uri().path()) else {
             return Box::pin(self.inner.call(request));
         };
-        let Some(role) = crate::services::required_role(service, method) else {
-            return Box::pin(self.inner.call(request));
-        };
+        let role = method.role;
         let admitted = self.layer.admit(request.headers(), role);
-        let span = tracing::info_span!("rpc", method, request_id = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "rpc",
+            method = method.name,
+            request_id = tracing::field::Empty
+        );
         if let Some(id) = admitted.as_ref().ok().and_then(|c| c.request_id.as_deref()) {
             span.record("request_id", id);
         }
@@ -276,7 +286,7 @@ where
         // The service that was polled ready serves this call; its clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let method = method.to_owned();
+        let metrics = Arc::clone(&self.layer.metrics);
         let deadline = client_deadline(request.headers());
         let future = async move {
             let response = match admitted {
@@ -292,7 +302,7 @@ where
                 }
                 Err(status) => status.into_http(),
             };
-            record(&method, started, &response, peer);
+            record(&metrics, method, started, &response, peer);
             Ok(response)
         };
         Box::pin(future.instrument(span))
@@ -375,10 +385,66 @@ fn decoded_message(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The names of the gRPC codes, by number, as the metrics and the log give them.
+const CODE_NAMES: [&str; 17] = [
+    "Ok",
+    "Cancelled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+/// The metric handles of each method and code, registered with the recorder on first use
+/// (building a labelled key allocates; a handle is a shared counter).
+#[derive(Debug)]
+struct CallMetrics {
+    /// A row per method of [`ROLES`] and one for unknown methods; a column per code.
+    handles: Vec<[OnceLock<(metrics::Counter, metrics::Histogram)>; 17]>,
+}
+
+impl CallMetrics {
+    fn new() -> Self {
+        CallMetrics {
+            handles: (0..=ROLES.len())
+                .map(|_| std::array::from_fn(|_| OnceLock::new()))
+                .collect(),
+        }
+    }
+
+    fn record(&self, method: Method, code: Code, elapsed: std::time::Duration) {
+        let column = (code as usize).min(CODE_NAMES.len() - 1);
+        let Some(cell) = self.handles.get(method.index).map(|row| &row[column]) else {
+            return;
+        };
+        let (calls, duration) = cell.get_or_init(|| {
+            let labels = [("method", method.name), ("code", CODE_NAMES[column])];
+            (
+                metrics::counter!("crm_rpc_calls_total", &labels),
+                metrics::histogram!("crm_rpc_duration_seconds", &labels),
+            )
+        });
+        calls.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    }
+}
+
 /// The call's metrics and log line, from its status (in the headers for a refused call; a
 /// call that answered has its status in the trailers, and counts as OK here).
 fn record(
-    method: &str,
+    metrics: &CallMetrics,
+    method: Method,
     started: Instant,
     response: &http::Response<Body>,
     peer: Option<std::net::SocketAddr>,
@@ -390,6 +456,13 @@ fn record(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map_or(Code::Ok, Code::from_i32);
+    metrics.record(method, code, elapsed);
+    let latency_us = elapsed.as_micros() as u64;
+    if code == Code::Ok {
+        tracing::debug!(code = "Ok", latency_us, "call done");
+        return;
+    }
+    let code_name = CODE_NAMES[(code as usize).min(CODE_NAMES.len() - 1)];
     let message = response
         .headers()
         .get("grpc-message")
@@ -397,13 +470,7 @@ fn record(
         .map(decoded_message)
         .unwrap_or_default();
     let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-    let code_name = format!("{code:?}");
-    let labels = [("method", method.to_owned()), ("code", code_name.clone())];
-    metrics::counter!("crm_rpc_calls_total", &labels).increment(1);
-    metrics::histogram!("crm_rpc_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    let latency_us = elapsed.as_micros() as u64;
     match code {
-        Code::Ok => tracing::debug!(code = "Ok", latency_us, "call done"),
         Code::Internal | Code::DataLoss | Code::Unavailable => {
             tracing::error!(code = %code_name, latency_us, peer, message, "call failed");
         }

@@ -141,14 +141,40 @@ pub fn method_of(path: &str) -> Option<(&str, &str)> {
     Some((service.strip_prefix(PACKAGE)?, method))
 }
 
-/// The role a method needs. A method of crm's that is not in [`ROLES`] needs the admin role
-/// (the table is checked against the contract by a test, so that cannot happen silently).
-pub fn required_role(service: &str, method: &str) -> Option<Role> {
-    let known = ROLES
-        .iter()
-        .find(|(s, m, _)| *s == service && *m == method)
-        .map(|(_, _, role)| *role);
-    Some(known.unwrap_or(Role::Admin))
+/// A method of crm's services, as a call's path names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Method {
+    /// Its row in [`ROLES`], or `ROLES.len()` for a method the contract does not have.
+    pub index: usize,
+    /// Its name (`GetCustomer`), or `unknown` for a method the contract does not have: a
+    /// client cannot mint metric labels or log fields by calling made-up methods.
+    pub name: &'static str,
+    /// The role it needs: admin for a method the contract does not have (a test checks
+    /// [`ROLES`] against the contract, so none of crm's methods is missing from it).
+    pub role: Role,
+}
+
+impl Method {
+    /// The method `path` names (`/crm.v1.CustomerService/GetCustomer`), or `None` for a path
+    /// outside crm's services (health, reflection).
+    pub fn of(path: &str) -> Option<Method> {
+        let (service, method) = method_of(path)?;
+        let found = ROLES
+            .iter()
+            .position(|(s, m, _)| *s == service && *m == method);
+        Some(match found {
+            Some(index) => Method {
+                index,
+                name: ROLES[index].1,
+                role: ROLES[index].2,
+            },
+            None => Method {
+                index: ROLES.len(),
+                name: "unknown",
+                role: Role::Admin,
+            },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -215,5 +241,30 @@ mod tests {
         );
         assert_eq!(method_of("/grpc.health.v1.Health/Check"), None);
         assert_eq!(method_of("garbage"), None);
+    }
+
+    /// A call's path names a method of the contract with its role, a made-up method as
+    /// `unknown` needing the admin role, and other services' paths not at all.
+    #[test]
+    fn a_path_names_its_method_or_unknown() {
+        let get = Method::of("/crm.v1.CustomerService/GetCustomer");
+        assert_eq!(
+            get.map(|m| (m.name, m.role)),
+            Some(("GetCustomer", Role::Reader))
+        );
+        let index = get.map_or(usize::MAX, |m| m.index);
+        assert_eq!(ROLES.get(index).map(|r| r.1), Some("GetCustomer"));
+
+        let made_up = Method::of("/crm.v1.CustomerService/DropEverything");
+        assert_eq!(
+            made_up,
+            Some(Method {
+                index: ROLES.len(),
+                name: "unknown",
+                role: Role::Admin
+            })
+        );
+        assert_eq!(Method::of("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(Method::of("/"), None);
     }
 }
