@@ -14,16 +14,26 @@
 //! - A failed commit or fsync fences the engine (fjall poisons itself): writes are refused,
 //!   reads served, until the process restarts and recovers from the journal.
 //! - A directory holding a sled store is refused, as sled refuses a fjall one.
+//! - Memory: the block cache (`cache_bytes`); the memtables, the active one and the one being
+//!   flushed, [`MEMTABLE_BYTES`] each (fjall holds writes back at four sealed ones, if the disk
+//!   falls behind); and every table's index and filter blocks, pinned (`keyspace_options`),
+//!   which grow with the data. The documented bound, measured in BENCHMARKS.md: the cache plus
+//!   two memtables plus 64 bytes per customer.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use fjall::config::PinningPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::Mutex;
 
 use super::{Buffered, Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Reader, Tx};
+
+/// A memtable is sealed and flushed to a table past this size (fjall's default, named here
+/// because the memory bound counts it).
+pub const MEMTABLE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How to open a fjall engine.
 #[derive(Clone, Debug)]
@@ -116,9 +126,7 @@ impl FjallEngine {
                 },
                 other => failed(other),
             })?;
-        let keyspace = db
-            .keyspace("crm", KeyspaceCreateOptions::default)
-            .map_err(failed)?;
+        let keyspace = db.keyspace("crm", keyspace_options).map_err(failed)?;
         let shared = Arc::new(Shared {
             db,
             keyspace,
@@ -198,6 +206,17 @@ impl Shared {
         self.synced_commits.fetch_max(covered, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// How the keyspace is created (fjall keeps these with it: a store keeps the options it was
+/// created with). Every table's index and filter blocks are pinned in memory (fjall's default
+/// pins the first levels only), so a read that misses the block cache reads one data block
+/// instead of the index and filter blocks before it.
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(MEMTABLE_BYTES)
+        .index_block_pinning_policy(PinningPolicy::all(true))
+        .filter_block_pinning_policy(PinningPolicy::all(true))
 }
 
 fn get_in(
