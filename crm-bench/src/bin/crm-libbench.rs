@@ -86,6 +86,18 @@ fn main() -> Result<()> {
                 "list_stage_50" => {
                     Sample::run(args.reads / 10, |_| engine.list_stage(rng.below(6) as u8))?
                 }
+                "create_relaxed" => {
+                    engine.set_durable(false)?;
+                    let sample = Sample::run(args.writes, |i| engine.create(next + i))?;
+                    next += args.writes;
+                    sample
+                }
+                "create_durable" => {
+                    engine.set_durable(true)?;
+                    let sample = Sample::run(args.durable, |i| engine.create(next + i))?;
+                    next += args.durable;
+                    sample
+                }
                 "update_two_fields" => {
                     Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?
                 }
@@ -93,7 +105,7 @@ fn main() -> Result<()> {
                     Sample::run(args.writes, |i| engine.purchase(rng.below(args.size), i))?
                 }
                 other => anyhow::bail!(
-                    "--only supports get, lookup_email, list_stage_50, update_two_fields, record_purchase, not {other:?}"
+                    "--only supports get, lookup_email, list_stage_50, create_relaxed, create_durable, update_two_fields, record_purchase, not {other:?}"
                 ),
             };
             report(only, sample);
