@@ -14,11 +14,12 @@
 //! - A failed commit or fsync fences the engine (fjall poisons itself): writes are refused,
 //!   reads served, until the process restarts and recovers from the journal.
 //! - A directory holding a sled store is refused, as sled refuses a fjall one.
-//! - Memory: the block cache (`cache_bytes`); the memtables, the active one and the one being
-//!   flushed, [`MEMTABLE_BYTES`] each (fjall holds writes back at four sealed ones, if the disk
-//!   falls behind); and every table's index and filter blocks, pinned (`keyspace_options`),
-//!   which grow with the data. The documented bound, measured in BENCHMARKS.md: the cache plus
-//!   two memtables plus 64 bytes per customer.
+//! - Memory: the block cache (`cache_bytes`); the memtables, [`MEMTABLE_BYTES`] each: the
+//!   active one and the sealed ones waiting for a flush (fjall holds writes back at four sealed
+//!   ones, so at most five); every table's index and filter blocks, pinned (`keyspace_options`),
+//!   which grow with the data. The documented bound (README, measured in BENCHMARKS.md): the
+//!   cache plus 384 MiB (five memtables and 64 MiB for the rest of the process) plus 64 bytes
+//!   per customer.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
