@@ -11,6 +11,12 @@
 //! The binaries: `crm-bench` (the gRPC load generator) and `crm-libbench` (the library
 //! comparison, feature `compare`). BENCHMARKS.md has the commands and the figures.
 
+/// Every benchmark binary allocates with mimalloc, as crm-server does, so the engines compared in
+/// one process share one allocator (`--no-default-features` measures on the system allocator).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "compare")]
 pub mod analytics;
 pub mod data;

@@ -21,6 +21,13 @@
 //! flush or fsync, a stalled disk): every acknowledged write is on disk, and a supervisor
 //! should start the server again, which recovers what reached the disk.
 
+/// mimalloc, not glibc's malloc: a decoded record is a few dozen small blocks, and glibc's
+/// consolidation of freed small blocks took up to 40% of a list page (BENCHMARKS.md, "The
+/// allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
