@@ -22,7 +22,7 @@
 //! should start the server again, which recovers what reached the disk.
 
 /// mimalloc, not glibc's malloc: a decoded record is a few dozen small blocks, and glibc's
-/// consolidation of freed small blocks took up to 40% of a list page (BENCHMARKS.md, "The
+/// malloc took over 60% of a list page allocating and consolidating them (BENCHMARKS.md, "The
 /// allocator").
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
