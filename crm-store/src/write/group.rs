@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::error::{Result, StoreError};
-use crate::mark::Syncer;
+use crate::mark::{SYNC_EVERY, Syncer};
 
 #[derive(Debug, Default)]
 struct State {
@@ -97,17 +97,43 @@ impl Drop for GroupCommit {
     }
 }
 
+/// Waits for tickets to flush: the range `(flushed, issued]`, or `None` at shutdown. While it
+/// waits with the acknowledgement mark unsynced, it fsyncs the mark once writes have paused for
+/// [`SYNC_EVERY`], so the mark on disk stays at most that much older than the acknowledgements.
+fn next_group(shared: &Shared, syncer: &Syncer) -> Option<(u64, u64)> {
+    let mut state = shared.lock();
+    loop {
+        if state.issued != state.flushed {
+            return Some((state.flushed, state.issued));
+        }
+        if state.shutdown {
+            return None;
+        }
+        if !syncer.mark_unsynced() {
+            state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        let (again, waited) = shared
+            .work
+            .wait_timeout(state, SYNC_EVERY)
+            .unwrap_or_else(|e| e.into_inner());
+        state = again;
+        if waited.timed_out() && state.issued == state.flushed {
+            drop(state);
+            // A failed fsync leaves an older mark on disk, which is still a true lower bound;
+            // the next group's flush reports the disk's failure to its writers.
+            if let Err(e) = syncer.settle_mark() {
+                tracing::error!(error = %e, "the acknowledgement mark could not be fsynced");
+            }
+            state = shared.lock();
+        }
+    }
+}
+
 fn flush_loop(shared: &Shared, syncer: &Syncer) {
     loop {
-        let (from, to) = {
-            let mut state = shared.lock();
-            while state.issued == state.flushed && !state.shutdown {
-                state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
-            }
-            if state.issued == state.flushed {
-                return; // shut down with nothing pending
-            }
-            (state.flushed, state.issued)
+        let Some((from, to)) = next_group(shared, syncer) else {
+            return; // shut down with nothing pending
         };
         let started = std::time::Instant::now();
         let outcome = syncer.sync(false);
