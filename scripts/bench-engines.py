@@ -8,7 +8,10 @@ import sys
 from collections import defaultdict
 
 ENGINES = ["crm-fjall", "crm", "sled", "sqlite"]
-WORKLOADS = ["get", "lookup_email", "list_stage_50", "create_relaxed", "create_relaxed_16",
+# The *_warm rows come from runs with --warm (scripts/bench.sh, LIBBENCH_ARGS): the reads again
+# after untimed random reads have filled the caches.
+WORKLOADS = ["get", "lookup_email", "list_stage_50", "get_warm", "lookup_email_warm",
+             "list_stage_50_warm", "create_relaxed", "create_relaxed_16",
              "create_durable", "create_durable_16", "update_two_fields", "record_purchase"]
 
 runs = defaultdict(list)

@@ -6,6 +6,7 @@
 #   bash scripts/bench.sh                 # sizes 10000 100000 1000000, 3 runs (1 at 1M)
 #   SIZES="10000" REPEAT=1 bash scripts/bench.sh
 #   ENGINES="crm crm-fjall sled sqlite" REPORT=scripts/bench-engines.py bash scripts/bench.sh
+#   LIBBENCH_ARGS="--warm 500000" SIZES=1000000 ...   # extra crm-libbench arguments (a warm pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000 1000000"}
@@ -22,7 +23,7 @@ for size in $SIZES; do
     for engine in ${ENGINES:-crm sled sqlite}; do
       dir=$(mktemp -d)
       echo "== $engine, $size customers, run $run" >&2
-      "$BIN_DIR"/crm-libbench --engine "$engine" --size "$size" --dir "$dir" >>"$OUT"
+      "$BIN_DIR"/crm-libbench --engine "$engine" --size "$size" --dir "$dir" ${LIBBENCH_ARGS:-} >>"$OUT"
       rm -rf "$dir"
     done
   done

@@ -55,6 +55,12 @@ struct Args {
     /// The page cache each engine gets, in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: u64,
+    /// After the read workloads, this many untimed random gets and as many lookups, then the
+    /// read workloads again as `get_warm`, `lookup_email_warm` and `list_stage_50_warm`: reads
+    /// once the caches hold what random reads keep in them, where the first ones measure the
+    /// cache filling up after the load (0: no warm pass).
+    #[arg(long, default_value_t = 0)]
+    warm: u64,
 }
 
 fn main() -> Result<()> {
@@ -114,18 +120,30 @@ fn main() -> Result<()> {
     }
     let mut rng = crm_bench::stats::Rng(0x9e37_79b9_7f4a_7c15 ^ args.size);
 
-    report(
-        "get",
-        Sample::run(args.reads, |_| engine.get(rng.below(args.size)))?,
-    );
-    report(
-        "lookup_email",
-        Sample::run(args.reads, |_| engine.lookup(rng.below(args.size)))?,
-    );
-    report(
-        "list_stage_50",
-        Sample::run(args.reads / 10, |_| engine.list_stage(rng.below(6) as u8))?,
-    );
+    let mut reads = |suffix: &str| -> Result<()> {
+        report(
+            &format!("get{suffix}"),
+            Sample::run(args.reads, |_| engine.get(rng.below(args.size)))?,
+        );
+        report(
+            &format!("lookup_email{suffix}"),
+            Sample::run(args.reads, |_| engine.lookup(rng.below(args.size)))?,
+        );
+        report(
+            &format!("list_stage_50{suffix}"),
+            Sample::run(args.reads / 10, |_| engine.list_stage(rng.below(6) as u8))?,
+        );
+        Ok(())
+    };
+    reads("")?;
+    if args.warm > 0 {
+        let mut warm = crm_bench::stats::Rng(0x5eed ^ args.size);
+        for _ in 0..args.warm {
+            engine.get(warm.below(args.size))?;
+            engine.lookup(warm.below(args.size))?;
+        }
+        reads("_warm")?;
+    }
     engine.set_durable(false)?;
     report(
         "create_relaxed",
