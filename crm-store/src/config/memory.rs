@@ -7,10 +7,11 @@
 //! [`MAX_DEFAULT_CACHE`].
 //!
 //! Why an eighth: sled's resident memory is not bounded by its cache setting. It overshoots it
-//! (about 2× in our runs) and keeps per-page metadata that grows with the data, about 1 KiB per
-//! customer at 1M customers (BENCHMARKS.md, "Memory"). With an eighth in cache the process
-//! stays near a quarter of its memory plus that metadata, and the rest is left to the
-//! operating system's page cache, which serves the reads that miss sled's own.
+//! (about 2× in our runs) and keeps per-page metadata that grows with the data: up to about
+//! 1.25 KiB per customer at 1M customers once random reads have filled the cache (BENCHMARKS.md,
+//! "Warm reads at 1M"). With an eighth in cache the process stays near a quarter of its memory
+//! plus that metadata, and the rest is left to the operating system's page cache, which serves
+//! the reads that miss sled's own.
 
 use std::path::Path;
 
