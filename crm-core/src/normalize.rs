@@ -15,6 +15,11 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 /// Whether `c` is invisible or changes how the text around it is shown: a control or format
 /// character, or a line or paragraph separator.
 pub fn is_invisible(c: char) -> bool {
+    // ASCII has no format or separator characters: only its controls are invisible. Most text
+    // is ASCII, and the Unicode table lookup is the larger part of checking an email.
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
     matches!(
         c.general_category(),
         GeneralCategory::Control
@@ -31,7 +36,27 @@ pub fn is_refused_in_text(c: char) -> bool {
 
 /// `text` in Unicode normal form C.
 pub fn nfc(text: &str) -> String {
+    if is_nfc(text) {
+        return text.to_owned();
+    }
     text.nfc().collect()
+}
+
+/// `text`, owned, in Unicode normal form C: itself when it is already.
+fn into_nfc(text: String) -> String {
+    if is_nfc(&text) {
+        return text;
+    }
+    text.nfc().collect()
+}
+
+/// Whether `text` is already in normal form C, answered without composing it: true for all
+/// ASCII text and for most text written on a keyboard (Unicode's quick check), false when in
+/// doubt.
+pub fn is_nfc(text: &str) -> bool {
+    text.is_ascii()
+        || unicode_normalization::is_nfc_quick(text.chars())
+            == unicode_normalization::IsNormalized::Yes
 }
 
 /// Lower-cases and checks an email address. Returns the normal form, or why it is not an address.
@@ -40,7 +65,7 @@ pub fn nfc(text: &str) -> String {
 /// printable characters without spaces, a domain of dot-separated labels of letters, digits and
 /// hyphens (internationalized labels allowed), with at least one dot; 254 bytes at most.
 pub fn normalize_email(raw: &str) -> Result<String, &'static str> {
-    let email = nfc(&raw.trim().to_lowercase());
+    let email = into_nfc(raw.trim().to_lowercase());
     if email.is_empty() {
         return Err("is required");
     }
@@ -110,7 +135,7 @@ pub fn normalize_phone(raw: &str) -> Result<String, &'static str> {
 /// letters, digits and `-_:./`.
 pub fn normalize_tag(raw: &str) -> Result<String, &'static str> {
     // Lower-casing the Turkish dotted capital I gives "i" plus a combining dot: drop the dot.
-    let lower = nfc(&raw.trim().to_lowercase()).replace('\u{307}', "");
+    let lower = into_nfc(raw.trim().to_lowercase()).replace('\u{307}', "");
     let tag = lower.split_whitespace().collect::<Vec<_>>().join("-");
     if tag.is_empty() {
         return Err("must not be empty");
@@ -174,6 +199,34 @@ mod tests {
         ] {
             assert!(normalize_phone(bad).is_err(), "{bad}");
         }
+    }
+
+    proptest::proptest! {
+        /// The shortcuts (ASCII, Unicode's quick check) give what composing gives.
+        #[test]
+        fn the_nfc_shortcut_agrees_with_composing(text in "\\PC{0,12}|[a-zA-Z0-9@. ]{0,12}|[eaoucsgi\u{300}-\u{36f}\u{327}\u{1100}-\u{1112}\u{1161}-\u{1175}]{0,8}") {
+            let composed: String = text.nfc().collect();
+            proptest::prop_assert_eq!(nfc(&text), composed.clone());
+            if is_nfc(&text) {
+                proptest::prop_assert_eq!(&text, &composed);
+            }
+        }
+    }
+
+    #[test]
+    fn the_ascii_shortcut_for_invisible_characters_agrees_with_the_unicode_table() {
+        for c in (0..=0x7f_u8).map(char::from) {
+            let by_table = matches!(
+                c.general_category(),
+                GeneralCategory::Control
+                    | GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            );
+            assert_eq!(is_invisible(c), by_table, "{c:?}");
+        }
+        assert!(is_invisible('\u{200B}') && is_invisible('\u{202E}') && is_invisible('\u{85}'));
+        assert!(!is_invisible('é') && !is_invisible('ş'));
     }
 
     #[test]

@@ -56,8 +56,10 @@ fn fold_char(c: char, out: &mut String) {
 pub fn fold(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
     let mut out = String::with_capacity(text.len());
-    for c in text.nfc() {
-        fold_char(c, &mut out);
+    if crate::normalize::is_nfc(text) {
+        text.chars().for_each(|c| fold_char(c, &mut out));
+    } else {
+        text.nfc().for_each(|c| fold_char(c, &mut out));
     }
     out
 }
