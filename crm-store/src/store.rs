@@ -292,11 +292,9 @@ impl Store {
 
     /// Reads and decodes a customer record.
     pub(crate) fn read_customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        let key = keys::customer(id);
-        match self.inner.engine.get(key)? {
-            Some(bytes) => codec::decode(&bytes, &|| format!("customer {id}")).map(Some),
-            None => Ok(None),
-        }
+        self.inner.engine.get_decoded(keys::customer(id), |bytes| {
+            codec::decode(bytes, &|| format!("customer {id}"))
+        })
     }
 }
 

@@ -47,6 +47,7 @@ macro_rules! every_story {
             savepoints_undo_what_came_after,
             sync_makes_commits_durable,
             reopen_keeps_everything,
+            reads_in_place_match_get,
         );
     };
 }

@@ -199,9 +199,9 @@ impl Timeline<'_> {
     /// A customer's summary (empty for a customer with no timeline).
     pub fn summary(&self, id: CustomerId) -> Result<Summary> {
         let key = keys::of_customer(keys::SUMMARY, id);
-        match self.inner.engine.get(key)? {
-            Some(bytes) => codec::decode(&bytes, &|| format!("summary of {id}")),
-            None => Ok(Summary::default()),
-        }
+        let summary = self.inner.engine.get_decoded(key, |bytes| {
+            codec::decode(bytes, &|| format!("summary of {id}"))
+        })?;
+        Ok(summary.unwrap_or_default())
     }
 }

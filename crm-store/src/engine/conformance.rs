@@ -416,6 +416,39 @@ pub fn sync_makes_commits_durable(open: Open<'_>) {
     assert_eq!(keys_of(engine.range(prefix_range(b""), false)).len(), 20);
 }
 
+/// A read in place (`get_with`) hands over exactly what `get` returns: short, long and empty
+/// values, the newest after an overwrite, nothing for an absent or deleted key.
+pub fn reads_in_place_match_get(open: Open<'_>) {
+    let engine = open();
+    let long = vec![7u8; 5000];
+    put_all(
+        &*engine,
+        &[
+            (b"short", b"v"),
+            (b"long", &long),
+            (b"empty", b""),
+            (b"gone", b"x"),
+        ],
+    );
+    transact(&*engine, |tx| {
+        tx.put(b"short", b"v2");
+        tx.delete(b"gone");
+        Ok::<_, EngineError>(())
+    })
+    .unwrap();
+    for key in [&b"short"[..], b"long", b"empty", b"gone", b"never"] {
+        let mut seen = None;
+        let found = engine
+            .get_with(key, &mut |value| seen = Some(value.to_vec()))
+            .unwrap();
+        let got = engine.get(key).unwrap();
+        assert_eq!(seen, got, "get_with and get disagree on {key:?}");
+        assert_eq!(found, got.is_some(), "get_with's answer for {key:?}");
+    }
+    assert_eq!(engine.get(b"short").unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(engine.get(b"long").unwrap(), Some(long));
+}
+
 /// What was committed is there after the engine is closed and opened again, and the engine
 /// knows it held data.
 pub fn reopen_keeps_everything(open: Open<'_>) {

@@ -293,6 +293,12 @@ impl Engine for FjallEngine {
             .map_err(failed)
     }
 
+    fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool, EngineError> {
+        // The value is fjall's own reference-counted slice: nothing is copied.
+        let value = self.shared.keyspace.get(key).map_err(failed)?;
+        Ok(value.map(|value| read(&value)).is_some())
+    }
+
     fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_> {
         entries(self.shared.keyspace.range(range), reverse)
     }

@@ -202,6 +202,13 @@ pub trait Engine: Send + Sync + Debug {
     /// The committed value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
 
+    /// Hands the committed value of `key` to `read` where the engine keeps it, without copying
+    /// it out (a hot read decodes straight from it); false when the key is absent. `read`
+    /// runs after the engine's read has returned, outside its guard.
+    fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool, EngineError> {
+        Ok(self.get(key)?.map(|value| read(&value)).is_some())
+    }
+
     /// The committed entries in `range`, in key order or reversed.
     fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_>;
 

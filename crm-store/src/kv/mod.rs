@@ -45,6 +45,23 @@ impl Kv {
         Ok(self.engine.get(key.as_ref())?)
     }
 
+    /// The value of `key`, decoded by `decode` where the engine keeps it, without a copy
+    /// ([`Engine::get_with`]): for the hot reads (a customer, a summary).
+    pub(crate) fn get_decoded<T>(
+        &self,
+        key: impl AsRef<[u8]>,
+        decode: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut decode = Some(decode);
+        let mut decoded = None;
+        self.engine.get_with(key.as_ref(), &mut |bytes| {
+            if let Some(decode) = decode.take() {
+                decoded = Some(decode(bytes));
+            }
+        })?;
+        decoded.transpose()
+    }
+
     /// Entries with keys in `(start, end)`, in key order or reversed.
     pub(crate) fn scan(
         &self,

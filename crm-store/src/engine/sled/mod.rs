@@ -271,6 +271,12 @@ impl Engine for SledEngine {
         get_in(&self.tree, key)
     }
 
+    fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool, EngineError> {
+        // The value is sled's own reference-counted buffer: nothing is copied.
+        let value = shielded("reading a key", || self.tree.get(key).map_err(failed))?;
+        Ok(value.map(|value| read(&value)).is_some())
+    }
+
     fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_> {
         range_of(&self.tree, range, reverse)
     }
