@@ -32,7 +32,7 @@ for size in sorted({k[1] for k in runs}):
     print("|---|---|---|---|---|---|---|---|")
     for w in WORKLOADS:
         v = [med(e, size, w) for e in ENGINES]
-        if v[0] is None:
+        if all(x is None for x in v):  # a workload no engine ran; a run of some engines shows theirs
             continue
         cells = [f"{x:,.0f}" if x else "—" for x in v]
         ratio = lambda a, b: f"{a / b:.2f}×" if a and b else "—"
