@@ -330,6 +330,8 @@ pub(crate) fn open_embedded(config: &StoreConfig) -> Result<Arc<dyn Engine>> {
                 flush_every_ms,
                 reserve_bytes: config.reserve_bytes,
                 stall_after: config.stall_after,
+                // Customer records alone in their tables: denser blocks, shallower reads.
+                own_keyspaces: vec![crate::kv::keys::CUSTOMER],
             })?))
         }
         #[cfg(not(feature = "fjall"))]

@@ -63,10 +63,15 @@ mod fjall {
     use crm_store::engine::conformance;
     use crm_store::engine::fjall::{FjallEngine, FjallOptions};
 
-    fn fjall_in(dir: PathBuf) -> impl Fn() -> Box<dyn Engine> {
+    /// Keys that start with `b` or `k` in keyspaces of their own: the stories' ranges cross
+    /// from one keyspace to another.
+    const OWN: &[u8] = b"bk";
+
+    fn fjall_in(dir: PathBuf, own: &'static [u8]) -> impl Fn() -> Box<dyn Engine> {
         move || {
             let engine = FjallEngine::open(&FjallOptions {
                 cache_bytes: 8 << 20,
+                own_keyspaces: own.to_vec(),
                 ..FjallOptions::new(dir.clone())
             });
             match engine {
@@ -81,12 +86,29 @@ mod fjall {
             #[test]
             fn $story() {
                 let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-                conformance::$story(&fjall_in(dir.path().join("engine")));
+                conformance::$story(&fjall_in(dir.path().join("engine"), &[]));
             }
         )*};
     }
 
     every_story!(on_fjall);
+
+    /// The same stories with some keys in keyspaces of their own.
+    mod split {
+        use super::*;
+
+        macro_rules! on_split_fjall {
+            ($($story:ident),* $(,)?) => {$(
+                #[test]
+                fn $story() {
+                    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+                    conformance::$story(&fjall_in(dir.path().join("engine"), OWN));
+                }
+            )*};
+        }
+
+        every_story!(on_split_fjall);
+    }
 
     /// A directory remembers its engine: each engine refuses the other's, naming both.
     #[test]
@@ -110,6 +132,45 @@ mod fjall {
             refused.to_string().contains("holds a fjall store"),
             "{refused}"
         );
+    }
+
+    /// A store keeps the split it was created with, whatever it is reopened with: one created
+    /// before keyspaces of their own (all in one, as the previous release wrote it) stays
+    /// whole, and one created with them keeps them. Its keys read the same either way.
+    #[test]
+    fn a_store_keeps_the_keyspaces_it_was_created_with() {
+        use crm_store::engine::{Decision, KeyRange};
+        use std::ops::Bound;
+        let whole: KeyRange = (Bound::Unbounded, Bound::Unbounded);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (created, reopened) in [(&b""[..], OWN), (OWN, &b""[..]), (OWN, &b"ab"[..])] {
+            let path = dir.path().join(format!("{created:?}-{reopened:?}"));
+            let engine = fjall_in(path.clone(), created)();
+            engine
+                .transact_once(&mut |tx| {
+                    for key in [&b"a1"[..], b"b1", b"b2", b"c1", b"k1", b"z1"] {
+                        tx.put(key, key);
+                    }
+                    Decision::Commit
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+            drop(engine);
+            let engine = FjallEngine::open(&FjallOptions {
+                own_keyspaces: reopened.to_vec(),
+                ..FjallOptions::new(&path)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(engine.own_keyspaces(), created.to_vec());
+            let keys: Vec<Vec<u8>> = engine
+                .range(whole.clone(), false)
+                .map(|e| e.unwrap_or_else(|e| panic!("{e}")).0)
+                .collect();
+            assert_eq!(keys, [&b"a1"[..], b"b1", b"b2", b"c1", b"k1", b"z1"]);
+            assert_eq!(
+                engine.get(b"k1").unwrap_or_else(|e| panic!("{e}")),
+                Some(b"k1".to_vec())
+            );
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! The fjall 3 engine (feature `fjall`): an embedded LSM tree, for write-heavy stores that
 //! outgrow sled. The only file that calls fjall.
 //!
-//! - One keyspace (`crm`) holds the whole key space, as on sled.
+//! - A main keyspace (`crm`), and for some first bytes of keys a keyspace of their own, named
+//!   in [`FjallOptions::own_keyspaces`] when the store is created: customer records get one, so
+//!   their tables hold nothing else ([`route`]). A range across keyspaces reads them in turn,
+//!   in key order, as one tree.
 //! - Transactions run one at a time (a writer mutex): a transaction's reads see the committed
 //!   state plus its own writes ([`Buffered`]), and its writes are committed with one fjall
 //!   `WriteBatch`, atomic for readers and for crash recovery (the journal holds the batch whole
@@ -14,12 +17,13 @@
 //! - A failed commit or fsync fences the engine (fjall poisons itself): writes are refused,
 //!   reads served, until the process restarts and recovers from the journal.
 //! - A directory holding a sled store is refused, as sled refuses a fjall one.
-//! - Memory: the block cache (`cache_bytes`); the memtables, [`MEMTABLE_BYTES`] each: the
-//!   active one and the sealed ones waiting for a flush (fjall holds writes back at four sealed
-//!   ones, so at most five); every table's index and filter blocks, pinned (`keyspace_options`),
-//!   which grow with the data. The documented bound (README, measured in BENCHMARKS.md): the
-//!   cache plus 384 MiB (five memtables and 64 MiB for the rest of the process) plus 64 bytes
-//!   per customer.
+//! - Memory: the block cache (`cache_bytes`); the memtables, [`MEMTABLE_BYTES`] each, per
+//!   keyspace: the active one and the sealed ones waiting for a flush (fjall holds a keyspace's
+//!   writes back at four sealed ones, so at most five); every table's index and filter blocks,
+//!   pinned (`keyspace_options`), which grow with the data. The documented bound (README,
+//!   measured in BENCHMARKS.md): the cache plus 64 MiB for the rest of the process plus five
+//!   memtables per keyspace (704 MiB with the customers' keyspace, 384 MiB for a store created
+//!   with one keyspace) plus 64 bytes per customer.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +33,10 @@ use std::time::Duration;
 use fjall::config::PinningPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use parking_lot::Mutex;
+
+mod route;
+
+use route::Routes;
 
 use super::{Buffered, Decision, Engine, EngineError, EngineStats, Entries, KeyRange, Reader, Tx};
 
@@ -50,6 +58,9 @@ pub struct FjallOptions {
     pub reserve_bytes: u64,
     /// How long a transaction waits for the one before it before the engine reports a stall.
     pub stall_after: Duration,
+    /// The first bytes of keys that get a keyspace of their own when the store is created. A
+    /// store keeps the split it was created with: an existing one is opened as it is.
+    pub own_keyspaces: Vec<u8>,
 }
 
 impl FjallOptions {
@@ -61,6 +72,7 @@ impl FjallOptions {
             flush_every_ms: None,
             reserve_bytes: super::sled::DEFAULT_RESERVE_BYTES,
             stall_after: super::sled::DEFAULT_STALL_AFTER,
+            own_keyspaces: Vec::new(),
         }
     }
 }
@@ -73,7 +85,7 @@ pub struct FjallEngine {
 
 struct Shared {
     db: Database,
-    keyspace: Keyspace,
+    routes: Routes,
     path: PathBuf,
     writer: Mutex<()>,
     syncing: Mutex<()>,
@@ -127,10 +139,10 @@ impl FjallEngine {
                 },
                 other => failed(other),
             })?;
-        let keyspace = db.keyspace("crm", keyspace_options).map_err(failed)?;
+        let routes = open_keyspaces(&db, &options.own_keyspaces)?;
         let shared = Arc::new(Shared {
             db,
-            keyspace,
+            routes,
             path: path.clone(),
             writer: Mutex::new(()),
             syncing: Mutex::new(()),
@@ -162,6 +174,37 @@ impl FjallEngine {
         }
         Ok(FjallEngine { shared, existed })
     }
+
+    /// The first bytes of keys that have a keyspace of their own in this store, ascending.
+    pub fn own_keyspaces(&self) -> Vec<u8> {
+        self.shared.routes.own_bytes()
+    }
+}
+
+/// The store's keyspaces: as they are in an existing store (the main one, and those named for
+/// a first byte); in a new one, `own` and then the main one (so that a store whose main
+/// keyspace exists has all of them).
+fn open_keyspaces(db: &Database, own: &[u8]) -> Result<Routes, EngineError> {
+    let own: Vec<u8> = if db.keyspace_exists(route::MAIN) {
+        db.list_keyspace_names()
+            .iter()
+            .filter_map(|name| route::byte_of(name))
+            .collect()
+    } else {
+        own.to_vec()
+    };
+    let own = own
+        .into_iter()
+        .map(|b| {
+            Ok((
+                b,
+                db.keyspace(&route::own_name(b), keyspace_options)
+                    .map_err(failed)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let main = db.keyspace(route::MAIN, keyspace_options).map_err(failed)?;
+    Ok(Routes::new(main, own))
 }
 
 impl Shared {
@@ -220,14 +263,61 @@ fn keyspace_options() -> KeyspaceCreateOptions {
         .filter_block_pinning_policy(PinningPolicy::all(true))
 }
 
-fn get_in(
-    read: &impl Readable,
-    keyspace: &Keyspace,
-    key: &[u8],
-) -> Result<Option<Vec<u8>>, EngineError> {
-    read.get(keyspace, key)
+/// Where reads go: the latest committed state ([`Latest`]) or one snapshot of it.
+trait Source: Sync {
+    fn get(&self, keyspace: &Keyspace, key: &[u8]) -> fjall::Result<Option<fjall::UserValue>>;
+    fn range(&self, keyspace: &Keyspace, range: KeyRange) -> fjall::Iter;
+}
+
+/// The latest committed state.
+struct Latest;
+
+impl Source for Latest {
+    fn get(&self, keyspace: &Keyspace, key: &[u8]) -> fjall::Result<Option<fjall::UserValue>> {
+        keyspace.get(key)
+    }
+
+    fn range(&self, keyspace: &Keyspace, range: KeyRange) -> fjall::Iter {
+        keyspace.range(range)
+    }
+}
+
+impl Source for fjall::Snapshot {
+    fn get(&self, keyspace: &Keyspace, key: &[u8]) -> fjall::Result<Option<fjall::UserValue>> {
+        Readable::get(self, keyspace, key)
+    }
+
+    fn range(&self, keyspace: &Keyspace, range: KeyRange) -> fjall::Iter {
+        Readable::range(self, keyspace, range)
+    }
+}
+
+fn get_in(read: &impl Source, routes: &Routes, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+    read.get(routes.of(key), key)
         .map(|v| v.map(|v| v.to_vec()))
         .map_err(failed)
+}
+
+/// The entries of `range` in `read`, from each keyspace it crosses in turn.
+fn range_in<'a, R: Source>(
+    read: &'a R,
+    routes: &'a Routes,
+    range: &KeyRange,
+    reverse: bool,
+) -> Entries<'a> {
+    let mut pieces = routes.pieces(range);
+    if pieces.len() == 1 {
+        let (keyspace, piece) = pieces.remove(0);
+        return entries(read.range(keyspace, piece), reverse);
+    }
+    if reverse {
+        pieces.reverse();
+    }
+    Box::new(
+        pieces
+            .into_iter()
+            .flat_map(move |(keyspace, piece)| entries(read.range(keyspace, piece), reverse)),
+    )
 }
 
 fn entries(iter: fjall::Iter, reverse: bool) -> Entries<'static> {
@@ -246,33 +336,30 @@ fn entries(iter: fjall::Iter, reverse: bool) -> Entries<'static> {
 /// Reads of the committed state, or of one snapshot of it.
 struct FjallReader<'a> {
     snapshot: fjall::Snapshot,
-    keyspace: &'a Keyspace,
+    routes: &'a Routes,
 }
 
 impl Reader for FjallReader<'_> {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        get_in(&self.snapshot, self.keyspace, key)
+        get_in(&self.snapshot, self.routes, key)
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        entries(self.snapshot.range(self.keyspace, range), reverse)
+        range_in(&self.snapshot, self.routes, &range, reverse)
     }
 }
 
 /// The committed state, read in place: a transaction's base (writers are serial, so it cannot
 /// change under the transaction).
-struct Committed<'a>(&'a Keyspace);
+struct Committed<'a>(&'a Shared);
 
 impl Reader for Committed<'_> {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        self.0
-            .get(key)
-            .map(|v| v.map(|v| v.to_vec()))
-            .map_err(failed)
+        get_in(&Latest, &self.0.routes, key)
     }
 
     fn range(&mut self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        entries(self.0.range(range), reverse)
+        range_in(&Latest, &self.0.routes, &range, reverse)
     }
 }
 
@@ -286,27 +373,23 @@ impl Engine for FjallEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        let s = &self.shared;
-        s.keyspace
-            .get(key)
-            .map(|v| v.map(|v| v.to_vec()))
-            .map_err(failed)
+        get_in(&Latest, &self.shared.routes, key)
     }
 
     fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool, EngineError> {
         // The value is fjall's own reference-counted slice: nothing is copied.
-        let value = self.shared.keyspace.get(key).map_err(failed)?;
+        let value = self.shared.routes.of(key).get(key).map_err(failed)?;
         Ok(value.map(|value| read(&value)).is_some())
     }
 
     fn range(&self, range: KeyRange, reverse: bool) -> Entries<'_> {
-        entries(self.shared.keyspace.range(range), reverse)
+        range_in(&Latest, &self.shared.routes, &range, reverse)
     }
 
     fn snapshot(&self) -> Result<Box<dyn Reader + '_>, EngineError> {
         Ok(Box::new(FjallReader {
             snapshot: self.shared.db.snapshot(),
-            keyspace: &self.shared.keyspace,
+            routes: &self.shared.routes,
         }))
     }
 
@@ -324,7 +407,7 @@ impl Engine for FjallEngine {
         s.writable()?;
         let _writer = s.lock(&s.writer, "a write")?;
         s.writable()?;
-        let mut tx = Buffered::new(Committed(&s.keyspace));
+        let mut tx = Buffered::new(Committed(s));
         let decision = f(&mut tx);
         if decision == Decision::Abort || tx.overlay.is_empty() {
             return Ok(decision);
@@ -334,8 +417,8 @@ impl Engine for FjallEngine {
         for (key, value) in tx.overlay.into_writes() {
             bytes += (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
             match value {
-                Some(v) => batch.insert(&s.keyspace, key, v),
-                None => batch.remove(&s.keyspace, key),
+                Some(v) => batch.insert(s.routes.of(&key), key, v),
+                None => batch.remove(s.routes.of(&key), key),
             }
         }
         super::sled::guard::free_space_check(&s.path, s.reserve_bytes, bytes)?;
