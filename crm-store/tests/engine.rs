@@ -134,6 +134,37 @@ mod fjall {
         );
     }
 
+    /// A new store on fjall keeps customer records in a keyspace of their own: a customer
+    /// created through the store is there, alone, when fjall opens the directory.
+    #[test]
+    fn a_new_store_keeps_customer_records_apart() {
+        use crm_store::{Embedded, Store, StoreConfig};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("store");
+        let store = Store::open_with(StoreConfig::new(&path).engine(Embedded::Fjall))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ada = store
+            .customers()
+            .create(crm_core::CustomerData::organization("Ada Ltd"), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let engine = FjallEngine::open(&FjallOptions::new(&path)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.own_keyspaces(), b"C");
+        drop(engine);
+        // fjall itself: the records' keyspace holds the record and nothing else.
+        let db = fjall::Database::builder(&path)
+            .open()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let records = db
+            .keyspace("crm-43", fjall::KeyspaceCreateOptions::default)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let keys: Vec<Vec<u8>> = records
+            .iter()
+            .map(|g| g.key().unwrap_or_else(|e| panic!("{e}")).to_vec())
+            .collect();
+        assert_eq!(keys, [[&b"C"[..], &ada.id.0.to_be_bytes()].concat()]);
+    }
+
     /// A store keeps the split it was created with, whatever it is reopened with: one created
     /// before keyspaces of their own (all in one, as the previous release wrote it) stays
     /// whole, and one created with them keeps them. Its keys read the same either way.
