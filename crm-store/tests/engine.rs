@@ -165,6 +165,71 @@ mod fjall {
         assert_eq!(keys, [[&b"C"[..], &ada.id.0.to_be_bytes()].concat()]);
     }
 
+    /// A store the previous release wrote (every key in one keyspace) opens as it is: its
+    /// customers read, it takes new ones, `verify` is clean, and it stays in one keyspace. A
+    /// backup of it restored into a new directory, as `crm-server migrate` does, is the same
+    /// store with its records in a keyspace of their own.
+    #[test]
+    fn a_store_of_one_keyspace_opens_as_it_is_and_migrates_into_two() {
+        use crm_store::{Embedded, Store, StoreConfig};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let old = dir.path().join("old");
+        let config = |path: &std::path::Path| StoreConfig::new(path).engine(Embedded::Fjall);
+        let names = |store: &Store| -> Vec<String> {
+            let page = store
+                .customers()
+                .list(&crm_store::ListQuery {
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+            page.customers
+                .iter()
+                .map(|c| c.data.display_name.clone())
+                .collect()
+        };
+        let create = |store: &Store, name: &str| {
+            store
+                .customers()
+                .create(crm_core::CustomerData::organization(name), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        let one_keyspace = |path: &std::path::Path| {
+            FjallEngine::open(&FjallOptions::new(path)).unwrap_or_else(|e| panic!("{e}"))
+        };
+
+        let written = Store::open_on(Arc::new(one_keyspace(&old)), config(&old))
+            .unwrap_or_else(|e| panic!("{e}"));
+        create(&written, "Acme");
+        create(&written, "Globex");
+        drop(written);
+
+        let reopened = Store::open_with(config(&old)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names(&reopened), ["Acme", "Globex"]);
+        create(&reopened, "Initech");
+        assert!(
+            reopened
+                .verify()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_clean()
+        );
+        let mut backup = Vec::new();
+        reopened
+            .backup(&mut backup)
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(reopened);
+        assert_eq!(one_keyspace(&old).own_keyspaces(), b"");
+
+        let new = dir.path().join("new");
+        let (copy, _) =
+            crm_store::restore(&backup[..], &new, config(&new)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(names(&copy), ["Acme", "Globex", "Initech"]);
+        assert!(copy.verify().unwrap_or_else(|e| panic!("{e}")).is_clean());
+        drop(copy);
+        assert_eq!(one_keyspace(&new).own_keyspaces(), b"C");
+    }
+
     /// A store keeps the split it was created with, whatever it is reopened with: one created
     /// before keyspaces of their own (all in one, as the previous release wrote it) stays
     /// whole, and one created with them keeps them. Its keys read the same either way.
