@@ -230,6 +230,39 @@ mod fjall {
         assert_eq!(one_keyspace(&new).own_keyspaces(), b"C");
     }
 
+    /// A creation interrupted before the main keyspace was made leaves a keyspace of its own
+    /// behind: the stores opened next keep it, whatever their options say, so no key moves
+    /// between one opening and the next.
+    #[test]
+    fn an_interrupted_creation_keeps_the_keyspace_it_made() {
+        use crm_store::engine::Decision;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("store");
+        let db = fjall::Database::builder(&path)
+            .open()
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.keyspace("crm-62", fjall::KeyspaceCreateOptions::default)
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(db);
+        for opening in 0..2 {
+            let engine =
+                FjallEngine::open(&FjallOptions::new(&path)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(engine.own_keyspaces(), b"b");
+            if opening == 0 {
+                engine
+                    .transact_once(&mut |tx| {
+                        tx.put(b"b1", b"kept");
+                        Decision::Commit
+                    })
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            assert_eq!(
+                engine.get(b"b1").unwrap_or_else(|e| panic!("{e}")),
+                Some(b"kept".to_vec())
+            );
+        }
+    }
+
     /// A store keeps the split it was created with, whatever it is reopened with: one created
     /// before keyspaces of their own (all in one, as the previous release wrote it) stays
     /// whole, and one created with them keeps them. Its keys read the same either way.

@@ -1,5 +1,5 @@
 //! The fjall 3 engine (feature `fjall`): an embedded LSM tree, for write-heavy stores that
-//! outgrow sled. The only file that calls fjall.
+//! outgrow sled. The only module that calls fjall.
 //!
 //! - A main keyspace (`crm`), and for some first bytes of keys a keyspace of their own, named
 //!   in [`FjallOptions::own_keyspaces`] when the store is created: customer records get one, so
@@ -181,18 +181,19 @@ impl FjallEngine {
     }
 }
 
-/// The store's keyspaces: as they are in an existing store (the main one, and those named for
-/// a first byte); in a new one, `own` and then the main one (so that a store whose main
-/// keyspace exists has all of them).
+/// The store's keyspaces: the main one, and every one named for a first byte. A store is new
+/// until its main keyspace exists (it is made last): then the keyspaces `own` names are made
+/// too, beside any an interrupted creation left, which keep their keys' place.
 fn open_keyspaces(db: &Database, own: &[u8]) -> Result<Routes, EngineError> {
-    let own: Vec<u8> = if db.keyspace_exists(route::MAIN) {
-        db.list_keyspace_names()
-            .iter()
-            .filter_map(|name| route::byte_of(name))
-            .collect()
-    } else {
-        own.to_vec()
-    };
+    let mut own_bytes: Vec<u8> = db
+        .list_keyspace_names()
+        .iter()
+        .filter_map(|name| route::byte_of(name))
+        .collect();
+    if !db.keyspace_exists(route::MAIN) {
+        own_bytes.extend_from_slice(own);
+    }
+    let own = own_bytes;
     let own = own
         .into_iter()
         .map(|b| {
