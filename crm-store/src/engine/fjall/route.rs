@@ -105,25 +105,21 @@ fn key(b: &Bound<Vec<u8>>) -> Option<&[u8]> {
 
 /// The later (tighter) of two starts.
 fn later_start(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> Bound<Vec<u8>> {
-    match (key(a), key(b)) {
-        (None, _) => b.clone(),
-        (_, None) => a.clone(),
-        (Some(x), Some(y)) if x != y => (if x > y { a } else { b }).clone(),
-        _ => (if matches!(a, Bound::Excluded(_)) {
-            a
-        } else {
-            b
-        })
-        .clone(),
-    }
+    tighter(a, b, true)
 }
 
 /// The earlier (tighter) of two ends.
 fn earlier_end(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    tighter(a, b, false)
+}
+
+/// The tighter of two bounds on the same side: the greater key for a start (`later`), the
+/// lesser for an end; at the same key, the excluding one.
+fn tighter(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>, later: bool) -> Bound<Vec<u8>> {
     match (key(a), key(b)) {
         (None, _) => b.clone(),
         (_, None) => a.clone(),
-        (Some(x), Some(y)) if x != y => (if x < y { a } else { b }).clone(),
+        (Some(x), Some(y)) if x != y => (if (x > y) == later { a } else { b }).clone(),
         _ => (if matches!(a, Bound::Excluded(_)) {
             a
         } else {
