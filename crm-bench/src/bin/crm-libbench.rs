@@ -104,6 +104,14 @@ fn main() -> Result<()> {
                     next += args.durable;
                     sample
                 }
+                "create_durable_16" => {
+                    engine.set_durable(true)?;
+                    let sample = Sample::run_parallel(16, args.durable_each, |w, i| {
+                        engine.create(next + w * args.durable_each + i)
+                    })?;
+                    next += 16 * args.durable_each;
+                    sample
+                }
                 "update_two_fields" => {
                     Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?
                 }
@@ -111,7 +119,7 @@ fn main() -> Result<()> {
                     Sample::run(args.writes, |i| engine.purchase(rng.below(args.size), i))?
                 }
                 other => anyhow::bail!(
-                    "--only supports get, lookup_email, list_stage_50, create_relaxed, create_durable, update_two_fields, record_purchase, not {other:?}"
+                    "--only supports get, lookup_email, list_stage_50, create_relaxed, create_durable, create_durable_16, update_two_fields, record_purchase, not {other:?}"
                 ),
             };
             report(only, sample);
