@@ -62,6 +62,8 @@ impl Store {
                 },
             ));
         }
+        let group = self.inner.group.as_ref().filter(|_| durable && !dry_run);
+        let _entered = group.map(|group| group.enter());
         let mut committed = Committed::default();
         let mut dropped: Option<T> = None;
         let started = self.now();
@@ -90,7 +92,7 @@ impl Store {
         // What this process caches follows what was committed, never what was attempted.
         self.caches_follow(&committed);
         if committed.writes > 0
-            && let Some(group) = self.inner.group.as_ref().filter(|_| durable)
+            && let Some(group) = group
         {
             group.wait()?;
         }
