@@ -4,6 +4,7 @@
 #
 #   OLD=/tmp/old-libbench NEW=target/release/crm-libbench SIZES="10000 100000" RUNS=5 \
 #     bash scripts/bench-durable-ab.sh bench/lone-writer-ab-2026-12-03.jsonl
+#   ENGINES=crm-fjall ...   # one of the two engines only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?where the runs go}
@@ -12,8 +13,8 @@ new=${NEW:?the new build\'s crm-libbench}
 : > "$OUT"
 for size in ${SIZES:-10000}; do
   for run in $(seq 1 "${RUNS:-5}"); do
-    for pair in "old crm-fjall" "new crm-fjall" "old crm" "new crm" "new sqlite"; do
-      read -r build engine <<<"$pair"
+    for pair in $(for e in ${ENGINES:-crm-fjall crm}; do echo "old:$e new:$e"; done) new:sqlite; do
+      build=${pair%%:*} engine=${pair#*:}
       dir=$(mktemp -d)
       "${!build}" --engine "$engine" --size "$size" --dir "$dir" \
         --only create_durable,create_durable_16 --durable 1500 --durable-each 150 |
