@@ -63,6 +63,13 @@ struct Args {
     warm: u64,
 }
 
+/// 16 concurrent writers creating `each` customers apiece, numbered from `next` on.
+fn creates_by_16(engine: &dyn Engine, each: u64, next: &mut u64) -> Result<Sample> {
+    let sample = Sample::run_parallel(16, each, |w, i| engine.create(*next + w * each + i))?;
+    *next += 16 * each;
+    Ok(sample)
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let tmp = tempfile::tempdir()?;
@@ -106,11 +113,7 @@ fn main() -> Result<()> {
                 }
                 "create_durable_16" => {
                     engine.set_durable(true)?;
-                    let sample = Sample::run_parallel(16, args.durable_each, |w, i| {
-                        engine.create(next + w * args.durable_each + i)
-                    })?;
-                    next += 16 * args.durable_each;
-                    sample
+                    creates_by_16(&*engine, args.durable_each, &mut next)?
                 }
                 "update_two_fields" => {
                     Sample::run(args.writes, |i| engine.update(rng.below(args.size), i))?
@@ -182,9 +185,7 @@ fn main() -> Result<()> {
     next += args.durable;
     report(
         "create_durable_16",
-        Sample::run_parallel(16, args.durable_each, |w, i| {
-            engine.create(next + w * args.durable_each + i)
-        })?,
+        creates_by_16(&*engine, args.durable_each, &mut next)?,
     );
     engine.finish()?;
     let disk = dir_bytes(&dir).context("measuring the data directory")?;
